@@ -1,0 +1,38 @@
+"""Audio Spectrogram Transformer lobes for SpeechBrain."""
+
+from ast_lobes.audio_io import AudioFileError, read_audio
+from ast_lobes.augment import SpecAugment
+from ast_lobes.checkpoints import (
+    PUBLISHED_CHECKPOINTS,
+    load_ast_checkpoint,
+    load_ast_encoder_weights,
+    read_ast_checkpoint,
+)
+from ast_lobes.encoder import MODEL_SIZES, AudioSpectrogramTransformer
+from ast_lobes.features import (
+    NORMALIZATION_PRESETS,
+    FbankNormalization,
+    KaldiFbank,
+)
+from ast_lobes.head import AudioClassificationHead
+from ast_lobes.imagenet import imagenet_to_ast_state_dict, load_imagenet_weights
+from ast_lobes.state_dict import CheckpointError
+
+__all__ = [
+    "AudioClassificationHead",
+    "AudioFileError",
+    "AudioSpectrogramTransformer",
+    "CheckpointError",
+    "FbankNormalization",
+    "KaldiFbank",
+    "MODEL_SIZES",
+    "NORMALIZATION_PRESETS",
+    "PUBLISHED_CHECKPOINTS",
+    "SpecAugment",
+    "imagenet_to_ast_state_dict",
+    "load_ast_checkpoint",
+    "load_ast_encoder_weights",
+    "load_imagenet_weights",
+    "read_ast_checkpoint",
+    "read_audio",
+]

@@ -1,0 +1,65 @@
+"""Reading audio files with errors that name the file and the problem.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import os
+
+import soundfile
+import torch
+import torchaudio
+
+
+class AudioFileError(ValueError):
+    """An audio file that is missing, empty, corrupt or at the wrong rate."""
+
+
+def read_audio(path, sample_rate=16000, resample=True):
+    """Reads an audio file as a mono float waveform at ``sample_rate``.
+
+    Arguments
+    ---------
+    path : str
+        Any format libsndfile reads (wav, flac, ogg...).
+    sample_rate : int
+        Wanted sample rate.
+    resample : bool
+        Resample other rates (True), or raise an error for them (False).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[samples]``, channels averaged.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> soundfile.write(path, torch.zeros(800, 2).numpy(), 8000)
+    >>> read_audio(path).shape
+    torch.Size([1600])
+    >>> read_audio(path, resample=False)
+    Traceback (most recent call last):
+    ...
+    ast_lobes.audio_io.AudioFileError: ...a.wav: sample rate 8000 Hz, ...
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioFileError(f"{path}: no such audio file")
+    try:
+        data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except Exception as error:
+        raise AudioFileError(
+            f"{path}: unreadable or corrupt audio ({error})"
+        ) from error
+    if data.shape[0] == 0:
+        raise AudioFileError(f"{path}: the audio file holds no samples")
+    wav = torch.from_numpy(data).mean(dim=1)
+    if file_rate != sample_rate:
+        if not resample:
+            raise AudioFileError(
+                f"{path}: sample rate {file_rate} Hz, expected {sample_rate} Hz"
+            )
+        wav = torchaudio.functional.resample(wav, file_rate, sample_rate)
+    return wav

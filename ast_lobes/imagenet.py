@@ -1,0 +1,166 @@
+"""Turning ImageNet ViT/DeiT weights (timm) into an AST encoder.
+
+As in the paper: the RGB patch convolution is summed over its three input
+channels (the same as feeding three copies of the spectrogram), and the
+position embedding of the image grid is cut around its centre or bilinearly
+interpolated to the audio patch grid.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import math
+import os
+
+import torch
+
+from ast_lobes.position import (
+    grid_to_tokens,
+    resize_position_grid,
+    tokens_to_grid,
+)
+from ast_lobes.state_dict import (
+    CheckpointError,
+    load_state_dict_exactly,
+    read_state_dict_file,
+)
+
+IMAGENET_HEAD_KEYS = ("head.", "head_dist.", "fc_norm.")
+POSITION_MODES = ("bilinear", "nearest", "reinit")
+
+
+def read_imagenet_state_dict(source):
+    """Reads ImageNet weights from a local file or a timm model name.
+
+    Arguments
+    ---------
+    source : str
+        A ``.pth``/``.safetensors`` file, or a timm model name such as
+        ``deit_base_distilled_patch16_384`` (downloaded by timm).
+
+    Returns
+    -------
+    dict
+        timm ViT state dict.
+    """
+    if os.path.exists(os.fspath(source)):
+        return read_state_dict_file(source)
+    import timm
+
+    if not timm.is_model(source):
+        raise CheckpointError(
+            f"{source}: neither a weight file nor a timm model name"
+        )
+    try:
+        model = timm.create_model(source, pretrained=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{source}: timm could not fetch the ImageNet weights ({error}); "
+            "download them where a network is available and pass the file"
+        ) from error
+    return model.state_dict()
+
+
+def imagenet_to_ast_state_dict(state, encoder, position_mode="bilinear"):
+    """Adapts a timm ViT/DeiT state dict to ``encoder``'s shapes.
+
+    Arguments
+    ---------
+    state : dict
+        timm ViT or DeiT state dict (with or without ``dist_token``).
+    encoder : ast_lobes.AudioSpectrogramTransformer
+        The target encoder; its patch grid decides the position embedding.
+    position_mode : str
+        ``bilinear`` (paper), ``nearest``, or ``reinit`` (keep the encoder's
+        random patch position embedding; the paper's ablation).
+
+    Returns
+    -------
+    dict
+        State dict in the encoder's naming and shapes.
+
+    Example
+    -------
+    >>> import timm
+    >>> from ast_lobes import AudioSpectrogramTransformer
+    >>> vit = timm.create_model("deit_tiny_distilled_patch16_224",
+    ...                         pretrained=False, depth=1)
+    >>> encoder = AudioSpectrogramTransformer("tiny224", depth=1,
+    ...                                       input_tdim=100)
+    >>> state = imagenet_to_ast_state_dict(vit.state_dict(), encoder)
+    >>> state["patch_embed.proj.weight"].shape
+    torch.Size([192, 1, 16, 16])
+    >>> state["pos_embed"].shape
+    torch.Size([1, 110, 192])
+    """
+    if position_mode not in POSITION_MODES:
+        raise ValueError(
+            f"Unknown position mode {position_mode!r}; expected one of "
+            f"{POSITION_MODES}"
+        )
+    state = {
+        name: tensor
+        for name, tensor in state.items()
+        if not name.startswith(IMAGENET_HEAD_KEYS)
+    }
+    for required in ("patch_embed.proj.weight", "pos_embed", "cls_token"):
+        if required not in state:
+            raise CheckpointError(
+                f"ImageNet weights lack {required}: not a timm ViT/DeiT"
+            )
+    conv = state["patch_embed.proj.weight"]
+    if tuple(conv.shape[2:]) != encoder.patch_size:
+        raise CheckpointError(
+            f"ImageNet patches are {tuple(conv.shape[2:])} but the encoder "
+            f"uses {encoder.patch_size}; other patch shapes train from "
+            "scratch"
+        )
+    state["patch_embed.proj.weight"] = conv.sum(dim=1, keepdim=True)
+
+    pos = state["pos_embed"]
+    n_special = 2 if "dist_token" in state else 1
+    if "dist_token" not in state:
+        state["dist_token"] = state["cls_token"].clone()
+    special = pos[:, :n_special]
+    if n_special == 1:
+        special = torch.cat((special, special), dim=1)
+    side = math.isqrt(pos.shape[1] - n_special)
+    if side * side != pos.shape[1] - n_special:
+        raise CheckpointError(
+            f"ImageNet position embedding of {pos.shape[1]} tokens is not a "
+            "square grid"
+        )
+    if position_mode == "reinit":
+        patch_pos = encoder.pos_embed.detach()[:, 2:].clone()
+    else:
+        grid = tokens_to_grid(pos[:, n_special:], side, side)
+        grid = resize_position_grid(grid, *encoder.grid, mode=position_mode)
+        patch_pos = grid_to_tokens(grid)
+    state["pos_embed"] = torch.cat((special, patch_pos), dim=1)
+    return state
+
+
+def load_imagenet_weights(encoder, source=True, position_mode="bilinear"):
+    """Initialises an AST encoder from ImageNet ViT/DeiT weights.
+
+    Arguments
+    ---------
+    encoder : ast_lobes.AudioSpectrogramTransformer
+        The encoder to fill.
+    source : str or bool
+        True for the DeiT of the encoder's ``model_size``; a timm model
+        name; or a local weight file.
+    position_mode : str
+        See ``imagenet_to_ast_state_dict``.
+    """
+    if source is True:
+        if encoder.model_size is None:
+            raise ValueError(
+                "A custom-size encoder needs an explicit ImageNet source"
+            )
+        from ast_lobes.encoder import MODEL_SIZES
+
+        source = MODEL_SIZES[encoder.model_size][3]
+    state = read_imagenet_state_dict(source)
+    adapted = imagenet_to_ast_state_dict(state, encoder, position_mode)
+    load_state_dict_exactly(encoder, adapted, str(source))

@@ -1,0 +1,97 @@
+"""Behaviour of the encoder lobe: shapes, pooling, lengths, HF agreement."""
+
+import pytest
+import torch
+
+from ast_lobes import AudioSpectrogramTransformer
+
+
+def small(**kwargs):
+    torch.manual_seed(0)
+    args = dict(
+        model_size=None, embed_dim=64, depth=2, num_heads=4, input_tdim=200
+    )
+    args.update(kwargs)
+    return AudioSpectrogramTransformer(**args).eval()
+
+
+def test_named_sizes():
+    encoder = AudioSpectrogramTransformer("tiny224", depth=1, input_tdim=128)
+    assert encoder.embed_dim == 192
+    assert encoder.blocks[0].attn.num_heads == 3
+    assert encoder.blocks[0].attn.fused_attn
+    with pytest.raises(ValueError, match="Unknown model_size"):
+        AudioSpectrogramTransformer("huge")
+
+
+def test_pooling_modes_and_all_tokens():
+    encoder = small()
+    fbank = torch.randn(2, 200, 128)
+    with torch.no_grad():
+        tokens = small(output_all_tokens=True)(fbank)
+        assert tokens.shape == (2, 2 + 12 * 19, 64)
+        pooled = encoder(fbank)
+        torch.testing.assert_close(
+            pooled[:, 0], (tokens[:, 0] + tokens[:, 1]) / 2
+        )
+        cls = small(pooling="cls")(fbank)
+        torch.testing.assert_close(cls[:, 0], tokens[:, 0])
+        mean = small(pooling="mean")(fbank)
+        torch.testing.assert_close(mean[:, 0], tokens[:, 2:].mean(1))
+
+
+def test_rectangular_patches():
+    encoder = small(patch_size=(128, 2), fstride=128, tstride=1)
+    assert encoder.grid == (1, 199)
+    assert encoder(torch.randn(1, 200, 128)).shape == (1, 1, 64)
+
+
+def test_shorter_input_uses_leading_positions():
+    encoder = small(output_all_tokens=True)
+    short = torch.randn(1, 100, 128)
+    with torch.no_grad():
+        tokens, grid = encoder.embed(short)
+    assert grid == (12, 9)
+    pos = (
+        encoder.pos_embed[:, 2:]
+        .reshape(1, 12, 19, 64)[:, :, :9]
+        .reshape(1, 108, 64)
+    )
+    patches = encoder.patch_embed.proj(short.transpose(1, 2).unsqueeze(1))
+    expected = patches.flatten(2).transpose(1, 2) + pos
+    torch.testing.assert_close(tokens[:, 2:], expected)
+
+
+def test_padded_batch_with_lengths_equals_clip_alone():
+    encoder = small()
+    clip = torch.randn(1, 120, 128)
+    padded = torch.cat([clip, torch.zeros(1, 80, 128)], dim=1)
+    other = torch.randn(1, 200, 128)
+    batch = torch.cat([padded, other])
+    with torch.no_grad():
+        alone = encoder(clip)
+        together = encoder(batch, torch.tensor([0.6, 1.0]))
+        other_alone = encoder(other)
+    torch.testing.assert_close(together[0], alone[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        together[1], other_alone[0], atol=1e-5, rtol=1e-5
+    )
+
+
+def test_longer_input_interpolates():
+    encoder = small()
+    with torch.no_grad():
+        assert encoder(torch.randn(1, 400, 128)).shape == (1, 1, 64)
+
+
+def test_input_smaller_than_a_patch():
+    with pytest.raises(ValueError, match="smaller than one 16x16 patch"):
+        small()(torch.randn(1, 10, 128))
+
+
+def test_gradients_flow():
+    encoder = small()
+    encoder.train()
+    encoder(torch.randn(2, 200, 128)).sum().backward()
+    assert encoder.pos_embed.grad is not None
+    assert encoder.patch_embed.proj.weight.grad.abs().sum() > 0
