@@ -36,3 +36,25 @@ __all__ = [
     "read_ast_checkpoint",
     "read_audio",
 ]
+
+from ast_lobes.brain import AudioClassificationBrain, read_metrics  # noqa: E402
+from ast_lobes.crossval import summarize_folds, write_summary  # noqa: E402
+from ast_lobes.data import (  # noqa: E402
+    UnknownLabelError,
+    build_label_encoder,
+    classification_dataset,
+)
+from ast_lobes.export import export_classifier  # noqa: E402
+from ast_lobes.schedule import ReferenceLRSchedule  # noqa: E402
+
+__all__ += [
+    "AudioClassificationBrain",
+    "ReferenceLRSchedule",
+    "UnknownLabelError",
+    "build_label_encoder",
+    "classification_dataset",
+    "export_classifier",
+    "read_metrics",
+    "summarize_folds",
+    "write_summary",
+]

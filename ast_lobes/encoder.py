@@ -172,6 +172,21 @@ class AudioSpectrogramTransformer(nn.Module):
             )
         if isinstance(patch_size, int):
             patch_size = (patch_size, patch_size)
+        self.config = dict(
+            model_size=None,
+            input_fdim=input_fdim,
+            input_tdim=input_tdim,
+            fstride=fstride,
+            tstride=tstride,
+            patch_size=list(patch_size),
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            pooling=pooling,
+            output_all_tokens=output_all_tokens,
+            layer_norm_eps=layer_norm_eps,
+        )
         self.model_size = model_size
         self.embed_dim = embed_dim
         self.patch_size = tuple(patch_size)

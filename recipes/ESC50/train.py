@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""ESC-50 five-fold cross-validation with the Audio Spectrogram Transformer.
+
+Runs every fold of ``folds`` (one after another, or ``parallel_folds`` at a
+time in separate processes), then reports each fold's accuracy with their
+mean and standard deviation at the last epoch and at the single epoch whose
+fold mean is best (the reference protocol).
+
+To run::
+
+    python train.py hparams/ast.yaml --data_folder /path/to/ESC-50
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from esc50_prepare import prepare_esc50  # noqa: E402
+
+from ast_lobes.brain import read_metrics  # noqa: E402
+from ast_lobes.crossval import summarize_folds, write_summary  # noqa: E402
+from ast_lobes.recipe import (  # noqa: E402
+    parse_overrides,
+    read_plain_hparams,
+    train_classifier,
+)
+
+
+def run_fold(hparams_file, run_opts, overrides, fold):
+    """Trains and evaluates one fold in this process."""
+    overrides = {**overrides, "fold": fold}
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    sb.utils.distributed.run_on_main(
+        prepare_esc50,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["save_folder"],
+            "fold": fold,
+            "resampled_folder": hparams["resampled_folder"],
+            "sample_rate": hparams["sample_rate"],
+        },
+    )
+    manifests = {
+        "train": os.path.join(hparams["save_folder"], "train.csv"),
+        "valid": os.path.join(hparams["save_folder"], "test.csv"),
+    }
+    train_classifier(hparams, run_opts, manifests)
+
+
+def without_options(argv, names):
+    """``argv`` less the ``--name value`` / ``--name=value`` of ``names``."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        name = token[2:].split("=")[0] if token.startswith("--") else None
+        if name in names:
+            skip = "=" not in token
+            continue
+        kept.append(token)
+    return kept
+
+
+def run_folds_in_parallel(folds, workers):
+    """Runs each fold as its own process of this script."""
+    base = without_options(sys.argv[1:], {"folds", "parallel_folds"})
+
+    def launch(fold):
+        command = [sys.executable, os.path.abspath(__file__), *base]
+        command += ["--folds", f"[{fold}]", "--parallel_folds", "1"]
+        return subprocess.run(command).returncode
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        codes = list(pool.map(launch, folds))
+    failed = [fold for fold, code in zip(folds, codes, strict=True) if code]
+    if failed:
+        raise RuntimeError(f"ESC-50 folds {failed} failed; see their logs")
+
+
+def main():
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    overrides = parse_overrides(overrides)
+    plain = read_plain_hparams(hparams_file, overrides)
+    folds = [int(fold) for fold in plain["folds"]]
+    workers = int(plain["parallel_folds"])
+    if workers > 1 and len(folds) > 1:
+        run_folds_in_parallel(folds, workers)
+    else:
+        for fold in folds:
+            run_fold(hparams_file, run_opts, overrides, fold)
+    if len(folds) > 1 and sb.utils.distributed.if_main_process():
+        accuracy = {
+            fold: read_metrics(
+                read_plain_hparams(hparams_file, {**overrides, "fold": fold})[
+                    "metrics_file"
+                ]
+            )
+            for fold in folds
+        }
+        summary = summarize_folds(accuracy)
+        path = os.path.join(plain["experiment_folder"], "cross_validation.json")
+        print("\nESC-50 cross-validation\n" + write_summary(path, summary))
+        print(f"(written to {path})")
+
+
+if __name__ == "__main__":
+    main()
