@@ -70,13 +70,13 @@ def test_prepare_errors(esc50_dir, tmp_path):
         prepare_esc50(str(broken), str(tmp_path / "z"), 1)
 
 
-def test_five_fold_smoke_run(esc50_dir, tmp_path):
+def test_five_fold_smoke_run_in_parallel(esc50_dir, tmp_path):
     exp = tmp_path / "exp"
     result = train(
         ["--data_folder", str(esc50_dir), "--experiment_folder", str(exp),
          "--resampled_folder", str(tmp_path / "cache"),
-         "--debug", "--debug_persistently", "--debug_epochs", "2",
-         "--debug_batches", "2"],
+         "--parallel_folds", "2", "--debug", "--debug_persistently",
+         "--debug_epochs", "2", "--debug_batches", "2"],
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((exp / "cross_validation.json").read_text())

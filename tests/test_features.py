@@ -101,3 +101,31 @@ def test_read_audio_resamples_and_mixes_down(tmp_path):
     spectrum = torch.fft.rfft(wav).abs()
     assert int(spectrum.argmax()) == 440
     assert wav.abs().max().item() == pytest.approx(0.5, abs=0.02)
+
+
+def test_norm_stats_command(tmp_path, capsys):
+    from ast_lobes.norm_stats import main
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for index, size in enumerate((16000, 8000)):
+        path = tmp_path / f"clip{index}.wav"
+        noise = rng.standard_normal(size).astype("float32")
+        soundfile.write(path, noise, 16000)
+        paths.append(path)
+    manifest = tmp_path / "train.csv"
+    manifest.write_text("ID,wav\n" + "".join(f"{p.stem},{p}\n" for p in paths))
+    main([str(manifest), "--target-length", "120"])
+    printed = dict(
+        line.split(": ") for line in capsys.readouterr().out.splitlines()[:2]
+    )
+    means, stds = [], []
+    for path in paths:
+        data, _ = soundfile.read(path, dtype="float32")
+        feats = reference_fbank(torch.from_numpy(data))
+        padded = torch.zeros(120, 128)
+        padded[: feats.shape[0]] = feats[:120]
+        means.append(padded.mean().item())
+        stds.append(padded.std().item())
+    assert float(printed["mean"]) == pytest.approx(np.mean(means), abs=1e-5)
+    assert float(printed["std"]) == pytest.approx(np.mean(stds), abs=1e-5)
