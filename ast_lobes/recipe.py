@@ -20,7 +20,7 @@ def parse_overrides(overrides):
 
     Example
     -------
-    >>> parse_overrides("fold: 2\nlr: 0.001")
+    >>> parse_overrides("{fold: 2, lr: 0.001}")
     {'fold': 2, 'lr': 0.001}
     """
     if not overrides:
