@@ -65,7 +65,7 @@ def resample_clip(source, target, sample_rate):
     if os.path.isfile(target):
         return
     wav = read_audio(source, sample_rate)
-    partial = target + ".part.wav"
+    partial = f"{target}.{os.getpid()}.part.wav"  # folds may run at once
     soundfile.write(partial, wav.numpy(), sample_rate, subtype="FLOAT")
     os.replace(partial, target)
 
