@@ -4,8 +4,8 @@
 1. writes a small seeded dataset in the real ESC-50 layout;
 2. runs ``train.py hparams/demo.yaml`` (five folds, progress shown);
 3. loads fold 1's exported model with SpeechBrain's
-   ``EncoderClassifier.from_hparams`` and classifies one of its held-out
-   clips, printing the label.
+   ``EncoderClassifier.from_hparams`` and classifies one held-out clip of
+   each class, printing the true and the predicted label.
 
 Usage::
 
@@ -16,6 +16,7 @@ Authors
 """
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -26,6 +27,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from make_demo_data import make_demo_esc50  # noqa: E402
+
+
+def read_meta_rows(data):
+    """Rows of the demo's meta/esc50.csv."""
+    with open(os.path.join(data, "meta", "esc50.csv"), newline="") as handle:
+        return list(csv.reader(handle))[1:]
 
 
 def main():
@@ -61,11 +68,15 @@ def main():
         hparams_file="hyperparams.yaml",
         savedir=os.path.join(args.output, "pretrained_fold1"),
     )
-    clip = sorted(
-        f for f in os.listdir(os.path.join(data, "audio")) if f[0] == "1"
-    )[0]
-    _, _, _, label = classifier.classify_file(os.path.join(data, "audio", clip))
-    print(f"[demo] {clip} (held out in fold 1) -> {label[0]}")
+    audio = os.path.join(data, "audio")
+    first_of_class = {}
+    for name in sorted(os.listdir(audio)):
+        if name.startswith("1-"):  # fold 1: held out from this model
+            first_of_class.setdefault(name.rsplit("-", 1)[1], name)
+    names = {row[0]: row[3] for row in read_meta_rows(data)}
+    for clip in first_of_class.values():
+        label = classifier.classify_file(os.path.join(audio, clip))[3][0]
+        print(f"[demo] {clip} (true: {names[clip]}) -> predicted: {label}")
     mean = 100 * summary["last_epoch"]["mean"]
     print(
         f"[demo] five-fold accuracy at the last epoch: {mean:.1f}% (chance 20%)"
