@@ -22,11 +22,7 @@ import torch
 
 from ast_lobes.encoder import AudioSpectrogramTransformer, patch_grid_size
 from ast_lobes.head import AudioClassificationHead
-from ast_lobes.position import (
-    grid_to_tokens,
-    resize_position_grid,
-    tokens_to_grid,
-)
+from ast_lobes.position import resize_patch_positions
 from ast_lobes.state_dict import (
     CheckpointError,
     load_state_dict_exactly,
@@ -407,9 +403,9 @@ def adapt_encoder_state(checkpoint, encoder, position_mode="bilinear"):
     if position_mode == "reinit":
         patch_pos = encoder.pos_embed.detach()[:, 2:].clone()
     else:
-        grid = tokens_to_grid(pos[:, 2:], *checkpoint.grid)
-        grid = resize_position_grid(grid, *encoder.grid, mode=position_mode)
-        patch_pos = grid_to_tokens(grid)
+        patch_pos = resize_patch_positions(
+            pos[:, 2:], checkpoint.grid, encoder.grid, position_mode
+        )
     state["pos_embed"] = torch.cat((pos[:, :2], patch_pos), dim=1)
     return state
 

@@ -14,11 +14,7 @@ import os
 
 import torch
 
-from ast_lobes.position import (
-    grid_to_tokens,
-    resize_position_grid,
-    tokens_to_grid,
-)
+from ast_lobes.position import resize_patch_positions
 from ast_lobes.state_dict import (
     CheckpointError,
     load_state_dict_exactly,
@@ -133,9 +129,9 @@ def imagenet_to_ast_state_dict(state, encoder, position_mode="bilinear"):
     if position_mode == "reinit":
         patch_pos = encoder.pos_embed.detach()[:, 2:].clone()
     else:
-        grid = tokens_to_grid(pos[:, n_special:], side, side)
-        grid = resize_position_grid(grid, *encoder.grid, mode=position_mode)
-        patch_pos = grid_to_tokens(grid)
+        patch_pos = resize_patch_positions(
+            pos[:, n_special:], (side, side), encoder.grid, position_mode
+        )
     state["pos_embed"] = torch.cat((special, patch_pos), dim=1)
     return state
 

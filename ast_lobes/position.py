@@ -142,3 +142,33 @@ def grid_to_tokens(grid):
     torch.Size([1, 6, 4])
     """
     return grid.flatten(2).transpose(1, 2)
+
+
+def resize_patch_positions(patch_pos, old_grid, new_grid, mode="bilinear"):
+    """Resizes frequency-major patch position tokens to another grid.
+
+    Arguments
+    ---------
+    patch_pos : torch.Tensor
+        ``[1, old_f * old_t, dim]``.
+    old_grid : tuple
+        ``(old_f, old_t)``.
+    new_grid : tuple
+        ``(f_dim, t_dim)``.
+    mode : str
+        See ``resize_position_grid``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[1, f_dim * t_dim, dim]``.
+
+    Example
+    -------
+    >>> import torch
+    >>> tokens = torch.zeros(1, 576, 8)
+    >>> resize_patch_positions(tokens, (24, 24), (12, 101)).shape
+    torch.Size([1, 1212, 8])
+    """
+    grid = tokens_to_grid(patch_pos, *old_grid)
+    return grid_to_tokens(resize_position_grid(grid, *new_grid, mode=mode))
