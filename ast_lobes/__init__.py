@@ -1,7 +1,7 @@
 """Audio Spectrogram Transformer lobes for SpeechBrain."""
 
 from ast_lobes.audio_io import AudioFileError, read_audio
-from ast_lobes.augment import SpecAugment
+from ast_lobes.augment import FbankNoise, SpecAugment
 from ast_lobes.checkpoints import (
     PUBLISHED_CHECKPOINTS,
     load_ast_checkpoint,
@@ -23,6 +23,7 @@ __all__ = [
     "AudioFileError",
     "AudioSpectrogramTransformer",
     "CheckpointError",
+    "FbankNoise",
     "FbankNormalization",
     "KaldiFbank",
     "MODEL_SIZES",
@@ -45,10 +46,12 @@ from ast_lobes.data import (  # noqa: E402
     classification_dataset,
 )
 from ast_lobes.export import export_classifier  # noqa: E402
+from ast_lobes.mixup import Mixup  # noqa: E402
 from ast_lobes.schedule import ReferenceLRSchedule  # noqa: E402
 
 __all__ += [
     "AudioClassificationBrain",
+    "Mixup",
     "ReferenceLRSchedule",
     "UnknownLabelError",
     "build_label_encoder",

@@ -63,3 +63,44 @@ def read_audio(path, sample_rate=16000, resample=True):
             )
         wav = torchaudio.functional.resample(wav, file_rate, sample_rate)
     return wav
+
+
+def audio_duration(path, sample_rate=None):
+    """Duration in seconds of an audio file, read from its header.
+
+    Arguments
+    ---------
+    path : str
+        The audio file.
+    sample_rate : int or None
+        If given, a file at another rate raises ``AudioFileError``.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> soundfile.write(path, torch.zeros(8000).numpy(), 16000)
+    >>> audio_duration(path, 16000)
+    0.5
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioFileError(f"{path}: no such audio file")
+    try:
+        info = soundfile.info(path)
+    except Exception as error:
+        raise AudioFileError(
+            f"{path}: unreadable or corrupt audio ({error})"
+        ) from error
+    if info.frames == 0:
+        raise AudioFileError(f"{path}: the audio file holds no samples")
+    if sample_rate is not None and info.samplerate != sample_rate:
+        raise AudioFileError(
+            f"{path}: sample rate {info.samplerate} Hz, expected "
+            f"{sample_rate} Hz"
+        )
+    return info.frames / info.samplerate

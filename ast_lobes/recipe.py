@@ -7,7 +7,7 @@ Authors
 import os
 
 import speechbrain as sb
-from hyperpyyaml import resolve_references
+from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml import YAML
 
 from ast_lobes.brain import AudioClassificationBrain
@@ -52,6 +52,32 @@ def read_plain_hparams(hparams_file, overrides=None):
     return YAML(typ="rt").load(text)
 
 
+def start_experiment(hparams_file, overrides=None):
+    """Loads the hparams and creates the experiment folder (SpeechBrain way).
+
+    Arguments
+    ---------
+    hparams_file : str
+        The recipe's YAML file.
+    overrides : dict or str or None
+        Command-line overrides.
+
+    Returns
+    -------
+    dict
+        The loaded hparams; ``output_folder`` holds a copy of the YAML, the
+        overrides and the log.
+    """
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    return hparams
+
+
 def train_classifier(hparams, run_opts, manifests):
     """Trains, optionally tests, and exports one classifier.
 
@@ -76,6 +102,12 @@ def train_classifier(hparams, run_opts, manifests):
         os.path.join(hparams["save_folder"], "label_encoder.txt"),
         manifests["train"],
     )
+    n_classes = hparams.get("n_classes")
+    if n_classes is not None and n_classes != len(label_encoder):
+        raise ValueError(
+            f"{manifests['train']} has {len(label_encoder)} labels but "
+            f"n_classes is {n_classes}; fix the data or set n_classes"
+        )
     datasets = {
         split: classification_dataset(
             path, label_encoder, hparams["sample_rate"]

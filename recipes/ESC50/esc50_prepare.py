@@ -12,7 +12,6 @@ Authors
 """
 
 import csv
-import json
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ import shutil
 import soundfile
 
 from ast_lobes.audio_io import read_audio
+from ast_lobes.manifest import already_prepared, mark_prepared, write_manifest
 
 logger = logging.getLogger(__name__)
 ESC50_URL = "https://github.com/karoldvl/ESC-50/archive/master.zip"
@@ -99,12 +99,9 @@ def prepare_esc50(
         "resampled_folder": os.path.abspath(resampled_folder),
         "sample_rate": sample_rate,
     }
-    options_file = os.path.join(save_folder, "prepare_options.json")
-    if os.path.isfile(options_file):
-        with open(options_file, encoding="utf-8") as handle:
-            if json.load(handle) == options:
-                logger.info("ESC-50 fold %d already prepared", fold)
-                return
+    if already_prepared(save_folder, options):
+        logger.info("ESC-50 fold %d already prepared", fold)
+        return
     if not os.path.isdir(data_folder):
         logger.info("%s absent: downloading ESC-50", data_folder)
         download_esc50(data_folder)
@@ -127,15 +124,8 @@ def prepare_esc50(
             }
         )
     for split, items in splits.items():
-        with open(
-            os.path.join(save_folder, f"{split}.csv"), "w", newline="",
-            encoding="utf-8",
-        ) as handle:  # fmt: skip
-            writer = csv.DictWriter(handle, fieldnames=list(items[0]))
-            writer.writeheader()
-            writer.writerows(items)
-    with open(options_file, "w", encoding="utf-8") as handle:
-        json.dump(options, handle)
+        write_manifest(os.path.join(save_folder, f"{split}.csv"), items)
+    mark_prepared(save_folder, options)
     logger.info(
         "ESC-50 fold %d: %d train, %d test clips",
         fold, len(splits["train"]), len(splits["test"]),
