@@ -7,7 +7,12 @@ It expects these hparams (see the recipes' YAML files):
 * ``loss``: ``ce`` (cross-entropy on one-hot or mixed targets) or ``bce``;
 * ``lr_schedule`` (``ReferenceLRSchedule``), ``epoch_counter``,
   ``train_logger``; optionally ``spec_augment``, ``mixup`` and
-  ``fbank_noise`` (training only), and ``metrics_file``.
+  ``fbank_noise`` (training only), ``metrics_file``, and for multi-label
+  training ``multi_label: true`` (adds mAP, mAUC and d-prime),
+  ``best_key`` (the metric that picks the best checkpoint, default
+  ``accuracy``), ``keep_all_checkpoints`` (one per epoch, for weight
+  averaging), ``predictions_folder`` (the scores of every evaluation, for
+  checkpoint and model ensembles) and ``per_class_file``.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -16,18 +21,29 @@ Authors
 import json
 import os
 
+import numpy as np
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+
+from ast_lobes.multilabel_metrics import MultiLabelStats
 
 
 class AudioClassificationBrain(sb.Brain):
     """Trains and evaluates ``classifier(encoder(normalize(fbank(wav))))``.
 
-    Validation accuracy (argmax against the strongest target) is logged
-    every epoch, written as one JSON line per epoch to ``metrics_file`` and
-    used to keep the best checkpoint beside the latest one.
+    Every evaluation reports the loss and the accuracy (the share of clips
+    whose highest-scoring class is a target class: plain accuracy for
+    single-label data), and for ``multi_label`` the corpus-level mAP, mAUC
+    and d-prime. Validation metrics are logged every epoch, written as one
+    JSON line per epoch to ``metrics_file`` and used (``best_key``) to keep
+    the best checkpoint beside the latest one, or every epoch's checkpoint
+    with ``keep_all_checkpoints``.
     """
+
+    label_names = None
+    evaluation_name = "test"
+    use_current_weights = False
 
     def compute_forward(self, batch, stage):
         """Logits ``[batch, n_classes]`` and the (possibly mixed) targets."""
@@ -50,16 +66,21 @@ class AudioClassificationBrain(sb.Brain):
         return logits.squeeze(1), targets
 
     def compute_objectives(self, predictions, batch, stage):
-        """Cross-entropy or BCE; accumulates accuracy outside training."""
+        """Cross-entropy or BCE; collects the scores outside training."""
         logits, targets = predictions
         if self.hparams.loss == "bce":
             loss = F.binary_cross_entropy_with_logits(logits, targets)
         else:
             loss = F.cross_entropy(logits, targets)
         if stage != sb.Stage.TRAIN:
-            hits = logits.argmax(dim=-1) == targets.argmax(dim=-1)
-            self.correct += int(hits.sum())
-            self.total += hits.numel()
+            top = logits.argmax(dim=-1, keepdim=True)
+            self.correct += int((targets.gather(1, top) >= 0.5).sum())
+            self.total += logits.shape[0]
+            if self.hparams.loss == "bce":
+                scores = torch.sigmoid(logits)
+            else:
+                scores = torch.softmax(logits, dim=-1)
+            self.scores.append(batch.id, scores.float(), targets)
         return loss
 
     def on_fit_batch_start(self, batch, should_step):
@@ -71,16 +92,26 @@ class AudioClassificationBrain(sb.Brain):
         )
 
     def on_stage_start(self, stage, epoch=None):
-        """Resets the accuracy counters."""
+        """Resets the accuracy counters and the collected scores."""
         self.correct = 0
         self.total = 0
+        self.scores = MultiLabelStats(self.label_names)
+
+    def stage_stats(self, stage_loss):
+        """Loss, accuracy and (multi-label) mAP, mAUC and d-prime."""
+        stats = {"loss": stage_loss, "accuracy": self.correct / self.total}
+        if getattr(self.hparams, "multi_label", False):
+            summary = self.scores.summarize()
+            for key in ("mAP", "mAUC", "d_prime"):
+                stats[key] = summary[key]
+        return stats
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Logs, checkpoints and records the epoch's metrics."""
+        """Logs, checkpoints and records the stage's metrics."""
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
-        stats = {"loss": stage_loss, "accuracy": self.correct / self.total}
+        stats = self.stage_stats(stage_loss)
         if stage == sb.Stage.VALID:
             lr = self.optimizer.param_groups[0]["lr"]
             self.hparams.train_logger.log_stats(
@@ -88,21 +119,80 @@ class AudioClassificationBrain(sb.Brain):
                 train_stats={"loss": self.train_loss},
                 valid_stats=stats,
             )
-            self.checkpointer.save_and_keep_only(
-                meta={"accuracy": stats["accuracy"], "epoch": epoch},
-                max_keys=["accuracy"],
-                num_to_keep=1,
-            )
+            self.save_epoch_checkpoint(stats, epoch)
             self.record({"epoch": epoch, **stats})
+            self.save_predictions(f"valid_epoch{epoch}")
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={
-                    "evaluated epochs": self.hparams.epoch_counter.current
+                    "evaluated": self.evaluation_name,
+                    "epoch": self.hparams.epoch_counter.current,
                 },
                 test_stats=stats,
             )
-            self.record({"test": True, **stats})
+            self.record({"test": self.evaluation_name, **stats})
+            self.save_predictions(self.evaluation_name)
+            self.write_per_class_stats()
         self.last_stats = stats
+
+    def save_epoch_checkpoint(self, stats, epoch):
+        """Keeps the best and latest checkpoints, or all of them."""
+        best_key = getattr(self.hparams, "best_key", "accuracy")
+        meta = {best_key: stats[best_key], "epoch": epoch}
+        if getattr(self.hparams, "keep_all_checkpoints", False):
+            self.checkpointer.save_checkpoint(meta=meta)
+        else:
+            self.checkpointer.save_and_keep_only(
+                meta=meta, max_keys=[best_key], num_to_keep=1
+            )
+
+    def evaluate_current_weights(self, dataset, loader_kwargs, name):
+        """Evaluates the weights now in the modules (no checkpoint loaded).
+
+        Used for models built outside training, such as weight averages;
+        ``name`` labels the log line, the metrics and the predictions file.
+        """
+        self.evaluation_name = name
+        self.use_current_weights = True
+        try:
+            return self.evaluate(dataset, test_loader_kwargs=loader_kwargs)
+        finally:
+            self.use_current_weights = False
+            self.evaluation_name = "test"
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the chosen checkpoint unless evaluating current weights."""
+        if not self.use_current_weights:
+            super().on_evaluate_start(max_key=max_key, min_key=min_key)
+
+    def save_predictions(self, name):
+        """Writes ids, scores and targets to ``predictions_folder/name.npz``."""
+        folder = getattr(self.hparams, "predictions_folder", None)
+        if folder is None or not sb.utils.distributed.if_main_process():
+            return
+        ids, scores, targets = self.scores.stacked()
+        os.makedirs(folder, exist_ok=True)
+        np.savez(
+            os.path.join(folder, f"{name}.npz"),
+            ids=np.array(ids),
+            scores=scores,
+            targets=targets,
+        )
+
+    def write_per_class_stats(self):
+        """Writes per-class AP and AUC with label names (multi-label)."""
+        path = getattr(self.hparams, "per_class_file", None)
+        if (
+            path is None
+            or not getattr(self.hparams, "multi_label", False)
+            or not sb.utils.distributed.if_main_process()
+        ):
+            return
+        root, extension = os.path.splitext(path)
+        path = f"{root}_{self.evaluation_name}{extension}"
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            self.scores.write_stats(handle)
 
     def record(self, stats):
         """Appends one JSON line to ``metrics_file`` (main process only)."""

@@ -62,13 +62,18 @@ def build_label_encoder(path, train_csv, label_column="label"):
 
 
 def classification_dataset(
-    csv_path, label_encoder, sample_rate=16000, label_column="label"
+    csv_path,
+    label_encoder,
+    sample_rate=16000,
+    label_column="label",
+    resample=False,
 ):
     """A dataset yielding ``id``, ``sig`` and float ``targets``.
 
     ``targets`` is one-hot for a single label and multi-hot for several.
-    Audio must already be at ``sample_rate``; a file at another rate, a
-    missing file or an unknown label raise errors that name the file.
+    Audio must be at ``sample_rate`` unless ``resample``; a file at another
+    rate, a missing or corrupt file or an unknown label raise errors that
+    name the file.
 
     Arguments
     ---------
@@ -80,6 +85,8 @@ def classification_dataset(
         Expected sample rate of every file.
     label_column : str
         Column holding the labels.
+    resample : bool
+        Resample (and mix down) files at other rates when loading them.
 
     Returns
     -------
@@ -91,7 +98,7 @@ def classification_dataset(
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(wav):
-        return read_audio(wav, sample_rate, resample=False)
+        return read_audio(wav, sample_rate, resample=resample)
 
     @sb.utils.data_pipeline.takes("wav", label_column)
     @sb.utils.data_pipeline.provides("targets")

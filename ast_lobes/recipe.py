@@ -7,12 +7,13 @@ Authors
 import os
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml, resolve_references
+from hyperpyyaml import resolve_references
 from ruamel.yaml import YAML
 
 from ast_lobes.brain import AudioClassificationBrain
 from ast_lobes.data import build_label_encoder, classification_dataset
 from ast_lobes.export import export_classifier
+from ast_lobes.sampling import label_balanced_sampler
 
 
 def parse_overrides(overrides):
@@ -52,30 +53,39 @@ def read_plain_hparams(hparams_file, overrides=None):
     return YAML(typ="rt").load(text)
 
 
-def start_experiment(hparams_file, overrides=None):
-    """Loads the hparams and creates the experiment folder (SpeechBrain way).
+def build_datasets(hparams, manifests):
+    """The label encoder and a dataset per manifest.
 
-    Arguments
-    ---------
-    hparams_file : str
-        The recipe's YAML file.
-    overrides : dict or str or None
-        Command-line overrides.
+    The label encoder is ``save_folder/label_encoder.txt`` if it exists
+    (a prepare script may write it in a fixed order), else the sorted labels
+    of the training manifest; its size must equal ``n_classes``.
 
     Returns
     -------
-    dict
-        The loaded hparams; ``output_folder`` holds a copy of the YAML, the
-        overrides and the log.
+    tuple
+        ``(label_encoder, {split: dataset})``.
     """
-    with open(hparams_file, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
+    encoder_file = os.path.join(hparams["save_folder"], "label_encoder.txt")
+    sb.utils.distributed.run_on_main(
+        build_label_encoder, args=[encoder_file, manifests["train"]]
     )
-    return hparams
+    label_encoder = build_label_encoder(encoder_file, manifests["train"])
+    n_classes = hparams.get("n_classes")
+    if n_classes is not None and n_classes != len(label_encoder):
+        raise ValueError(
+            f"{encoder_file} has {len(label_encoder)} labels but "
+            f"n_classes is {n_classes}; fix the data or set n_classes"
+        )
+    datasets = {
+        split: classification_dataset(
+            path,
+            label_encoder,
+            hparams["sample_rate"],
+            resample=hparams.get("resample_on_load", False),
+        )
+        for split, path in manifests.items()
+    }
+    return label_encoder, datasets
 
 
 def train_classifier(hparams, run_opts, manifests):
@@ -86,34 +96,22 @@ def train_classifier(hparams, run_opts, manifests):
     hparams : dict
         Loaded hparams (see ``AudioClassificationBrain``), with
         ``save_folder``, ``export_folder``, ``sample_rate`` and the
-        ``*_dataloader_opts``.
+        ``*_dataloader_opts``; optionally ``balanced_sampling`` (label-
+        balanced weighted sampling of the training set), ``multi_label``,
+        ``best_key`` and ``resample_on_load``.
     run_opts : dict
         SpeechBrain run options (device, DDP...).
     manifests : dict
         ``train`` and ``valid`` manifests, and optionally ``test``: the
-        checkpoint with the best validation accuracy is then tested and
+        checkpoint with the best validation ``best_key`` is then tested and
         exported (else the last epoch is exported).
 
     Returns
     -------
     AudioClassificationBrain
+        With ``datasets`` and ``label_encoder`` attributes.
     """
-    label_encoder = build_label_encoder(
-        os.path.join(hparams["save_folder"], "label_encoder.txt"),
-        manifests["train"],
-    )
-    n_classes = hparams.get("n_classes")
-    if n_classes is not None and n_classes != len(label_encoder):
-        raise ValueError(
-            f"{manifests['train']} has {len(label_encoder)} labels but "
-            f"n_classes is {n_classes}; fix the data or set n_classes"
-        )
-    datasets = {
-        split: classification_dataset(
-            path, label_encoder, hparams["sample_rate"]
-        )
-        for split, path in manifests.items()
-    }
+    label_encoder, datasets = build_datasets(hparams, manifests)
     brain = AudioClassificationBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -121,26 +119,43 @@ def train_classifier(hparams, run_opts, manifests):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    brain.label_names = [
+        label_encoder.ind2lab[index] for index in range(len(label_encoder))
+    ]
+    brain.datasets, brain.label_encoder = datasets, label_encoder
+    train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    if hparams.get("balanced_sampling", False):
+        brain.train_sampler = label_balanced_sampler(
+            manifests["train"], seed=hparams.get("seed", 0)
+        )
+        train_loader_kwargs["sampler"] = brain.train_sampler
+        train_loader_kwargs.pop("shuffle", None)
     brain.fit(
         hparams["epoch_counter"],
         datasets["train"],
         datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
+        train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     if "test" in datasets:
         brain.evaluate(
             datasets["test"],
-            max_key="accuracy",
+            max_key=hparams.get("best_key", "accuracy"),
             test_loader_kwargs=hparams["valid_dataloader_opts"],
         )
     if sb.utils.distributed.if_main_process():
-        export_classifier(
-            hparams["export_folder"],
-            hparams["encoder"],
-            hparams["classifier"],
-            label_encoder,
-            hparams["compute_features"],
-            hparams["normalize"],
-        )
+        export_model(hparams, hparams["export_folder"], label_encoder)
     return brain
+
+
+def export_model(hparams, folder, label_encoder):
+    """Exports the modules' current weights with the recipe's front end."""
+    export_classifier(
+        folder,
+        hparams["encoder"],
+        hparams["classifier"],
+        label_encoder,
+        hparams["compute_features"],
+        hparams["normalize"],
+        multi_label=hparams.get("multi_label", False),
+    )

@@ -131,7 +131,7 @@ def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):
         "\n") if x]  # fmt: skip
     valid = {line["epoch"]: line["accuracy"] for line in lines[:-1]}
     assert sorted(valid) == [1, 2, 3]
-    assert lines[-1]["test"] is True
+    assert lines[-1]["test"] == "test"
     test_accuracy = lines[-1]["accuracy"]
     log = (exp / "train_log.txt").read_text()
     assert "epoch: 3" in log and "test accuracy" in log

@@ -20,6 +20,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +31,6 @@ from ast_lobes.crossval import summarize_folds, write_summary  # noqa: E402
 from ast_lobes.recipe import (  # noqa: E402
     parse_overrides,
     read_plain_hparams,
-    start_experiment,
     train_classifier,
 )
 
@@ -38,7 +38,13 @@ from ast_lobes.recipe import (  # noqa: E402
 def run_fold(hparams_file, run_opts, overrides, fold):
     """Trains and evaluates one fold in this process."""
     overrides = {**overrides, "fold": fold}
-    hparams = start_experiment(hparams_file, overrides)
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
     sb.utils.distributed.run_on_main(
         prepare_esc50,
         kwargs={
@@ -89,6 +95,7 @@ def run_folds_in_parallel(folds, workers):
 
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
     overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     folds = [int(fold) for fold in plain["folds"]]

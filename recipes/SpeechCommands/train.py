@@ -16,17 +16,25 @@ import os
 import sys
 
 import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from speech_commands_prepare import prepare_speech_commands  # noqa: E402
 
-from ast_lobes.recipe import start_experiment, train_classifier  # noqa: E402
+from ast_lobes.recipe import train_classifier  # noqa: E402
 
 
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    hparams = start_experiment(hparams_file, overrides)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
     sb.utils.distributed.run_on_main(
         prepare_speech_commands,
         kwargs={

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""AudioSet (balanced or full) multi-label tagging with the AST.
+
+Trains with BCE on multi-hot targets and mixup, evaluates mAP, mAUC and
+d-prime on the eval set after every epoch (the reference protocol), keeps
+every epoch's checkpoint, then evaluates and exports the weight average of
+the ``average_epochs`` checkpoints and the checkpoint ensemble (the mean of
+every epoch's sigmoid outputs). ``results.json`` sums it up.
+
+To run::
+
+    python train.py hparams/balanced.yaml --csv_folder /data/audioset \
+        --clips_folder /data/audioset/audio
+
+Multi-GPU (SpeechBrain DDP)::
+
+    torchrun --nproc_per_node=4 train.py hparams/full.yaml ...
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import json
+import os
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from audioset_prepare import prepare_audioset  # noqa: E402
+
+from ast_lobes.averaging import (  # noqa: E402
+    average_checkpoint_weights,
+    average_predictions,
+    epoch_checkpoints,
+)
+from ast_lobes.multilabel_metrics import multilabel_scores  # noqa: E402
+from ast_lobes.recipe import (  # noqa: E402
+    export_model,
+    train_classifier,
+)
+
+
+def evaluate_weight_average(brain, hparams):
+    """Loads the averaged weights, evaluates them and exports the model."""
+    first, last = hparams["average_epochs"]
+    checkpoints = epoch_checkpoints(hparams["checkpointer"], first, last)
+    averaged = average_checkpoint_weights(checkpoints)
+    hparams["encoder"].load_state_dict(averaged["encoder"])
+    hparams["classifier"].load_state_dict(averaged["classifier"])
+    brain.evaluate_current_weights(
+        brain.datasets["valid"],
+        hparams["valid_dataloader_opts"],
+        "weight_averaged",
+    )
+    if sb.utils.distributed.if_main_process():
+        export_model(
+            hparams, hparams["averaged_export_folder"], brain.label_encoder
+        )
+    return brain.last_stats
+
+
+def checkpoint_ensemble(hparams, epochs):
+    """mAP of the mean sigmoid outputs of every epoch's model."""
+    paths = [
+        os.path.join(hparams["predictions_folder"], f"valid_epoch{e}.npz")
+        for e in epochs
+    ]
+    _, scores, targets = average_predictions(paths)
+    summary = multilabel_scores(targets, scores)
+    return {key: summary[key] for key in ("mAP", "mAUC", "d_prime")}
+
+
+def main():
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    sb.utils.distributed.run_on_main(
+        prepare_audioset,
+        kwargs={
+            "save_folder": hparams["save_folder"],
+            "labels_csv": hparams["labels_csv"],
+            "subset": hparams["subset"],
+            "csv_folder": hparams["csv_folder"],
+            "clips_folder": hparams["clips_folder"],
+            "train_json": hparams["train_json"],
+            "eval_json": hparams["eval_json"],
+        },
+    )
+    manifests = {
+        "train": os.path.join(hparams["save_folder"], "train.csv"),
+        "valid": os.path.join(hparams["save_folder"], "eval.csv"),
+    }
+    brain = train_classifier(hparams, run_opts, manifests)
+    averaged = evaluate_weight_average(brain, hparams)
+    if not sb.utils.distributed.if_main_process():
+        return
+    per_epoch = {}
+    with open(hparams["metrics_file"], encoding="utf-8") as handle:
+        for line in handle:
+            stats = json.loads(line)
+            if "epoch" in stats:
+                per_epoch[stats["epoch"]] = stats["mAP"]
+    best = max(per_epoch, key=per_epoch.get)
+    last = max(per_epoch)
+    results = {
+        "last_epoch": {"epoch": last, "mAP": per_epoch[last]},
+        "best_epoch": {"epoch": best, "mAP": per_epoch[best]},
+        "weight_averaged": {
+            "epochs": list(hparams["average_epochs"]),
+            **{k: averaged[k] for k in ("mAP", "mAUC", "d_prime")},
+        },
+        "checkpoint_ensemble": {
+            "epochs": sorted(per_epoch),
+            **checkpoint_ensemble(hparams, sorted(per_epoch)),
+        },
+    }
+    path = os.path.join(hparams["output_folder"], "results.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1)
+    print("AudioSet eval mAP")
+    for name, result in results.items():
+        print(f"  {name}: {result['mAP']:.4f}")
+    print(f"(written to {path})")
+
+
+if __name__ == "__main__":
+    main()
