@@ -41,6 +41,10 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["ast_lobes*", "pretrained_interfaces*"]),
+    package_data={"ast_lobes": ["resources/*.csv"]},
+    entry_points={
+        "console_scripts": ["ast-tag = pretrained_interfaces.tag_cli:main"]
+    },
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
 )

@@ -1,18 +1,25 @@
 """Export of a trained AST classifier into a self-contained model folder.
 
 The folder holds ``hyperparams.yaml`` (loadable with SpeechBrain's
-``EncoderClassifier.from_hparams``), ``embedding_model.ckpt``,
+``EncoderClassifier.from_hparams`` and with
+``pretrained_interfaces.AudioTagger.from_hparams``), ``embedding_model.ckpt``,
 ``classifier.ckpt`` and ``label_encoder.ckpt`` (SpeechBrain's text format
-of the label list), the file names the ``Pretrainer`` looks for by default.
+of the label list), the file names the ``Pretrainer`` looks for by default,
+and ``custom_interface.py`` (the tagger, for SpeechBrain's
+``foreign_class``).
 
 Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import importlib.util
 import json
 import os
+import shutil
 
 import torch
+
+TAGGER_MODULE = "pretrained_interfaces.audio_tagger"
 
 INFERENCE_YAML = """\
 # Inference hyperparameters of an exported AST classifier.
@@ -110,4 +117,9 @@ def export_classifier(
     )
     torch.save(classifier.state_dict(), os.path.join(folder, "classifier.ckpt"))
     label_encoder.save(os.path.join(folder, "label_encoder.ckpt"))
+    tagger = importlib.util.find_spec(TAGGER_MODULE)
+    if tagger is not None:
+        shutil.copyfile(
+            tagger.origin, os.path.join(folder, "custom_interface.py")
+        )
     return path

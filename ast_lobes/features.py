@@ -133,7 +133,19 @@ class KaldiFbank(nn.Module):
             frame_shift=self.frame_shift,
         )
 
-    def forward(self, wavs, wav_lens=None, sample_rate=None):
+    def num_frames(self, n_samples):
+        """Frames the fbank gives for ``n_samples`` (25 ms windows).
+
+        Example
+        -------
+        >>> KaldiFbank().num_frames(16000)
+        98
+        """
+        window = int(0.025 * self.sample_rate)
+        shift = int(self.frame_shift * self.sample_rate / 1000)
+        return max(0, 1 + (n_samples - window) // shift)
+
+    def forward(self, wavs, wav_lens=None, sample_rate=None, pad=True):
         """Computes features for a batch of waveforms.
 
         Arguments
@@ -145,6 +157,10 @@ class KaldiFbank(nn.Module):
         sample_rate : int or None
             Sample rate of ``wavs``; an error is raised if it is not the
             one the features are built for.
+        pad : bool
+            Pad every clip to ``target_length`` (True), or only to the
+            longest clip of the batch (False; clips are still cut to
+            ``target_length``), for inference at the clips' own lengths.
 
         Returns
         -------
@@ -167,7 +183,10 @@ class KaldiFbank(nn.Module):
             self.clip_fbank(wav[:size])
             for wav, size in zip(wavs.float(), sizes, strict=True)
         ]
-        length = self.target_length or max(feat.shape[0] for feat in feats)
+        longest = max(feat.shape[0] for feat in feats)
+        length = self.target_length or longest
+        if not pad:
+            length = min(length, longest)
         batch = wavs.new_zeros(len(feats), length, self.n_mels)
         for index, feat in enumerate(feats):
             frames = min(length, feat.shape[0])
