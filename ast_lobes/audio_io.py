@@ -15,6 +15,44 @@ class AudioFileError(ValueError):
     """An audio file that is missing, empty, corrupt or at the wrong rate."""
 
 
+def open_audio(path):
+    """Opens an audio file for reading, with errors that name it.
+
+    Missing, unreadable and empty files raise ``AudioFileError``.
+
+    Returns
+    -------
+    soundfile.SoundFile
+        Use it as a context manager.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioFileError(f"{path}: no such audio file")
+    try:
+        handle = soundfile.SoundFile(path)
+    except Exception as error:
+        raise AudioFileError(
+            f"{path}: unreadable or corrupt audio ({error})"
+        ) from error
+    if handle.frames == 0:
+        handle.close()
+        raise AudioFileError(f"{path}: the audio file holds no samples")
+    return handle
+
+
+def read_frames(handle, start, count):
+    """``count`` frames from ``start``, mixed to mono; errors name the file."""
+    try:
+        handle.seek(start)
+        data = handle.read(count, dtype="float32", always_2d=True)
+    except Exception as error:
+        raise AudioFileError(
+            f"{handle.name}: unreadable or corrupt audio at "
+            f"{start / handle.samplerate:.2f} s ({error})"
+        ) from error
+    return torch.from_numpy(data).mean(dim=1)
+
+
 def read_audio(path, sample_rate=16000, resample=True):
     """Reads an audio file as a mono float waveform at ``sample_rate``.
 
@@ -44,18 +82,9 @@ def read_audio(path, sample_rate=16000, resample=True):
     ...
     ast_lobes.audio_io.AudioFileError: ...a.wav: sample rate 8000 Hz, ...
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioFileError(f"{path}: no such audio file")
-    try:
-        data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except Exception as error:
-        raise AudioFileError(
-            f"{path}: unreadable or corrupt audio ({error})"
-        ) from error
-    if data.shape[0] == 0:
-        raise AudioFileError(f"{path}: the audio file holds no samples")
-    wav = torch.from_numpy(data).mean(dim=1)
+    with open_audio(path) as handle:
+        file_rate = handle.samplerate
+        wav = read_frames(handle, 0, handle.frames)
     if file_rate != sample_rate:
         if not resample:
             raise AudioFileError(
@@ -87,20 +116,10 @@ def audio_duration(path, sample_rate=None):
     >>> audio_duration(path, 16000)
     0.5
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioFileError(f"{path}: no such audio file")
-    try:
-        info = soundfile.info(path)
-    except Exception as error:
+    with open_audio(path) as handle:
+        rate, frames = handle.samplerate, handle.frames
+    if sample_rate is not None and rate != sample_rate:
         raise AudioFileError(
-            f"{path}: unreadable or corrupt audio ({error})"
-        ) from error
-    if info.frames == 0:
-        raise AudioFileError(f"{path}: the audio file holds no samples")
-    if sample_rate is not None and info.samplerate != sample_rate:
-        raise AudioFileError(
-            f"{path}: sample rate {info.samplerate} Hz, expected "
-            f"{sample_rate} Hz"
+            f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz"
         )
-    return info.frames / info.samplerate
+    return frames / rate

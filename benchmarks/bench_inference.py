@@ -28,6 +28,10 @@ import time
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
+
 SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),
     "base": (768, 12, 12),
@@ -78,20 +82,11 @@ def fbank_batch(batch, frames):
     return torch.randn(batch, frames, 128)
 
 
-def peak_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def memory_worker(impl, dtype, batch, path, frames, out_file):
     """Peak-RSS rise of one forward pass; saves the logits."""
     forward = load(impl, path, dtype)
     fbank = fbank_batch(batch, frames)
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
+    reset_peak_rss()
     before = peak_rss_mb()
     with torch.inference_mode():
         logits = forward(fbank).float()

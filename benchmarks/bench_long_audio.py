@@ -36,13 +36,9 @@ from ast_lobes import (  # noqa: E402
 )
 from pretrained_interfaces import AudioTagger  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-def peak_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
 
 def write_noise(path, minutes):
@@ -59,8 +55,7 @@ def worker(size, path, batch_size):
     head = AudioClassificationHead(encoder.embed_dim, 527)
     names = [str(i) for i in range(527)]
     tagger = AudioTagger.from_modules(encoder, head, names, max_frames=1024)
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
+    reset_peak_rss()
     before = peak_rss_mb()
     start = time.perf_counter()
     result = tagger.tag_file(path, batch_size=batch_size)

@@ -21,13 +21,12 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import soundfile
 import torch
 import torchaudio
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.interfaces import Pretrained
 
-from ast_lobes.audio_io import AudioFileError
+from ast_lobes.audio_io import AudioFileError, open_audio, read_frames
 from ast_lobes.checkpoints import load_ast_checkpoint
 from ast_lobes.features import FbankNormalization, KaldiFbank
 from ast_lobes.labels import audioset_label_names
@@ -99,34 +98,16 @@ def read_windows(path, sample_rate, window_s, hop_s):
     Each window is read from disk on its own, mixed down and resampled to
     ``sample_rate``; errors name the file.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioFileError(f"{path}: no such audio file")
-    try:
-        handle = soundfile.SoundFile(path)
-    except Exception as error:
-        raise AudioFileError(
-            f"{path}: unreadable or corrupt audio ({error})"
-        ) from error
-    with handle:
+    with open_audio(path) as handle:
         rate, total = handle.samplerate, handle.frames
-        if total == 0:
-            raise AudioFileError(f"{path}: the audio file holds no samples")
         window = max(1, round(window_s * rate))
         hop = max(1, round(hop_s * rate))
         for start in window_starts(total, window, hop):
-            try:
-                handle.seek(start)
-                data = handle.read(window, dtype="float32", always_2d=True)
-            except Exception as error:
-                raise AudioFileError(
-                    f"{path}: unreadable or corrupt audio at "
-                    f"{start / rate:.2f} s ({error})"
-                ) from error
-            wav = torch.from_numpy(data).mean(dim=1)
+            wav = read_frames(handle, start, window)
+            end = (start + wav.numel()) / rate
             if rate != sample_rate:
                 wav = torchaudio.functional.resample(wav, rate, sample_rate)
-            yield start / rate, (start + data.shape[0]) / rate, wav
+            yield start / rate, end, wav
 
 
 class AudioTagger(Pretrained):

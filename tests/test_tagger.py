@@ -42,6 +42,16 @@ def small_tagger(max_frames=1024, n_labels=4, seed=0):
     return AudioTagger.from_modules(encoder, head, names, max_frames=max_frames)
 
 
+def export_tagger(tagger, folder, multi_label=True):
+    """Exports a tagger's model as a recipe would (100-frame front end)."""
+    export_classifier(
+        str(folder), tagger.mods.embedding_model, tagger.mods.classifier,
+        tagger.hparams.label_encoder, KaldiFbank(target_length=100),
+        FbankNormalization("audioset"), multi_label=multi_label,
+    )  # fmt: skip
+    return folder
+
+
 def test_tagger_on_hf_checkpoint_matches_hf_sigmoid(hf_audioset_dir, tmp_path):
     from transformers import ASTFeatureExtractor
 
@@ -161,12 +171,7 @@ def test_command_line_tags_good_files_and_reports_bad(
     bad_files, tmp_path, capsys, monkeypatch
 ):
     tagger = small_tagger(max_frames=100)
-    model = tmp_path / "model"
-    export_classifier(
-        str(model), tagger.mods.embedding_model, tagger.mods.classifier,
-        tagger.hparams.label_encoder, KaldiFbank(target_length=100),
-        FbankNormalization("audioset"), multi_label=True,
-    )  # fmt: skip
+    model = export_tagger(tagger, tmp_path / "model")
     monkeypatch.setenv("AST_LOBES_CACHE", str(tmp_path / "cache"))
     files = [str(bad_files / "good.wav"), str(bad_files / "corrupt.wav")]
     code = ast_tag([*files, "--model", str(model), "--top-k", "2", "--json"])
@@ -190,12 +195,7 @@ def test_export_loads_with_from_hparams_and_foreign_class(tmp_path):
     from speechbrain.inference.interfaces import foreign_class
 
     tagger = small_tagger(max_frames=100)
-    model = tmp_path / "model"
-    export_classifier(
-        str(model), tagger.mods.embedding_model, tagger.mods.classifier,
-        tagger.hparams.label_encoder, KaldiFbank(target_length=100),
-        FbankNormalization("audioset"), multi_label=True,
-    )  # fmt: skip
+    model = export_tagger(tagger, tmp_path / "model")
     wave = torch.from_numpy(zero_mean_wave(16000))
     expected = tagger.scores_batch(wave)
     loaded = AudioTagger.from_hparams(
@@ -214,12 +214,7 @@ def test_encoder_classifier_resamples_and_mixes_down(tmp_path):
     from speechbrain.inference.classifiers import EncoderClassifier
 
     tagger = small_tagger(max_frames=100)
-    model = tmp_path / "model"
-    export_classifier(
-        str(model), tagger.mods.embedding_model, tagger.mods.classifier,
-        tagger.hparams.label_encoder, KaldiFbank(target_length=100),
-        FbankNormalization("esc50"),
-    )  # fmt: skip
+    model = export_tagger(tagger, tmp_path / "model", multi_label=False)
     stereo = np.random.default_rng(2).normal(0, 0.1, (44100, 2))
     soundfile.write(tmp_path / "s.flac", stereo.astype(np.float32), 44100)
     classifier = EncoderClassifier.from_hparams(
