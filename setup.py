@@ -19,14 +19,19 @@ INSTALL_REQUIRES = [
     "safetensors==0.8.0",
     "huggingface_hub==2.4.0",
     "tqdm==4.70.1",
+    "torchao==0.18.0",
+]
+ONNX_REQUIRES = [
+    "onnx==1.23.2",
+    "onnxscript==0.7.2",
+    "onnxruntime==1.32.0",
 ]
 TEST_REQUIRES = [
     "transformers==5.23.0",
     "pytest==9.2.0",
     "ruff==0.17.6",
     "yamllint==1.38.0",
-    "onnx==1.23.2",
-    "onnxruntime==1.32.0",
+    *ONNX_REQUIRES,
 ]
 
 setup(
@@ -46,5 +51,5 @@ setup(
         "console_scripts": ["ast-tag = pretrained_interfaces.tag_cli:main"]
     },
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "onnx": ONNX_REQUIRES},
 )

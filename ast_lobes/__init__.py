@@ -47,17 +47,23 @@ from ast_lobes.data import (  # noqa: E402
 )
 from ast_lobes.export import export_classifier  # noqa: E402
 from ast_lobes.mixup import Mixup  # noqa: E402
+from ast_lobes.precision import (  # noqa: E402
+    PRECISIONS,
+    set_inference_precision,
+)
 from ast_lobes.schedule import ReferenceLRSchedule  # noqa: E402
 
 __all__ += [
     "AudioClassificationBrain",
     "Mixup",
+    "PRECISIONS",
     "ReferenceLRSchedule",
     "UnknownLabelError",
     "build_label_encoder",
     "classification_dataset",
     "export_classifier",
     "read_metrics",
+    "set_inference_precision",
     "summarize_folds",
     "write_summary",
 ]

@@ -18,6 +18,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import copy
 import json
 import os
 
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ast_lobes.multilabel_metrics import MultiLabelStats
+from ast_lobes.precision import set_inference_precision
 
 
 class AudioClassificationBrain(sb.Brain):
@@ -159,6 +161,25 @@ class AudioClassificationBrain(sb.Brain):
         finally:
             self.use_current_weights = False
             self.evaluation_name = "test"
+
+    def evaluate_in_precision(self, dataset, loader_kwargs, precision):
+        """Evaluates a copy of the current encoder run in ``precision``.
+
+        The copy is converted with ``ast_lobes.set_inference_precision``;
+        the trained modules are left as they are. Metrics are recorded under
+        ``test_<precision>``.
+        """
+        original = self.modules["encoder"]
+        trained = getattr(original, "module", original)  # DDP-wrapped
+        self.modules["encoder"] = set_inference_precision(
+            copy.deepcopy(trained), precision
+        )
+        try:
+            return self.evaluate_current_weights(
+                dataset, loader_kwargs, f"test_{precision}"
+            )
+        finally:
+            self.modules["encoder"] = original
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the chosen checkpoint unless evaluating current weights."""

@@ -121,6 +121,14 @@ class AudioSpectrogramTransformer(nn.Module):
     position_resize_mode : str
         How pretrained position embeddings are resized when loading:
         ``bilinear`` (paper), ``nearest``, or ``reinit`` (random).
+    patchout_time : int
+        Patchout (PaSST, Koutini et al. 2022), training only: time columns
+        of patches dropped at random per batch (PaSST: 40 of 99 at 1024
+        frames).
+    patchout_freq : int
+        Frequency rows of patches dropped per batch (PaSST: 4 of 12).
+    patchout_patches : int
+        Further patches dropped at random per batch (unstructured).
 
     Example
     -------
@@ -153,6 +161,9 @@ class AudioSpectrogramTransformer(nn.Module):
         imagenet_weights=None,
         audioset_weights=None,
         position_resize_mode="bilinear",
+        patchout_time=0,
+        patchout_freq=0,
+        patchout_patches=0,
     ):
         super().__init__()
         if model_size is not None:
@@ -196,6 +207,8 @@ class AudioSpectrogramTransformer(nn.Module):
         self.input_tdim = input_tdim
         self.pooling = pooling
         self.output_all_tokens = output_all_tokens
+        self.patchout = (patchout_time, patchout_freq, patchout_patches)
+        self.inference_precision = "fp32"
         self.grid = patch_grid_size(
             input_tdim, input_fdim, self.patch_size, fstride, tstride
         )
@@ -276,11 +289,8 @@ class AudioSpectrogramTransformer(nn.Module):
         torch.Tensor
             ``[1, f_dim * t_dim, dim]``.
         """
-        patch_pos = self.pos_embed[:, 2:]
-        if (f_dim, t_dim) == self.grid:
-            return patch_pos
-        grid = tokens_to_grid(patch_pos, *self.grid)
-        if t_dim < self.grid[1]:
+        grid = tokens_to_grid(self.pos_embed[:, 2:], *self.grid)
+        if t_dim <= self.grid[1]:  # one branch for every length up to T
             grid = grid[:, :, :, :t_dim]
         grid = resize_position_grid(grid, f_dim, t_dim)
         return grid_to_tokens(grid)
@@ -362,13 +372,27 @@ class AudioSpectrogramTransformer(nn.Module):
         -------
         torch.Tensor
             ``[batch, 1, dim]``, or ``[batch, 2 + patches, dim]`` with
-            ``output_all_tokens``.
+            ``output_all_tokens``, in the dtype of ``x`` whatever the
+            inference precision (see ``ast_lobes.set_inference_precision``).
         """
+        if self.inference_precision == "bf16-autocast":
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return self.encode(x, lengths).to(x.dtype)
+        weight_dtype = self.patch_embed.proj.weight.dtype
+        return self.encode(x.to(weight_dtype), lengths).to(x.dtype)
+
+    def encode(self, x, lengths=None):
+        """``forward`` in the weights' dtype."""
         tokens, grid = self.embed(x)
         keep = None
         attn_mask = None
         if lengths is not None and bool((lengths < 1).any()):
             keep = self.padding_mask(lengths.to(x.device), x.shape[1], grid)
+        if self.training and any(self.patchout):
+            kept = self.patchout_index(grid, tokens.device)
+            tokens = tokens[:, kept]
+            keep = None if keep is None else keep[:, kept]
+        if keep is not None:
             attn_mask = keep[:, None, None, :]
         for block in self.blocks:
             tokens = block(tokens, attn_mask=attn_mask)
@@ -376,6 +400,30 @@ class AudioSpectrogramTransformer(nn.Module):
         if self.output_all_tokens:
             return tokens
         return self.pool(tokens, keep).unsqueeze(1)
+
+    def patchout_index(self, grid, device):
+        """Token indices kept by patchout (cls and dist always kept).
+
+        Drops ``patchout_time`` random time columns and ``patchout_freq``
+        random frequency rows of the patch grid, then ``patchout_patches``
+        random patches of the rest; the same for the whole batch, so the
+        batch stays one tensor. At least one patch is always kept.
+        """
+        f_dim, t_dim = grid
+        drop_time, drop_freq, drop_patches = self.patchout
+        time_kept = torch.randperm(t_dim, device=device)[
+            : max(1, t_dim - drop_time)
+        ]
+        freq_kept = torch.randperm(f_dim, device=device)[
+            : max(1, f_dim - drop_freq)
+        ]
+        patches = (freq_kept[:, None] * t_dim + time_kept[None, :]).flatten()
+        if drop_patches:
+            order = torch.randperm(patches.numel(), device=device)
+            patches = patches[order[: max(1, patches.numel() - drop_patches)]]
+        patches = patches.sort().values
+        special = torch.arange(2, device=device)
+        return torch.cat((special, patches + 2))
 
     def pool(self, tokens, keep=None):
         """Pools the encoded tokens into one vector per clip."""

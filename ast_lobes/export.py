@@ -123,3 +123,30 @@ def export_classifier(
             tagger.origin, os.path.join(folder, "custom_interface.py")
         )
     return path
+
+
+def load_exported_model(folder):
+    """Loads a folder written by ``export_classifier`` without SpeechBrain's
+    inference classes.
+
+    Returns
+    -------
+    tuple
+        ``(encoder, classifier, features, normalization)``, in eval mode.
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    path = os.path.join(folder, "hyperparams.yaml")
+    with open(path, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle)
+    for name in ("embedding_model", "classifier"):
+        state = torch.load(
+            os.path.join(folder, f"{name}.ckpt"), map_location="cpu"
+        )
+        hparams[name].load_state_dict(state)
+    return (
+        hparams["embedding_model"].eval(),
+        hparams["classifier"].eval(),
+        hparams["compute_features"],
+        hparams["mean_var_norm"],
+    )

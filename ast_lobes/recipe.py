@@ -109,7 +109,8 @@ def train_classifier(hparams, run_opts, manifests):
     Returns
     -------
     AudioClassificationBrain
-        With ``datasets`` and ``label_encoder`` attributes.
+        With ``datasets`` and ``label_encoder`` attributes, and
+        ``test_stats`` when a test set was evaluated.
     """
     label_encoder, datasets = build_datasets(hparams, manifests)
     brain = AudioClassificationBrain(
@@ -137,11 +138,17 @@ def train_classifier(hparams, run_opts, manifests):
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
+    test_set = datasets.get("test", datasets["valid"])
     if "test" in datasets:
         brain.evaluate(
-            datasets["test"],
+            test_set,
             max_key=hparams.get("best_key", "accuracy"),
             test_loader_kwargs=hparams["valid_dataloader_opts"],
+        )
+        brain.test_stats = brain.last_stats
+    for precision in hparams.get("test_precisions") or []:
+        brain.evaluate_in_precision(
+            test_set, hparams["valid_dataloader_opts"], precision
         )
     if sb.utils.distributed.if_main_process():
         export_model(hparams, hparams["export_folder"], label_encoder)

@@ -1,23 +1,32 @@
-"""Inference speed and memory: this project's AST against Hugging Face's.
+"""Inference precision modes and patchout training against Hugging Face's AST.
 
-Both models hold the same weights (a random ``ASTForAudioClassification``
-saved with ``save_pretrained`` and loaded here with ``load_ast_checkpoint``)
-and run on the same 10-s fbank inputs (1024 frames) in the same run:
+Inference: this project's encoder in each precision mode (fp32, bf16,
+bf16-autocast, int8 compiled) against Hugging Face's
+``ASTForAudioClassification`` (``attn_implementation="sdpa"``, fp32)
+holding the same random weights, on the same 10-s fbank inputs (1024
+frames), in the same run:
 
-* speed: one process holds both models and times them alternately, so that
-  load on the machine hits both alike; the median over repeats is reported;
-* memory: each model runs once in a process of its own, and the rise of its
-  peak resident memory (VmHWM, reset after loading) over the forward pass is
-  reported.
+* speed: one process holds every model and times them alternately, so that
+  load on the machine hits all alike; the median over repeats is reported;
+* memory: each model runs once in a process of its own; the rise of its
+  peak resident memory (VmHWM, reset after loading) over the forward pass
+  (including int8's first-call compilation) is reported;
+* agreement: on a model trained by the CPU demo (``bash run_demo.sh``; all
+  five folds' exported models over their held-out clips), the share of
+  clips whose top-1 class in the mode equals fp32's.
 
-bf16 casts the weights and inputs of both models to bfloat16.
+Training: samples per second of a training step (forward, backward, Adam)
+on 1024-frame inputs, with and without patchout at the PaSST default
+(40 time columns and 4 frequency rows dropped).
 
 Usage::
 
-    python benchmarks/bench_inference.py [--sizes base] [--batches 1 8]
+    python benchmarks/bench_inference.py [--sizes base] [--batches 1 8] \
+        [--demo-experiment demo_output/esc50] [--train-sizes tiny base]
 """
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -25,18 +34,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
+
+from ast_lobes import set_inference_precision  # noqa: E402
+from ast_lobes.encoder import patch_grid_size  # noqa: E402
 
 SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),
     "base": (768, 12, 12),
 }
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8")
 
 
 def build_reference(size, frames, path):
@@ -57,24 +71,20 @@ def build_reference(size, frames, path):
     ASTForAudioClassification(config).save_pretrained(path)
 
 
-def load(impl, path, dtype):
-    """A function fbank -> logits for ``impl`` (``hf`` or ``ours``)."""
-    if impl == "hf":
+def load(mode, path):
+    """A function fbank -> logits for ``mode``."""
+    if mode == "hf-fp32":
         from transformers import ASTForAudioClassification
 
         model = ASTForAudioClassification.from_pretrained(
             path, attn_implementation="sdpa"
-        )
-        model = model.eval().to(DTYPES[dtype])
-        return lambda x: model(input_values=x.to(DTYPES[dtype])).logits
+        ).eval()
+        return lambda x: model(input_values=x).logits
     from ast_lobes import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(path)
-    encoder, classifier = (
-        encoder.to(DTYPES[dtype]),
-        classifier.to(DTYPES[dtype]),
-    )
-    return lambda x: classifier(encoder(x.to(DTYPES[dtype]))).squeeze(1)
+    set_inference_precision(encoder, mode, compile=mode == "int8")
+    return lambda x: classifier(encoder(x)).squeeze(1)
 
 
 def fbank_batch(batch, frames):
@@ -82,9 +92,9 @@ def fbank_batch(batch, frames):
     return torch.randn(batch, frames, 128)
 
 
-def memory_worker(impl, dtype, batch, path, frames, out_file):
+def memory_worker(mode, batch, path, frames, out_file):
     """Peak-RSS rise of one forward pass; saves the logits."""
-    forward = load(impl, path, dtype)
+    forward = load(mode, path)
     fbank = fbank_batch(batch, frames)
     reset_peak_rss()
     before = peak_rss_mb()
@@ -94,55 +104,105 @@ def memory_worker(impl, dtype, batch, path, frames, out_file):
     print(json.dumps({"peak_mb": peak_rss_mb() - before}))
 
 
-def speed_worker(dtype, batch, path, frames, repeats):
-    """Median seconds per clip of both models, timed alternately."""
-    forwards = {impl: load(impl, path, dtype) for impl in ("hf", "ours")}
+def speed_worker(batch, path, frames, repeats):
+    """Median seconds per clip of every mode, timed alternately."""
+    forwards = {mode: load(mode, path) for mode in MODES}
     fbank = fbank_batch(batch, frames)
-    times = {impl: [] for impl in forwards}
+    times = {mode: [] for mode in forwards}
     with torch.inference_mode():
         for forward in forwards.values():
-            forward(fbank)
+            forward(fbank)  # warm-up (and int8 compilation)
         for _ in range(repeats):
-            for impl, forward in forwards.items():
+            for mode, forward in forwards.items():
                 start = time.perf_counter()
                 forward(fbank)
-                times[impl].append((time.perf_counter() - start) / batch)
+                times[mode].append((time.perf_counter() - start) / batch)
     print(json.dumps({k: statistics.median(v) for k, v in times.items()}))
+
+
+def demo_agreement(experiment):
+    """Per mode: top-1 agreement with fp32 and largest logit difference
+    over every fold's held-out clips of a demo experiment."""
+    import glob
+
+    from ast_lobes import read_audio
+    from ast_lobes.export import load_exported_model
+
+    hits = {mode: 0 for mode in MODES[2:]}
+    largest = dict.fromkeys(MODES[2:], 0.0)
+    total = 0
+    for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
+        encoder, head, features, normalize = load_exported_model(
+            os.path.join(fold, "model")
+        )
+        with open(os.path.join(fold, "save", "test.csv")) as handle:
+            wavs = [line.split(",")[2] for line in handle.read().split()[1:]]
+        fbank = normalize(
+            torch.cat([features(read_audio(wav)) for wav in wavs])
+        )
+        with torch.inference_mode():
+            reference = head(encoder(fbank)).squeeze(1)
+            for mode in hits:
+                converted = set_inference_precision(
+                    copy.deepcopy(encoder), mode
+                )
+                logits = head(converted(fbank)).squeeze(1)
+                hits[mode] += int(
+                    (logits.argmax(-1) == reference.argmax(-1)).sum()
+                )
+                difference = float((logits - reference).abs().max())
+                largest[mode] = max(largest[mode], difference)
+        total += len(wavs)
+    return {m: (hits[m] / total, largest[m], total) for m in hits}
+
+
+def training_worker(size, batch, frames, patchout, steps):
+    """Training samples per second of AST ``size`` (fp32, Adam)."""
+    from ast_lobes import AudioClassificationHead, AudioSpectrogramTransformer
+
+    hidden, layers, heads = SIZES[size]
+    torch.manual_seed(0)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None,
+        embed_dim=hidden,
+        depth=layers,
+        num_heads=heads,
+        input_tdim=frames,
+        patchout_time=40 if patchout else 0,
+        patchout_freq=4 if patchout else 0,
+    ).train()
+    head = AudioClassificationHead(hidden, 527)
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.Adam(params, lr=1e-5)
+    fbank = fbank_batch(batch, frames)
+    targets = torch.rand(batch, 527).round()
+    seconds = []
+    for step in range(steps + 1):
+        start = time.perf_counter()
+        logits = head(encoder(fbank)).squeeze(1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, targets
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step:  # the first step warms up
+            seconds.append(time.perf_counter() - start)
+    print(json.dumps({"samples_per_s": batch / statistics.median(seconds)}))
 
 
 def run(*args):
     command = [sys.executable, __file__, *map(str, args)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        raise RuntimeError(f"{args}: {result.stderr}")
+        raise RuntimeError(f"{args}: {result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["base"], choices=SIZES)
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
-    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"])
-    parser.add_argument("--frames", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--memory-worker", nargs=6, help=argparse.SUPPRESS)
-    parser.add_argument("--speed-worker", nargs=5, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.memory_worker:
-        impl, dtype, batch, path, frames, out_file = args.memory_worker
-        memory_worker(impl, dtype, int(batch), path, int(frames), out_file)
-        return
-    if args.speed_worker:
-        dtype, batch, path, frames, repeats = args.speed_worker
-        speed_worker(dtype, int(batch), path, int(frames), int(repeats))
-        return
-
-    threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} threads, {args.frames} frames")
-    print()
+def inference_table(args, agreement):
     print(
-        "| size | batch | dtype | impl | s/clip | peak memory MB "
-        "| max abs logit diff vs HF fp32 | speed vs HF same dtype |"
+        "| size | batch | mode | s/clip | speed vs HF fp32 | peak memory MB "
+        "| max abs logit diff vs HF fp32 | top-1 agreement with fp32 (demo) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,28 +210,112 @@ def main():
             path = os.path.join(tmp, size)
             build_reference(size, args.frames, path)
             for batch in args.batches:
+                speed = run(
+                    "--speed-worker", batch, path, args.frames, args.repeats
+                )
                 reference = None
-                for dtype in args.dtypes:
-                    speed = run(
-                        "--speed-worker", dtype, batch, path, args.frames,
-                        args.repeats,
-                    )  # fmt: skip
-                    for impl in ("hf", "ours"):
-                        out = os.path.join(tmp, "logits.pt")
-                        memory = run(
-                            "--memory-worker", impl, dtype, batch, path,
-                            args.frames, out,
-                        )  # fmt: skip
-                        logits = torch.load(out)
-                        reference = logits if reference is None else reference
-                        diff = (logits - reference).abs().max().item()
-                        ratio = speed["hf"] / speed[impl]
-                        print(
-                            f"| {size} | {batch} | {dtype} | {impl} "
-                            f"| {speed[impl]:.3f} | {memory['peak_mb']:.0f} "
-                            f"| {diff:.2e} | {ratio:.2f}x |",
-                            flush=True,
-                        )
+                for mode in MODES:
+                    out = os.path.join(tmp, "logits.pt")
+                    memory = run(
+                        "--memory-worker", mode, batch, path, args.frames, out
+                    )
+                    logits = torch.load(out)
+                    reference = logits if reference is None else reference
+                    diff = (logits - reference).abs().max().item()
+                    agree = "-"
+                    if mode in agreement:
+                        share, _, clips = agreement[mode]
+                        agree = f"{100 * share:.1f} % of {clips}"
+                    elif mode == "fp32" and agreement:
+                        agree = "100 % (reference)"
+                    print(
+                        f"| {size} | {batch} | {mode} | {speed[mode]:.3f} "
+                        f"| {speed['hf-fp32'] / speed[mode]:.2f}x "
+                        f"| {memory['peak_mb']:.0f} | {diff:.2e} | {agree} |",
+                        flush=True,
+                    )
+
+
+def training_table(args):
+    print()
+    print(
+        "| size | batch | frames | patchout (time, freq) | tokens "
+        "| training samples/s | speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for size in args.train_sizes:
+        batch = 8 if size == "tiny" else 2
+        plain = None
+        for patchout in (False, True):
+            result = run(
+                "--training-worker", size, batch, args.frames, int(patchout),
+                args.train_steps,
+            )  # fmt: skip
+            rate = result["samples_per_s"]
+            plain = plain or rate
+            f_dim, t_dim = patch_grid_size(args.frames, 128, (16, 16), 10, 10)
+            if patchout:
+                f_dim, t_dim = max(1, f_dim - 4), max(1, t_dim - 40)
+            grid = (f_dim, t_dim)
+            print(
+                f"| {size} | {batch} | {args.frames} "
+                f"| {'40, 4' if patchout else 'none'} "
+                f"| {2 + grid[0] * grid[1]} | {rate:.2f} "
+                f"| {rate / plain:.2f}x |",
+                flush=True,
+            )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["base"], choices=SIZES)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--frames", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--demo-experiment", default="demo_output/esc50")
+    parser.add_argument(
+        "--train-sizes", nargs="*", default=["tiny", "base"], choices=SIZES
+    )
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--memory-worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--speed-worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--training-worker", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    if args.memory_worker:
+        mode, batch, path, frames, out_file = args.memory_worker
+        memory_worker(mode, int(batch), path, int(frames), out_file)
+        return
+    if args.speed_worker:
+        batch, path, frames, repeats = args.speed_worker
+        speed_worker(int(batch), path, int(frames), int(repeats))
+        return
+    if args.training_worker:
+        size, batch, frames, patchout, steps = args.training_worker
+        training_worker(
+            size, int(batch), int(frames), int(patchout), int(steps)
+        )
+        return
+
+    threads = torch.get_num_threads()
+    device = "CPU"
+    print(f"torch {torch.__version__}, {device}, {threads} threads")
+    agreement = {}
+    if os.path.isdir(args.demo_experiment):
+        agreement = demo_agreement(args.demo_experiment)
+        for mode, (share, diff, clips) in agreement.items():
+            print(
+                f"demo model, {mode}: top-1 agreement with fp32 "
+                f"{100 * share:.1f} % over {clips} clips, largest logit "
+                f"difference {diff:.2e}"
+            )
+    else:
+        print(f"(no demo experiment in {args.demo_experiment}: run the demo)")
+    print()
+    if args.sizes:
+        inference_table(args, agreement)
+    if args.train_sizes:
+        training_table(args)
 
 
 if __name__ == "__main__":

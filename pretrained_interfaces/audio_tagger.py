@@ -30,6 +30,7 @@ from ast_lobes.audio_io import AudioFileError, open_audio, read_frames
 from ast_lobes.checkpoints import load_ast_checkpoint
 from ast_lobes.features import FbankNormalization, KaldiFbank
 from ast_lobes.labels import audioset_label_names
+from ast_lobes.precision import set_inference_precision
 
 # Front ends of the published checkpoints, by number of labels.
 PUBLISHED_FRONT_ENDS = {527: (1024, "audioset"), 35: (128, "speechcommands")}
@@ -244,6 +245,15 @@ class AudioTagger(Pretrained):
             normalization=normalization or preset,
             device=device,
         )
+
+    def set_precision(self, precision, compile=False):
+        """Runs the encoder in ``precision`` (see
+        ``ast_lobes.set_inference_precision``: fp32, bf16, bf16-autocast,
+        int8); the head stays in fp32. Returns the tagger."""
+        set_inference_precision(
+            self.mods.embedding_model, precision, compile=compile
+        )
+        return self
 
     @property
     def max_frames(self):

@@ -22,8 +22,10 @@ import sys
 from functools import partial
 
 import soundfile
+import torch
 from tqdm import tqdm
 
+from ast_lobes.precision import PRECISIONS
 from pretrained_interfaces.audio_tagger import AudioTagger
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"
@@ -47,6 +49,14 @@ def load_tagger(source, device="cpu"):
             run_opts={"device": device},
         )
     return AudioTagger.from_ast_checkpoint(source, device=device)
+
+
+def default_precision(device):
+    """bf16 on a CPU with native bf16 support, else fp32."""
+    if device == "cpu" and torch.backends.mkldnn.is_available():
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return "bf16"
+    return "fp32"
 
 
 def advance(bar, done):
@@ -83,6 +93,13 @@ def parse_args(argv):
     parser.add_argument("--aggregate", choices=["max", "mean"], default="max")
     parser.add_argument("--json", action="store_true", help="JSON output")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="encoder precision (default: bf16 on a CPU with bf16 support, "
+        "else fp32)",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,6 +122,7 @@ def main(argv=None):
     """Tags the files; exits with 1 if any file could not be tagged."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     tagger = load_tagger(args.model, args.device)
+    tagger.set_precision(args.precision or default_precision(args.device))
     window = args.window or tagger.window_seconds
     hop = args.hop or window
     results, failures = [], []

@@ -122,17 +122,21 @@ def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):
         os.path.join(RECIPE, "hparams", "ast.yaml"),
         "--data_folder", str(sc_dir), "--output_folder", str(exp),
         "--batch_size", "8", "--number_of_epochs", "3", "--lr", "0.002",
-        "--lr_milestone_start", "2", *SMALL_MODEL,
+        "--lr_milestone_start", "2", "--test_precisions", "[bf16, int8]",
+        "--patchout_time", "2", "--patchout_freq", "1",
+        *SMALL_MODEL,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     lines = [json.loads(x) for x in (exp / "metrics.jsonl").read_text().split(
         "\n") if x]  # fmt: skip
-    valid = {line["epoch"]: line["accuracy"] for line in lines[:-1]}
+    valid = {line["epoch"]: line["accuracy"] for line in lines[:-3]}
     assert sorted(valid) == [1, 2, 3]
-    assert lines[-1]["test"] == "test"
-    test_accuracy = lines[-1]["accuracy"]
+    assert [line["test"] for line in lines[-3:]] == [
+        "test", "test_bf16", "test_int8"
+    ]  # fmt: skip
+    test_accuracy = lines[-3]["accuracy"]
     log = (exp / "train_log.txt").read_text()
     assert "epoch: 3" in log and "test accuracy" in log
     tested_epoch = int(output.split("checkpoint of epoch ")[1].split(",")[0])

@@ -50,7 +50,7 @@ def main():
     brain = train_classifier(hparams, run_opts, manifests)
     if sb.utils.distributed.if_main_process():
         epoch = hparams["epoch_counter"].current
-        accuracy = brain.last_stats["accuracy"]
+        accuracy = brain.test_stats["accuracy"]
         print(
             f"Speech Commands V2 test accuracy: {100 * accuracy:.2f}% "
             f"(checkpoint of epoch {epoch}, best validation accuracy)"
