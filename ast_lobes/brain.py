@@ -225,22 +225,29 @@ class AudioClassificationBrain(sb.Brain):
             handle.write(json.dumps(stats) + "\n")
 
 
-def read_metrics(path):
-    """Validation accuracy per epoch from a ``metrics_file``.
+def read_metrics(path, key="accuracy"):
+    """One validation metric per epoch from a ``metrics_file``.
 
     A re-run epoch (after an interruption) replaces the earlier line.
+
+    Arguments
+    ---------
+    path : str
+        The ``metrics_file``.
+    key : str
+        The metric (``accuracy``, ``mAP``...).
 
     Returns
     -------
     dict
-        epoch (int) to accuracy (float).
+        epoch (int) to the metric (float).
     """
     per_epoch = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             stats = json.loads(line)
             if "epoch" in stats:
-                per_epoch[int(stats["epoch"])] = float(stats["accuracy"])
+                per_epoch[int(stats["epoch"])] = float(stats[key])
     return per_epoch
 
 

@@ -36,6 +36,7 @@ from ast_lobes.averaging import (  # noqa: E402
     average_predictions,
     epoch_checkpoints,
 )
+from ast_lobes.brain import read_metrics  # noqa: E402
 from ast_lobes.multilabel_metrics import multilabel_scores  # noqa: E402
 from ast_lobes.recipe import (  # noqa: E402
     export_model,
@@ -103,12 +104,7 @@ def main():
     averaged = evaluate_weight_average(brain, hparams)
     if not sb.utils.distributed.if_main_process():
         return
-    per_epoch = {}
-    with open(hparams["metrics_file"], encoding="utf-8") as handle:
-        for line in handle:
-            stats = json.loads(line)
-            if "epoch" in stats:
-                per_epoch[stats["epoch"]] = stats["mAP"]
+    per_epoch = read_metrics(hparams["metrics_file"], "mAP")
     best = max(per_epoch, key=per_epoch.get)
     last = max(per_epoch)
     results = {
