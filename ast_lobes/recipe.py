@@ -53,6 +53,19 @@ def read_plain_hparams(hparams_file, overrides=None):
     return YAML(typ="rt").load(text)
 
 
+def end_distributed():
+    """Waits for every process, then closes the DDP process group.
+
+    Call it last in a recipe: a process that exits with the group still
+    open can be killed by its communication threads at interpreter exit.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def build_datasets(hparams, manifests):
     """The label encoder and a dataset per manifest.
 

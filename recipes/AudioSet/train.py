@@ -39,6 +39,7 @@ from ast_lobes.averaging import (  # noqa: E402
 from ast_lobes.brain import read_metrics  # noqa: E402
 from ast_lobes.multilabel_metrics import multilabel_scores  # noqa: E402
 from ast_lobes.recipe import (  # noqa: E402
+    end_distributed,
     export_model,
     train_classifier,
 )
@@ -74,6 +75,32 @@ def checkpoint_ensemble(hparams, epochs):
     return {key: summary[key] for key in ("mAP", "mAUC", "d_prime")}
 
 
+def report_results(hparams, averaged):
+    """Writes and prints ``results.json`` (main process)."""
+    per_epoch = read_metrics(hparams["metrics_file"], "mAP")
+    best = max(per_epoch, key=per_epoch.get)
+    last = max(per_epoch)
+    results = {
+        "last_epoch": {"epoch": last, "mAP": per_epoch[last]},
+        "best_epoch": {"epoch": best, "mAP": per_epoch[best]},
+        "weight_averaged": {
+            "epochs": list(hparams["average_epochs"]),
+            **{k: averaged[k] for k in ("mAP", "mAUC", "d_prime")},
+        },
+        "checkpoint_ensemble": {
+            "epochs": sorted(per_epoch),
+            **checkpoint_ensemble(hparams, sorted(per_epoch)),
+        },
+    }
+    path = os.path.join(hparams["output_folder"], "results.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1)
+    print("AudioSet eval mAP")
+    for name, result in results.items():
+        print(f"  {name}: {result['mAP']:.4f}")
+    print(f"(written to {path})")
+
+
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
@@ -102,30 +129,9 @@ def main():
     }
     brain = train_classifier(hparams, run_opts, manifests)
     averaged = evaluate_weight_average(brain, hparams)
-    if not sb.utils.distributed.if_main_process():
-        return
-    per_epoch = read_metrics(hparams["metrics_file"], "mAP")
-    best = max(per_epoch, key=per_epoch.get)
-    last = max(per_epoch)
-    results = {
-        "last_epoch": {"epoch": last, "mAP": per_epoch[last]},
-        "best_epoch": {"epoch": best, "mAP": per_epoch[best]},
-        "weight_averaged": {
-            "epochs": list(hparams["average_epochs"]),
-            **{k: averaged[k] for k in ("mAP", "mAUC", "d_prime")},
-        },
-        "checkpoint_ensemble": {
-            "epochs": sorted(per_epoch),
-            **checkpoint_ensemble(hparams, sorted(per_epoch)),
-        },
-    }
-    path = os.path.join(hparams["output_folder"], "results.json")
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=1)
-    print("AudioSet eval mAP")
-    for name, result in results.items():
-        print(f"  {name}: {result['mAP']:.4f}")
-    print(f"(written to {path})")
+    if sb.utils.distributed.if_main_process():
+        report_results(hparams, averaged)
+    end_distributed()
 
 
 if __name__ == "__main__":

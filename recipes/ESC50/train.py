@@ -29,6 +29,7 @@ from esc50_prepare import prepare_esc50  # noqa: E402
 from ast_lobes.brain import read_metrics  # noqa: E402
 from ast_lobes.crossval import summarize_folds, write_summary  # noqa: E402
 from ast_lobes.recipe import (  # noqa: E402
+    end_distributed,
     parse_overrides,
     read_plain_hparams,
     train_classifier,
@@ -60,6 +61,7 @@ def run_fold(hparams_file, run_opts, overrides, fold):
         "valid": os.path.join(hparams["save_folder"], "test.csv"),
     }
     train_classifier(hparams, run_opts, manifests)
+    end_distributed()
 
 
 def without_options(argv, names):

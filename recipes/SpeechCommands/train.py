@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from speech_commands_prepare import prepare_speech_commands  # noqa: E402
 
-from ast_lobes.recipe import train_classifier  # noqa: E402
+from ast_lobes.recipe import end_distributed, train_classifier  # noqa: E402
 
 
 def main():
@@ -55,6 +55,7 @@ def main():
             f"Speech Commands V2 test accuracy: {100 * accuracy:.2f}% "
             f"(checkpoint of epoch {epoch}, best validation accuracy)"
         )
+    end_distributed()
 
 
 if __name__ == "__main__":
