@@ -7,6 +7,8 @@ Authors
 import numpy as np
 from speechbrain.utils.checkpoints import average_checkpoints
 
+from ast_lobes.multilabel_metrics import multilabel_scores
+
 
 def epoch_checkpoints(checkpointer, first_epoch, last_epoch):
     """The checkpoints of epochs ``first_epoch`` to ``last_epoch``, in order.
@@ -72,3 +74,19 @@ def average_predictions(paths):
             )
         total += scores[[position[clip] for clip in ids]]
     return ids, total / len(paths), targets
+
+
+def ensemble_scores(paths):
+    """mAP, mAUC and d-prime of the mean scores of prediction files.
+
+    Returns
+    -------
+    dict
+        ``clips``, ``mAP``, ``mAUC`` and ``d_prime``.
+    """
+    ids, scores, targets = average_predictions(paths)
+    summary = multilabel_scores(targets, scores)
+    return {
+        "clips": len(ids),
+        **{key: summary[key] for key in ("mAP", "mAUC", "d_prime")},
+    }

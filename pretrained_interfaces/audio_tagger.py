@@ -93,6 +93,20 @@ def window_starts(n_samples, window, hop):
     return starts
 
 
+def window_plan(n_samples, rate, window_s, hop_s):
+    """``(window, starts)`` in samples for a file of ``n_samples`` at
+    ``rate``, with windows and hops given in seconds.
+
+    Example
+    -------
+    >>> window_plan(25 * 16000, 16000, 10.0, 10.0)
+    (160000, [0, 160000, 240000])
+    """
+    window = max(1, round(window_s * rate))
+    hop = max(1, round(hop_s * rate))
+    return window, window_starts(n_samples, window, hop)
+
+
 def read_windows(path, sample_rate, window_s, hop_s):
     """Yields ``(start_s, end_s, waveform)`` windows of an audio file.
 
@@ -100,10 +114,9 @@ def read_windows(path, sample_rate, window_s, hop_s):
     ``sample_rate``; errors name the file.
     """
     with open_audio(path) as handle:
-        rate, total = handle.samplerate, handle.frames
-        window = max(1, round(window_s * rate))
-        hop = max(1, round(hop_s * rate))
-        for start in window_starts(total, window, hop):
+        rate = handle.samplerate
+        window, starts = window_plan(handle.frames, rate, window_s, hop_s)
+        for start in starts:
             wav = read_frames(handle, start, window)
             end = (start + wav.numel()) / rate
             if rate != sample_rate:
@@ -352,11 +365,11 @@ class AudioTagger(Pretrained):
             raise ValueError("window and hop must be positive")
         windows, pending = [], []
         duration = 0.0
-        min_samples = int(0.025 * self.sample_rate)
+        fbank = self.mods.compute_features
         for start, end, wav in read_windows(
             path, self.sample_rate, window, hop
         ):
-            if wav.numel() < min_samples:
+            if fbank.num_frames(wav.numel()) < 1:
                 raise AudioFileError(
                     f"{path}: {wav.numel()} samples is shorter than one "
                     "25 ms frame"

@@ -16,7 +16,6 @@ Authors
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 from functools import partial
@@ -26,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from ast_lobes.precision import PRECISIONS
-from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.audio_tagger import AudioTagger, window_plan
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"
 
@@ -67,10 +66,10 @@ def advance(bar, done):
 def expected_windows(path, window, hop):
     """Windows a file will need (0 if its header cannot be read)."""
     try:
-        duration = soundfile.info(path).duration
+        info = soundfile.info(path)
     except Exception:
         return 0
-    return math.ceil(max(0.0, duration - window) / hop) + 1
+    return len(window_plan(info.frames, info.samplerate, window, hop)[1])
 
 
 def parse_args(argv):

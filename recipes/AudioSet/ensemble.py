@@ -25,8 +25,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 sys.path.insert(0, os.path.abspath(ROOT))
 
-from ast_lobes.averaging import average_predictions  # noqa: E402
-from ast_lobes.multilabel_metrics import multilabel_scores  # noqa: E402
+from ast_lobes.averaging import ensemble_scores  # noqa: E402
 
 
 def predictions_file(source, name):
@@ -42,13 +41,7 @@ def predictions_file(source, name):
 def ensemble(sources, name="weight_averaged"):
     """mAP, mAUC and d-prime of the mean scores of ``sources``."""
     paths = [predictions_file(source, name) for source in sources]
-    ids, scores, targets = average_predictions(paths)
-    summary = multilabel_scores(targets, scores)
-    return {
-        "members": paths,
-        "clips": len(ids),
-        **{key: summary[key] for key in ("mAP", "mAUC", "d_prime")},
-    }
+    return {"members": paths, **ensemble_scores(paths)}
 
 
 def main(argv=None):

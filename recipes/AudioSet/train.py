@@ -33,11 +33,10 @@ from audioset_prepare import prepare_audioset  # noqa: E402
 
 from ast_lobes.averaging import (  # noqa: E402
     average_checkpoint_weights,
-    average_predictions,
+    ensemble_scores,
     epoch_checkpoints,
 )
 from ast_lobes.brain import read_metrics  # noqa: E402
-from ast_lobes.multilabel_metrics import multilabel_scores  # noqa: E402
 from ast_lobes.recipe import (  # noqa: E402
     end_distributed,
     export_model,
@@ -70,9 +69,8 @@ def checkpoint_ensemble(hparams, epochs):
         os.path.join(hparams["predictions_folder"], f"valid_epoch{e}.npz")
         for e in epochs
     ]
-    _, scores, targets = average_predictions(paths)
-    summary = multilabel_scores(targets, scores)
-    return {key: summary[key] for key in ("mAP", "mAUC", "d_prime")}
+    scores = ensemble_scores(paths)
+    return {key: scores[key] for key in ("mAP", "mAUC", "d_prime")}
 
 
 def report_results(hparams, averaged):
