@@ -31,12 +31,13 @@ TEST_REQUIRES = [
     "pytest==9.2.0",
     "ruff==0.17.6",
     "yamllint==1.38.0",
+    "import-linter==2.16",
     *ONNX_REQUIRES,
 ]
 
 setup(
     name="ast-lobes",
-    version="0.1.0",
+    version="0.2.0",
     description=(
         "Audio Spectrogram Transformer (Gong et al., 2021) for SpeechBrain: "
         "encoder lobe, checkpoint loaders, recipes and inference"

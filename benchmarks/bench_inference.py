@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
 from ast_lobes import set_inference_precision  # noqa: E402
-from ast_lobes.encoder import patch_grid_size  # noqa: E402
+from ast_lobes.model.config import patch_grid_size  # noqa: E402
 
 SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),
@@ -125,20 +125,18 @@ def demo_agreement(experiment):
     over every fold's held-out clips of a demo experiment."""
     import glob
 
-    from ast_lobes import read_audio
-    from ast_lobes.export import load_exported_model
+    from ast_lobes import load_exported_model, read_audio
 
     hits = {mode: 0 for mode in MODES[2:]}
     largest = dict.fromkeys(MODES[2:], 0.0)
     total = 0
     for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
-        encoder, head, features, normalize = load_exported_model(
-            os.path.join(fold, "model")
-        )
+        pipeline = load_exported_model(os.path.join(fold, "model")).pipeline
+        encoder, head = pipeline.encoder, pipeline.classifier
         with open(os.path.join(fold, "save", "test.csv")) as handle:
             wavs = [line.split(",")[2] for line in handle.read().split()[1:]]
-        fbank = normalize(
-            torch.cat([features(read_audio(wav)) for wav in wavs])
+        fbank = torch.cat(
+            [pipeline.features(read_audio(wav))[0] for wav in wavs]
         )
         with torch.inference_mode():
             reference = head(encoder(fbank)).squeeze(1)

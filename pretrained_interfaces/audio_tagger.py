@@ -8,10 +8,11 @@ or a published AST checkpoint (``from_ast_checkpoint``: an original
 (sigmoid for multi-label models, softmax otherwise), the top labels and
 per-window scores with timestamps.
 
-A clip no longer than the model's window runs at its own length (no
-silence padding). A longer file is read window by window, a batch of
-windows at a time, so memory depends on the window batch and not on the
-file's duration.
+Scores come from ``ast_lobes.AudioClassificationPipeline``, the module
+training evaluates with: a clip no longer than the model's window is
+padded to it as in training; a longer file is read window by window, a
+batch of windows at a time, so memory depends on the window batch and not
+on the file's duration.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -26,14 +27,16 @@ import torchaudio
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.interfaces import Pretrained
 
-from ast_lobes.audio_io import AudioFileError, open_audio, read_frames
-from ast_lobes.checkpoints import load_ast_checkpoint
-from ast_lobes.features import FbankNormalization, KaldiFbank
-from ast_lobes.labels import audioset_label_names
-from ast_lobes.precision import set_inference_precision
-
-# Front ends of the published checkpoints, by number of labels.
-PUBLISHED_FRONT_ENDS = {527: (1024, "audioset"), 35: (128, "speechcommands")}
+from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
+from ast_lobes.audio.io import AudioFileError, open_audio, read_frames
+from ast_lobes.model.precision import set_inference_precision
+from ast_lobes.weights.exported import pipeline_of
+from ast_lobes.weights.labels import audioset_label_names
+from ast_lobes.weights.published import (
+    checkpoint_modules,
+    default_front_end,
+    read_ast_checkpoint,
+)
 
 
 @dataclass
@@ -158,6 +161,14 @@ class AudioTagger(Pretrained):
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
         self.multi_label = bool(getattr(self.hparams, "multi_label", True))
         self.sample_rate = self.hparams.sample_rate
+        self.pipeline = pipeline_of(
+            {
+                "compute_features": self.mods.compute_features,
+                "mean_var_norm": self.mods.mean_var_norm,
+                "embedding_model": self.mods.embedding_model,
+                "classifier": self.mods.classifier,
+            }
+        ).eval()
 
     @classmethod
     def from_modules(
@@ -228,17 +239,19 @@ class AudioTagger(Pretrained):
         """Loads a published AST checkpoint (``.pth``, HF folder or hub id).
 
         Label names come from ``label_names``, else from the checkpoint (a
-        Hugging Face ``id2label``), else the 527 AudioSet names for an
-        AudioSet-sized head. The front end (frames, normalisation) follows
-        the checkpoint's task unless given.
+        Hugging Face ``id2label``, or the registry of published
+        checkpoints), else the 527 AudioSet names for an AudioSet-sized
+        head. The front end (frames, normalisation) is the checkpoint's
+        (registry entry or ``preprocessor_config.json``) unless given.
 
         Returns
         -------
         AudioTagger
         """
-        encoder, classifier = load_ast_checkpoint(source, savedir=savedir)
+        checkpoint = read_ast_checkpoint(source, savedir=savedir)
+        encoder, classifier = checkpoint_modules(checkpoint)
         n_labels = classifier.linear.out_features
-        names = label_names or getattr(classifier, "labels", None)
+        names = label_names or checkpoint.labels
         if names is None and n_labels == 527:
             names = audioset_label_names()
         if names is None:
@@ -247,67 +260,48 @@ class AudioTagger(Pretrained):
             raise ValueError(
                 f"{source}: {n_labels} outputs but {len(names)} label names"
             )
-        frames, preset = PUBLISHED_FRONT_ENDS.get(
-            n_labels, (encoder.input_tdim, "audioset")
-        )
+        front_end = default_front_end(checkpoint)
         return cls.from_modules(
             encoder,
             classifier,
             names,
-            max_frames=max_frames or frames,
-            normalization=normalization or preset,
+            max_frames=max_frames or front_end.target_length,
+            normalization=normalization or front_end.normalization,
+            multi_label=checkpoint.multi_label,
+            sample_rate=front_end.sample_rate,
             device=device,
         )
 
-    def set_precision(self, precision, compile=False):
+    def set_precision(self, precision="auto", compile=False, force=False):
         """Runs the encoder in ``precision`` (see
-        ``ast_lobes.set_inference_precision``: fp32, bf16, bf16-autocast,
-        int8); the head stays in fp32. Returns the tagger."""
+        ``ast_lobes.set_inference_precision``: auto, fp32, bf16,
+        bf16-autocast, int8; a mode the hardware runs slower than fp32 is
+        refused unless ``force``); the head stays in fp32. Returns the
+        tagger."""
         set_inference_precision(
-            self.mods.embedding_model, precision, compile=compile
+            self.mods.embedding_model, precision, compile=compile, force=force
         )
         return self
 
     @property
     def max_frames(self):
         """Frames of one model window."""
-        return self.mods.compute_features.target_length
+        return self.pipeline.window_frames
 
     @property
     def window_seconds(self):
         """Seconds of audio that fill ``max_frames`` frames (25 ms windows):
         10.255 s for 1024 frames."""
-        fbank = self.mods.compute_features
-        return ((self.max_frames - 1) * fbank.frame_shift + 25.0) / 1000
+        return self.pipeline.window_seconds
 
     def scores_batch(self, wavs, wav_lens=None):
-        """Scores ``[batch, n_labels]`` of waveforms at ``sample_rate``.
-
-        Each clip runs at its own length (up to ``max_frames``); the padding
-        of a batch of clips of different lengths is masked out.
-        """
+        """Scores ``[batch, n_labels]`` of waveforms at ``sample_rate``
+        (sigmoid for multi-label models, else softmax), through the
+        model's ``AudioClassificationPipeline``."""
         wavs = wavs.to(self.device)
-        if wavs.dim() == 1:
-            wavs = wavs.unsqueeze(0)
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0], device=self.device)
-        fbank = self.mods.compute_features
-        with torch.no_grad():
-            feats = fbank(wavs, wav_lens, pad=False)
-            sizes = torch.round(wav_lens * wavs.shape[1]).long().tolist()
-            frames = [min(fbank.num_frames(n), feats.shape[1]) for n in sizes]
-            one_patch = self.mods.embedding_model.patch_size[1]
-            if feats.shape[1] < one_patch:  # pad as training did
-                feats = torch.nn.functional.pad(
-                    feats, (0, 0, 0, one_patch - feats.shape[1])
-                )
-            lengths = torch.tensor(frames, device=self.device) / feats.shape[1]
-            feats = self.mods.mean_var_norm(feats)
-            embeddings = self.mods.embedding_model(feats, lengths)
-            logits = self.mods.classifier(embeddings).squeeze(1)
-        if self.multi_label:
-            return torch.sigmoid(logits)
-        return torch.softmax(logits, dim=-1)
+        if wav_lens is not None:
+            wav_lens = wav_lens.to(self.device)
+        return self.pipeline.scores(wavs, wav_lens, self.multi_label)
 
     def top_tags(self, scores, top_k=5, threshold=None):
         """``(label, score)`` pairs, best first: the ``top_k`` best, and
@@ -365,7 +359,7 @@ class AudioTagger(Pretrained):
             raise ValueError("window and hop must be positive")
         windows, pending = [], []
         duration = 0.0
-        fbank = self.mods.compute_features
+        fbank = self.pipeline.compute_features
         for start, end, wav in read_windows(
             path, self.sample_rate, window, hop
         ):

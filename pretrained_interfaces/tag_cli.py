@@ -21,10 +21,10 @@ import sys
 from functools import partial
 
 import soundfile
-import torch
 from tqdm import tqdm
 
-from ast_lobes.precision import PRECISIONS
+from ast_lobes.model.hardware import SlowPrecisionError
+from ast_lobes.model.precision import PRECISIONS
 from pretrained_interfaces.audio_tagger import AudioTagger, window_plan
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"
@@ -48,14 +48,6 @@ def load_tagger(source, device="cpu"):
             run_opts={"device": device},
         )
     return AudioTagger.from_ast_checkpoint(source, device=device)
-
-
-def default_precision(device):
-    """bf16 on a CPU with native bf16 support, else fp32."""
-    if device == "cpu" and torch.backends.mkldnn.is_available():
-        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return "bf16"
-    return "fp32"
 
 
 def advance(bar, done):
@@ -94,10 +86,16 @@ def parse_args(argv):
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--precision",
-        choices=PRECISIONS,
-        default=None,
-        help="encoder precision (default: bf16 on a CPU with bf16 support, "
-        "else fp32)",
+        choices=("auto", *PRECISIONS),
+        default="auto",
+        help="encoder precision (default auto: the fastest mode this "
+        "hardware runs well, e.g. bf16 on a CPU with native bf16, else "
+        "fp32); a mode slower than fp32 here is refused",
+    )
+    parser.add_argument(
+        "--force-precision",
+        action="store_true",
+        help="run --precision even where this hardware runs it slowly",
     )
     return parser.parse_args(argv)
 
@@ -121,7 +119,11 @@ def main(argv=None):
     """Tags the files; exits with 1 if any file could not be tagged."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     tagger = load_tagger(args.model, args.device)
-    tagger.set_precision(args.precision or default_precision(args.device))
+    try:
+        tagger.set_precision(args.precision, force=args.force_precision)
+    except SlowPrecisionError as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
     window = args.window or tagger.window_seconds
     hop = args.hop or window
     results, failures = [], []

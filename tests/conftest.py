@@ -1,9 +1,72 @@
-"""Shared fixtures: small models and files in the real published formats."""
+"""Shared fixtures: small models and files in the real published formats.
+
+Tests are sorted by kind, one folder each, and marked by it:
+
+* ``tests/unit`` (``-m unit``): behaviour against hand-computed values;
+* ``tests/parity`` (``-m parity``): against outside references
+  (Hugging Face transformers, timm, torchaudio, scikit-learn, onnxruntime);
+* ``tests/recipes`` (``-m recipe``): the recipes and examples end to end
+  on generated data (the slow ones).
+
+The fast loop is ``bash run_tests.sh -m "not recipe"``.
+"""
+
+import os
+import sys
 
 import pytest
 import torch
 
 torch.set_num_threads(2)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(TESTS, "helpers"))
+KINDS = ("unit", "parity", "recipes")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks each test with the kind of its folder (doctests: ``unit``)."""
+    for item in items:
+        relative = os.path.relpath(str(item.path), TESTS)
+        kind = relative.split(os.sep)[0]
+        if kind not in KINDS:
+            kind = "unit"
+        item.add_marker("recipe" if kind == "recipes" else kind)
+
+
+@pytest.fixture
+def tiny_encoder():
+    """A random 32-dim, 1-block AST on a 100-frame grid (stride 16)."""
+    from ast_lobes import AudioSpectrogramTransformer
+
+    torch.manual_seed(0)
+    return AudioSpectrogramTransformer(
+        model_size=None,
+        embed_dim=32,
+        depth=1,
+        num_heads=2,
+        input_tdim=100,
+        fstride=16,
+        tstride=16,
+    )
+
+
+@pytest.fixture
+def tiny_pipeline(tiny_encoder):
+    """The tiny encoder with a 3-class head and a 100-frame front end."""
+    from ast_lobes import (
+        AudioClassificationHead,
+        AudioClassificationPipeline,
+        FbankNormalization,
+        KaldiFbank,
+    )
+
+    torch.manual_seed(1)
+    return AudioClassificationPipeline(
+        KaldiFbank(target_length=100),
+        FbankNormalization("audioset"),
+        tiny_encoder,
+        AudioClassificationHead(32, 3),
+    ).eval()
 
 
 @pytest.fixture(scope="session")

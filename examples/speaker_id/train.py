@@ -19,7 +19,7 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-from ast_lobes.audio_io import read_audio
+from ast_lobes.audio.io import read_audio
 
 
 class SpeakerIdBrain(sb.Brain):

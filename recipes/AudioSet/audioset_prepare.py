@@ -32,9 +32,13 @@ import os
 
 from speechbrain.dataio.encoder import CategoricalEncoder
 
-from ast_lobes.audio_io import AudioFileError, audio_duration
-from ast_lobes.data import LABEL_SEPARATOR, UnknownLabelError
-from ast_lobes.manifest import already_prepared, mark_prepared, write_manifest
+from ast_lobes.audio.io import AudioFileError, audio_duration
+from ast_lobes.training.data import LABEL_SEPARATOR, UnknownLabelError
+from ast_lobes.training.manifest import (
+    already_prepared,
+    mark_prepared,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 SEGMENT_FILES = {

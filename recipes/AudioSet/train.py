@@ -31,13 +31,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audioset_prepare import prepare_audioset  # noqa: E402
 
-from ast_lobes.averaging import (  # noqa: E402
+from ast_lobes.training.averaging import (  # noqa: E402
     average_checkpoint_weights,
     ensemble_scores,
     epoch_checkpoints,
 )
-from ast_lobes.brain import read_metrics  # noqa: E402
-from ast_lobes.recipe import (  # noqa: E402
+from ast_lobes.training.brain import read_metrics  # noqa: E402
+from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     export_model,
     train_classifier,

@@ -18,8 +18,12 @@ import shutil
 
 import soundfile
 
-from ast_lobes.audio_io import read_audio
-from ast_lobes.manifest import already_prepared, mark_prepared, write_manifest
+from ast_lobes.audio.io import read_audio
+from ast_lobes.training.manifest import (
+    already_prepared,
+    mark_prepared,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 ESC50_URL = "https://github.com/karoldvl/ESC-50/archive/master.zip"

@@ -26,9 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from esc50_prepare import prepare_esc50  # noqa: E402
 
-from ast_lobes.brain import read_metrics  # noqa: E402
-from ast_lobes.crossval import summarize_folds, write_summary  # noqa: E402
-from ast_lobes.recipe import (  # noqa: E402
+from ast_lobes.training.brain import read_metrics  # noqa: E402
+from ast_lobes.training.crossval import summarize_folds, write_summary  # noqa: E402
+from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     parse_overrides,
     read_plain_hparams,

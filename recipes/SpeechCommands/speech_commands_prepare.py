@@ -21,8 +21,12 @@ import json
 import logging
 import os
 
-from ast_lobes.audio_io import audio_duration
-from ast_lobes.manifest import already_prepared, mark_prepared, write_manifest
+from ast_lobes.audio.io import audio_duration
+from ast_lobes.training.manifest import (
+    already_prepared,
+    mark_prepared,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 SPEECH_COMMANDS_URL = (

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from speech_commands_prepare import prepare_speech_commands  # noqa: E402
 
-from ast_lobes.recipe import end_distributed, train_classifier  # noqa: E402
+from ast_lobes.training.recipe import end_distributed, train_classifier  # noqa: E402
 
 
 def main():

@@ -1,0 +1,1 @@
+"""Audio: reading files, the Kaldi fbank front end, its statistics."""

@@ -1,0 +1,224 @@
+"""Kaldi-compatible log-mel filterbank features, as the reference AST uses.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import torch
+from torch import nn
+from torchaudio.compliance import kaldi
+
+# dataset: (mean, std) of the reference fbank, used as (x - mean) / (2 std)
+NORMALIZATION_PRESETS = {
+    "audioset": (-4.2677393, 4.5689974),
+    "esc50": (-6.6268077, 5.358466),
+    "speechcommands": (-6.845978, 5.5654526),
+}
+
+
+def normalization_stats(normalization):
+    """``(mean, std)`` from a preset name or a pair; None for no scaling.
+
+    Example
+    -------
+    >>> normalization_stats("esc50")
+    (-6.6268077, 5.358466)
+    """
+    if normalization is None:
+        return None
+    if isinstance(normalization, str):
+        if normalization not in NORMALIZATION_PRESETS:
+            raise ValueError(
+                f"Unknown normalization preset {normalization!r}; expected "
+                f"one of {sorted(NORMALIZATION_PRESETS)} or (mean, std)"
+            )
+        return NORMALIZATION_PRESETS[normalization]
+    mean, std = normalization
+    return float(mean), float(std)
+
+
+class FbankNormalization(nn.Module):
+    """The reference scaling ``(x - mean) / (2 * std)``.
+
+    Usable as the ``mean_var_norm`` module of SpeechBrain's
+    ``EncoderClassifier`` (it takes and ignores the relative lengths).
+
+    Arguments
+    ---------
+    normalization : str or tuple
+        A preset (``audioset``, ``esc50``, ``speechcommands``) or
+        ``(mean, std)``.
+
+    Example
+    -------
+    >>> norm = FbankNormalization((1.0, 2.0))
+    >>> norm(torch.full((1, 2, 3), 5.0))[0, 0, 0].item()
+    1.0
+    """
+
+    def __init__(self, normalization):
+        super().__init__()
+        self.mean, self.std = normalization_stats(normalization)
+
+    def forward(self, feats, lengths=None):
+        """Scales ``feats``; ``lengths`` is accepted for SpeechBrain."""
+        return (feats - self.mean) / (2 * self.std)
+
+
+class KaldiFbank(nn.Module):
+    """Batched reference AST front end over ``[batch, samples]``.
+
+    Each clip is cut to its true length (from SpeechBrain relative lengths),
+    its mean removed, and passed to ``torchaudio.compliance.kaldi.fbank``
+    with the reference arguments. Clips are then padded with zeros at the
+    end or cut to ``target_length`` frames (or, without it, padded to the
+    longest clip), and optionally normalised.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Sample rate the features are built for (16 kHz in the reference).
+    n_mels : int
+        Mel bins.
+    frame_shift : float
+        Frame shift in ms.
+    target_length : int or None
+        Pad or cut every clip to this many frames.
+    normalization : str, tuple or None
+        See ``FbankNormalization``; None leaves the log-mel values as they
+        are (for SpecAugment before scaling, as in the reference).
+
+    Example
+    -------
+    >>> fbank = KaldiFbank(target_length=100, normalization="audioset")
+    >>> wavs = torch.randn(2, 16000)
+    >>> fbank(wavs, torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 100, 128])
+    """
+
+    def __init__(
+        self,
+        sample_rate=16000,
+        n_mels=128,
+        frame_shift=10.0,
+        target_length=None,
+        normalization=None,
+    ):
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.frame_shift = frame_shift
+        self.target_length = target_length
+        self.normalize = (
+            FbankNormalization(normalization) if normalization else None
+        )
+
+    def clip_fbank(self, wav):
+        """Reference fbank ``[frames, n_mels]`` of one 1-D clip."""
+        min_samples = int(0.025 * self.sample_rate)
+        if wav.numel() < min_samples:
+            raise ValueError(
+                f"Clip of {wav.numel()} samples is shorter than one 25 ms "
+                f"frame ({min_samples} samples at {self.sample_rate} Hz)"
+            )
+        wav = wav - wav.mean()
+        return kaldi.fbank(
+            wav.unsqueeze(0),
+            htk_compat=True,
+            sample_frequency=self.sample_rate,
+            use_energy=False,
+            window_type="hanning",
+            num_mel_bins=self.n_mels,
+            dither=0.0,
+            frame_shift=self.frame_shift,
+        )
+
+    def num_frames(self, n_samples):
+        """Frames the fbank gives for ``n_samples`` (25 ms windows).
+
+        Example
+        -------
+        >>> KaldiFbank().num_frames(16000)
+        98
+        """
+        window = int(0.025 * self.sample_rate)
+        shift = int(self.frame_shift * self.sample_rate / 1000)
+        return max(0, 1 + (n_samples - window) // shift)
+
+    def forward(
+        self,
+        wavs,
+        wav_lens=None,
+        sample_rate=None,
+        pad=True,
+        return_lengths=False,
+    ):
+        """Computes features for a batch of waveforms.
+
+        Each clip's features are those it gets alone: its own frames,
+        padded with zeros or cut to ``target_length``. Frames beyond that
+        (a batch padded to its longest clip) are padding.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, samples]`` or ``[samples]``.
+        wav_lens : torch.Tensor or None
+            Relative lengths ``[batch]``.
+        sample_rate : int or None
+            Sample rate of ``wavs``; an error is raised if it is not the
+            one the features are built for.
+        pad : bool
+            Pad every clip to ``target_length`` (True), or only to the
+            longest clip of the batch (False; clips are still cut to
+            ``target_length``), for inference at the clips' own lengths.
+        return_lengths : bool
+            Also return each clip's frames relative to the batch's.
+
+        Returns
+        -------
+        feats : torch.Tensor
+            ``[batch, frames, n_mels]``.
+        frame_lens : torch.Tensor
+            ``[batch]`` relative frame lengths (with ``return_lengths``).
+
+        Example
+        -------
+        >>> fbank = KaldiFbank()
+        >>> feats, lens = fbank(torch.randn(2, 16000), torch.tensor(
+        ...     [1.0, 0.5]), return_lengths=True)
+        >>> feats.shape, [round(n * 98) for n in lens.tolist()]
+        (torch.Size([2, 98, 128]), [98, 48])
+        """
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            raise ValueError(
+                f"Audio at {sample_rate} Hz given to features built for "
+                f"{self.sample_rate} Hz; resample it first"
+            )
+        if wavs.dim() == 1:
+            wavs = wavs.unsqueeze(0)
+        n_samples = wavs.shape[1]
+        if wav_lens is None:
+            sizes = [n_samples] * wavs.shape[0]
+        else:
+            sizes = torch.round(wav_lens * n_samples).long().tolist()
+        feats = [
+            self.clip_fbank(wav[:size])
+            for wav, size in zip(wavs.float(), sizes, strict=True)
+        ]
+        longest = max(feat.shape[0] for feat in feats)
+        length = self.target_length or longest
+        if not pad:
+            length = min(length, longest)
+        batch = wavs.new_zeros(len(feats), length, self.n_mels)
+        valid = []
+        for index, feat in enumerate(feats):
+            frames = min(length, feat.shape[0])
+            batch[index, :frames] = feat[:frames]
+            valid.append(length if pad and self.target_length else frames)
+        if self.normalize is not None:
+            batch = self.normalize(batch)
+        if return_lengths:
+            lens = torch.tensor(valid, device=batch.device) / length
+            return batch, lens
+        return batch

@@ -1,0 +1,1 @@
+"""Training-time augmentation: SpecAugment, fbank noise, mixup."""

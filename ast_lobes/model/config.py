@@ -1,0 +1,225 @@
+"""The architecture of an Audio Spectrogram Transformer, in one object.
+
+``AudioSpectrogramTransformerConfig`` is what the encoder is built from,
+what the checkpoint readers produce and what a model export writes, so
+the three cannot disagree on a field.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+POOLING_MODES = ("cls_dist", "cls", "mean")
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """A DeiT backbone size and the ImageNet model that provides it."""
+
+    embed_dim: int
+    num_heads: int
+    imagenet_grid: int
+    timm_name: str
+
+
+MODEL_SIZES = {
+    "tiny224": ModelSize(192, 3, 14, "deit_tiny_distilled_patch16_224"),
+    "small224": ModelSize(384, 6, 14, "deit_small_distilled_patch16_224"),
+    "base224": ModelSize(768, 12, 14, "deit_base_distilled_patch16_224"),
+    "base384": ModelSize(768, 12, 24, "deit_base_distilled_patch16_384"),
+}
+
+
+def patch_grid_size(n_frames, n_mels, patch_size, fstride, tstride):
+    """Number of patches ``(f_dim, t_dim)`` for an input of the given size.
+
+    Arguments
+    ---------
+    n_frames : int
+        Input frames (time).
+    n_mels : int
+        Mel bins (frequency).
+    patch_size : tuple
+        Patch ``(frequency, time)`` extent.
+    fstride : int
+        Stride along frequency.
+    tstride : int
+        Stride along time.
+
+    Returns
+    -------
+    tuple
+        ``(f_dim, t_dim)``.
+
+    Example
+    -------
+    >>> patch_grid_size(1024, 128, (16, 16), 10, 10)
+    (12, 101)
+    """
+    if n_frames < patch_size[1] or n_mels < patch_size[0]:
+        raise ValueError(
+            f"Input of {n_frames} frames x {n_mels} mel bins is smaller "
+            f"than one {patch_size[0]}x{patch_size[1]} patch"
+        )
+    f_dim = (n_mels - patch_size[0]) // fstride + 1
+    t_dim = (n_frames - patch_size[1]) // tstride + 1
+    return f_dim, t_dim
+
+
+@dataclass(frozen=True)
+class AudioSpectrogramTransformerConfig:
+    """Everything that decides the shape and behaviour of an AST encoder.
+
+    Arguments
+    ---------
+    embed_dim : int
+        Token width (768 for the base sizes).
+    depth : int
+        Number of transformer blocks.
+    num_heads : int
+        Attention heads per block.
+    mlp_ratio : float
+        Hidden size of the block MLP relative to ``embed_dim``.
+    input_fdim : int
+        Mel bins the model is built for.
+    input_tdim : int
+        Frames the model is built for (the position-embedding grid).
+    fstride : int
+        Patch stride along frequency (10 in the paper: 6 bins overlap).
+    tstride : int
+        Patch stride along time.
+    patch_size : tuple
+        Patch ``(frequency, time)`` extent; an int means a square patch.
+    pooling : str
+        ``cls_dist`` (mean of the cls and distillation tokens, the
+        reference), ``cls``, or ``mean`` (of the patch tokens).
+    output_all_tokens : bool
+        Return every token instead of the pooled vector.
+    layer_norm_eps : float
+        LayerNorm epsilon in the blocks (1e-6 in the reference).
+    drop_path : float
+        Stochastic depth rate (0 in the reference).
+    patchout_time : int
+        Patchout (PaSST), training only: time columns of patches dropped.
+    patchout_freq : int
+        Frequency rows of patches dropped per batch.
+    patchout_patches : int
+        Further patches dropped at random per batch (unstructured).
+    model_size : str or None
+        The named DeiT size these dimensions come from, if any (it picks
+        the ImageNet weights of ``imagenet_weights=True``).
+
+    Example
+    -------
+    >>> config = AudioSpectrogramTransformerConfig.from_size(
+    ...     "base384", input_tdim=512)
+    >>> config.embed_dim, config.num_heads, config.grid
+    (768, 12, (12, 50))
+    """
+
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    input_fdim: int = 128
+    input_tdim: int = 1024
+    fstride: int = 10
+    tstride: int = 10
+    patch_size: tuple = (16, 16)
+    pooling: str = "cls_dist"
+    output_all_tokens: bool = False
+    layer_norm_eps: float = 1e-6
+    drop_path: float = 0.0
+    patchout_time: int = 0
+    patchout_freq: int = 0
+    patchout_patches: int = 0
+    model_size: str = None
+
+    def __post_init__(self):
+        patch = self.patch_size
+        if isinstance(patch, int):
+            patch = (patch, patch)
+        object.__setattr__(self, "patch_size", tuple(int(p) for p in patch))
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(
+                f"Unknown pooling {self.pooling!r}; expected one of "
+                f"{POOLING_MODES}"
+            )
+        if self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"embed_dim {self.embed_dim} is not divisible by "
+                f"num_heads {self.num_heads}"
+            )
+        patch_grid_size(
+            self.input_tdim,
+            self.input_fdim,
+            self.patch_size,
+            self.fstride,
+            self.tstride,
+        )
+
+    @classmethod
+    def from_size(cls, model_size="base384", **fields):
+        """A config from a named size, with any field overridden.
+
+        Arguments
+        ---------
+        model_size : str or None
+            ``tiny224``, ``small224``, ``base224``, ``base384``; or None,
+            with ``embed_dim`` and ``num_heads`` among ``fields``.
+        **fields : dict
+            Other fields; None values are ignored (as YAML nulls).
+
+        Returns
+        -------
+        AudioSpectrogramTransformerConfig
+        """
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if model_size is not None:
+            if model_size not in MODEL_SIZES:
+                raise ValueError(
+                    f"Unknown model_size {model_size!r}; expected one of "
+                    f"{sorted(MODEL_SIZES)} or None with embed_dim set"
+                )
+            size = MODEL_SIZES[model_size]
+            fields.setdefault("embed_dim", size.embed_dim)
+            fields.setdefault("num_heads", size.num_heads)
+        elif "embed_dim" not in fields or "num_heads" not in fields:
+            raise ValueError("A custom size needs embed_dim and num_heads")
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(
+                f"Unknown AudioSpectrogramTransformer settings: "
+                f"{', '.join(sorted(unknown))}"
+            )
+        return cls(model_size=model_size, **fields)
+
+    @property
+    def grid(self):
+        """Patch grid ``(f_dim, t_dim)`` of the position embedding."""
+        return patch_grid_size(
+            self.input_tdim,
+            self.input_fdim,
+            self.patch_size,
+            self.fstride,
+            self.tstride,
+        )
+
+    def replace(self, **changes):
+        """A copy with some fields changed (None values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self):
+        """Plain fields (lists for tuples), as written to YAML.
+
+        Example
+        -------
+        >>> AudioSpectrogramTransformerConfig().as_dict()["patch_size"]
+        [16, 16]
+        """
+        values = dataclasses.asdict(self)
+        values["patch_size"] = list(self.patch_size)
+        return values

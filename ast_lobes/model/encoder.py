@@ -1,0 +1,433 @@
+"""The Audio Spectrogram Transformer encoder as a SpeechBrain lobe.
+
+Gong, Chung & Glass, "AST: Audio Spectrogram Transformer", Interspeech 2021.
+The transformer blocks are timm's (fused scaled-dot-product attention); the
+parameter names follow timm's ViT so that ImageNet DeiT weights and the
+reference AST checkpoints map onto them directly.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+from functools import partial
+
+import torch
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from ast_lobes.model.config import (
+    AudioSpectrogramTransformerConfig,
+    patch_grid_size,
+)
+from ast_lobes.model.position import (
+    grid_to_tokens,
+    resize_position_grid,
+    tokens_to_grid,
+)
+
+
+class AudioSpectrogramTransformer(nn.Module):
+    """Audio Spectrogram Transformer (AST) encoder.
+
+    Input fbank features ``[batch, time, mel]``; output the pooled embedding
+    ``[batch, 1, dim]`` (as every SpeechBrain classifier encoder) or, with
+    ``output_all_tokens=True``, all tokens ``[batch, 2 + patches, dim]``
+    (cls, distillation, then the patches frequency-major).
+
+    Any input length works: when the patch grid of the input differs from the
+    one the model was built for, the position embedding is adapted on the
+    fly. A shorter time axis takes the leading positions (the ones a clip
+    padded at its end used in training); a longer one is interpolated.
+
+    The module only builds (random weights, timm's initialisation). To start
+    from published AST or ImageNet weights use ``ast_lobes.pretrained_encoder``
+    (in YAML: ``!apply:ast_lobes.pretrained_encoder``).
+
+    Arguments
+    ---------
+    model_size : str or None
+        One of ``tiny224``, ``small224``, ``base224``, ``base384``; or None
+        for custom ``embed_dim``, ``depth`` and ``num_heads``.
+    input_fdim : int
+        Mel bins the model is built for.
+    input_tdim : int
+        Frames the model is built for (the position-embedding grid).
+    fstride : int
+        Patch stride along frequency (10 in the paper: 6 bins overlap).
+    tstride : int
+        Patch stride along time.
+    patch_size : int or tuple
+        Patch extent; a tuple is ``(frequency, time)``, e.g. ``(128, 2)``.
+    embed_dim : int or None
+        Overrides the size's embedding dimension.
+    depth : int
+        Number of transformer blocks.
+    num_heads : int or None
+        Overrides the size's number of heads.
+    mlp_ratio : float
+        Hidden size of the block MLP relative to ``embed_dim``.
+    pooling : str
+        ``cls_dist`` (mean of the cls and distillation tokens, the
+        reference), ``cls``, or ``mean`` (of the patch tokens).
+    output_all_tokens : bool
+        Return every token instead of the pooled vector.
+    layer_norm_eps : float
+        LayerNorm epsilon in the blocks (1e-6 in the reference).
+    drop_path : float
+        Stochastic depth rate (0 in the reference).
+    patchout_time : int
+        Patchout (PaSST, Koutini et al. 2022), training only: time columns
+        of patches dropped at random per batch (PaSST: 40 of 99 at 1024
+        frames).
+    patchout_freq : int
+        Frequency rows of patches dropped per batch (PaSST: 4 of 12).
+    patchout_patches : int
+        Further patches dropped at random per batch (unstructured).
+    config : AudioSpectrogramTransformerConfig or None
+        The whole architecture at once; the other arguments are then
+        ignored (see ``from_config``).
+
+    Example
+    -------
+    >>> encoder = AudioSpectrogramTransformer(
+    ...     model_size=None, embed_dim=64, depth=2, num_heads=4,
+    ...     input_tdim=128)
+    >>> fbank = torch.randn(3, 128, 128)
+    >>> encoder(fbank).shape
+    torch.Size([3, 1, 64])
+    >>> encoder(torch.randn(2, 300, 128)).shape
+    torch.Size([2, 1, 64])
+    """
+
+    def __init__(
+        self,
+        model_size="base384",
+        input_fdim=128,
+        input_tdim=1024,
+        fstride=10,
+        tstride=10,
+        patch_size=16,
+        embed_dim=None,
+        depth=12,
+        num_heads=None,
+        mlp_ratio=4.0,
+        pooling="cls_dist",
+        output_all_tokens=False,
+        layer_norm_eps=1e-6,
+        drop_path=0.0,
+        patchout_time=0,
+        patchout_freq=0,
+        patchout_patches=0,
+        config=None,
+        **moved,
+    ):
+        super().__init__()
+        if moved:
+            raise TypeError(
+                f"AudioSpectrogramTransformer got {', '.join(sorted(moved))}"
+                ": the encoder only builds; weights are loaded by "
+                "ast_lobes.pretrained_encoder (YAML: replace "
+                "'!new:ast_lobes.AudioSpectrogramTransformer' with "
+                "'!apply:ast_lobes.pretrained_encoder', same arguments)"
+                if set(moved)
+                <= {
+                    "imagenet_weights",
+                    "audioset_weights",
+                    "position_resize_mode",
+                }
+                else f"Unknown AudioSpectrogramTransformer arguments: "
+                f"{', '.join(sorted(moved))}"
+            )
+        if config is None:
+            config = AudioSpectrogramTransformerConfig.from_size(
+                model_size,
+                input_fdim=input_fdim,
+                input_tdim=input_tdim,
+                fstride=fstride,
+                tstride=tstride,
+                patch_size=patch_size,
+                embed_dim=embed_dim,
+                depth=depth,
+                num_heads=num_heads,
+                mlp_ratio=mlp_ratio,
+                pooling=pooling,
+                output_all_tokens=output_all_tokens,
+                layer_norm_eps=layer_norm_eps,
+                drop_path=drop_path,
+                patchout_time=patchout_time,
+                patchout_freq=patchout_freq,
+                patchout_patches=patchout_patches,
+            )
+        self.config = config
+        self.inference_precision = "fp32"
+        embed_dim = config.embed_dim
+
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(
+            1,
+            embed_dim,
+            kernel_size=config.patch_size,
+            stride=(config.fstride, config.tstride),
+        )
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        n_patches = self.grid[0] * self.grid[1]
+        self.pos_embed = nn.Parameter(torch.zeros(1, n_patches + 2, embed_dim))
+        drop_rates = torch.linspace(0, config.drop_path, config.depth).tolist()
+        self.blocks = nn.ModuleList(
+            Block(
+                dim=embed_dim,
+                num_heads=config.num_heads,
+                mlp_ratio=config.mlp_ratio,
+                qkv_bias=True,
+                drop_path=rate,
+                norm_layer=partial(nn.LayerNorm, eps=config.layer_norm_eps),
+            )
+            for rate in drop_rates
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=config.layer_norm_eps)
+        self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, config):
+        """Builds an encoder from an ``AudioSpectrogramTransformerConfig``."""
+        return cls(config=config)
+
+    @property
+    def embed_dim(self):
+        """Token width."""
+        return self.config.embed_dim
+
+    @property
+    def model_size(self):
+        """The named DeiT size, or None for a custom one."""
+        return self.config.model_size
+
+    @property
+    def patch_size(self):
+        """Patch ``(frequency, time)`` extent."""
+        return self.config.patch_size
+
+    @property
+    def fstride(self):
+        """Patch stride along frequency."""
+        return self.config.fstride
+
+    @property
+    def tstride(self):
+        """Patch stride along time."""
+        return self.config.tstride
+
+    @property
+    def input_fdim(self):
+        """Mel bins the model is built for."""
+        return self.config.input_fdim
+
+    @property
+    def input_tdim(self):
+        """Frames of the position-embedding grid."""
+        return self.config.input_tdim
+
+    @property
+    def grid(self):
+        """Patch grid ``(f_dim, t_dim)`` of the position embedding."""
+        return self.config.grid
+
+    @property
+    def pooling(self):
+        """``cls_dist``, ``cls`` or ``mean``."""
+        return self.config.pooling
+
+    @property
+    def output_all_tokens(self):
+        """Whether ``forward`` returns every token."""
+        return self.config.output_all_tokens
+
+    @property
+    def patchout(self):
+        """``(time columns, frequency rows, patches)`` dropped in training."""
+        c = self.config
+        return (c.patchout_time, c.patchout_freq, c.patchout_patches)
+
+    def reset_parameters(self):
+        """Initialises the weights as timm's ViT does (truncated normal)."""
+        for param in (self.pos_embed, self.cls_token, self.dist_token):
+            nn.init.trunc_normal_(param, std=0.02)
+        for module in self.blocks.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    @property
+    def num_patches(self):
+        """Patch tokens of the grid the model was built for."""
+        return self.grid[0] * self.grid[1]
+
+    def patch_grid(self, n_frames, n_mels):
+        """Patch grid ``(f_dim, t_dim)`` of an input of this shape."""
+        return patch_grid_size(
+            n_frames, n_mels, self.patch_size, self.fstride, self.tstride
+        )
+
+    def patch_position_embedding(self, f_dim, t_dim):
+        """Position embedding of the patch tokens for a ``f x t`` grid.
+
+        Arguments
+        ---------
+        f_dim : int
+            Frequency patches of the input.
+        t_dim : int
+            Time patches of the input.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[1, f_dim * t_dim, dim]``.
+        """
+        grid = tokens_to_grid(self.pos_embed[:, 2:], *self.grid)
+        if t_dim <= self.grid[1]:  # one branch for every length up to T
+            grid = grid[:, :, :, :t_dim]
+        grid = resize_position_grid(grid, f_dim, t_dim)
+        return grid_to_tokens(grid)
+
+    def embed(self, x):
+        """Patch tokens with cls/dist tokens and position embeddings.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Fbank ``[batch, time, mel]``.
+
+        Returns
+        -------
+        tokens : torch.Tensor
+            ``[batch, 2 + patches, dim]``.
+        grid : tuple
+            ``(f_dim, t_dim)`` of the input.
+        """
+        if x.dim() != 3:
+            raise ValueError(
+                f"Expected fbank features [batch, time, mel], got shape "
+                f"{tuple(x.shape)}"
+            )
+        grid = self.patch_grid(x.shape[1], x.shape[2])
+        patches = self.patch_embed.proj(x.transpose(1, 2).unsqueeze(1))
+        patches = patches.flatten(2).transpose(1, 2)
+        patches = patches + self.patch_position_embedding(*grid)
+        batch = x.shape[0]
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
+        dist = (self.dist_token + self.pos_embed[:, 1:2]).expand(batch, -1, -1)
+        return torch.cat((cls, dist, patches), dim=1), grid
+
+    def padding_mask(self, lengths, n_frames, grid):
+        """Which tokens hold signal, from SpeechBrain's relative lengths.
+
+        A patch counts as signal when it lies wholly inside the valid frames
+        (the first patch always does), so a padded clip sees the same
+        patches as the clip alone.
+
+        Arguments
+        ---------
+        lengths : torch.Tensor
+            Relative lengths ``[batch]`` in (0, 1].
+        n_frames : int
+            Frames of the padded batch.
+        grid : tuple
+            ``(f_dim, t_dim)`` of the input.
+
+        Returns
+        -------
+        torch.Tensor
+            Boolean ``[batch, 2 + patches]``; True where a token is kept.
+        """
+        f_dim, t_dim = grid
+        valid_frames = torch.round(lengths * n_frames)
+        ends = torch.arange(t_dim, device=lengths.device) * self.tstride
+        ends = ends + self.patch_size[1]
+        time_valid = ends.unsqueeze(0) <= valid_frames.unsqueeze(1)
+        time_valid[:, 0] = True
+        patch_valid = time_valid.unsqueeze(1).expand(-1, f_dim, -1)
+        special = torch.ones(
+            lengths.shape[0], 2, dtype=torch.bool, device=lengths.device
+        )
+        return torch.cat((special, patch_valid.flatten(1)), dim=1)
+
+    def forward(self, x, lengths=None):
+        """Encodes a batch of fbank features.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Fbank ``[batch, time, mel]``.
+        lengths : torch.Tensor or None
+            Relative lengths ``[batch]``; padded patches are then left out of
+            attention and of mean pooling.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, 1, dim]``, or ``[batch, 2 + patches, dim]`` with
+            ``output_all_tokens``, in the dtype of ``x`` whatever the
+            inference precision (see ``ast_lobes.set_inference_precision``).
+        """
+        if self.inference_precision == "bf16-autocast":
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return self.encode(x, lengths).to(x.dtype)
+        weight_dtype = self.patch_embed.proj.weight.dtype
+        return self.encode(x.to(weight_dtype), lengths).to(x.dtype)
+
+    def encode(self, x, lengths=None):
+        """``forward`` in the weights' dtype."""
+        tokens, grid = self.embed(x)
+        keep = None
+        attn_mask = None
+        if lengths is not None and bool((lengths < 1).any()):
+            keep = self.padding_mask(lengths.to(x.device), x.shape[1], grid)
+        if self.training and any(self.patchout):
+            kept = self.patchout_index(grid, tokens.device)
+            tokens = tokens[:, kept]
+            keep = None if keep is None else keep[:, kept]
+        if keep is not None:
+            attn_mask = keep[:, None, None, :]
+        for block in self.blocks:
+            tokens = block(tokens, attn_mask=attn_mask)
+        tokens = self.norm(tokens)
+        if self.output_all_tokens:
+            return tokens
+        return self.pool(tokens, keep).unsqueeze(1)
+
+    def patchout_index(self, grid, device):
+        """Token indices kept by patchout (cls and dist always kept).
+
+        Drops ``patchout_time`` random time columns and ``patchout_freq``
+        random frequency rows of the patch grid, then ``patchout_patches``
+        random patches of the rest; the same for the whole batch, so the
+        batch stays one tensor. At least one patch is always kept.
+        """
+        f_dim, t_dim = grid
+        drop_time, drop_freq, drop_patches = self.patchout
+        time_kept = torch.randperm(t_dim, device=device)[
+            : max(1, t_dim - drop_time)
+        ]
+        freq_kept = torch.randperm(f_dim, device=device)[
+            : max(1, f_dim - drop_freq)
+        ]
+        patches = (freq_kept[:, None] * t_dim + time_kept[None, :]).flatten()
+        if drop_patches:
+            order = torch.randperm(patches.numel(), device=device)
+            patches = patches[order[: max(1, patches.numel() - drop_patches)]]
+        patches = patches.sort().values
+        special = torch.arange(2, device=device)
+        return torch.cat((special, patches + 2))
+
+    def pool(self, tokens, keep=None):
+        """Pools the encoded tokens into one vector per clip."""
+        if self.pooling == "cls_dist":
+            return (tokens[:, 0] + tokens[:, 1]) / 2
+        if self.pooling == "cls":
+            return tokens[:, 0]
+        patches = tokens[:, 2:]
+        if keep is None:
+            return patches.mean(dim=1)
+        weights = keep[:, 2:].unsqueeze(-1).to(patches.dtype)
+        return (patches * weights).sum(dim=1) / weights.sum(dim=1)

@@ -1,0 +1,136 @@
+"""Which inference precisions the hardware runs faster than fp32.
+
+bf16 and torchao's int8 pay off only on hardware with units for them: on a
+CPU without native bf16 (AVX2-only, such as AMD Zen 3) both run about 25
+times slower than fp32 (measured on AST-Base, issue 12). ``choose_precision``
+turns ``auto`` into the fastest mode this hardware runs well and refuses an
+explicit mode it runs slowly, unless forced.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class SlowPrecisionError(ValueError):
+    """A precision mode this hardware runs slower than fp32."""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What decides the fast precisions of a device.
+
+    Arguments
+    ---------
+    device : str
+        ``cpu`` or ``cuda``.
+    capability : str
+        CPU vector capability (``AVX512``, ``AVX2``...) or the GPU name.
+    native_bf16 : bool
+        bf16 matrix units (AVX512-BF16/AMX on a CPU; Ampere or newer GPU).
+    """
+
+    device: str
+    capability: str
+    native_bf16: bool
+
+    def describe(self):
+        """One phrase, e.g. ``CPU AVX2 without native bf16``."""
+        bf16 = "with" if self.native_bf16 else "without"
+        kind = "CPU" if self.device == "cpu" else "GPU"
+        return f"{kind} {self.capability} {bf16} native bf16"
+
+
+def detect_hardware(device="cpu"):
+    """The ``Hardware`` of ``device`` (``cpu`` or a CUDA device)."""
+    device = str(device)
+    if device.startswith("cuda"):
+        index = torch.device(device).index or 0
+        major, _ = torch.cuda.get_device_capability(index)
+        name = torch.cuda.get_device_name(index)
+        return Hardware("cuda", name, major >= 8)
+    native = bool(
+        torch.backends.mkldnn.is_available()
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+    return Hardware("cpu", torch.backends.cpu.get_cpu_capability(), native)
+
+
+def fast_precisions(hardware, compile=False):
+    """Modes that run at least as fast as fp32 on ``hardware``, fastest
+    first (``fp32`` always last).
+
+    Example
+    -------
+    >>> fast_precisions(Hardware("cpu", "AVX2", False))
+    ['fp32']
+    >>> fast_precisions(Hardware("cpu", "AVX512", True), compile=True)
+    ['bf16', 'int8', 'bf16-autocast', 'fp32']
+    """
+    modes = []
+    if hardware.native_bf16:
+        modes.append("bf16")
+        if compile and hardware.device == "cpu":
+            modes.append("int8")  # torchao's int8 needs torch.compile
+        modes.append("bf16-autocast")
+    return modes + ["fp32"]
+
+
+def choose_precision(
+    precision="auto", hardware=None, compile=False, force=False
+):
+    """The precision to run: ``auto`` resolved, a slow choice refused.
+
+    Arguments
+    ---------
+    precision : str
+        ``auto`` or one of ``ast_lobes.PRECISIONS``.
+    hardware : Hardware or None
+        Default: ``detect_hardware("cpu")``.
+    compile : bool
+        Whether the encoder will be compiled (int8 is fast only then).
+    force : bool
+        Run an explicit mode even where it is slow.
+
+    Returns
+    -------
+    str
+        The mode.
+
+    Example
+    -------
+    >>> avx2 = Hardware("cpu", "AVX2", False)
+    >>> choose_precision("auto", avx2)
+    'fp32'
+    >>> choose_precision("bf16", avx2)
+    Traceback (most recent call last):
+    ...
+    ast_lobes.model.hardware.SlowPrecisionError: precision bf16 runs slower \
+than fp32 on this CPU AVX2 without native bf16 ...
+    >>> choose_precision("bf16", avx2, force=True)
+    'bf16'
+    """
+    hardware = hardware or detect_hardware("cpu")
+    fast = fast_precisions(hardware, compile)
+    if precision == "auto":
+        chosen = fast[0]
+        logger.info(
+            "precision auto: %s, the fastest mode on this %s",
+            chosen,
+            hardware.describe(),
+        )
+        return chosen
+    if precision not in fast and not force:
+        raise SlowPrecisionError(
+            f"precision {precision} runs slower than fp32 on this "
+            f"{hardware.describe()} (about 25x for bf16 and int8 without "
+            f"bf16/int8 units, and int8 without torch.compile); use "
+            f"{fast[0]} (or auto), or force it"
+        )
+    return precision

@@ -1,0 +1,308 @@
+"""A SpeechBrain ``Brain`` for audio classification with an AST.
+
+It expects these hparams (see the recipes' YAML files):
+
+* modules ``compute_features`` (``KaldiFbank``), ``normalize``
+  (``FbankNormalization``), ``encoder`` and ``classifier``;
+* ``loss``: ``ce`` (cross-entropy on one-hot or mixed targets) or ``bce``;
+* ``lr_schedule`` (``ReferenceLRSchedule``), ``epoch_counter``,
+  ``train_logger``;
+* optionally any of ``ast_lobes.training.stages.OPTIONAL_HPARAMS``: the
+  training stages ``spec_augment``, ``mixup`` and ``fbank_noise``,
+  ``metrics_file``, ``multi_label`` (adds mAP, mAUC and d-prime),
+  ``best_key``, ``keep_all_checkpoints``, ``predictions_folder``,
+  ``per_class_file``... A key that is a near-miss of one of them is
+  refused (``UnknownHparamError``).
+
+Every forward pass, training and evaluation alike, goes through
+``ast_lobes.AudioClassificationPipeline``, the module the tagger, the
+exported model and the ONNX export run.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import copy
+import json
+import logging
+import os
+
+import numpy as np
+import speechbrain as sb
+import torch
+import torch.nn.functional as F
+
+from ast_lobes.model.hardware import choose_precision, detect_hardware
+from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.model.precision import set_inference_precision
+from ast_lobes.training.metrics import MultiLabelStats
+from ast_lobes.training.stages import (
+    check_optional_hparams,
+    describe_stages,
+    optional,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class AudioClassificationBrain(sb.Brain):
+    """Trains and evaluates ``classifier(encoder(normalize(fbank(wav))))``.
+
+    Every evaluation reports the loss and the accuracy (the share of clips
+    whose highest-scoring class is a target class: plain accuracy for
+    single-label data), and for ``multi_label`` the corpus-level mAP, mAUC
+    and d-prime. Validation metrics are logged every epoch, written as one
+    JSON line per epoch to ``metrics_file`` and used (``best_key``) to keep
+    the best checkpoint beside the latest one, or every epoch's checkpoint
+    with ``keep_all_checkpoints``.
+    """
+
+    label_names = None
+    evaluation_name = "test"
+    use_current_weights = False
+
+    def __init__(self, *args, hparams=None, **kwargs):
+        check_optional_hparams(hparams or {})
+        if (hparams or {}).get("loss") not in ("ce", "bce"):
+            raise ValueError(
+                f"hparams loss is {(hparams or {}).get('loss')!r}; expected "
+                "'ce' (cross-entropy) or 'bce' (binary cross-entropy)"
+            )
+        super().__init__(*args, hparams=hparams, **kwargs)
+        hardware = detect_hardware(str(self.device))
+        self.test_precisions = [  # a slow explicit mode fails here, early
+            choose_precision(mode, hardware)
+            for mode in optional(hparams or {}, "test_precisions")
+        ]
+        self.settings = {
+            name: optional(hparams or {}, name)
+            for name in (
+                "mixup",
+                "spec_augment",
+                "fbank_noise",
+                "multi_label",
+                "best_key",
+                "keep_all_checkpoints",
+                "predictions_folder",
+                "per_class_file",
+                "metrics_file",
+            )
+        }
+
+    @property
+    def pipeline(self):
+        """The inference pipeline over the Brain's current modules (DDP
+        wrappers and precision copies included)."""
+        return AudioClassificationPipeline(
+            self.modules.compute_features,
+            self.modules.normalize,
+            self.modules.encoder,
+            self.modules.classifier,
+        )
+
+    def on_fit_start(self):
+        """Logs which training stages are on, then starts as usual."""
+        logger.info(describe_stages(self.settings))
+        super().on_fit_start()
+
+    def compute_forward(self, batch, stage):
+        """Logits ``[batch, n_classes]`` and the (possibly mixed) targets."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        targets, _ = batch.targets
+        pipeline = self.pipeline
+        if stage != sb.Stage.TRAIN:
+            return pipeline(wavs, lens), targets
+        mixup = self.settings["mixup"]
+        if mixup is not None:
+            wavs, lens, targets = mixup(wavs, lens, targets)
+        feats, frame_lens = pipeline.features(
+            wavs, lens, before_normalize=self.settings["spec_augment"]
+        )
+        noise = self.settings["fbank_noise"]
+        if noise is not None:
+            feats = noise(feats)
+        return pipeline.classify(feats, frame_lens), targets
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Cross-entropy or BCE; collects the scores outside training."""
+        logits, targets = predictions
+        if self.hparams.loss == "bce":
+            loss = F.binary_cross_entropy_with_logits(logits, targets)
+        else:
+            loss = F.cross_entropy(logits, targets)
+        if stage != sb.Stage.TRAIN:
+            top = logits.argmax(dim=-1, keepdim=True)
+            self.correct += int((targets.gather(1, top) >= 0.5).sum())
+            self.total += logits.shape[0]
+            if self.hparams.loss == "bce":
+                scores = torch.sigmoid(logits)
+            else:
+                scores = torch.softmax(logits, dim=-1)
+            self.scores.append(batch.id, scores.float(), targets)
+        return loss
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Sets the learning rate of the coming optimizer step."""
+        self.hparams.lr_schedule.set_lr(
+            self.optimizer,
+            self.hparams.epoch_counter.current,
+            self.optimizer_step + 1,
+        )
+
+    def on_stage_start(self, stage, epoch=None):
+        """Resets the accuracy counters and the collected scores."""
+        self.correct = 0
+        self.total = 0
+        self.scores = MultiLabelStats(self.label_names)
+
+    def stage_stats(self, stage_loss):
+        """Loss, accuracy and (multi-label) mAP, mAUC and d-prime."""
+        stats = {"loss": stage_loss, "accuracy": self.correct / self.total}
+        if self.settings["multi_label"]:
+            summary = self.scores.summarize()
+            for key in ("mAP", "mAUC", "d_prime"):
+                stats[key] = summary[key]
+        return stats
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs, checkpoints and records the stage's metrics."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = self.stage_stats(stage_loss)
+        if stage == sb.Stage.VALID:
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            self.save_epoch_checkpoint(stats, epoch)
+            self.record({"epoch": epoch, **stats})
+            self.save_predictions(f"valid_epoch{epoch}")
+        else:
+            self.hparams.train_logger.log_stats(
+                stats_meta={
+                    "evaluated": self.evaluation_name,
+                    "epoch": self.hparams.epoch_counter.current,
+                },
+                test_stats=stats,
+            )
+            self.record({"test": self.evaluation_name, **stats})
+            self.save_predictions(self.evaluation_name)
+            self.write_per_class_stats()
+        self.last_stats = stats
+
+    def save_epoch_checkpoint(self, stats, epoch):
+        """Keeps the best and latest checkpoints, or all of them."""
+        best_key = self.settings["best_key"]
+        meta = {best_key: stats[best_key], "epoch": epoch}
+        if self.settings["keep_all_checkpoints"]:
+            self.checkpointer.save_checkpoint(meta=meta)
+        else:
+            self.checkpointer.save_and_keep_only(
+                meta=meta, max_keys=[best_key], num_to_keep=1
+            )
+
+    def evaluate_current_weights(self, dataset, loader_kwargs, name):
+        """Evaluates the weights now in the modules (no checkpoint loaded).
+
+        Used for models built outside training, such as weight averages;
+        ``name`` labels the log line, the metrics and the predictions file.
+        """
+        self.evaluation_name = name
+        self.use_current_weights = True
+        try:
+            return self.evaluate(dataset, test_loader_kwargs=loader_kwargs)
+        finally:
+            self.use_current_weights = False
+            self.evaluation_name = "test"
+
+    def evaluate_in_precision(self, dataset, loader_kwargs, precision):
+        """Evaluates a copy of the current encoder run in ``precision``.
+
+        The copy is converted with ``ast_lobes.set_inference_precision``;
+        the trained modules are left as they are. Metrics are recorded under
+        ``test_<precision>``.
+        """
+        original = self.modules["encoder"]
+        trained = getattr(original, "module", original)  # DDP-wrapped
+        self.modules["encoder"] = set_inference_precision(
+            copy.deepcopy(trained), precision, force=True
+        )
+        try:
+            return self.evaluate_current_weights(
+                dataset, loader_kwargs, f"test_{precision}"
+            )
+        finally:
+            self.modules["encoder"] = original
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the chosen checkpoint unless evaluating current weights."""
+        if not self.use_current_weights:
+            super().on_evaluate_start(max_key=max_key, min_key=min_key)
+
+    def save_predictions(self, name):
+        """Writes ids, scores and targets to ``predictions_folder/name.npz``."""
+        folder = self.settings["predictions_folder"]
+        if folder is None or not sb.utils.distributed.if_main_process():
+            return
+        ids, scores, targets = self.scores.stacked()
+        os.makedirs(folder, exist_ok=True)
+        np.savez(
+            os.path.join(folder, f"{name}.npz"),
+            ids=np.array(ids),
+            scores=scores,
+            targets=targets,
+        )
+
+    def write_per_class_stats(self):
+        """Writes per-class AP and AUC with label names (multi-label)."""
+        path = self.settings["per_class_file"]
+        if (
+            path is None
+            or not self.settings["multi_label"]
+            or not sb.utils.distributed.if_main_process()
+        ):
+            return
+        root, extension = os.path.splitext(path)
+        path = f"{root}_{self.evaluation_name}{extension}"
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            self.scores.write_stats(handle)
+
+    def record(self, stats):
+        """Appends one JSON line to ``metrics_file`` (main process only)."""
+        path = self.settings["metrics_file"]
+        if path is None or not sb.utils.distributed.if_main_process():
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(stats) + "\n")
+
+
+def read_metrics(path, key="accuracy"):
+    """One validation metric per epoch from a ``metrics_file``.
+
+    A re-run epoch (after an interruption) replaces the earlier line.
+
+    Arguments
+    ---------
+    path : str
+        The ``metrics_file``.
+    key : str
+        The metric (``accuracy``, ``mAP``...).
+
+    Returns
+    -------
+    dict
+        epoch (int) to the metric (float).
+    """
+    per_epoch = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            stats = json.loads(line)
+            if "epoch" in stats:
+                per_epoch[int(stats["epoch"])] = float(stats[key])
+    return per_epoch

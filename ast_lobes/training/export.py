@@ -1,0 +1,172 @@
+"""Export of a trained AST classifier into a self-contained model folder.
+
+The folder holds ``hyperparams.yaml`` (loadable with SpeechBrain's
+``EncoderClassifier.from_hparams`` and with
+``pretrained_interfaces.AudioTagger.from_hparams``), ``embedding_model.ckpt``,
+``classifier.ckpt`` and ``label_encoder.ckpt`` (SpeechBrain's text format
+of the label list), the file names the ``Pretrainer`` looks for by default,
+and ``custom_interface.py`` (the tagger, for SpeechBrain's
+``foreign_class``). The YAML also defines ``pipeline``, the
+``ast_lobes.AudioClassificationPipeline`` over the same modules.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import io
+import os
+
+import torch
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.tag import Tag
+
+CUSTOM_INTERFACE = (
+    '"""The tagger, for SpeechBrain\'s foreign_class."""\n\n'
+    "from pretrained_interfaces.audio_tagger import AudioTagger\n\n"
+    '__all__ = ["AudioTagger"]\n'
+)
+HEADER = "# Inference hyperparameters of an exported AST classifier.\n"
+
+
+def new(callable_name, **arguments):
+    """A YAML mapping tagged ``!new:<callable_name>``."""
+    node = CommentedMap(arguments)
+    node.yaml_set_ctag(Tag(suffix=f"!new:{callable_name}"))
+    return node
+
+
+def inline(values):
+    """A YAML list written on one line."""
+    node = CommentedSeq(values)
+    node.fa.set_flow_style()
+    return node
+
+
+def ref(name):
+    """A YAML ``!ref <name>`` scalar."""
+    return TaggedScalar(f"<{name}>", tag="!ref")
+
+
+def inference_hparams(pipeline, multi_label):
+    """The exported ``hyperparams.yaml`` as a YAML tree."""
+    features = pipeline.compute_features
+    head = getattr(pipeline.classifier, "module", pipeline.classifier)
+    modules = ("compute_features", "mean_var_norm", "embedding_model")
+    return CommentedMap(
+        sample_rate=features.sample_rate,
+        multi_label=bool(multi_label),
+        compute_features=new(
+            "ast_lobes.KaldiFbank",
+            sample_rate=features.sample_rate,
+            n_mels=features.n_mels,
+            frame_shift=features.frame_shift,
+            target_length=features.target_length,
+        ),
+        mean_var_norm=new(
+            "ast_lobes.FbankNormalization",
+            normalization=inline(
+                [pipeline.normalize.mean, pipeline.normalize.std]
+            ),
+        ),
+        embedding_model=new(
+            "ast_lobes.AudioSpectrogramTransformer",
+            **{
+                key: inline(value) if isinstance(value, list) else value
+                for key, value in pipeline.bare_encoder.config.as_dict().items()
+            },
+        ),
+        classifier=new(
+            "ast_lobes.AudioClassificationHead",
+            input_size=head.linear.in_features,
+            n_labels=head.linear.out_features,
+            norm_eps=head.norm.eps,
+        ),
+        label_encoder=new("speechbrain.dataio.encoder.CategoricalEncoder"),
+        pipeline=new(
+            "ast_lobes.AudioClassificationPipeline",
+            compute_features=ref("compute_features"),
+            normalize=ref("mean_var_norm"),
+            encoder=ref("embedding_model"),
+            classifier=ref("classifier"),
+        ),
+        modules=CommentedMap(
+            {name: ref(name) for name in (*modules, "classifier")}
+        ),
+        pretrainer=new(
+            "speechbrain.utils.parameter_transfer.Pretrainer",
+            loadables=CommentedMap(
+                {
+                    name: ref(name)
+                    for name in (
+                        "embedding_model",
+                        "classifier",
+                        "label_encoder",
+                    )
+                }
+            ),
+        ),
+    )
+
+
+def export_classifier(folder, pipeline, label_encoder, multi_label=False):
+    """Writes a model folder for ``EncoderClassifier.from_hparams``.
+
+    Arguments
+    ---------
+    folder : str
+        Output folder (created).
+    pipeline : ast_lobes.AudioClassificationPipeline
+        The trained front end, scaling, encoder and head.
+    label_encoder : speechbrain.dataio.encoder.CategoricalEncoder
+        Label names.
+    multi_label : bool
+        Whether the model was trained with sigmoid (multi-label) outputs.
+
+    Returns
+    -------
+    str
+        Path of the written ``hyperparams.yaml``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain.dataio.encoder import CategoricalEncoder
+    >>> from ast_lobes import (AudioClassificationHead,
+    ...     AudioClassificationPipeline, AudioSpectrogramTransformer,
+    ...     FbankNormalization, KaldiFbank, load_exported_model)
+    >>> pipeline = AudioClassificationPipeline(
+    ...     KaldiFbank(target_length=100), FbankNormalization("esc50"),
+    ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
+    ...         depth=1, num_heads=2, input_tdim=100),
+    ...     AudioClassificationHead(32, 2)).eval()
+    >>> labels = CategoricalEncoder()
+    >>> labels.update_from_iterable(["cat", "dog"])
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = export_classifier(folder, pipeline, labels)
+    >>> model = load_exported_model(folder)
+    >>> model.label_names, model.multi_label
+    (['cat', 'dog'], False)
+    >>> wav = torch.randn(1, 16000)
+    >>> torch.allclose(model.pipeline(wav), pipeline(wav))
+    True
+    """
+    os.makedirs(folder, exist_ok=True)
+    encoder = pipeline.bare_encoder
+    classifier = getattr(pipeline.classifier, "module", pipeline.classifier)
+    buffer = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump(inference_hparams(pipeline, multi_label), buffer)
+    path = os.path.join(folder, "hyperparams.yaml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(HEADER + buffer.getvalue())
+    torch.save(
+        encoder.state_dict(), os.path.join(folder, "embedding_model.ckpt")
+    )
+    torch.save(classifier.state_dict(), os.path.join(folder, "classifier.ckpt"))
+    label_encoder.save(os.path.join(folder, "label_encoder.ckpt"))
+    interface = os.path.join(folder, "custom_interface.py")
+    with open(interface, "w", encoding="utf-8") as handle:
+        handle.write(CUSTOM_INTERFACE)
+    return path

@@ -1,0 +1,185 @@
+"""Steps shared by the recipes' ``train.py`` scripts.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import os
+
+import speechbrain as sb
+from hyperpyyaml import resolve_references
+from ruamel.yaml import YAML
+
+from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.training.brain import AudioClassificationBrain
+from ast_lobes.training.data import build_label_encoder, classification_dataset
+from ast_lobes.training.export import export_classifier
+from ast_lobes.training.sampling import label_balanced_sampler
+from ast_lobes.training.stages import optional
+
+
+def parse_overrides(overrides):
+    """Command-line overrides (SpeechBrain gives a YAML string) as a dict.
+
+    Example
+    -------
+    >>> parse_overrides("{fold: 2, lr: 0.001}")
+    {'fold': 2, 'lr': 0.001}
+    """
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    return dict(YAML(typ="safe").load(overrides) or {})
+
+
+def read_plain_hparams(hparams_file, overrides=None):
+    """Resolves a HyperPyYAML file's references without building objects.
+
+    Used to read plain settings (folds, folders) before any model is built.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The YAML file.
+    overrides : dict or str or None
+        Overrides as for ``load_hyperpyyaml``.
+
+    Returns
+    -------
+    dict
+        The YAML tree; tagged nodes stay unbuilt.
+    """
+    with open(hparams_file, encoding="utf-8") as handle:
+        text = resolve_references(handle, overrides or {}).getvalue()
+    return YAML(typ="rt").load(text)
+
+
+def end_distributed():
+    """Waits for every process, then closes the DDP process group.
+
+    Call it last in a recipe: a process that exits with the group still
+    open can be killed by its communication threads at interpreter exit.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
+def build_datasets(hparams, manifests):
+    """The label encoder and a dataset per manifest.
+
+    The label encoder is ``save_folder/label_encoder.txt`` if it exists
+    (a prepare script may write it in a fixed order), else the sorted labels
+    of the training manifest; its size must equal ``n_classes``.
+
+    Returns
+    -------
+    tuple
+        ``(label_encoder, {split: dataset})``.
+    """
+    encoder_file = os.path.join(hparams["save_folder"], "label_encoder.txt")
+    sb.utils.distributed.run_on_main(
+        build_label_encoder, args=[encoder_file, manifests["train"]]
+    )
+    label_encoder = build_label_encoder(encoder_file, manifests["train"])
+    n_classes = hparams.get("n_classes")
+    if n_classes is not None and n_classes != len(label_encoder):
+        raise ValueError(
+            f"{encoder_file} has {len(label_encoder)} labels but "
+            f"n_classes is {n_classes}; fix the data or set n_classes"
+        )
+    datasets = {
+        split: classification_dataset(
+            path,
+            label_encoder,
+            hparams["sample_rate"],
+            resample=optional(hparams, "resample_on_load"),
+        )
+        for split, path in manifests.items()
+    }
+    return label_encoder, datasets
+
+
+def train_classifier(hparams, run_opts, manifests):
+    """Trains, optionally tests, and exports one classifier.
+
+    Arguments
+    ---------
+    hparams : dict
+        Loaded hparams (see ``AudioClassificationBrain``), with
+        ``save_folder``, ``export_folder``, ``sample_rate`` and the
+        ``*_dataloader_opts``; optionally ``balanced_sampling`` (label-
+        balanced weighted sampling of the training set), ``multi_label``,
+        ``best_key`` and ``resample_on_load``.
+    run_opts : dict
+        SpeechBrain run options (device, DDP...).
+    manifests : dict
+        ``train`` and ``valid`` manifests, and optionally ``test``: the
+        checkpoint with the best validation ``best_key`` is then tested and
+        exported (else the last epoch is exported).
+
+    Returns
+    -------
+    AudioClassificationBrain
+        With ``datasets`` and ``label_encoder`` attributes, and
+        ``test_stats`` when a test set was evaluated.
+    """
+    label_encoder, datasets = build_datasets(hparams, manifests)
+    brain = AudioClassificationBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.label_names = [
+        label_encoder.ind2lab[index] for index in range(len(label_encoder))
+    ]
+    brain.datasets, brain.label_encoder = datasets, label_encoder
+    train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    if optional(hparams, "balanced_sampling"):
+        brain.train_sampler = label_balanced_sampler(
+            manifests["train"], seed=hparams.get("seed", 0)
+        )
+        train_loader_kwargs["sampler"] = brain.train_sampler
+        train_loader_kwargs.pop("shuffle", None)
+    brain.fit(
+        hparams["epoch_counter"],
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=train_loader_kwargs,
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    test_set = datasets.get("test", datasets["valid"])
+    if "test" in datasets:
+        brain.evaluate(
+            test_set,
+            max_key=optional(hparams, "best_key"),
+            test_loader_kwargs=hparams["valid_dataloader_opts"],
+        )
+        brain.test_stats = brain.last_stats
+    for precision in brain.test_precisions:
+        brain.evaluate_in_precision(
+            test_set, hparams["valid_dataloader_opts"], precision
+        )
+    if sb.utils.distributed.if_main_process():
+        export_model(hparams, hparams["export_folder"], label_encoder)
+    return brain
+
+
+def export_model(hparams, folder, label_encoder):
+    """Exports the modules' current weights with the recipe's front end."""
+    export_classifier(
+        folder,
+        AudioClassificationPipeline(
+            hparams["compute_features"],
+            hparams["normalize"],
+            hparams["encoder"],
+            hparams["classifier"],
+        ),
+        label_encoder,
+        multi_label=optional(hparams, "multi_label"),
+    )

@@ -1,0 +1,101 @@
+"""The optional hparams of ``AudioClassificationBrain``, declared once.
+
+A recipe's YAML may set any of ``OPTIONAL_HPARAMS``; everything else the
+Brain needs is required. ``check_optional_hparams`` refuses a key that is
+a near-miss of an optional one (``spec_augmnet``) or that holds a training
+stage under a name the Brain does not read, because such a key would
+otherwise switch a stage off without a word.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import difflib
+
+from ast_lobes.augmentation.mixup import Mixup
+from ast_lobes.augmentation.spectrogram import FbankNoise, SpecAugment
+
+# name: (default, what it does)
+TRAINING_STAGES = {
+    "mixup": (None, "mixes waveforms and targets (before the fbank)"),
+    "spec_augment": (None, "masks fbank bands and frames (before scaling)"),
+    "fbank_noise": (None, "adds noise and a time roll (after scaling)"),
+}
+OPTIONAL_HPARAMS = {
+    **TRAINING_STAGES,
+    "multi_label": (False, "labels separated by ';'; adds mAP, mAUC"),
+    "best_key": ("accuracy", "validation metric that picks the checkpoint"),
+    "keep_all_checkpoints": (False, "one checkpoint per epoch"),
+    "predictions_folder": (None, "scores of every evaluation (.npz)"),
+    "per_class_file": (None, "per-class AP and AUC (multi-label)"),
+    "metrics_file": (None, "one JSON line of metrics per evaluation"),
+    "test_precisions": ((), "inference precisions the test is rerun in"),
+    "balanced_sampling": (False, "label-balanced training sampler"),
+    "resample_on_load": (False, "resample clips at other rates"),
+}
+STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
+
+
+class UnknownHparamError(ValueError):
+    """A YAML key that looks like an optional hparam but is not one."""
+
+
+def check_optional_hparams(hparams, source="hparams"):
+    """Refuses near-misses of optional keys and stages under other names.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hparams.
+    source : str
+        Named in the error (the YAML file).
+
+    Example
+    -------
+    >>> check_optional_hparams({"spec_augment": None, "lr": 0.1})
+    >>> check_optional_hparams({"spec_augmnet": None})
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.stages.UnknownHparamError: hparams: unknown key \
+'spec_augmnet' (did you mean 'spec_augment'?)...
+    """
+    for key, value in hparams.items():
+        if key in OPTIONAL_HPARAMS:
+            continue
+        close = difflib.get_close_matches(key, OPTIONAL_HPARAMS, 1, 0.8)
+        if close:
+            raise UnknownHparamError(
+                f"{source}: unknown key {key!r} (did you mean {close[0]!r}?)"
+                f"; the optional keys are {', '.join(OPTIONAL_HPARAMS)}"
+            )
+        if isinstance(value, STAGE_TYPES):
+            raise UnknownHparamError(
+                f"{source}: key {key!r} holds a {type(value).__name__}, "
+                "which the Brain only applies under one of "
+                f"{', '.join(TRAINING_STAGES)}"
+            )
+
+
+def optional(hparams, name):
+    """The value of optional hparam ``name``, or its declared default."""
+    if name not in OPTIONAL_HPARAMS:
+        raise KeyError(f"{name} is not a declared optional hparam")
+    value = hparams.get(name)
+    return OPTIONAL_HPARAMS[name][0] if value is None else value
+
+
+def describe_stages(hparams):
+    """One line naming the training stages on and off.
+
+    Example
+    -------
+    >>> describe_stages({"spec_augment": object()})
+    'training stages: spec_augment on; mixup off, fbank_noise off'
+    """
+    on = [name for name in TRAINING_STAGES if hparams.get(name) is not None]
+    off = [name for name in TRAINING_STAGES if hparams.get(name) is None]
+    parts = [
+        ", ".join(f"{n} on" for n in on),
+        ", ".join(f"{n} off" for n in off),
+    ]
+    return "training stages: " + "; ".join(p for p in parts if p)

@@ -1,0 +1,2 @@
+"""Weights: weight files, the registry of published checkpoints, original
+and Hugging Face key conversion, ImageNet adaptation, exported folders."""

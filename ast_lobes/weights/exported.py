@@ -1,0 +1,72 @@
+"""Reading a model folder exported by this project's recipes.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import os
+from dataclasses import dataclass
+
+import torch
+from speechbrain.dataio.encoder import CategoricalEncoder
+
+from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.weights.files import CheckpointError, load_state_dict_exactly
+
+
+@dataclass
+class ExportedModel:
+    """An exported classifier: its pipeline, labels and output kind."""
+
+    pipeline: AudioClassificationPipeline
+    label_names: list
+    multi_label: bool
+    hparams: dict
+
+
+def pipeline_of(hparams):
+    """The ``pipeline`` an exported YAML defines, or one built over its
+    modules (folders exported before the pipeline existed)."""
+    if "pipeline" in hparams:
+        return hparams["pipeline"]
+    return AudioClassificationPipeline(
+        hparams["compute_features"],
+        hparams["mean_var_norm"],
+        hparams["embedding_model"],
+        hparams["classifier"],
+    )
+
+
+def load_exported_model(folder):
+    """Loads a folder written by ``ast_lobes.export_classifier`` without
+    SpeechBrain's inference classes.
+
+    Arguments
+    ---------
+    folder : str
+        The model folder.
+
+    Returns
+    -------
+    ExportedModel
+        Its pipeline in eval mode.
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{folder}: no hyperparams.yaml (not a model)")
+    with open(path, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle)
+    for name in ("embedding_model", "classifier"):
+        weights = os.path.join(folder, f"{name}.ckpt")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        load_state_dict_exactly(hparams[name], state, weights)
+    labels = CategoricalEncoder()
+    labels.load(os.path.join(folder, "label_encoder.ckpt"))
+    return ExportedModel(
+        pipeline=pipeline_of(hparams).eval(),
+        label_names=[labels.ind2lab[i] for i in range(len(labels))],
+        multi_label=bool(hparams.get("multi_label", False)),
+        hparams=hparams,
+    )

@@ -1,0 +1,87 @@
+"""Building an encoder that starts from published AST or ImageNet weights.
+
+``pretrained_encoder`` is the one call (and the one YAML block) that builds
+an ``AudioSpectrogramTransformer`` and fills it from a checkpoint::
+
+    encoder: !apply:ast_lobes.pretrained_encoder
+      model_size: base384
+      input_tdim: 512
+      audioset_weights: audioset_10_10_0.4593
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+from ast_lobes.model.encoder import AudioSpectrogramTransformer
+from ast_lobes.weights.files import load_state_dict_exactly
+from ast_lobes.weights.imagenet import (
+    imagenet_source,
+    imagenet_to_ast_state_dict,
+    read_imagenet_state_dict,
+)
+from ast_lobes.weights.published import (
+    checkpoint_encoder_state,
+    read_ast_checkpoint,
+)
+
+
+def pretrained_encoder(
+    imagenet_weights=None,
+    audioset_weights=None,
+    position_resize_mode="bilinear",
+    savedir=None,
+    **encoder_args,
+):
+    """An AST encoder built from ``encoder_args``, with starting weights.
+
+    Arguments
+    ---------
+    imagenet_weights : str, bool or None
+        ImageNet ViT/DeiT weights: True for the DeiT of ``model_size``, a
+        timm model name, or a local ``.pth``/``.safetensors`` file.
+    audioset_weights : str or None
+        A published AST (name, hub id, ``.pth`` or Hugging Face folder; see
+        ``ast_lobes.load_ast_checkpoint``); its head is not used.
+    position_resize_mode : str
+        How the pretrained position embedding is fitted to this encoder's
+        patch grid: ``bilinear`` (paper), ``nearest``, or ``reinit``.
+    savedir : str or None
+        Download folder for published checkpoints.
+    **encoder_args : dict
+        Arguments of ``AudioSpectrogramTransformer``.
+
+    Returns
+    -------
+    ast_lobes.AudioSpectrogramTransformer
+
+    Example
+    -------
+    >>> import os, tempfile, timm, torch
+    >>> path = os.path.join(tempfile.mkdtemp(), "deit.pth")
+    >>> vit = timm.create_model("deit_tiny_distilled_patch16_224",
+    ...                         pretrained=False, depth=1)
+    >>> torch.save(vit.state_dict(), path)
+    >>> encoder = pretrained_encoder(
+    ...     imagenet_weights=path, model_size="tiny224", depth=1,
+    ...     input_tdim=100)
+    >>> torch.equal(encoder.cls_token, vit.cls_token)
+    True
+    """
+    if imagenet_weights and audioset_weights:
+        raise ValueError("Give imagenet_weights or audioset_weights, not both")
+    encoder = AudioSpectrogramTransformer(**encoder_args)
+    if imagenet_weights:
+        source = imagenet_source(encoder.config, imagenet_weights)
+        state = imagenet_to_ast_state_dict(
+            read_imagenet_state_dict(source),
+            encoder.config,
+            position_resize_mode,
+        )
+        load_state_dict_exactly(encoder, state, str(source))
+    elif audioset_weights:
+        checkpoint = read_ast_checkpoint(audioset_weights, savedir)
+        state = checkpoint_encoder_state(
+            checkpoint, encoder.config, position_resize_mode
+        )
+        load_state_dict_exactly(encoder, state, checkpoint.source)
+    return encoder

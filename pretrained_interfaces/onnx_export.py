@@ -1,0 +1,148 @@
+"""ONNX export of an AST classifier, with a dynamic time axis.
+
+``export_classifier_onnx`` writes ``fbank [batch, frames, n_mels] ->
+logits [batch, n_labels]`` with dynamic batch and frame counts (from one
+patch up to the model's ``input_tdim`` frames: longer audio is tagged in
+windows). ``export_front_end_onnx`` writes the Kaldi fbank front end with
+its normalisation, ``waveform [samples] -> fbank [1, frames, n_mels]``;
+torchaudio's fbank computes its frame count in Python, so the exporter
+fixes the number of samples (export it for your window, e.g. 164,080
+samples = 1024 frames).
+
+From the command line, for a model folder exported by a recipe::
+
+    python -m pretrained_interfaces.onnx_export results/.../model model.onnx \
+        --front-end-samples 164080
+
+Run with onnxruntime::
+
+    import onnxruntime
+    session = onnxruntime.InferenceSession("model.onnx")
+    logits = session.run(None, {"fbank": fbank_numpy})[0]
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import argparse
+import os
+
+import torch
+from torch import nn
+
+from ast_lobes.weights.exported import load_exported_model
+
+
+class LogitsModel(nn.Module):
+    """The pipeline's ``classify``: normalised fbank to ``[batch, n_labels]``
+    logits."""
+
+    def __init__(self, pipeline):
+        super().__init__()
+        self.pipeline = pipeline
+
+    def forward(self, fbank):
+        """Logits of normalised fbank features ``[batch, frames, mel]``."""
+        return self.pipeline.classify(fbank)
+
+
+class FrontEnd(nn.Module):
+    """The pipeline's ``features`` of one waveform, ``[1, frames, mel]``."""
+
+    def __init__(self, pipeline):
+        super().__init__()
+        self.pipeline = pipeline
+
+    def forward(self, waveform):
+        """Normalised features of a 1-D waveform at the front end's sample
+        rate, padded or cut to its ``target_length`` if it has one."""
+        return self.pipeline.features(waveform)[0]
+
+
+def export_classifier_onnx(pipeline, path, opset_version=18):
+    """Writes the encoder and head to ``path`` with dynamic batch and time.
+
+    Arguments
+    ---------
+    pipeline : ast_lobes.AudioClassificationPipeline
+        The model (fp32).
+    path : str
+        Output ``.onnx`` file.
+    opset_version : int
+        ONNX opset.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    model = LogitsModel(pipeline).eval()
+    encoder = pipeline.encoder
+    frames_max = encoder.input_tdim
+    frames_min = encoder.patch_size[1]
+    example = torch.randn(2, frames_max, encoder.input_fdim)
+    dynamic = {
+        "fbank": {
+            0: torch.export.Dim("batch", min=1, max=4096),
+            1: torch.export.Dim("frames", min=frames_min, max=frames_max),
+        }
+    }
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example,),
+            path,
+            dynamo=True,
+            dynamic_shapes=dynamic,
+            input_names=["fbank"],
+            output_names=["logits"],
+            opset_version=opset_version,
+            verbose=False,
+        )
+    return path
+
+
+def export_front_end_onnx(pipeline, path, n_samples, opset_version=18):
+    """Writes the fbank front end for waveforms of ``n_samples`` samples.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    model = FrontEnd(pipeline).eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (torch.randn(n_samples),),
+            path,
+            dynamo=True,
+            input_names=["waveform"],
+            output_names=["fbank"],
+            opset_version=opset_version,
+            verbose=False,
+        )
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Export an AST to ONNX.")
+    parser.add_argument("model_folder", help="a folder exported by a recipe")
+    parser.add_argument("output", help="the .onnx file to write")
+    parser.add_argument(
+        "--front-end-samples",
+        type=int,
+        help="also write <output>.frontend.onnx for waveforms of this length",
+    )
+    args = parser.parse_args(argv)
+    pipeline = load_exported_model(args.model_folder).pipeline
+    export_classifier_onnx(pipeline, args.output)
+    print(f"wrote {args.output}")
+    if args.front_end_samples:
+        front = os.path.splitext(args.output)[0] + ".frontend.onnx"
+        export_front_end_onnx(pipeline, front, args.front_end_samples)
+        print(f"wrote {front}")
+
+
+if __name__ == "__main__":
+    main()

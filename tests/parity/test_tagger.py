@@ -1,0 +1,228 @@
+"""The multi-label tagger, the command line and inference on any audio."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from checkpoint_formats import to_original_format
+from safetensors.torch import load_file
+
+from ast_lobes import (
+    AudioClassificationHead,
+    AudioClassificationPipeline,
+    AudioFileError,
+    AudioSpectrogramTransformer,
+    FbankNormalization,
+    KaldiFbank,
+    export_classifier,
+    read_audio,
+)
+from ast_lobes.weights.labels import audioset_label_names
+from pretrained_interfaces import AudioTagger
+from pretrained_interfaces.tag_cli import main as ast_tag
+
+FULL_WINDOW = (1024 - 1) * 160 + 400  # samples filling 1024 frames exactly
+
+
+def zero_mean_wave(n_samples, seed=0):
+    wave = np.random.default_rng(seed).normal(0, 0.1, n_samples)
+    return (wave - wave.mean()).astype(np.float32)
+
+
+def small_tagger(max_frames=1024, n_labels=4, seed=0):
+    torch.manual_seed(seed)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2,
+        input_tdim=max_frames, fstride=16, tstride=16,
+    )  # fmt: skip
+    head = AudioClassificationHead(32, n_labels)
+    names = [f"label{i}" for i in range(n_labels)]
+    return AudioTagger.from_modules(encoder, head, names, max_frames=max_frames)
+
+
+def export_tagger(tagger, folder, multi_label=True):
+    """Exports a tagger's model as a recipe would (100-frame front end)."""
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=100), FbankNormalization("audioset"),
+        tagger.mods.embedding_model, tagger.mods.classifier,
+    )  # fmt: skip
+    export_classifier(
+        str(folder), pipeline, tagger.hparams.label_encoder,
+        multi_label=multi_label,
+    )  # fmt: skip
+    return folder
+
+
+def test_tagger_on_hf_checkpoint_matches_hf_sigmoid(hf_audioset_dir, tmp_path):
+    from transformers import ASTFeatureExtractor
+
+    path, model = hf_audioset_dir
+    wave = zero_mean_wave(FULL_WINDOW)
+    soundfile.write(tmp_path / "clip.wav", wave, 16000, subtype="FLOAT")
+    tagger = AudioTagger.from_ast_checkpoint(str(path))
+    result = tagger.tag_file(tmp_path / "clip.wav", top_k=None)
+    inputs = ASTFeatureExtractor()(
+        wave, sampling_rate=16000, return_tensors="pt"
+    )
+    with torch.no_grad():
+        expected = torch.sigmoid(model(**inputs).logits)[0].numpy()
+    assert np.abs(result.scores - expected).max() < 1e-4
+    best = int(np.argmax(expected))
+    assert result.tags[0] == (model.config.id2label[best], pytest.approx(
+        float(expected[best]), abs=1e-4))  # fmt: skip
+    assert len(result.windows) == 1
+
+
+def test_original_pth_gets_audioset_names(hf_audioset_dir, tmp_path):
+    path, _ = hf_audioset_dir
+    original = tmp_path / "audioset_10_10_0.0000.pth"
+    torch.save(
+        to_original_format(load_file(path / "model.safetensors")), original
+    )
+    tagger = AudioTagger.from_ast_checkpoint(str(original))
+    assert tagger.label_names == audioset_label_names()
+    assert tagger.max_frames == 1024 and tagger.window_seconds == 10.255
+
+
+def test_short_clip_is_padded_to_the_window_as_hf_does(
+    hf_audioset_dir, tmp_path
+):
+    from transformers import ASTFeatureExtractor
+
+    path, model = hf_audioset_dir
+    wave = zero_mean_wave(3 * 16000)
+    soundfile.write(tmp_path / "short.wav", wave, 16000, subtype="FLOAT")
+    tagger = AudioTagger.from_ast_checkpoint(str(path))
+    result = tagger.tag_file(tmp_path / "short.wav", top_k=None)
+    inputs = ASTFeatureExtractor()(
+        wave, sampling_rate=16000, return_tensors="pt"
+    )  # pads to 1024 frames, as the reference and our training do
+    with torch.no_grad():
+        expected = torch.sigmoid(model(**inputs).logits)[0].numpy()
+    assert np.abs(result.scores - expected).max() < 1e-4
+    assert len(result.windows) == 1
+    assert result.duration == pytest.approx(3.0)
+
+
+def test_ten_minute_file_gives_per_window_scores(tmp_path):
+    tagger = small_tagger()
+    path = tmp_path / "long.wav"
+    rng = np.random.default_rng(0)
+    with soundfile.SoundFile(path, "w", 16000, 1, subtype="PCM_16") as out:
+        for _ in range(10):  # written a minute at a time
+            out.write(0.1 * rng.standard_normal(60 * 16000))
+    done = []
+    result = tagger.tag_file(
+        path, window=10.0, hop=5.0, batch_size=16, progress=done.append
+    )
+    starts = [w["start"] for w in result.windows]
+    assert starts == [5.0 * i for i in range(119)]
+    assert all(w["end"] - w["start"] == 10.0 for w in result.windows)
+    assert done[-1] == 119 and len(done) == 8
+    window_scores = np.stack([w["scores"] for w in result.windows])
+    assert np.allclose(result.scores, window_scores.max(axis=0))
+    single = tagger.scores_batch(read_audio(path)[5 * 16000 : 15 * 16000])
+    assert np.allclose(window_scores[1], single[0].numpy(), atol=1e-5)
+    mean = tagger.tag_file(path, window=60.0, aggregate="mean").scores
+    assert mean.shape == (4,)
+
+
+def test_any_rate_and_channels_are_resampled_and_mixed(tmp_path):
+    tagger = small_tagger()
+    stereo = np.random.default_rng(1).normal(0, 0.1, (44100 * 4, 2))
+    soundfile.write(tmp_path / "s.flac", stereo.astype(np.float32), 44100)
+    result = tagger.tag_file(tmp_path / "s.flac", top_k=2)
+    wav = read_audio(tmp_path / "s.flac", 16000)
+    expected = tagger.scores_batch(wav)[0].numpy()
+    assert np.allclose(result.scores, expected, atol=1e-5)
+    assert len(result.tags) == 2
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    soundfile.write(tmp_path / "good.wav", zero_mean_wave(16000), 16000)
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
+    (tmp_path / "notes.txt").write_text("not audio at all\n")
+    return tmp_path
+
+
+def test_bad_files_give_errors_naming_them(bad_files):
+    tagger = small_tagger()
+    cases = {
+        "missing.wav": "missing.wav: no such audio file",
+        "empty.wav": "empty.wav: the audio file holds no samples",
+        "corrupt.wav": "corrupt.wav: unreadable or corrupt",
+        "notes.txt": "notes.txt: unreadable or corrupt",
+    }
+    for name, message in cases.items():
+        with pytest.raises(AudioFileError, match=message):
+            tagger.tag_file(bad_files / name)
+    paths = [bad_files / n for n in ("good.wav", "corrupt.wav", "missing.wav")]
+    results, failures = tagger.tag_files(paths)
+    assert [os.path.basename(r.file) for r in results] == ["good.wav"]
+    assert [os.path.basename(f) for f, _ in failures] == [
+        "corrupt.wav", "missing.wav"
+    ]  # fmt: skip
+
+
+def test_command_line_tags_good_files_and_reports_bad(
+    bad_files, tmp_path, capsys, monkeypatch
+):
+    tagger = small_tagger(max_frames=100)
+    model = export_tagger(tagger, tmp_path / "model")
+    monkeypatch.setenv("AST_LOBES_CACHE", str(tmp_path / "cache"))
+    files = [str(bad_files / "good.wav"), str(bad_files / "corrupt.wav")]
+    code = ast_tag([*files, "--model", str(model), "--top-k", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "corrupt.wav: unreadable or corrupt" in captured.err
+    output = json.loads(captured.out)
+    assert [os.path.basename(r["file"]) for r in output["results"]] == [
+        "good.wav"
+    ]
+    assert len(output["results"][0]["tags"]) == 2
+    assert output["errors"][0]["file"].endswith("corrupt.wav")
+    code = ast_tag([files[0], "--model", str(model), "--window", "0.5",
+                    "--hop", "0.25", "--batch-size", "1"])  # fmt: skip
+    text = capsys.readouterr().out.splitlines()
+    assert code == 0 and text[0].startswith(files[0])
+    assert len(text) == 1 + 3  # clip line, then windows at 0, 0.25, 0.5 s
+
+
+def test_export_loads_with_from_hparams_and_foreign_class(tmp_path):
+    from speechbrain.inference.interfaces import foreign_class
+
+    tagger = small_tagger(max_frames=100)
+    model = export_tagger(tagger, tmp_path / "model")
+    wave = torch.from_numpy(zero_mean_wave(16000))
+    expected = tagger.scores_batch(wave)
+    loaded = AudioTagger.from_hparams(
+        source=str(model), savedir=str(tmp_path / "a")
+    )
+    foreign = foreign_class(
+        source=str(model), pymodule_file="custom_interface.py",
+        classname="AudioTagger", savedir=str(tmp_path / "b"),
+    )  # fmt: skip
+    for other in (loaded, foreign):
+        assert torch.allclose(other.scores_batch(wave), expected, atol=1e-6)
+        assert other.label_names == tagger.label_names
+
+
+def test_encoder_classifier_resamples_and_mixes_down(tmp_path):
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    tagger = small_tagger(max_frames=100)
+    model = export_tagger(tagger, tmp_path / "model", multi_label=False)
+    stereo = np.random.default_rng(2).normal(0, 0.1, (44100, 2))
+    soundfile.write(tmp_path / "s.flac", stereo.astype(np.float32), 44100)
+    classifier = EncoderClassifier.from_hparams(
+        source=str(model), savedir=str(tmp_path / "loaded")
+    )
+    from_file = classifier.classify_file(str(tmp_path / "s.flac"))[0]
+    wav = read_audio(tmp_path / "s.flac", 16000).unsqueeze(0)
+    from_wave = classifier.classify_batch(wav)[0]
+    assert torch.allclose(from_file, from_wave, atol=1e-4)

@@ -1,0 +1,238 @@
+"""AudioSet recipe: official CSV layout, missing clips, a smoke run, DDP."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+RECIPE = os.path.join(ROOT, "recipes", "AudioSet")
+sys.path.insert(0, RECIPE)
+
+from audioset_prepare import prepare_audioset  # noqa: E402
+from ensemble import main as ensemble_main  # noqa: E402
+from make_audioset_demo import make_demo_audioset  # noqa: E402
+
+from ast_lobes.training.data import UnknownLabelError  # noqa: E402
+from pretrained_interfaces import AudioTagger  # noqa: E402
+
+SMALL = [
+    "--n_classes", "4", "--model_size", "null", "--embed_dim", "32",
+    "--depth", "1", "--num_heads", "2", "--imagenet_weights", "null",
+    "--fstride", "16", "--tstride", "16", "--target_length", "198",
+    "--batch_size", "4", "--num_workers", "0", "--warmup_steps", "4",
+    "--lr", "0.002",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def audioset_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("audioset")
+    made = make_demo_audioset(str(folder))
+    return folder, made
+
+
+def read_rows(path):
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_prepare_reads_official_layout_and_reports_missing(
+    audioset_dir, tmp_path
+):
+    folder, made = audioset_dir
+    report = prepare_audioset(
+        str(tmp_path), str(folder / "class_labels_indices.csv"), "full",
+        str(folder), str(folder / "audio"),
+    )  # fmt: skip
+    assert report["train"]["listed"] == 32 and report["eval"]["listed"] == 12
+    bad = len(made["missing"]) + len(made["corrupt"])
+    found = report["train"]["found"] + report["eval"]["found"]
+    assert found == 44 - bad
+    assert sum(r["missing"] for r in report.values()) == len(made["missing"])
+    assert sum(r["unreadable"] for r in report.values()) == len(made["corrupt"])
+    listed = (tmp_path / "missing_clips.tsv").read_text()
+    for ytid in made["missing"] + made["corrupt"]:
+        assert ytid in listed
+    train = read_rows(tmp_path / "train.csv")
+    names = {os.path.basename(r["wav"]) for r in train}
+    assert any(n.startswith("Y") for n in names)
+    assert any(n.endswith("_30.000.flac") for n in names)
+    segments = (folder / "balanced_train_segments.csv").read_text()
+    first = segments.splitlines()[3]
+    ytid, mids = first.split(",")[0], first.split('"')[1].split(",")
+    row = next(r for r in train if r["ID"] == ytid)
+    labels = read_rows(folder / "class_labels_indices.csv")
+    expected = [x["display_name"] for x in labels if x["mid"] in mids]
+    assert sorted(row["label"].split(";")) == sorted(expected)
+    encoder = (tmp_path / "label_encoder.txt").read_text().splitlines()
+    assert encoder[1] == "'Male speech, man speaking' => 1"
+    balanced = prepare_audioset(
+        str(tmp_path / "bal"), str(folder / "class_labels_indices.csv"),
+        "balanced", str(folder), str(folder / "audio"),
+    )  # fmt: skip
+    assert balanced["train"]["listed"] == 24
+
+
+def test_prepare_accepts_reference_json_datafiles(audioset_dir, tmp_path):
+    folder, _ = audioset_dir
+    rows = read_rows(folder / "class_labels_indices.csv")
+    wav = sorted((folder / "audio").glob("*.wav"))[1]
+    data = {"data": [
+        {"wav": str(wav), "labels": f"{rows[0]['mid']},{rows[2]['mid']}"},
+        {"wav": str(folder / "gone.wav"), "labels": rows[1]["mid"]},
+    ]}  # fmt: skip
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    report = prepare_audioset(
+        str(tmp_path / "out"), str(folder / "class_labels_indices.csv"),
+        train_json=str(tmp_path / "d.json"), eval_json=str(tmp_path / "d.json"),
+    )  # fmt: skip
+    assert report["train"] == {
+        "listed": 2, "found": 1, "missing": 1, "unreadable": 0
+    }  # fmt: skip
+    (row,) = read_rows(tmp_path / "out" / "train.csv")
+    assert row["label"] == "Speech;Female speech, woman speaking"
+
+
+def test_prepare_errors_name_the_file(audioset_dir, tmp_path):
+    folder, _ = audioset_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    labels = str(copy / "class_labels_indices.csv")
+    with open(copy / "eval_segments.csv", "a") as handle:
+        handle.write('zzzzzzzzzzz, 0.000, 10.000, "/m/unknown"\n')
+    with pytest.raises(UnknownLabelError, match="eval_segments.csv.*unknown"):
+        prepare_audioset(str(tmp_path / "a"), labels, "full", str(copy),
+                         str(copy / "audio"))  # fmt: skip
+    with open(copy / "eval_segments.csv", "a") as handle:
+        handle.write("broken, row\n")
+    with pytest.raises(ValueError, match=r"eval_segments.csv:\d+: expected"):
+        prepare_audioset(str(tmp_path / "b"), labels, "full", str(copy),
+                         str(copy / "audio"))  # fmt: skip
+    (copy / "eval_segments.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="eval_segments.csv: missing"):
+        prepare_audioset(str(tmp_path / "c"), labels, "full", str(copy),
+                         str(copy / "audio"))  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="nowhere.csv: missing"):
+        prepare_audioset(str(tmp_path / "d"), str(tmp_path / "nowhere.csv"))
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_recipe(args, launcher=(sys.executable,)):
+    command = [*launcher, os.path.join(RECIPE, "train.py"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    output = result.stdout + result.stderr
+    lines = [x for x in output.splitlines() if "it/s" not in x]
+    first_error = next(
+        (i for i, x in enumerate(lines) if "Traceback" in x or "rror" in x), 0
+    )
+    assert result.returncode == 0, "\n".join(lines[first_error:])[:6000]
+    return output
+
+
+def data_args(folder, exp):
+    return [
+        "--csv_folder", str(folder), "--clips_folder",
+        str(folder / "audio"), "--output_folder", str(exp),
+    ]  # fmt: skip
+
+
+def test_full_smoke_run_with_averaging_and_ensembles(audioset_dir, tmp_path):
+    folder, made = audioset_dir
+    exp = tmp_path / "exp"
+    output = run_recipe(
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(folder, exp), *SMALL, "--number_of_epochs", "3",
+         "--average_epochs", "[2, 3]"]
+    )  # fmt: skip
+    results = json.loads((exp / "results.json").read_text())
+    for key in ("last_epoch", "best_epoch", "weight_averaged",
+                "checkpoint_ensemble"):  # fmt: skip
+        assert 0.0 <= results[key]["mAP"] <= 1.0
+        assert f"{key}: {results[key]['mAP']:.4f}" in output
+    log = (exp / "train_log.txt").read_text()
+    assert "valid mAP" in log and "evaluated: weight_averaged" in log
+    checkpoints = [n for n in os.listdir(exp / "save") if n.startswith("CKPT")]
+    assert len(checkpoints) == 3
+    assert (exp / "model_weight_averaged" / "hyperparams.yaml").is_file()
+    assert (
+        "multi_label: true" in (exp / "model" / "hyperparams.yaml").read_text()
+    )
+    per_class = (exp / "per_class_ap_weight_averaged.tsv").read_text()
+    assert "Male speech, man speaking" in per_class
+    report = (exp / "save" / "missing_clips.tsv").read_text()
+    assert all(ytid in report for ytid in made["missing"])
+    ensemble = ensemble_main([str(exp), str(exp)])
+    assert ensemble["mAP"] == pytest.approx(results["weight_averaged"]["mAP"])
+    epochs = [
+        str(exp / "predictions" / f"valid_epoch{e}.npz") for e in (1, 2, 3)
+    ]
+    assert ensemble_main(epochs)["mAP"] == pytest.approx(
+        results["checkpoint_ensemble"]["mAP"]
+    )
+    # the exported models reproduce the recipe's eval scores
+    rows = {r["ID"]: r for r in read_rows(exp / "save" / "eval.csv")}
+    exports = {
+        "model": "valid_epoch3",
+        "model_weight_averaged": "weight_averaged",
+    }
+    for model, name in exports.items():
+        tagger = AudioTagger.from_hparams(
+            source=str(exp / model), savedir=str(tmp_path / model)
+        )
+        with np.load(exp / "predictions" / f"{name}.npz") as data:
+            for clip, expected in zip(data["ids"], data["scores"], strict=True):
+                got = tagger.tag_file(rows[clip]["wav"], window=10.0).scores
+                assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_torchrun_two_processes_match_single_process_eval(
+    audioset_dir, tmp_path
+):
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    from ast_lobes.audio.io import read_audio
+
+    folder, _ = audioset_dir
+    exp = tmp_path / "ddp"
+    run_recipe(
+        [os.path.join(RECIPE, "hparams", "balanced.yaml"),
+         *data_args(folder, exp), *SMALL, "--number_of_epochs", "1",
+         "--average_epochs", "[1, 1]", "--distributed_backend", "gloo",
+         "--device", "cpu"],
+        launcher=(sys.executable, "-m", "torch.distributed.run",
+                  "--nproc_per_node=2", f"--master_port={free_port()}"),
+    )  # fmt: skip
+    saves = [n for n in os.listdir(exp / "save") if n.startswith("CKPT")]
+    assert len(saves) == 1
+    with np.load(exp / "predictions" / "valid_epoch1.npz") as data:
+        ids, scores = list(data["ids"]), data["scores"]
+    rows = {r["ID"]: r for r in read_rows(exp / "save" / "eval.csv")}
+    assert sorted(ids) == sorted(rows)
+    model = EncoderClassifier.from_hparams(
+        source=str(exp / "model"), hparams_file="hyperparams.yaml",
+        savedir=str(tmp_path / "loaded"),
+    )  # fmt: skip
+    for clip, expected in zip(ids, scores, strict=True):
+        wav = read_audio(rows[clip]["wav"], 16000).unsqueeze(0)
+        with torch.no_grad():
+            logits = model.mods.classifier(model.encode_batch(wav))
+        assert np.allclose(
+            torch.sigmoid(logits).flatten().numpy(), expected, atol=1e-5
+        )

@@ -1,0 +1,168 @@
+"""ESC-50 recipe: preparation, a five-fold smoke run, resuming, export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import soundfile
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+RECIPE = os.path.join(ROOT, "recipes", "ESC50")
+sys.path.insert(0, RECIPE)
+
+from esc50_prepare import prepare_esc50  # noqa: E402
+from make_demo_data import make_demo_esc50  # noqa: E402
+
+from ast_lobes.audio.io import AudioFileError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def esc50_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("esc50") / "ESC-50"
+    make_demo_esc50(str(folder), clips_per_fold=2, seconds=1.0)
+    return folder
+
+
+def train(args, **kwargs):
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "demo.yaml"), *args,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, **kwargs
+    )
+
+
+def error_lines(result):
+    """The lines of a failed run's output that explain it (not progress)."""
+    lines = (result.stdout + result.stderr).splitlines()
+    return "\n".join(line for line in lines if "it/s" not in line)[-4000:]
+
+
+def test_prepare_writes_manifests_and_skips_done_work(esc50_dir, tmp_path):
+    cache = tmp_path / "audio_16k"
+    prepare_esc50(str(esc50_dir), str(tmp_path / "f3"), 3, str(cache))
+    with open(tmp_path / "f3" / "test.csv") as handle:
+        test_rows = handle.read().splitlines()[1:]
+    with open(tmp_path / "f3" / "train.csv") as handle:
+        train_rows = handle.read().splitlines()[1:]
+    assert len(test_rows) == 10 and len(train_rows) == 40
+    assert all(
+        os.path.basename(r.split(",")[2]).startswith("3-") for r in test_rows
+    )
+    clip = sorted(cache.iterdir())[0]
+    assert soundfile.info(clip).samplerate == 16000
+    stamp = clip.stat().st_mtime_ns
+    prepare_esc50(str(esc50_dir), str(tmp_path / "f4"), 4, str(cache))
+    assert clip.stat().st_mtime_ns == stamp
+
+
+def test_prepare_errors(esc50_dir, tmp_path):
+    with pytest.raises(ValueError, match="fold must be one of"):
+        prepare_esc50(str(esc50_dir), str(tmp_path / "x"), 6)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="esc50.csv: missing"):
+        prepare_esc50(str(empty), str(tmp_path / "y"), 1)
+    broken = tmp_path / "broken"
+    make_demo_esc50(str(broken), clips_per_fold=1, seconds=0.5)
+    victim = sorted((broken / "audio").iterdir())[0]
+    victim.unlink()
+    with pytest.raises(AudioFileError, match=f"{victim.name}: no such audio"):
+        prepare_esc50(str(broken), str(tmp_path / "z"), 1)
+
+
+def test_five_fold_smoke_run_in_parallel(esc50_dir, tmp_path):
+    exp = tmp_path / "exp"
+    result = train(
+        ["--data_folder", str(esc50_dir), "--experiment_folder", str(exp),
+         "--resampled_folder", str(tmp_path / "cache"),
+         "--parallel_folds", "2", "--debug", "--debug_persistently",
+         "--debug_epochs", "2", "--debug_batches", "2"],
+    )  # fmt: skip
+    assert result.returncode == 0, error_lines(result)
+    summary = json.loads((exp / "cross_validation.json").read_text())
+    for key in ("last_epoch", "best_epoch"):
+        assert sorted(summary[key]["per_fold"]) == ["1", "2", "3", "4", "5"]
+        assert 0.0 <= summary[key]["mean"] <= 1.0
+    for fold in range(1, 6):
+        log = (exp / f"fold{fold}" / "train_log.txt").read_text()
+        assert "epoch: 2" in log and "valid accuracy" in log
+        run_log = (exp / f"fold{fold}" / "log.txt").read_text()
+        assert (
+            "training stages: spec_augment on; mixup off, fbank_noise off"
+            in run_log
+        )
+        saves = os.listdir(exp / f"fold{fold}" / "save")
+        assert any(name.startswith("CKPT+") for name in saves)
+        assert (exp / f"fold{fold}" / "model" / "hyperparams.yaml").is_file()
+    assert "mean accuracy" in result.stdout
+
+
+def test_killed_run_resumes_with_same_epochs(esc50_dir, tmp_path):
+    exp = tmp_path / "exp"
+    args = [
+        "--data_folder", str(esc50_dir), "--experiment_folder", str(exp),
+        "--resampled_folder", str(tmp_path / "cache"), "--folds", "[2]",
+        "--number_of_epochs", "4",
+    ]  # fmt: skip
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "demo.yaml"), *args,
+    ]  # fmt: skip
+    metrics = exp / "fold2" / "valid_metrics.jsonl"
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while not metrics.exists() and time.time() < deadline:
+        assert process.poll() is None, "training ended before the kill"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(metrics.read_text().splitlines())
+    assert done_before < 4
+    result = train(args)
+    assert result.returncode == 0, error_lines(result)
+    epochs = [
+        json.loads(line)["epoch"] for line in metrics.read_text().splitlines()
+    ]
+    assert sorted(set(epochs)) == [1, 2, 3, 4]
+    log = (exp / "fold2" / "train_log.txt").read_text()
+    assert log.count("epoch: 1,") == 1
+    assert log.count("epoch: 4,") == 1
+
+
+def test_exported_model_reproduces_recipe_accuracy(esc50_dir, tmp_path):
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    exp = tmp_path / "exp"
+    result = train(
+        ["--data_folder", str(esc50_dir), "--experiment_folder", str(exp),
+         "--resampled_folder", str(tmp_path / "cache"), "--folds", "[1]",
+         "--number_of_epochs", "3"],
+    )  # fmt: skip
+    assert result.returncode == 0, error_lines(result)
+    lines = (exp / "fold1" / "valid_metrics.jsonl").read_text().splitlines()
+    recipe_accuracy = json.loads(lines[-1])["accuracy"]
+    other_dir = tmp_path / "elsewhere"
+    other_dir.mkdir()
+    os.chdir(other_dir)
+    model = EncoderClassifier.from_hparams(
+        source=str(exp / "fold1" / "model"),
+        hparams_file="hyperparams.yaml",
+        savedir=str(tmp_path / "loaded"),
+    )
+    hits = 0
+    with open(exp / "fold1" / "save" / "test.csv") as handle:
+        rows = [line.split(",") for line in handle.read().splitlines()[1:]]
+    for row in rows:
+        label = model.classify_file(row[2])[3][0]
+        hits += label == row[3]
+    assert hits / len(rows) == pytest.approx(recipe_accuracy)

@@ -1,0 +1,72 @@
+"""Every YAML of the recipes and examples loads, and the Brain refuses a
+misspelt optional key instead of silently switching a stage off."""
+
+import glob
+import os
+
+import pytest
+from hyperpyyaml import load_hyperpyyaml
+
+from ast_lobes import (
+    AudioClassificationBrain,
+    AudioSpectrogramTransformer,
+    UnknownHparamError,
+)
+from ast_lobes.training.stages import check_optional_hparams
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+YAML_FILES = sorted(
+    glob.glob(os.path.join(ROOT, "recipes", "*", "hparams", "*.yaml"))
+    + glob.glob(os.path.join(ROOT, "examples", "*", "hparams.yaml"))
+)
+
+
+def offline_overrides(text, folder):
+    """Placeholders filled; downloads of starting weights switched off."""
+    overrides = {}
+    if "\ndata_folder: !PLACEHOLDER" in text:
+        overrides["data_folder"] = str(folder)
+    for key in ("imagenet_weights", "pretrained_ast"):
+        if f"\n{key}:" in text:
+            overrides[key] = None
+    return overrides
+
+
+def test_the_yaml_files_are_found():
+    assert len(YAML_FILES) == 7
+
+
+@pytest.mark.parametrize(
+    "path", YAML_FILES, ids=[os.path.relpath(p, ROOT) for p in YAML_FILES]
+)
+def test_every_yaml_loads(path, tmp_path):
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    hparams = load_hyperpyyaml(text, offline_overrides(text, tmp_path))
+    encoder = hparams.get("encoder", hparams.get("embedding_model"))
+    assert isinstance(encoder, AudioSpectrogramTransformer)
+    check_optional_hparams(hparams, path)
+
+
+def test_misspelt_stage_key_names_itself(tmp_path):
+    path = os.path.join(ROOT, "recipes", "ESC50", "hparams", "demo.yaml")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read().replace("\nspec_augment:", "\nspec_augmnet:")
+    hparams = load_hyperpyyaml(text, {"data_folder": str(tmp_path)})
+    with pytest.raises(
+        UnknownHparamError, match="'spec_augmnet'.*spec_augment"
+    ):
+        AudioClassificationBrain(
+            modules=hparams["modules"],
+            hparams=hparams,
+            run_opts={"device": "cpu"},
+        )
+
+
+def test_stage_under_an_unread_name_is_refused():
+    from ast_lobes import SpecAugment
+
+    with pytest.raises(UnknownHparamError, match="'augment'.*SpecAugment"):
+        check_optional_hparams({"augment": SpecAugment(8, 8)}, "x.yaml")
