@@ -29,8 +29,8 @@ from speechbrain.inference.interfaces import Pretrained
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.audio.io import AudioFileError, open_audio, read_frames
+from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import set_inference_precision
-from ast_lobes.weights.exported import pipeline_of
 from ast_lobes.weights.labels import audioset_label_names
 from ast_lobes.weights.published import (
     checkpoint_modules,
@@ -161,13 +161,11 @@ class AudioTagger(Pretrained):
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
         self.multi_label = bool(getattr(self.hparams, "multi_label", True))
         self.sample_rate = self.hparams.sample_rate
-        self.pipeline = pipeline_of(
-            {
-                "compute_features": self.mods.compute_features,
-                "mean_var_norm": self.mods.mean_var_norm,
-                "embedding_model": self.mods.embedding_model,
-                "classifier": self.mods.classifier,
-            }
+        self.pipeline = AudioClassificationPipeline(
+            self.mods.compute_features,
+            self.mods.mean_var_norm,
+            self.mods.embedding_model,
+            self.mods.classifier,
         ).eval()
 
     @classmethod
