@@ -92,3 +92,28 @@ def test_ast_tag_refuses_slow_precision(avx2_cpu, tmp_path, capsys):
                  "--precision", "bf16"])  # fmt: skip
     assert code == 2
     assert "bf16 runs slower than fp32" in capsys.readouterr().err
+
+
+def test_recipe_with_slow_test_precision_fails_before_training(
+    avx2_cpu, tiny_pipeline
+):
+    from ast_lobes import AudioClassificationBrain
+
+    modules = {
+        "compute_features": tiny_pipeline.compute_features,
+        "normalize": tiny_pipeline.normalize,
+        "encoder": tiny_pipeline.encoder,
+        "classifier": tiny_pipeline.classifier,
+    }
+    with pytest.raises(SlowPrecisionError, match="bf16 runs slower"):
+        AudioClassificationBrain(
+            modules=modules,
+            hparams={"loss": "ce", "test_precisions": ["bf16"]},
+            run_opts={"device": "cpu"},
+        )
+    brain = AudioClassificationBrain(
+        modules=modules,
+        hparams={"loss": "ce", "test_precisions": ["auto"]},
+        run_opts={"device": "cpu"},
+    )
+    assert brain.test_precisions == ["fp32"]
