@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torchaudio
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.interfaces import Pretrained
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
-from ast_lobes.audio.io import AudioFileError, open_audio, read_frames
+from ast_lobes.audio.io import AudioFileError
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import set_inference_precision
 from ast_lobes.weights.labels import audioset_label_names
@@ -37,6 +36,8 @@ from ast_lobes.weights.published import (
     default_front_end,
     read_ast_checkpoint,
 )
+from pretrained_interfaces.archive import tag_stream
+from pretrained_interfaces.windows import read_windows
 
 
 @dataclass
@@ -74,59 +75,6 @@ class TaggingResult:
         }
 
 
-def window_starts(n_samples, window, hop):
-    """Start samples of the windows covering ``n_samples``.
-
-    Windows step by ``hop``; when the file is longer than a window, one more
-    window ending at the file's end covers the remainder, so every window
-    is a full one.
-
-    Example
-    -------
-    >>> window_starts(25, 10, 10)
-    [0, 10, 15]
-    >>> window_starts(7, 10, 5)
-    [0]
-    """
-    if n_samples <= window:
-        return [0]
-    starts = list(range(0, n_samples - window + 1, hop))
-    if starts[-1] + window < n_samples:
-        starts.append(n_samples - window)
-    return starts
-
-
-def window_plan(n_samples, rate, window_s, hop_s):
-    """``(window, starts)`` in samples for a file of ``n_samples`` at
-    ``rate``, with windows and hops given in seconds.
-
-    Example
-    -------
-    >>> window_plan(25 * 16000, 16000, 10.0, 10.0)
-    (160000, [0, 160000, 240000])
-    """
-    window = max(1, round(window_s * rate))
-    hop = max(1, round(hop_s * rate))
-    return window, window_starts(n_samples, window, hop)
-
-
-def read_windows(path, sample_rate, window_s, hop_s):
-    """Yields ``(start_s, end_s, waveform)`` windows of an audio file.
-
-    Each window is read from disk on its own, mixed down and resampled to
-    ``sample_rate``; errors name the file.
-    """
-    with open_audio(path) as handle:
-        rate = handle.samplerate
-        window, starts = window_plan(handle.frames, rate, window_s, hop_s)
-        for start in starts:
-            wav = read_frames(handle, start, window)
-            end = (start + wav.numel()) / rate
-            if rate != sample_rate:
-                wav = torchaudio.functional.resample(wav, rate, sample_rate)
-            yield start / rate, end, wav
-
-
 class AudioTagger(Pretrained):
     """Tags audio files with label names and scores.
 
@@ -155,7 +103,7 @@ class AudioTagger(Pretrained):
         "classifier",
     ]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, precision="auto", **kwargs):
         super().__init__(*args, **kwargs)
         encoder = self.hparams.label_encoder
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
@@ -167,6 +115,14 @@ class AudioTagger(Pretrained):
             self.mods.embedding_model,
             self.mods.classifier,
         ).eval()
+        # ``auto`` waits for the first scores, so that ``set_precision``
+        # can still choose another mode; an explicit mode (and its refusal
+        # on slow hardware) applies now.
+        self.pending_precision = None
+        if precision == "auto":
+            self.pending_precision = precision
+        elif precision is not None:
+            self.set_precision(precision)
 
     @classmethod
     def from_modules(
@@ -179,8 +135,10 @@ class AudioTagger(Pretrained):
         multi_label=True,
         sample_rate=16000,
         device="cpu",
+        precision="auto",
     ):
-        """Builds a tagger from an encoder and head in memory.
+        """Builds a tagger from an encoder and head in memory (the tagger
+        converts the encoder in place for ``precision``).
 
         Arguments
         ---------
@@ -200,6 +158,8 @@ class AudioTagger(Pretrained):
             Sample rate of the front end.
         device : str
             Where the model runs.
+        precision : str or None
+            Encoder precision (see ``set_precision``; None keeps fp32).
 
         Returns
         -------
@@ -221,7 +181,10 @@ class AudioTagger(Pretrained):
             "multi_label": multi_label,
         }
         return cls(
-            modules=modules, hparams=hparams, run_opts={"device": device}
+            modules=modules,
+            hparams=hparams,
+            run_opts={"device": device},
+            precision=precision,
         )
 
     @classmethod
@@ -233,6 +196,7 @@ class AudioTagger(Pretrained):
         max_frames=None,
         normalization=None,
         device="cpu",
+        precision="auto",
     ):
         """Loads a published AST checkpoint (``.pth``, HF folder or hub id).
 
@@ -268,17 +232,20 @@ class AudioTagger(Pretrained):
             multi_label=checkpoint.multi_label,
             sample_rate=front_end.sample_rate,
             device=device,
+            precision=precision,
         )
 
     def set_precision(self, precision="auto", compile=False, force=False):
         """Runs the encoder in ``precision`` (see
         ``ast_lobes.set_inference_precision``: auto, fp32, bf16,
         bf16-autocast, int8; a mode the hardware runs slower than fp32 is
-        refused unless ``force``); the head stays in fp32. Returns the
-        tagger."""
+        refused unless ``force``); the head stays in fp32. A tagger is
+        built with ``auto``, applied at its first scores unless this is
+        called before. Returns the tagger."""
         set_inference_precision(
             self.mods.embedding_model, precision, compile=compile, force=force
         )
+        self.pending_precision = None
         return self
 
     @property
@@ -296,6 +263,8 @@ class AudioTagger(Pretrained):
         """Scores ``[batch, n_labels]`` of waveforms at ``sample_rate``
         (sigmoid for multi-label models, else softmax), through the
         model's ``AudioClassificationPipeline``."""
+        if self.pending_precision is not None:
+            self.set_precision(self.pending_precision)
         wavs = wavs.to(self.device)
         if wav_lens is not None:
             wav_lens = wav_lens.to(self.device)
@@ -356,17 +325,15 @@ class AudioTagger(Pretrained):
         if window <= 0 or hop <= 0:
             raise ValueError("window and hop must be positive")
         windows, pending = [], []
-        duration = 0.0
         fbank = self.pipeline.compute_features
         for start, end, wav in read_windows(
             path, self.sample_rate, window, hop
         ):
-            if fbank.num_frames(wav.numel()) < 1:
+            if wav.numel() < fbank.window_samples:
                 raise AudioFileError(
                     f"{path}: {wav.numel()} samples is shorter than one "
                     "25 ms frame"
                 )
-            duration = max(duration, end)
             pending.append((start, end, wav))
             if len(pending) == batch_size:
                 windows += self.score_windows(pending)
@@ -377,13 +344,22 @@ class AudioTagger(Pretrained):
             windows += self.score_windows(pending)
             if progress is not None:
                 progress(len(windows))
+        return self.result_of(path, windows, top_k, threshold, aggregate)
+
+    def result_of(
+        self, path, windows, top_k=5, threshold=None, aggregate="max"
+    ):
+        """The ``TaggingResult`` of a file from its scored windows (dicts
+        with ``start``, ``end``, ``scores``; tags are added to them)."""
+        if aggregate not in ("max", "mean"):
+            raise ValueError(f"aggregate must be max or mean, not {aggregate}")
         stacked = np.stack([w["scores"] for w in windows])
         scores = stacked.max(axis=0) if aggregate == "max" else stacked.mean(0)
         for item in windows:
             item["tags"] = self.top_tags(item["scores"], top_k, threshold)
         return TaggingResult(
             file=os.fspath(path),
-            duration=duration,
+            duration=max(w["end"] for w in windows),
             scores=scores,
             tags=self.top_tags(scores, top_k, threshold),
             windows=windows,
@@ -402,21 +378,41 @@ class AudioTagger(Pretrained):
             for (start, end, _), row in zip(windows, scores, strict=True)
         ]
 
-    def tag_files(self, paths, **kwargs):
-        """Tags several files; a bad file does not stop the others.
+    def tag_files(self, paths, num_workers=0, **kwargs):
+        """Tags several files, batching windows of different files
+        together; a bad file does not stop the others.
+
+        Arguments
+        ---------
+        paths : list of str
+            Audio files.
+        num_workers : int
+            Processes decoding audio ahead of the model (0: this one).
+        **kwargs
+            ``top_k``, ``threshold``, ``window``, ``hop``, ``batch_size``
+            and ``aggregate`` as for ``tag_file``.
 
         Returns
         -------
         tuple
             ``(results, failures)``: the ``TaggingResult`` of every file
-            that could be tagged, and ``(path, message)`` for the others.
+            that could be tagged, in the order of ``paths``, and
+            ``(path, message)`` for the others.
         """
+        paths = list(dict.fromkeys(os.fspath(p) for p in paths))
+        outcomes = {
+            path: (result, error)
+            for path, result, error in tag_stream(
+                self, paths, num_workers=num_workers, **kwargs
+            )
+        }
         results, failures = [], []
         for path in paths:
-            try:
-                results.append(self.tag_file(path, **kwargs))
-            except (AudioFileError, ValueError) as error:
-                failures.append((os.fspath(path), str(error)))
+            result, error = outcomes[path]
+            if error is None:
+                results.append(result)
+            else:
+                failures.append((path, error))
         return results, failures
 
     def forward(self, wavs, wav_lens=None):

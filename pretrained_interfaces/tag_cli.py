@@ -5,9 +5,16 @@ Examples::
     ast-tag dog.wav street.flac                 # published AudioSet AST
     ast-tag long_recording.wav --window 10 --hop 5 --json
     ast-tag clip.wav --model results/AudioSet/full/1/model_weight_averaged
+    ast-tag recordings/ --files-from more.txt --output tags.jsonl
 
 ``--model`` is a folder exported by a recipe, a Hugging Face AST folder or
 hub id, a local ``.pth`` or a published checkpoint name (downloaded once).
+
+Folders are searched recursively for audio files; windows of different
+files run through the model together while worker processes decode the
+next files. With ``--output`` (``.jsonl`` or ``.csv``) each file's result
+is written as soon as it is known, and the same command started again
+after an interruption tags only the files not in the output yet.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -18,14 +25,23 @@ import hashlib
 import json
 import os
 import sys
-from functools import partial
+import time
 
-import soundfile
 from tqdm import tqdm
 
 from ast_lobes.model.hardware import SlowPrecisionError
 from ast_lobes.model.precision import PRECISIONS
-from pretrained_interfaces.audio_tagger import AudioTagger, window_plan
+from pretrained_interfaces.archive import (
+    AUDIO_EXTENSIONS,
+    find_audio_files,
+    tag_stream,
+)
+from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.results_file import (
+    ResultsFile,
+    ResultsFileError,
+    same_file,
+)
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"
 
@@ -50,25 +66,32 @@ def load_tagger(source, device="cpu"):
     return AudioTagger.from_ast_checkpoint(source, device=device)
 
 
-def advance(bar, done):
-    """Moves a progress bar to ``done`` windows."""
-    bar.update(done - bar.n)
-
-
-def expected_windows(path, window, hop):
-    """Windows a file will need (0 if its header cannot be read)."""
-    try:
-        info = soundfile.info(path)
-    except Exception:
-        return 0
-    return len(window_plan(info.frames, info.samplerate, window, hop)[1])
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="ast-tag", description="Tag audio files with an AST."
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="FILE_OR_FOLDER",
+        help="audio files, and folders searched recursively for "
+        "--extensions",
+    )  # fmt: skip
+    parser.add_argument(
+        "--files-from", action="append", default=[], metavar="LIST",
+        help="text file listing audio files, one a line (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--extensions", nargs="+", default=list(AUDIO_EXTENSIONS),
+        help="extensions of the audio files taken from folders",
+    )  # fmt: skip
+    parser.add_argument(
+        "--output", metavar="FILE",
+        help="stream results to FILE (.jsonl with windows, or .csv with "
+        "the top-k tags); run again with the same FILE to resume",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="processes decoding audio ahead of the model (0: none)",
+    )  # fmt: skip
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--threshold", type=float, default=None)
@@ -82,7 +105,9 @@ def parse_args(argv):
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--aggregate", choices=["max", "mean"], default="max")
-    parser.add_argument("--json", action="store_true", help="JSON output")
+    parser.add_argument(
+        "--json", action="store_true", help="JSON on stdout at the end"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--precision",
@@ -97,7 +122,14 @@ def parse_args(argv):
         action="store_true",
         help="run --precision even where this hardware runs it slowly",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.inputs and not args.files_from:
+        parser.error("give audio files, folders or --files-from")
+    if args.output and args.json:
+        parser.error("--json prints to stdout; --output writes a file")
+    if args.batch_size < 1 or args.workers < 0:
+        parser.error("--batch-size must be positive, --workers not negative")
+    return args
 
 
 def describe(result):
@@ -115,48 +147,93 @@ def describe(result):
     return lines
 
 
+def files_to_tag(args):
+    """``(todo, results_file)``: files not yet in ``--output``, and that
+    output opened for appending (None without ``--output``)."""
+    extensions = tuple(e.lower() for e in args.extensions)
+    files = find_audio_files(args.inputs, args.files_from, extensions)
+    if not files:
+        raise FileNotFoundError(
+            f"no audio files ({' '.join(extensions)}) in "
+            f"{' '.join(args.inputs + args.files_from)}"
+        )
+    if not args.output:
+        return files, None
+    results_file = ResultsFile(args.output, args.top_k)
+    done = results_file.open()
+    todo = [path for path in files if same_file(path) not in done]
+    if len(todo) < len(files):
+        print(
+            f"ast-tag: {len(files) - len(todo)} of {len(files)} files are "
+            f"already in {args.output}; tagging the other {len(todo)}",
+            file=sys.stderr,
+        )
+    return todo, results_file
+
+
 def main(argv=None):
-    """Tags the files; exits with 1 if any file could not be tagged."""
+    """Tags the files; exits with 1 if any file could not be tagged, 2 on
+    a usage error and 130 when interrupted (run again to resume)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        todo, results_file = files_to_tag(args)
+    except (FileNotFoundError, ResultsFileError) as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
     tagger = load_tagger(args.model, args.device)
     try:
         tagger.set_precision(args.precision, force=args.force_precision)
     except SlowPrecisionError as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return 2
-    window = args.window or tagger.window_seconds
-    hop = args.hop or window
     results, failures = [], []
-    for path in args.files:
-        total = expected_windows(path, window, hop)
-        bar = None
-        if total > args.batch_size:
-            bar = tqdm(total=total, desc=os.path.basename(path),
-                       unit="window", file=sys.stderr)  # fmt: skip
-        progress = None if bar is None else partial(advance, bar)
-        found, failed = tagger.tag_files(
-            [path], top_k=args.top_k, threshold=args.threshold,
-            window=window, hop=hop, batch_size=args.batch_size,
-            aggregate=args.aggregate, progress=progress,
-        )  # fmt: skip
-        if bar is not None:
-            bar.close()
-        results += found
-        failures += failed
-        for message in (m for _, m in failed):
-            print(f"ast-tag: error: {message}", file=sys.stderr)
-        if not args.json:
-            for result in found:
-                print("\n".join(describe(result)))
-    if args.json:
+    bar = tqdm(
+        total=len(todo), unit="clip", file=sys.stderr,
+        disable=None if len(todo) > 1 else True,
+    )  # fmt: skip
+    started = time.perf_counter()
+    stream = tag_stream(
+        tagger, todo, window=args.window, hop=args.hop,
+        batch_size=args.batch_size, num_workers=args.workers,
+        top_k=args.top_k, threshold=args.threshold, aggregate=args.aggregate,
+    )  # fmt: skip
+    try:
+        for path, result, error in stream:
+            bar.update(1)
+            record = {"file": path, "error": error}
+            if error is None:
+                record = result.as_dict()
+                results.append(record)
+            else:
+                failures.append(record)
+                bar.write(f"ast-tag: error: {error}", file=sys.stderr)
+            if results_file is not None:
+                results_file.write(record)
+            elif error is None and not args.json:
+                bar.write("\n".join(describe(result)), file=sys.stdout)
+    except KeyboardInterrupt:
+        bar.close()
+        where = f"; run again with --output {args.output} to resume"
         print(
-            json.dumps(
-                {
-                    "results": [r.as_dict() for r in results],
-                    "errors": [{"file": f, "error": m} for f, m in failures],
-                },
-                indent=1,
-            )
+            f"ast-tag: interrupted after {len(results) + len(failures)} "
+            f"files{where if results_file else ''}",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        stream.close()
+        if results_file is not None:
+            results_file.close()
+    bar.close()
+    seconds = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"results": results, "errors": failures}, indent=1))
+    if results_file is not None:
+        print(
+            f"ast-tag: {len(results)} files tagged, {len(failures)} failed, "
+            f"in {seconds:.1f} s ({len(todo) / max(seconds, 1e-9):.2f} "
+            f"clips/s); results in {args.output}",
+            file=sys.stderr,
         )
     return 1 if failures else 0
 

@@ -141,9 +141,19 @@ class KaldiFbank(nn.Module):
         >>> KaldiFbank().num_frames(16000)
         98
         """
-        window = int(0.025 * self.sample_rate)
         shift = int(self.frame_shift * self.sample_rate / 1000)
-        return max(0, 1 + (n_samples - window) // shift)
+        return max(0, 1 + (n_samples - self.window_samples) // shift)
+
+    @property
+    def window_samples(self):
+        """Samples of one 25 ms frame: the shortest audio with a frame.
+
+        Example
+        -------
+        >>> KaldiFbank().window_samples
+        400
+        """
+        return int(0.025 * self.sample_rate)
 
     def forward(
         self,

@@ -81,7 +81,7 @@ def test_four_paths_give_the_same_scores(tiny_pipeline, tmp_path):
     from_brain = brain_scores(tiny_pipeline, manifest, tmp_path)
 
     tagger = AudioTagger.from_hparams(
-        source=str(model), savedir=str(tmp_path / "t")
+        source=str(model), savedir=str(tmp_path / "t"), precision="fp32"
     )
     classifier = EncoderClassifier.from_hparams(
         source=str(model), savedir=str(tmp_path / "e")

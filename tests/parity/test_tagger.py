@@ -40,7 +40,9 @@ def small_tagger(max_frames=1024, n_labels=4, seed=0):
     )  # fmt: skip
     head = AudioClassificationHead(32, n_labels)
     names = [f"label{i}" for i in range(n_labels)]
-    return AudioTagger.from_modules(encoder, head, names, max_frames=max_frames)
+    return AudioTagger.from_modules(
+        encoder, head, names, max_frames=max_frames, precision="fp32"
+    )
 
 
 def export_tagger(tagger, folder, multi_label=True):
@@ -62,7 +64,7 @@ def test_tagger_on_hf_checkpoint_matches_hf_sigmoid(hf_audioset_dir, tmp_path):
     path, model = hf_audioset_dir
     wave = zero_mean_wave(FULL_WINDOW)
     soundfile.write(tmp_path / "clip.wav", wave, 16000, subtype="FLOAT")
-    tagger = AudioTagger.from_ast_checkpoint(str(path))
+    tagger = AudioTagger.from_ast_checkpoint(str(path), precision="fp32")
     result = tagger.tag_file(tmp_path / "clip.wav", top_k=None)
     inputs = ASTFeatureExtractor()(
         wave, sampling_rate=16000, return_tensors="pt"
@@ -95,7 +97,7 @@ def test_short_clip_is_padded_to_the_window_as_hf_does(
     path, model = hf_audioset_dir
     wave = zero_mean_wave(3 * 16000)
     soundfile.write(tmp_path / "short.wav", wave, 16000, subtype="FLOAT")
-    tagger = AudioTagger.from_ast_checkpoint(str(path))
+    tagger = AudioTagger.from_ast_checkpoint(str(path), precision="fp32")
     result = tagger.tag_file(tmp_path / "short.wav", top_k=None)
     inputs = ASTFeatureExtractor()(
         wave, sampling_rate=16000, return_tensors="pt"
@@ -201,11 +203,12 @@ def test_export_loads_with_from_hparams_and_foreign_class(tmp_path):
     wave = torch.from_numpy(zero_mean_wave(16000))
     expected = tagger.scores_batch(wave)
     loaded = AudioTagger.from_hparams(
-        source=str(model), savedir=str(tmp_path / "a")
+        source=str(model), savedir=str(tmp_path / "a"), precision="fp32"
     )
     foreign = foreign_class(
         source=str(model), pymodule_file="custom_interface.py",
         classname="AudioTagger", savedir=str(tmp_path / "b"),
+        precision="fp32",
     )  # fmt: skip
     for other in (loaded, foreign):
         assert torch.allclose(other.scores_batch(wave), expected, atol=1e-6)

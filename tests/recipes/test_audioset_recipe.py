@@ -194,7 +194,9 @@ def test_full_smoke_run_with_averaging_and_ensembles(audioset_dir, tmp_path):
     }
     for model, name in exports.items():
         tagger = AudioTagger.from_hparams(
-            source=str(exp / model), savedir=str(tmp_path / model)
+            source=str(exp / model),
+            savedir=str(tmp_path / model),
+            precision="fp32",
         )
         with np.load(exp / "predictions" / f"{name}.npz") as data:
             for clip, expected in zip(data["ids"], data["scores"], strict=True):

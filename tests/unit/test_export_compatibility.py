@@ -52,7 +52,9 @@ def test_old_export_gives_the_same_tagger_windows(tmp_path):
     )
     assert tagger.label_names[0] == "siren"
     tagger = AudioTagger.from_hparams(
-        source=os.path.join(FIXTURE, "model"), savedir=str(tmp_path / "tag")
+        source=os.path.join(FIXTURE, "model"),
+        savedir=str(tmp_path / "tag"),
+        precision="fp32",
     )
     for name in ("full_2s.wav", "long_5s.wav"):  # windows of full length
         before = recorded()[name]
@@ -71,7 +73,9 @@ def test_short_clip_is_now_scored_as_the_encoder_classifier_does(tmp_path):
     # it is now padded to the window as in training, as EncoderClassifier
     # (and the recorded 0.1 EncoderClassifier output) always did.
     tagger = AudioTagger.from_hparams(
-        source=os.path.join(FIXTURE, "model"), savedir=str(tmp_path / "tag")
+        source=os.path.join(FIXTURE, "model"),
+        savedir=str(tmp_path / "tag"),
+        precision="fp32",
     )
     result = tagger.tag_file(clip("short_1s.wav"), top_k=None)
     logits = torch.tensor(recorded()["short_1s.wav"]["encoder_classifier_out"])

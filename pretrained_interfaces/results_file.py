@@ -1,0 +1,159 @@
+"""Tagging results streamed to a JSONL or CSV file, resumable.
+
+Each file's result is written and flushed as soon as it is known, so an
+interrupted run loses at most the line being written. Opening the same
+output again reads the files it already holds (tagged or failed), drops a
+last line cut short by the interruption, and appends after it: the caller
+tags only the files not there yet.
+
+* JSONL: one object a file, ``{"file", "duration", "tags": [{"label",
+  "score"}], "windows": [...]}``, or ``{"file", "error"}``.
+* CSV: one row a file, ``file, duration, error, label_1, score_1, ...,
+  label_K, score_K`` for the ``top_k`` best tags (blank past the last).
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import csv
+import io
+import json
+import os
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+
+
+class ResultsFileError(ValueError):
+    """An output file this run cannot append to."""
+
+
+def csv_header(top_k):
+    """Columns of the CSV output for ``top_k`` tags.
+
+    Example
+    -------
+    >>> csv_header(2)
+    ['file', 'duration', 'error', 'label_1', 'score_1', 'label_2', 'score_2']
+    """
+    columns = ["file", "duration", "error"]
+    for rank in range(1, top_k + 1):
+        columns += [f"label_{rank}", f"score_{rank}"]
+    return columns
+
+
+def same_file(path):
+    """The key two spellings of one file share."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+class ResultsFile:
+    """A JSONL or CSV file of tagging results that a new run resumes.
+
+    Arguments
+    ---------
+    path : str
+        Output file; ``.jsonl`` (or ``.ndjson``) or ``.csv``.
+    top_k : int or None
+        Tags a CSV row holds (needed for CSV).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tags.jsonl")
+    >>> with ResultsFile(path) as results:
+    ...     results.write({"file": "a.wav", "duration": 1.0, "tags": []})
+    ...     results.write({"file": "b.wav", "error": "b.wav: corrupt"})
+    >>> with ResultsFile(path) as results:
+    ...     sorted(os.path.basename(f) for f in results.done)
+    ['a.wav', 'b.wav']
+    """
+
+    def __init__(self, path, top_k=None):
+        self.path = path
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in FORMATS:
+            raise ResultsFileError(
+                f"{path}: output must end in .jsonl, .ndjson or .csv"
+            )
+        self.format = FORMATS[extension]
+        if self.format == "csv" and not top_k:
+            raise ResultsFileError(f"{path}: a CSV output needs --top-k")
+        self.top_k = top_k
+        self.done = set()
+        self.handle = None
+        self.writer = None
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def open(self):
+        """Reads the files already written, cuts a partial last line and
+        opens for appending. Returns the set of done files (``same_file``
+        keys)."""
+        size = 0
+        if os.path.exists(self.path):
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+            size = data.rfind(b"\n") + 1  # a last line without \n was cut
+            self.done = self.read_done(data[:size].decode("utf-8"))
+        self.handle = open(self.path, "a+", encoding="utf-8", newline="")
+        self.handle.truncate(size)
+        self.handle.seek(size)
+        if self.format == "csv":
+            self.writer = csv.writer(self.handle, lineterminator="\n")
+            if size == 0:
+                self.writer.writerow(csv_header(self.top_k))
+                self.handle.flush()
+        return self.done
+
+    def read_done(self, text):
+        """``same_file`` keys of the files recorded in ``text``."""
+        if self.format == "csv":
+            rows = list(csv.reader(io.StringIO(text)))
+            if rows and rows[0] != csv_header(self.top_k):
+                raise ResultsFileError(
+                    f"{self.path}: written with other columns "
+                    f"({len(rows[0])}); resume with the same --top-k or "
+                    "choose another output"
+                )
+            return {same_file(row[0]) for row in rows[1:] if row}
+        done = set()
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                done.add(same_file(json.loads(line)["file"]))
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ResultsFileError(
+                    f"{self.path}: line {number} is not a result ({error}); "
+                    "choose another output"
+                ) from error
+        return done
+
+    def write(self, record):
+        """Appends one file's record (``TaggingResult.as_dict()`` or
+        ``{"file", "error"}``) and flushes it to disk."""
+        if self.format == "jsonl":
+            self.handle.write(json.dumps(record) + "\n")
+        else:
+            row = [record["file"], record.get("duration", ""), ""]
+            row[2] = record.get("error", "")
+            for rank in range(self.top_k):
+                tags = record.get("tags", [])
+                if rank < len(tags):
+                    row += [tags[rank]["label"], tags[rank]["score"]]
+                else:
+                    row += ["", ""]
+            self.writer.writerow(row)
+        self.handle.flush()
+        self.done.add(same_file(record["file"]))
+
+    def close(self):
+        """Closes the file (every record is already flushed)."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
