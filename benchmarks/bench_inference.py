@@ -1,7 +1,13 @@
-"""Inference precision modes and patchout training against Hugging Face's AST.
+"""Inference precision modes, archive tagging and patchout training against
+Hugging Face's AST.
+
+The header names the CPU's vector capability, whether it has native bf16
+and the mode ``auto`` picks there. A mode this hardware runs slower than
+fp32 (see ``ast_lobes.model.hardware``) is timed once, not repeated, and
+marked "slow here".
 
 Inference: this project's encoder in each precision mode (fp32, bf16,
-bf16-autocast, int8 compiled) against Hugging Face's
+bf16-autocast, int8 compiled, int8-dynamic) against Hugging Face's
 ``ASTForAudioClassification`` (``attn_implementation="sdpa"``, fp32)
 holding the same random weights, on the same 10-s fbank inputs (1024
 frames), in the same run:
@@ -15,6 +21,12 @@ frames), in the same run:
   five folds' exported models over their held-out clips), the share of
   clips whose top-1 class in the mode equals fp32's.
 
+Archive tagging: clips per second over a folder of ten-second WAV files
+(random noise, AST-Base random weights saved as a Hugging Face folder):
+``ast-tag`` (precision auto, ``--output`` JSONL, default decoding workers)
+against Hugging Face's ``audio-classification`` pipeline given the
+decoded clips with the same batch size; model loading excluded.
+
 Training: samples per second of a training step (forward, backward, Adam)
 on 1024-frame inputs, with and without patchout at the PaSST default
 (40 time columns and 4 frequency rows dropped).
@@ -22,7 +34,8 @@ on 1024-frame inputs, with and without patchout at the PaSST default
 Usage::
 
     python benchmarks/bench_inference.py [--sizes base] [--batches 1 8] \
-        [--demo-experiment demo_output/esc50] [--train-sizes tiny base]
+        [--demo-experiment demo_output/esc50] [--train-sizes tiny base] \
+        [--archive-files 200] [--archive-batch 8]
 """
 
 import argparse
@@ -45,17 +58,42 @@ from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
 from ast_lobes import set_inference_precision  # noqa: E402
 from ast_lobes.model.config import patch_grid_size  # noqa: E402
+from ast_lobes.model.hardware import (  # noqa: E402
+    choose_precision,
+    detect_hardware,
+    fast_precisions,
+)
 
 SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),
     "base": (768, 12, 12),
 }
-MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8")
+MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic")
+
+
+def slow_modes():
+    """Modes this CPU runs slower than fp32 (int8 counted compiled)."""
+    fast = fast_precisions(detect_hardware("cpu"), compile=True)
+    return [mode for mode in MODES[1:] if mode not in fast]
+
+
+def hardware_line():
+    """The CPU's capability, native bf16 and the mode ``auto`` picks."""
+    hardware = detect_hardware("cpu")
+    return (
+        f"{hardware.describe()}; precision auto: "
+        f"{choose_precision('auto', hardware)}; slower than fp32 here: "
+        f"{', '.join(slow_modes()) or 'none'}"
+    )
 
 
 def build_reference(size, frames, path):
     """Saves a random HF AST of ``size`` with ``save_pretrained``."""
-    from transformers import ASTConfig, ASTForAudioClassification
+    from transformers import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTForAudioClassification,
+    )
 
     hidden, layers, heads = SIZES[size]
     torch.manual_seed(0)
@@ -69,6 +107,7 @@ def build_reference(size, frames, path):
         layer_norm_eps=1e-6,
     )
     ASTForAudioClassification(config).save_pretrained(path)
+    ASTFeatureExtractor(max_length=frames).save_pretrained(path)
 
 
 def load(mode, path):
@@ -83,7 +122,7 @@ def load(mode, path):
     from ast_lobes import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(path)
-    set_inference_precision(encoder, mode, compile=mode == "int8")
+    set_inference_precision(encoder, mode, compile=mode == "int8", force=True)
     return lambda x: classifier(encoder(x)).squeeze(1)
 
 
@@ -104,31 +143,39 @@ def memory_worker(mode, batch, path, frames, out_file):
     print(json.dumps({"peak_mb": peak_rss_mb() - before}))
 
 
-def speed_worker(batch, path, frames, repeats):
-    """Median seconds per clip of every mode, timed alternately."""
-    forwards = {mode: load(mode, path) for mode in MODES}
+def speed_worker(batch, path, frames, repeats, modes):
+    """Median seconds per clip of every mode, timed alternately; a mode
+    slow on this CPU is timed once (its first call) and not repeated."""
+    forwards = {mode: load(mode, path) for mode in modes}
     fbank = fbank_batch(batch, frames)
     times = {mode: [] for mode in forwards}
+    slow = slow_modes()
     with torch.inference_mode():
-        for forward in forwards.values():
+        for mode, forward in forwards.items():
+            start = time.perf_counter()
             forward(fbank)  # warm-up (and int8 compilation)
+            if mode in slow:
+                times[mode].append((time.perf_counter() - start) / batch)
         for _ in range(repeats):
             for mode, forward in forwards.items():
+                if mode in slow:
+                    continue
                 start = time.perf_counter()
                 forward(fbank)
                 times[mode].append((time.perf_counter() - start) / batch)
     print(json.dumps({k: statistics.median(v) for k, v in times.items()}))
 
 
-def demo_agreement(experiment):
+def demo_agreement(experiment, modes):
     """Per mode: top-1 agreement with fp32 and largest logit difference
     over every fold's held-out clips of a demo experiment."""
     import glob
 
     from ast_lobes import load_exported_model, read_audio
 
-    hits = {mode: 0 for mode in MODES[2:]}
-    largest = dict.fromkeys(MODES[2:], 0.0)
+    modes = [m for m in modes if m not in ("hf-fp32", "fp32", *slow_modes())]
+    hits = dict.fromkeys(modes, 0)
+    largest = dict.fromkeys(modes, 0.0)
     total = 0
     for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
         pipeline = load_exported_model(os.path.join(fold, "model")).pipeline
@@ -142,7 +189,7 @@ def demo_agreement(experiment):
             reference = head(encoder(fbank)).squeeze(1)
             for mode in hits:
                 converted = set_inference_precision(
-                    copy.deepcopy(encoder), mode
+                    copy.deepcopy(encoder), mode, compile=mode == "int8"
                 )
                 logits = head(converted(fbank)).squeeze(1)
                 hits[mode] += int(
@@ -209,10 +256,11 @@ def inference_table(args, agreement):
             build_reference(size, args.frames, path)
             for batch in args.batches:
                 speed = run(
-                    "--speed-worker", batch, path, args.frames, args.repeats
-                )
+                    "--speed-worker", batch, path, args.frames, args.repeats,
+                    ",".join(args.modes),
+                )  # fmt: skip
                 reference = None
-                for mode in MODES:
+                for mode in args.modes:
                     out = os.path.join(tmp, "logits.pt")
                     memory = run(
                         "--memory-worker", mode, batch, path, args.frames, out
@@ -226,12 +274,89 @@ def inference_table(args, agreement):
                         agree = f"{100 * share:.1f} % of {clips}"
                     elif mode == "fp32" and agreement:
                         agree = "100 % (reference)"
+                    name = mode
+                    if mode in slow_modes():
+                        name = f"{mode} (slow here, timed once)"
                     print(
-                        f"| {size} | {batch} | {mode} | {speed[mode]:.3f} "
+                        f"| {size} | {batch} | {name} | {speed[mode]:.3f} "
                         f"| {speed['hf-fp32'] / speed[mode]:.2f}x "
                         f"| {memory['peak_mb']:.0f} | {diff:.2e} | {agree} |",
                         flush=True,
                     )
+
+
+def hf_archive_worker(path, folder, batch):
+    """Clips per second of Hugging Face's audio-classification pipeline
+    over the WAV files of ``folder``, decoded as it goes."""
+    import glob
+
+    import soundfile
+    from transformers import pipeline
+
+    classify = pipeline(
+        "audio-classification", model=path, batch_size=batch, top_k=5,
+        device="cpu",
+    )  # fmt: skip
+    files = sorted(glob.glob(os.path.join(folder, "*.wav")))
+
+    def clips():
+        for file in files:
+            audio, rate = soundfile.read(file, dtype="float32")
+            yield {"raw": audio, "sampling_rate": rate}
+
+    start = time.perf_counter()
+    tagged = sum(1 for _ in classify(clips()))
+    seconds = time.perf_counter() - start
+    print(json.dumps({"clips_per_s": tagged / seconds}))
+
+
+def ast_tag_archive(path, folder, batch, output):
+    """Clips per second ``ast-tag`` reports over ``folder``."""
+    import re
+
+    command = [
+        sys.executable, "-m", "pretrained_interfaces.tag_cli", folder,
+        "--model", path, "--output", output, "--batch-size", str(batch),
+    ]  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    if result.returncode:
+        raise RuntimeError(f"ast-tag: {result.stderr[-3000:]}")
+    return float(re.search(r"\(([\d.]+) clips/s\)", result.stderr)[1])
+
+
+def archive_table(args):
+    """Archive tagging, ast-tag against HF's pipeline, AST-Base."""
+    import numpy as np
+    import soundfile
+
+    print()
+    print("| files | batch | tool | precision | clips/s | vs HF pipeline |")
+    print("|---|---|---|---|---|---|")
+    auto = choose_precision("auto", detect_hardware("cpu"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "base")
+        build_reference("base", args.frames, path)
+        folder = os.path.join(tmp, "clips")
+        os.makedirs(folder)
+        rng = np.random.default_rng(0)
+        for index in range(args.archive_files):
+            clip = 0.1 * rng.standard_normal(160000)
+            soundfile.write(
+                os.path.join(folder, f"clip{index:04d}.wav"), clip, 16000
+            )
+        batch = args.archive_batch
+        hf = run("--hf-archive-worker", path, folder, batch)["clips_per_s"]
+        ours = ast_tag_archive(
+            path, folder, batch, os.path.join(tmp, "tags.jsonl")
+        )
+        files = args.archive_files
+        print(f"| {files} | {batch} | HF pipeline | fp32 | {hf:.3f} | 1.00x |")
+        print(
+            f"| {files} | {batch} | ast-tag | auto: {auto} | {ours:.3f} "
+            f"| {ours / hf:.2f}x |",
+            flush=True,
+        )
 
 
 def training_table(args):
@@ -276,7 +401,14 @@ def main():
     )
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--memory-worker", nargs=5, help=argparse.SUPPRESS)
-    parser.add_argument("--speed-worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--modes", nargs="+", default=list(MODES), choices=MODES,
+        help="modes to time (hf-fp32 and fp32 are always kept)",
+    )  # fmt: skip
+    parser.add_argument("--archive-files", type=int, default=200)
+    parser.add_argument("--archive-batch", type=int, default=8)
+    parser.add_argument("--speed-worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--hf-archive-worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--training-worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -285,9 +417,18 @@ def main():
         memory_worker(mode, int(batch), path, int(frames), out_file)
         return
     if args.speed_worker:
-        batch, path, frames, repeats = args.speed_worker
-        speed_worker(int(batch), path, int(frames), int(repeats))
+        batch, path, frames, repeats, modes = args.speed_worker
+        speed_worker(
+            int(batch), path, int(frames), int(repeats), modes.split(",")
+        )
         return
+    if args.hf_archive_worker:
+        path, folder, batch = args.hf_archive_worker
+        hf_archive_worker(path, folder, int(batch))
+        return
+    args.modes = ["hf-fp32", "fp32"] + [
+        m for m in args.modes if m not in ("hf-fp32", "fp32")
+    ]
     if args.training_worker:
         size, batch, frames, patchout, steps = args.training_worker
         training_worker(
@@ -296,11 +437,10 @@ def main():
         return
 
     threads = torch.get_num_threads()
-    device = "CPU"
-    print(f"torch {torch.__version__}, {device}, {threads} threads")
+    print(f"torch {torch.__version__}, {threads} threads, {hardware_line()}")
     agreement = {}
     if os.path.isdir(args.demo_experiment):
-        agreement = demo_agreement(args.demo_experiment)
+        agreement = demo_agreement(args.demo_experiment, args.modes)
         for mode, (share, diff, clips) in agreement.items():
             print(
                 f"demo model, {mode}: top-1 agreement with fp32 "
@@ -312,6 +452,8 @@ def main():
     print()
     if args.sizes:
         inference_table(args, agreement)
+    if args.archive_files:
+        archive_table(args)
     if args.train_sizes:
         training_table(args)
 

@@ -2,7 +2,10 @@
 
 bf16 and torchao's int8 pay off only on hardware with units for them: on a
 CPU without native bf16 (AVX2-only, such as AMD Zen 3) both run about 25
-times slower than fp32 (measured on AST-Base, issue 12). ``choose_precision``
+times slower than fp32 (measured on AST-Base, issue 12), while PyTorch's
+eager int8 kernels (``int8-dynamic``) are faster than fp32 on AVX2 and
+AVX-512 CPUs. So ``auto`` is bf16 on a CPU (or GPU) with native bf16,
+int8-dynamic on another AVX2/AVX-512 CPU, else fp32. ``choose_precision``
 turns ``auto`` into the fastest mode this hardware runs well and refuses an
 explicit mode it runs slowly, unless forced.
 
@@ -16,6 +19,10 @@ from dataclasses import dataclass
 import torch
 
 logger = logging.getLogger(__name__)
+
+
+# CPU capabilities with PyTorch's fbgemm int8 kernels (AVX2 and up).
+FAST_INT8_CPUS = ("AVX2", "AVX512")
 
 
 class SlowPrecisionError(ValueError):
@@ -69,23 +76,40 @@ def fast_precisions(hardware, compile=False):
     Example
     -------
     >>> fast_precisions(Hardware("cpu", "AVX2", False))
-    ['fp32']
+    ['int8-dynamic', 'fp32']
     >>> fast_precisions(Hardware("cpu", "AVX512", True), compile=True)
-    ['bf16', 'int8', 'bf16-autocast', 'fp32']
+    ['bf16', 'int8', 'int8-dynamic', 'bf16-autocast', 'fp32']
+    >>> fast_precisions(Hardware("cpu", "DEFAULT", False))
+    ['fp32']
     """
+    cpu = hardware.device == "cpu"
     modes = []
     if hardware.native_bf16:
         modes.append("bf16")
-        if compile and hardware.device == "cpu":
+        if compile and cpu:
             modes.append("int8")  # torchao's int8 needs torch.compile
+    if cpu and hardware.capability in FAST_INT8_CPUS:
+        modes.append("int8-dynamic")
+    if hardware.native_bf16:
         modes.append("bf16-autocast")
     return modes + ["fp32"]
 
 
+# A probe must beat fp32 by this much to be chosen, and an explicit mode
+# measured below ``1 / MARGIN`` of fp32 is refused.
+MARGIN = 1.1
+
+
 def choose_precision(
-    precision="auto", hardware=None, compile=False, force=False
+    precision="auto", hardware=None, compile=False, force=False, speeds=None
 ):
     """The precision to run: ``auto`` resolved, a slow choice refused.
+
+    Capabilities rule out the modes known to be slow (``fast_precisions``);
+    ``speeds``, measured on this machine, decide among the rest, since a
+    CPU that reports native bf16 may still run bf16 matrix products slower
+    than fp32 (seen on an Intel Xeon with AVX512-BF16 and no AMX: bf16
+    0.6x fp32).
 
     Arguments
     ---------
@@ -97,6 +121,10 @@ def choose_precision(
         Whether the encoder will be compiled (int8 is fast only then).
     force : bool
         Run an explicit mode even where it is slow.
+    speeds : dict or None
+        Speed of modes relative to fp32 on this hardware (see
+        ``ast_lobes.model.precision.probe_speeds``); without it, ``auto``
+        takes the first mode of ``fast_precisions``.
 
     Returns
     -------
@@ -107,7 +135,13 @@ def choose_precision(
     -------
     >>> avx2 = Hardware("cpu", "AVX2", False)
     >>> choose_precision("auto", avx2)
+    'int8-dynamic'
+    >>> choose_precision("auto", Hardware("cpu", "DEFAULT", False))
     'fp32'
+    >>> xeon = Hardware("cpu", "AVX512", True)
+    >>> choose_precision("auto", xeon, speeds={"bf16": 0.6,
+    ...                                        "int8-dynamic": 1.7})
+    'int8-dynamic'
     >>> choose_precision("bf16", avx2)
     Traceback (most recent call last):
     ...
@@ -119,18 +153,39 @@ than fp32 on this CPU AVX2 without native bf16 ...
     hardware = hardware or detect_hardware("cpu")
     fast = fast_precisions(hardware, compile)
     if precision == "auto":
-        chosen = fast[0]
+        chosen, why = fast[0], "the fastest mode"
+        if speeds:
+            measured = {m: v for m, v in speeds.items() if m in fast}
+            best = max(measured, key=measured.get, default="fp32")
+            chosen = best if measured.get(best, 0) >= MARGIN else "fp32"
+            why = (
+                "measured "
+                + ", ".join(
+                    f"{mode} {speed:.2f}x" for mode, speed in measured.items()
+                )
+                + " of fp32"
+            )
         logger.info(
-            "precision auto: %s, the fastest mode on this %s",
+            "precision auto: %s (%s) on this %s",
             chosen,
+            why,
             hardware.describe(),
         )
         return chosen
-    if precision not in fast and not force:
+    if force or precision == "fp32":
+        return precision
+    if precision not in fast:
         raise SlowPrecisionError(
             f"precision {precision} runs slower than fp32 on this "
             f"{hardware.describe()} (about 25x for bf16 and int8 without "
-            f"bf16/int8 units, and int8 without torch.compile); use "
+            f"bf16 units, and int8 without torch.compile; int8-dynamic "
+            f"needs an AVX2 CPU); use "
             f"{fast[0]} (or auto), or force it"
+        )
+    if speeds and speeds.get(precision, MARGIN) < 1 / MARGIN:
+        raise SlowPrecisionError(
+            f"precision {precision} runs slower than fp32 on this "
+            f"{hardware.describe()}: measured {speeds[precision]:.2f}x of "
+            f"fp32; use auto, or force it"
         )
     return precision

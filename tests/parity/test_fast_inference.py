@@ -74,7 +74,9 @@ def test_chunked_attention_with_mask_equals_sdpa():
     assert torch.allclose(got, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("precision", ["bf16", "bf16-autocast", "int8"])
+@pytest.mark.parametrize(
+    "precision", ["bf16", "bf16-autocast", "int8", "int8-dynamic"]
+)
 def test_precision_modes_agree_with_fp32(precision):
     encoder = small_encoder().eval()
     head = AudioClassificationHead(64, 10).eval()

@@ -1,32 +1,49 @@
 """Precision modes the hardware runs slowly are refused; ``auto`` picks
-the fast one. The CPU's capability checks are mocked as an AVX2 CPU
-without native bf16 (AMD Zen 3), and as an AVX-512 one with it."""
+the fast one. The CPU's capability checks and the speed probe are mocked
+as an AVX2 CPU without native bf16 (AMD Zen 3), an AVX-512 one with fast
+bf16 (AMD Zen 4), and an AVX-512 one reporting native bf16 that runs it
+slower than fp32 (the Intel Xeon of issue 12's closing note)."""
 
 import pytest
 import torch
 
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
+from ast_lobes.model import precision as precision_module
 from ast_lobes.model.hardware import SlowPrecisionError, detect_hardware
+
+
+def mock_cpu(monkeypatch, capability, native_bf16, speeds):
+    monkeypatch.setattr(
+        torch.backends.cpu, "get_cpu_capability", lambda: capability
+    )
+    monkeypatch.setattr(
+        torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16
+    )
+    probed = []
+
+    def probe(modes, threads=None):
+        probed.append(modes)
+        return {mode: speeds[mode] for mode in modes}
+
+    monkeypatch.setattr(precision_module, "probe_speeds", probe)
+    return probed
 
 
 @pytest.fixture
 def avx2_cpu(monkeypatch):
-    monkeypatch.setattr(
-        torch.backends.cpu, "get_cpu_capability", lambda: "AVX2"
-    )
-    monkeypatch.setattr(
-        torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False
-    )
+    return mock_cpu(monkeypatch, "AVX2", False, {"int8-dynamic": 1.5})
 
 
 @pytest.fixture
 def bf16_cpu(monkeypatch):
-    monkeypatch.setattr(
-        torch.backends.cpu, "get_cpu_capability", lambda: "AVX512"
-    )
-    monkeypatch.setattr(
-        torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True
-    )
+    speeds = {"bf16": 2.9, "int8-dynamic": 1.9}
+    return mock_cpu(monkeypatch, "AVX512", True, speeds)
+
+
+@pytest.fixture
+def slow_bf16_cpu(monkeypatch):
+    speeds = {"bf16": 0.55, "int8-dynamic": 1.85}
+    return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
 def encoder():
@@ -46,10 +63,45 @@ def test_slow_modes_are_refused_without_native_bf16(avx2_cpu, mode):
         set_inference_precision(encoder(), mode)
 
 
-def test_auto_picks_fp32_without_native_bf16(avx2_cpu):
+@pytest.fixture
+def plain_cpu(monkeypatch):
+    return mock_cpu(monkeypatch, "DEFAULT", False, {})
+
+
+def test_auto_picks_eager_int8_without_native_bf16(avx2_cpu):
+    converted = set_inference_precision(encoder(), "auto")
+    assert converted.inference_precision == "int8-dynamic"
+    qkv = converted.blocks[0].attn.qkv
+    assert isinstance(qkv, torch.ao.nn.quantized.dynamic.Linear)
+    assert qkv.weight().dtype == torch.qint8
+
+
+def test_auto_picks_fp32_without_bf16_or_avx2(plain_cpu):
     assert set_inference_precision(encoder(), "auto").inference_precision == (
         "fp32"
     )
+    with pytest.raises(SlowPrecisionError, match="needs an AVX2 CPU"):
+        set_inference_precision(encoder(), "int8-dynamic")
+
+
+def test_tagger_loads_in_auto_unless_told(avx2_cpu):
+    from ast_lobes import AudioClassificationHead
+    from pretrained_interfaces import AudioTagger
+
+    def tagger(**kwargs):
+        return AudioTagger.from_modules(
+            encoder(), AudioClassificationHead(32, 2), ["a", "b"],
+            max_frames=100, **kwargs,
+        )  # fmt: skip
+
+    auto = tagger()
+    auto.scores_batch(torch.randn(1, 16000))
+    assert auto.mods.embedding_model.inference_precision == "int8-dynamic"
+    chosen = tagger().set_precision("fp32")
+    chosen.scores_batch(torch.randn(1, 16000))
+    assert chosen.mods.embedding_model.inference_precision == "fp32"
+    with pytest.raises(SlowPrecisionError, match="bf16 runs slower"):
+        tagger(precision="bf16")
 
 
 def test_forced_mode_runs(avx2_cpu):
@@ -62,6 +114,29 @@ def test_auto_picks_bf16_with_native_bf16(bf16_cpu):
     assert set_inference_precision(encoder(), "auto").inference_precision == (
         "bf16"
     )
+
+
+def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
+    converted = set_inference_precision(encoder(), "auto")
+    assert converted.inference_precision == "int8-dynamic"
+    with pytest.raises(SlowPrecisionError, match="measured 0.55x of fp32"):
+        set_inference_precision(encoder(), "bf16")
+    assert slow_bf16_cpu == [("bf16", "int8-dynamic"), ("bf16",)]
+    forced = set_inference_precision(encoder(), "bf16", force=True)
+    assert forced.inference_precision == "bf16"
+
+
+def test_auto_keeps_fp32_when_nothing_measures_faster(monkeypatch):
+    mock_cpu(monkeypatch, "AVX512", True, {"bf16": 0.9, "int8-dynamic": 1.05})
+    assert set_inference_precision(encoder(), "auto").inference_precision == (
+        "fp32"
+    )
+
+
+def test_real_probe_measures_both_modes():
+    speeds = precision_module.probe_speeds.__wrapped__(("bf16", "int8-dynamic"))
+    assert set(speeds) == {"bf16", "int8-dynamic"}
+    assert all(0 < speed < 100 for speed in speeds.values())
 
 
 def test_int8_needs_compile_to_be_fast(bf16_cpu):
@@ -116,4 +191,4 @@ def test_recipe_with_slow_test_precision_fails_before_training(
         hparams={"loss": "ce", "test_precisions": ["auto"]},
         run_opts={"device": "cpu"},
     )
-    assert brain.test_precisions == ["fp32"]
+    assert brain.test_precisions == ["int8-dynamic"]
