@@ -40,6 +40,7 @@ Usage::
 
 import argparse
 import copy
+import functools
 import json
 import os
 import statistics
@@ -59,9 +60,14 @@ from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 from ast_lobes import set_inference_precision  # noqa: E402
 from ast_lobes.model.config import patch_grid_size  # noqa: E402
 from ast_lobes.model.hardware import (  # noqa: E402
+    MARGIN,
     choose_precision,
     detect_hardware,
     fast_precisions,
+)
+from ast_lobes.model.precision import (  # noqa: E402
+    measured_speeds,
+    probe_speeds,
 )
 
 SIZES = {  # hidden, layers, heads
@@ -71,18 +77,39 @@ SIZES = {  # hidden, layers, heads
 MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic")
 
 
+@functools.cache
 def slow_modes():
-    """Modes this CPU runs slower than fp32 (int8 counted compiled)."""
+    """Modes this CPU runs slower than fp32: ruled out by its capabilities
+    (int8 counted compiled) or by the speed probe (bf16-autocast with
+    bf16)."""
     fast = fast_precisions(detect_hardware("cpu"), compile=True)
-    return [mode for mode in MODES[1:] if mode not in fast]
+    speeds = probe_speeds(
+        tuple(m for m in ("bf16", "int8-dynamic") if m in fast),
+        torch.get_num_threads(),
+    )
+    speeds["bf16-autocast"] = speeds.get("bf16", 1.0)
+    return [
+        mode
+        for mode in MODES[1:]
+        if mode not in fast or speeds.get(mode, 1.0) < 1 / MARGIN
+    ]
+
+
+def auto_precision():
+    """The mode ``auto`` picks on this CPU, and the probe's figures."""
+    hardware = detect_hardware("cpu")
+    speeds = measured_speeds("auto", hardware, False)
+    return choose_precision("auto", hardware, speeds=speeds), speeds
 
 
 def hardware_line():
     """The CPU's capability, native bf16 and the mode ``auto`` picks."""
     hardware = detect_hardware("cpu")
+    auto, speeds = auto_precision()
+    probe = ", ".join(f"{m} {v:.2f}x" for m, v in (speeds or {}).items())
     return (
-        f"{hardware.describe()}; precision auto: "
-        f"{choose_precision('auto', hardware)}; slower than fp32 here: "
+        f"{hardware.describe()}; probe vs fp32: {probe or '-'}; "
+        f"precision auto: {auto}; slower than fp32 here: "
         f"{', '.join(slow_modes()) or 'none'}"
     )
 
@@ -189,8 +216,9 @@ def demo_agreement(experiment, modes):
             reference = head(encoder(fbank)).squeeze(1)
             for mode in hits:
                 converted = set_inference_precision(
-                    copy.deepcopy(encoder), mode, compile=mode == "int8"
-                )
+                    copy.deepcopy(encoder), mode, compile=mode == "int8",
+                    force=True,
+                )  # fmt: skip
                 logits = head(converted(fbank)).squeeze(1)
                 hits[mode] += int(
                     (logits.argmax(-1) == reference.argmax(-1)).sum()
@@ -333,7 +361,7 @@ def archive_table(args):
     print()
     print("| files | batch | tool | precision | clips/s | vs HF pipeline |")
     print("|---|---|---|---|---|---|")
-    auto = choose_precision("auto", detect_hardware("cpu"))
+    auto = auto_precision()[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "base")
         build_reference("base", args.frames, path)

@@ -21,8 +21,10 @@ Authors
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -156,6 +158,23 @@ def describe(result):
     return lines
 
 
+@contextlib.contextmanager
+def precision_reported():
+    """Shows the precision choice (``auto``: which mode and why) on
+    stderr while the precision is set."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ast-tag: %(message)s"))
+    logger = logging.getLogger("ast_lobes.model.hardware")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def files_to_tag(args):
     """``(todo, results_file)``: files not yet in ``--output``, and that
     output opened for appending (None without ``--output``)."""
@@ -191,7 +210,8 @@ def main(argv=None):
         return 2
     tagger = load_tagger(args.model, args.device)
     try:
-        tagger.set_precision(args.precision, force=args.force_precision)
+        with precision_reported():
+            tagger.set_precision(args.precision, force=args.force_precision)
     except SlowPrecisionError as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return 2

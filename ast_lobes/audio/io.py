@@ -5,6 +5,7 @@ Authors
 """
 
 import os
+import struct
 
 import soundfile
 import torch
@@ -15,10 +16,50 @@ class AudioFileError(ValueError):
     """An audio file that is missing, empty, corrupt or at the wrong rate."""
 
 
+def declared_wav_frames(path):
+    """Frames a WAV file's header declares (its ``data`` chunk size over
+    the frame size), or None for another format or a streaming header.
+
+    libsndfile counts only the frames present, so a WAV cut short reads
+    as a shorter clip; comparing with this count finds it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> soundfile.write(path, torch.zeros(800, 2).numpy(), 8000)
+    >>> declared_wav_frames(path)
+    800
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX"):
+            return None
+        order = "<" if head[:4] == b"RIFF" else ">"
+        block_align = None
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+            if name == b"fmt ":
+                fmt = handle.read(size + size % 2)
+                if len(fmt) < 14:
+                    return None
+                block_align = struct.unpack(order + "H", fmt[12:14])[0]
+            elif name == b"data":
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                handle.seek(size + size % 2, os.SEEK_CUR)
+
+
 def open_audio(path):
     """Opens an audio file for reading, with errors that name it.
 
-    Missing, unreadable and empty files raise ``AudioFileError``.
+    Missing, unreadable, empty and truncated (a WAV whose data ends
+    before its header says) files raise ``AudioFileError``.
 
     Returns
     -------
@@ -37,6 +78,14 @@ def open_audio(path):
     if handle.frames == 0:
         handle.close()
         raise AudioFileError(f"{path}: the audio file holds no samples")
+    declared = declared_wav_frames(path)
+    if declared is not None and declared > handle.frames:
+        rate, frames = handle.samplerate, handle.frames
+        handle.close()
+        raise AudioFileError(
+            f"{path}: truncated: the header promises {declared / rate:.2f} s "
+            f"but the data ends at {frames / rate:.2f} s"
+        )
     return handle
 
 
@@ -50,6 +99,14 @@ def read_frames(handle, start, count):
             f"{handle.name}: unreadable or corrupt audio at "
             f"{start / handle.samplerate:.2f} s ({error})"
         ) from error
+    expected = min(count, handle.frames - start)
+    if len(data) < expected:
+        rate = handle.samplerate
+        raise AudioFileError(
+            f"{handle.name}: truncated: the header promises "
+            f"{handle.frames / rate:.2f} s but the data ends at "
+            f"{(start + len(data)) / rate:.2f} s"
+        )
     return torch.from_numpy(data).mean(dim=1)
 
 

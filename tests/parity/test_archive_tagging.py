@@ -160,6 +160,8 @@ def test_bad_files_among_many_are_reported_and_the_rest_tagged(
     (bad / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     soundfile.write(bad / "empty.wav", np.zeros(0, np.float32), 16000)
     soundfile.write(bad / "tiny.wav", np.zeros(100, np.float32), 16000)
+    soundfile.write(bad / "cut.wav", wave(5, seed=9), 16000)
+    (bad / "cut.wav").write_bytes((bad / "cut.wav").read_bytes()[:3000])
     out = tmp_path / "tags.csv"
     code = ast_tag([
         str(archive), str(bad), str(tmp_path / "missing.wav"),
@@ -175,6 +177,7 @@ def test_bad_files_among_many_are_reported_and_the_rest_tagged(
         "empty.wav": "empty.wav: the audio file holds no samples",
         "tiny.wav": "tiny.wav: 100 samples is shorter than one 25 ms frame",
         "missing.wav": "missing.wav: no such audio file",
+        "cut.wav": "cut.wav: truncated: the header promises 5.00 s",
     }
     for name, message in errors.items():
         assert message in rows[name]["error"] and message in err
@@ -182,8 +185,9 @@ def test_bad_files_among_many_are_reported_and_the_rest_tagged(
     for name in ("a_short.wav", "b_ten.flac", "c_stereo.wav", "d_long.wav"):
         assert rows[name]["error"] == "" and rows[name]["label_2"] != ""
         assert 0 <= float(rows[name]["score_1"]) <= 1
-    assert len(rows) == 8
-    assert "4 files tagged, 4 failed" in err
+    assert len(rows) == 9
+    assert "4 files tagged, 5 failed" in err
+    assert "ast-tag: precision auto: " in err  # the choice and why
 
 
 def test_tagger_batches_files_of_different_lengths_as_one_by_one(

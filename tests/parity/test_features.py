@@ -7,6 +7,7 @@ import torch
 from torchaudio.compliance import kaldi
 
 from ast_lobes import AudioFileError, FbankNormalization, KaldiFbank, read_audio
+from ast_lobes.audio.io import declared_wav_frames
 
 
 def reference_fbank(wav):
@@ -89,6 +90,42 @@ def test_read_audio_errors_name_the_file(tmp_path):
     soundfile.write(rate, np.zeros(441, dtype="float32"), 44100)
     with pytest.raises(AudioFileError, match="rate.wav: sample rate 44100"):
         read_audio(rate, resample=False)
+
+
+@pytest.mark.parametrize(
+    "subtype, channels", [("PCM_16", 1), ("PCM_24", 2), ("FLOAT", 1)]
+)
+def test_truncated_wav_is_an_error_not_a_short_clip(
+    tmp_path, subtype, channels
+):
+    import wave
+
+    path = tmp_path / "full.wav"
+    audio = np.zeros((5 * 16000, channels), dtype="float32")
+    soundfile.write(path, audio, 16000, subtype=subtype)
+    assert declared_wav_frames(path) == 5 * 16000
+    if subtype.startswith("PCM"):  # Python's wave module reads the header
+        with wave.open(str(path)) as handle:
+            assert declared_wav_frames(path) == handle.getnframes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(path.read_bytes()[:2000])  # the header says 5 s
+    assert soundfile.info(cut).frames < 16000  # libsndfile says nothing
+    with pytest.raises(
+        AudioFileError,
+        match=r"cut.wav: truncated: the header promises 5.00 s but the "
+        r"data ends at 0.0\d s",
+    ):
+        read_audio(cut)
+    assert read_audio(path).shape == (5 * 16000,)
+
+
+def test_truncated_flac_is_an_error(tmp_path):
+    path = tmp_path / "cut.flac"
+    soundfile.write(path, np.random.default_rng(0).normal(0, 0.1, 80000),
+                    16000)  # fmt: skip
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(AudioFileError, match="cut.flac: unreadable or corrupt"):
+        read_audio(path)
 
 
 def test_read_audio_resamples_and_mixes_down(tmp_path):
