@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "huggingface_hub==2.4.0",
     "tqdm==4.70.1",
     "torchao==0.18.0",
+    "matplotlib==3.11.2",
 ]
 ONNX_REQUIRES = [
     "onnx==1.23.2",

@@ -14,6 +14,11 @@ from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.brain import AudioClassificationBrain
 from ast_lobes.training.data import build_label_encoder, classification_dataset
 from ast_lobes.training.export import export_classifier
+from ast_lobes.training.report import (
+    per_class_table,
+    plot_confusion,
+    write_per_class_csv,
+)
 from ast_lobes.training.sampling import label_balanced_sampler
 from ast_lobes.training.stages import optional
 
@@ -119,7 +124,9 @@ def train_classifier(hparams, run_opts, manifests):
     manifests : dict
         ``train`` and ``valid`` manifests, and optionally ``test``: the
         checkpoint with the best validation ``best_key`` is then tested and
-        exported (else the last epoch is exported).
+        exported (else the last epoch is exported). With SpeechBrain's
+        ``--test_only`` (``run_opts``) nothing is trained or exported: the
+        best checkpoint is evaluated on ``test`` (else ``valid``).
 
     Returns
     -------
@@ -146,6 +153,14 @@ def train_classifier(hparams, run_opts, manifests):
         )
         train_loader_kwargs["sampler"] = brain.train_sampler
         train_loader_kwargs.pop("shuffle", None)
+    best_key = optional(hparams, "best_key")
+    if brain.test_only and (
+        hparams["checkpointer"].find_checkpoint(max_key=best_key) is None
+    ):
+        raise FileNotFoundError(
+            f"--test_only: no checkpoint in {hparams['save_folder']} to "
+            "test; train first"
+        )
     brain.fit(
         hparams["epoch_counter"],
         datasets["train"],
@@ -154,20 +169,43 @@ def train_classifier(hparams, run_opts, manifests):
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     test_set = datasets.get("test", datasets["valid"])
-    if "test" in datasets:
+    if "test" in datasets or brain.test_only:
         brain.evaluate(
             test_set,
-            max_key=optional(hparams, "best_key"),
+            max_key=best_key,
             test_loader_kwargs=hparams["valid_dataloader_opts"],
         )
         brain.test_stats = brain.last_stats
+        if sb.utils.distributed.if_main_process():
+            brain.test_per_class = write_test_report(
+                brain, hparams["output_folder"]
+            )
     for precision in brain.test_precisions:
         brain.evaluate_in_precision(
             test_set, hparams["valid_dataloader_opts"], precision
         )
-    if sb.utils.distributed.if_main_process():
+    if sb.utils.distributed.if_main_process() and not brain.test_only:
         export_model(hparams, hparams["export_folder"], label_encoder)
     return brain
+
+
+def write_test_report(brain, folder):
+    """Per-class precision, recall and F1 of the test evaluation
+    (``per_class_test.csv``) and, single-label, its confusion matrix
+    (``confusion_test.png``). Returns the per-class rows."""
+    _, scores, targets = brain.scores.stacked()
+    multi_label = bool(brain.settings["multi_label"])
+    rows = per_class_table(scores, targets, brain.label_names, multi_label)
+    os.makedirs(folder, exist_ok=True)
+    write_per_class_csv(os.path.join(folder, "per_class_test.csv"), rows)
+    if not multi_label:
+        plot_confusion(
+            os.path.join(folder, "confusion_test.png"),
+            scores,
+            targets,
+            brain.label_names,
+        )
+    return rows
 
 
 def export_model(hparams, folder, label_encoder):

@@ -151,6 +151,23 @@ def test_exported_model_reproduces_recipe_accuracy(esc50_dir, tmp_path):
     assert result.returncode == 0, error_lines(result)
     lines = (exp / "fold1" / "valid_metrics.jsonl").read_text().splitlines()
     recipe_accuracy = json.loads(lines[-1])["accuracy"]
+    best_accuracy = max(json.loads(line)["accuracy"] for line in lines)
+
+    exported = exp / "fold1" / "model" / "embedding_model.ckpt"
+    stamp = exported.stat().st_mtime_ns
+    args = ["--data_folder", str(esc50_dir), "--experiment_folder", str(exp),
+            "--resampled_folder", str(tmp_path / "cache"), "--folds", "[1]",
+            "--number_of_epochs", "3", "--test_only"]  # fmt: skip
+    result = train(args)
+    assert result.returncode == 0, error_lines(result)
+    lines = (exp / "fold1" / "valid_metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # 3 epochs, then the best checkpoint tested
+    assert json.loads(lines[-1])["accuracy"] == pytest.approx(best_accuracy)
+    assert exported.stat().st_mtime_ns == stamp  # nothing trained, exported
+    result = train(args[:3] + [str(tmp_path / "untrained")] + args[4:])
+    assert result.returncode != 0
+    assert "--test_only: no checkpoint in" in result.stderr
+
     other_dir = tmp_path / "elsewhere"
     other_dir.mkdir()
     os.chdir(other_dir)

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Your own labelled audio with the Audio Spectrogram Transformer.
+
+``data_folder`` is a folder with one subfolder per class, ``table`` a
+CSV/TSV table of paths and labels (several labels in a cell make the task
+multi-label); ``train_table``/``valid_table``/``test_table`` give separate
+tables. The
+data decides the classes, single- or multi-label (loss, metrics and the
+checkpoint key), the frame count and the normalisation statistics, unless
+they are set on the command line. With ``n_folds`` every fold is trained
+and the cross-validation summary printed.
+
+To run::
+
+    python train.py hparams/cpu.yaml --data_folder /path/to/my_sounds
+    python train.py hparams/ast.yaml --table labels.csv --group_column speaker
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from audiofolder_prepare import prepare_audio_folder  # noqa: E402
+
+from ast_lobes.training.brain import read_metrics  # noqa: E402
+from ast_lobes.training.crossval import summarize_folds, write_summary  # noqa: E402
+from ast_lobes.training.recipe import (  # noqa: E402
+    end_distributed,
+    parse_overrides,
+    read_plain_hparams,
+    train_classifier,
+)
+from ast_lobes.training.report import write_model_card  # noqa: E402
+
+TABLE_OPTIONS = (
+    "path_column", "label_column", "split_column", "fold_column",
+    "group_column", "separator",
+)  # fmt: skip
+FROM_DATA = ("n_classes", "multi_label", "target_length", "norm_mean",
+             "norm_std")  # fmt: skip
+
+
+def prepare_options(plain, fold):
+    """``prepare_audio_folder`` arguments from the recipe's settings."""
+    tables = {
+        split: plain[f"{split}_table"]
+        for split in ("train", "valid", "test")
+        if plain.get(f"{split}_table")
+    }
+    given = [
+        key for key in ("data_folder", "table", "train_table") if plain.get(key)
+    ]
+    if len(given) != 1:
+        raise ValueError(
+            "give one of --data_folder (a subfolder per class), --table (a "
+            "CSV/TSV of paths and labels) or --train_table (with "
+            f"--valid_table, --test_table); got {', '.join(given) or 'none'}"
+        )
+    data = tables or plain[given[0]]
+    options = {
+        "data": data,
+        "save_folder": plain["save_folder"],
+        "fold": fold,
+        "n_folds": plain.get("n_folds"),
+        "valid_share": plain["valid_share"],
+        "test_share": plain["test_share"],
+        "seed": plain["seed"],
+        "max_frames": plain["max_frames"],
+        "sample_rate": plain["sample_rate"],
+        "skip_bad_files": plain["skip_bad_files"],
+    }
+    if given == ["data_folder"]:
+        options["skip_other_files"] = plain["skip_other_files"]
+    else:
+        options.update({k: plain[k] for k in TABLE_OPTIONS})
+    return options
+
+
+def data_overrides(summary, overrides):
+    """What the data decides, where the command line did not."""
+    multi = summary["multi_label"]
+    decided = {key: summary[key] for key in FROM_DATA}
+    decided["loss"] = "bce" if multi else "ce"
+    decided["best_key"] = "mAP" if multi else "accuracy"
+    return {k: v for k, v in decided.items() if k not in overrides}
+
+
+CARD_SETTINGS = (
+    "embed_dim", "depth", "num_heads", "patch_stride", "pretrained_ast",
+    "number_of_epochs", "batch_size", "lr", "loss", "target_length",
+    "norm_mean", "norm_std", "seed",
+)  # fmt: skip
+
+
+def model_card(hparams, summary, data, brain):
+    """The model card's content (see ``write_model_card``)."""
+    stats = brain.test_stats
+    metrics = ("accuracy", "mAP", "mAUC", "d_prime")
+    return {
+        "title": f"AST on {os.path.basename(str(data).rstrip('/'))}",
+        "labels": summary["labels"],
+        "multi_label": summary["multi_label"],
+        "clips": summary["clips"],
+        "source": str(data),
+        "test_metrics": {k: float(stats[k]) for k in metrics if k in stats},
+        "per_class": brain.test_per_class,
+        "settings": {k: hparams[k] for k in CARD_SETTINGS if k in hparams},
+    }
+
+
+def run(hparams_file, run_opts, overrides, fold=None):
+    """Prepares, trains, tests and exports one split (or fold)."""
+    if fold is not None:
+        overrides = {**overrides, "fold": fold, "run_folder": f"fold{fold}"}
+    plain = read_plain_hparams(hparams_file, overrides)
+    options = prepare_options(plain, fold)
+    sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
+    summary = prepare_audio_folder(**options)  # reads the prepared summary
+    overrides = {**overrides, **data_overrides(summary, overrides)}
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    manifests = {
+        split: os.path.join(hparams["save_folder"], f"{split}.csv")
+        for split in ("train", "valid", "test")
+    }
+    brain = train_classifier(hparams, run_opts, manifests)
+    key = hparams["best_key"]
+    if sb.utils.distributed.if_main_process():
+        write_model_card(hparams["export_folder"], model_card(
+            hparams, summary, options["data"], brain
+        ))  # fmt: skip
+        where = f" (fold {fold})" if fold is not None else ""
+        print(
+            f"test {key}{where}: {brain.test_stats[key]:.4f}; "
+            f"{summary['clips']['train']} training clips, "
+            f"{summary['n_classes']} classes; model in "
+            f"{hparams['export_folder']}"
+        )
+    return hparams
+
+
+def main():
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    overrides = parse_overrides(overrides)
+    plain = read_plain_hparams(hparams_file, overrides)
+    if not plain.get("n_folds"):
+        run(hparams_file, run_opts, overrides)
+        end_distributed()
+        return
+    metrics, key = {}, "accuracy"
+    for fold in range(1, int(plain["n_folds"]) + 1):
+        hparams = run(hparams_file, run_opts, overrides, fold)
+        key = hparams["best_key"]
+        metrics[fold] = read_metrics(hparams["metrics_file"], key)
+    if sb.utils.distributed.if_main_process():
+        summary = summarize_folds(metrics)
+        path = os.path.join(plain["experiment_folder"], "cross_validation.json")
+        text = write_summary(path, summary)
+        if key != "accuracy":
+            text = text.replace("accuracy", key)
+        print(f"\n{plain['n_folds']}-fold cross-validation ({key})\n{text}")
+        print(f"(written to {path})")
+    end_distributed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The AudioFolder recipe end to end on generated data: a class-folder
+layout, a multi-label table with grouped k-fold, separate tables, bad
+input, reuse of the prepared data and resumed training."""
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "AudioFolder")
+TONES = {"low": 300, "mid": 1200, "high": 4000}
+
+
+def tone(path, freq, seed, seconds=1.0, rate=16000, channels=1):
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * freq * (1 + 0.03 * rng.normal()) * t)
+    wave = wave + 0.02 * rng.normal(size=t.shape)
+    if channels > 1:
+        wave = np.stack([wave] * channels, axis=1)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    soundfile.write(path, wave.astype(np.float32), rate)
+
+
+def run_recipe(tmp_path, *args, epochs=2):
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "cpu.yaml"),
+        "--experiment_folder", str(tmp_path / "exp"),
+        "--number_of_epochs", str(epochs), "--batch_size", "4", *args,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def class_folders(tmp_path):
+    root = tmp_path / "sounds"
+    for label, freq in TONES.items():
+        for index in range(8):
+            sub = "takes/" if index % 3 == 0 else ""
+            tone(root / label / f"{sub}{label}{index}.wav", freq, index)
+    tone(root / "low" / "stereo.wav", 300, 99, rate=44100, channels=2)
+    return root
+
+
+def test_folder_layout_trains_exports_reuses_and_resumes(
+    class_folders, tmp_path
+):
+    result = run_recipe(tmp_path, "--data_folder", str(class_folders))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy: " in result.stdout
+    run = tmp_path / "exp" / "single"
+    summary = json.loads((run / "save" / "data_summary.json").read_text())
+    assert summary["labels"] == ["high", "low", "mid"]
+    assert not summary["multi_label"] and summary["target_length"] == 99
+    assert sum(summary["clips"].values()) == 25
+    report = (run / "save" / "data_report.txt").read_text()
+    assert "16000 Hz x24, 44100 Hz x1" in report and "2 x1" in report
+    train = {r["wav"] for r in read_rows(run / "save" / "train.csv")}
+    test = {r["wav"] for r in read_rows(run / "save" / "test.csv")}
+    assert not train & test and len(train) + len(test) < 25
+
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    from pretrained_interfaces import AudioTagger
+
+    clip = str(class_folders / "high" / "high1.wav")
+    tagger = AudioTagger.from_hparams(
+        source=str(run / "model"), savedir=str(tmp_path / "t"),
+        precision="fp32",
+    )  # fmt: skip
+    tags = tagger.tag_file(clip, top_k=None).tags
+    assert sorted(label for label, _ in tags) == ["high", "low", "mid"]
+    assert sum(score for _, score in tags) == pytest.approx(1.0, abs=1e-5)
+    classifier = EncoderClassifier.from_hparams(
+        source=str(run / "model"), savedir=str(tmp_path / "e")
+    )
+    probs = classifier.classify_file(clip)[0].softmax(-1).squeeze()
+    scores = dict(tags)
+    expected = [scores[n] for n in tagger.label_names]
+    assert torch.allclose(probs, torch.tensor(expected), atol=1e-5)
+
+    prepared = (run / "save" / "train.csv").stat().st_mtime_ns
+    again = run_recipe(tmp_path, "--data_folder", str(class_folders), epochs=3)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (run / "save" / "train.csv").stat().st_mtime_ns == prepared
+    log = (run / "train_log.txt").read_text().splitlines()
+    epochs = [line.split(",")[0] for line in log if line.startswith("epoch")]
+    assert epochs == ["epoch: 1", "epoch: 2", "epoch: 3"]  # 3 only resumed
+    tested = re.search(r"test accuracy: ([\d.]+); ", again.stdout)[1]
+
+    result = run_recipe(tmp_path, "--data_folder", str(class_folders),
+                        "--test_only", epochs=3)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"test accuracy: {tested};" in result.stdout
+    assert len((run / "train_log.txt").read_text().splitlines()) == len(log) + 1
+    card = (run / "model" / "README.md").read_text()
+    assert "| high |" in card and "3 classes: high, low, mid" in card
+    assert (run / "confusion_test.png").read_bytes()[:4] == b"\x89PNG"
+    per_class = read_rows(run / "per_class_test.csv")
+    assert [r["label"] for r in per_class] == ["high", "low", "mid"]
+    assert sum(int(r["support"]) for r in per_class) == summary["clips"]["test"]
+
+
+def test_multi_label_table_with_grouped_folds(tmp_path):
+    rows = []
+    for speaker in range(6):
+        for index, (labels, freqs) in enumerate([
+            ("low", [300]), ("high", [4000]), ("low;high", [300, 4000]),
+        ]):  # fmt: skip
+            path = tmp_path / "clips" / f"s{speaker}_{index}.wav"
+            tone(path, freqs[0], speaker * 10 + index)
+            if len(freqs) > 1:
+                audio, rate = soundfile.read(path)
+                t = np.arange(len(audio)) / rate
+                audio = audio + 0.3 * np.sin(2 * np.pi * freqs[1] * t)
+                soundfile.write(path, audio.astype(np.float32), rate)
+            rows.append([f"clips/{path.name}", labels, f"speaker{speaker}"])
+    table = tmp_path / "labels.tsv"
+    table.write_text(
+        "file\ttags\tspeaker\n" + "\n".join("\t".join(r) for r in rows) + "\n"
+    )
+    result = run_recipe(
+        tmp_path, "--table", str(table), "--path_column", "file",
+        "--label_column", "tags", "--group_column", "speaker",
+        "--n_folds", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2-fold cross-validation (mAP)" in result.stdout
+    summary = json.loads(
+        (tmp_path / "exp" / "cross_validation.json").read_text()
+    )
+    assert set(summary["last_epoch"]["per_fold"]) == {"1", "2"}
+    for fold in ("fold1", "fold2"):
+        save = tmp_path / "exp" / fold / "save"
+        data = json.loads((save / "data_summary.json").read_text())
+        assert data["multi_label"] and data["n_classes"] == 2
+        speakers = {
+            split: {os.path.basename(r["wav"]).split("_")[0]
+                    for r in read_rows(save / f"{split}.csv")}
+            for split in ("train", "test")
+        }  # fmt: skip
+        assert not speakers["train"] & speakers["test"]
+        metrics = (tmp_path / "exp" / fold / "valid_metrics.jsonl").read_text()
+        assert '"mAP"' in metrics
+
+
+def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
+    (class_folders / "mid" / "notes.txt").write_text("not audio")
+    result = run_recipe(tmp_path, "--data_folder", str(class_folders))
+    assert result.returncode != 0
+    assert "1 files that are not audio" in result.stderr
+    assert "notes.txt" in result.stderr and "skip_other_files" in result.stderr
+    result = run_recipe(
+        tmp_path, "--data_folder", str(class_folders),
+        "--skip_other_files", "true", epochs=1,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = tmp_path / "exp" / "single" / "save" / "data_report.txt"
+    assert "notes.txt: files that are not audio" in report.read_text()
+
+    def table(name, rows):
+        path = tmp_path / name
+        path.write_text("path,label\n" + "\n".join(rows) + "\n")
+        return str(path)
+
+    wav = {label: str(class_folders / label / f"{label}1.wav")
+           for label in TONES}  # fmt: skip
+    tables = [
+        "--train_table", table("train.csv", [f"{wav['low']},low"]),
+        "--valid_table", table("valid.csv", [f"{wav['mid']},low"]),
+        "--test_table", table("test.csv", [f"{wav['high']},high"]),
+    ]  # fmt: skip
+    result = run_recipe(tmp_path, *tables)
+    assert result.returncode != 0
+    assert "classes only in valid or test, never trained on: high" in (
+        result.stderr
+    )
+    result = run_recipe(tmp_path, "--table", tables[1],
+                        "--data_folder", str(class_folders))  # fmt: skip
+    assert result.returncode != 0
+    assert "give one of --data_folder" in result.stderr
