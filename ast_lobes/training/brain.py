@@ -26,6 +26,7 @@ import copy
 import json
 import logging
 import os
+import time
 
 import numpy as np
 import speechbrain as sb
@@ -104,6 +105,20 @@ class AudioClassificationBrain(sb.Brain):
         """Logs which training stages are on, then starts as usual."""
         logger.info(describe_stages(self.settings))
         super().on_fit_start()
+        self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
+
+    def log_time_left(self, epoch):
+        """Logs the epochs done and the time left at this run's pace."""
+        started, first_epoch = getattr(self, "fit_clock", (None, 0))
+        limit = self.hparams.epoch_counter.limit
+        if started is None or epoch <= first_epoch:
+            return
+        per_epoch = (time.monotonic() - started) / (epoch - first_epoch)
+        left = per_epoch * (limit - epoch)
+        logger.info(
+            "epoch %d of %d done, %.0f s per epoch, about %s left",
+            epoch, limit, per_epoch, format_duration(left),
+        )  # fmt: skip
 
     def compute_forward(self, batch, stage):
         """Logits ``[batch, n_classes]`` and the (possibly mixed) targets."""
@@ -180,6 +195,7 @@ class AudioClassificationBrain(sb.Brain):
             )
             self.save_epoch_checkpoint(stats, epoch)
             self.record({"epoch": epoch, **stats})
+            self.log_time_left(epoch)
             self.save_predictions(f"valid_epoch{epoch}")
         else:
             self.hparams.train_logger.log_stats(
@@ -280,6 +296,22 @@ class AudioClassificationBrain(sb.Brain):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(stats) + "\n")
+
+
+def format_duration(seconds):
+    """``1 h 02 min``, ``12 min 05 s`` or ``42 s``.
+
+    Example
+    -------
+    >>> format_duration(3725), format_duration(725), format_duration(42)
+    ('1 h 02 min', '12 min 05 s', '42 s')
+    """
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
 
 
 def read_metrics(path, key="accuracy"):

@@ -4,6 +4,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import logging
 import os
 
 import speechbrain as sb
@@ -21,6 +22,9 @@ from ast_lobes.training.report import (
 )
 from ast_lobes.training.sampling import label_balanced_sampler
 from ast_lobes.training.stages import optional
+from ast_lobes.weights.exported import start_from_exported
+
+logger = logging.getLogger(__name__)
 
 
 def parse_overrides(overrides):
@@ -153,6 +157,7 @@ def train_classifier(hparams, run_opts, manifests):
         )
         train_loader_kwargs["sampler"] = brain.train_sampler
         train_loader_kwargs.pop("shuffle", None)
+    start_weights(brain, hparams)
     best_key = optional(hparams, "best_key")
     if brain.test_only and (
         hparams["checkpointer"].find_checkpoint(max_key=best_key) is None
@@ -187,6 +192,23 @@ def train_classifier(hparams, run_opts, manifests):
     if sb.utils.distributed.if_main_process() and not brain.test_only:
         export_model(hparams, hparams["export_folder"], label_encoder)
     return brain
+
+
+def start_weights(brain, hparams):
+    """Starts from the exported model folder ``init_from`` (its encoder,
+    and its head when the labels are the same); a checkpoint of this run,
+    when there is one, is restored over it by ``fit``."""
+    folder = optional(hparams, "init_from")
+    if not folder or brain.test_only:
+        return
+    same = start_from_exported(
+        hparams["encoder"], hparams["classifier"], folder, brain.label_names
+    )
+    logger.info(
+        "starting from %s: its encoder%s",
+        folder,
+        " and head (same labels)" if same else ", a new head (other labels)",
+    )
 
 
 def write_test_report(brain, folder):

@@ -32,6 +32,7 @@ OPTIONAL_HPARAMS = {
     "test_precisions": ((), "inference precisions the test is rerun in"),
     "balanced_sampling": (False, "label-balanced training sampler"),
     "resample_on_load": (False, "resample clips at other rates"),
+    "init_from": (None, "exported model folder the weights start from"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

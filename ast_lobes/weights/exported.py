@@ -70,3 +70,38 @@ def load_exported_model(folder):
         multi_label=bool(hparams.get("multi_label", False)),
         hparams=hparams,
     )
+
+
+def start_from_exported(encoder, classifier, folder, label_names):
+    """Fills ``encoder`` with the encoder of an exported model folder, and
+    ``classifier`` with its head when its labels are ``label_names`` in the
+    same order (training goes on); else the head stays new.
+
+    Arguments
+    ---------
+    encoder : ast_lobes.AudioSpectrogramTransformer
+        Built with the exported encoder's architecture and frame count.
+    classifier : ast_lobes.AudioClassificationHead
+        The new head.
+    folder : str
+        A model folder exported by a recipe of this project.
+    label_names : list of str
+        The labels of the new training data.
+
+    Returns
+    -------
+    bool
+        Whether the head was taken too.
+    """
+    exported = load_exported_model(folder)
+    load_state_dict_exactly(
+        encoder,
+        exported.pipeline.encoder.state_dict(),
+        f"{folder} (its encoder; build the same architecture and frames)",
+    )
+    same_labels = exported.label_names == list(label_names)
+    if same_labels:
+        load_state_dict_exactly(
+            classifier, exported.pipeline.classifier.state_dict(), folder
+        )
+    return same_labels

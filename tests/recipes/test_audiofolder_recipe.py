@@ -30,11 +30,11 @@ def tone(path, freq, seed, seconds=1.0, rate=16000, channels=1):
     soundfile.write(path, wave.astype(np.float32), rate)
 
 
-def run_recipe(tmp_path, *args, epochs=2):
+def run_recipe(tmp_path, *args, epochs=2, experiment="exp"):
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
         os.path.join(RECIPE, "hparams", "cpu.yaml"),
-        "--experiment_folder", str(tmp_path / "exp"),
+        "--experiment_folder", str(tmp_path / experiment),
         "--number_of_epochs", str(epochs), "--batch_size", "4", *args,
     ]  # fmt: skip
     return subprocess.run(
@@ -65,6 +65,7 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy: " in result.stdout
     run = tmp_path / "exp" / "single"
+    assert "epoch 1 of 2 done, " in (run / "log.txt").read_text()  # ETA
     summary = json.loads((run / "save" / "data_summary.json").read_text())
     assert summary["labels"] == ["high", "low", "mid"]
     assert not summary["multi_label"] and summary["target_length"] == 99
@@ -115,6 +116,14 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     per_class = read_rows(run / "per_class_test.csv")
     assert [r["label"] for r in per_class] == ["high", "low", "mid"]
     assert sum(int(r["support"]) for r in per_class) == summary["clips"]["test"]
+
+    result = run_recipe(
+        tmp_path, "--data_folder", str(class_folders),
+        "--init_from", str(run / "model"), epochs=1, experiment="again",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "again" / "single" / "log.txt").read_text()
+    assert "its encoder and head (same labels)" in log
 
 
 def test_multi_label_table_with_grouped_folds(tmp_path):

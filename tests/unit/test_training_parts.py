@@ -97,3 +97,45 @@ def test_dataset_targets_and_errors(tmp_path):
         bad_set[0]
     with pytest.raises(AudioFileError, match="slow.wav: sample rate 8000"):
         bad_set[1]
+
+
+def test_start_from_exported_takes_encoder_and_head_of_same_labels(
+    tiny_pipeline, tmp_path
+):
+    import copy
+
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    from ast_lobes import AudioClassificationHead, export_classifier
+    from ast_lobes.weights.exported import start_from_exported
+    from ast_lobes.weights.files import CheckpointError
+
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b", "c"])
+    export_classifier(str(tmp_path / "model"), tiny_pipeline, labels)
+    old_encoder, old_head = tiny_pipeline.encoder, tiny_pipeline.classifier
+
+    def fresh():
+        torch.manual_seed(7)
+        encoder = copy.deepcopy(old_encoder)
+        for parameter in encoder.parameters():
+            torch.nn.init.normal_(parameter)
+        return encoder, AudioClassificationHead(32, 3)
+
+    encoder, head = fresh()
+    assert start_from_exported(encoder, head, tmp_path / "model", "abc")
+    for new, old in ((encoder, old_encoder), (head, old_head)):
+        for key, value in old.state_dict().items():
+            assert torch.equal(new.state_dict()[key], value), key
+    encoder, head = fresh()
+    before = copy.deepcopy(head.state_dict())
+    assert not start_from_exported(encoder, head, tmp_path / "model", "acb")
+    assert torch.equal(encoder.cls_token, old_encoder.cls_token)
+    assert all(torch.equal(head.state_dict()[k], v) for k, v in before.items())
+    from ast_lobes import AudioSpectrogramTransformer
+
+    other = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=48, depth=1, num_heads=2, input_tdim=100
+    )
+    with pytest.raises(CheckpointError, match="build the same architecture"):
+        start_from_exported(other, head, tmp_path / "model", "abc")
