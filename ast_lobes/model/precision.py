@@ -201,6 +201,27 @@ def measured_speeds(precision, hardware, compile):
     return probe_speeds(modes, torch.get_num_threads())
 
 
+def resolve_precision(precision="auto", device="cpu", compile=False,
+                      force=False):  # fmt: skip
+    """The mode ``set_inference_precision`` runs on ``device``: ``auto``
+    resolved by capabilities and the speed probe, a slow explicit mode
+    refused (``SlowPrecisionError``) unless ``force``.
+
+    Example
+    -------
+    >>> resolve_precision("fp32")
+    'fp32'
+    """
+    if precision != "auto" and precision not in PRECISIONS:
+        raise ValueError(
+            f"Unknown precision {precision!r}; expected auto or one of "
+            f"{PRECISIONS}"
+        )
+    hardware = detect_hardware(device)
+    speeds = None if force else measured_speeds(precision, hardware, compile)
+    return choose_precision(precision, hardware, compile, force, speeds)
+
+
 def set_inference_precision(
     encoder, precision="auto", compile=False, force=False
 ):
@@ -238,22 +259,13 @@ def set_inference_precision(
     >>> out.dtype, bool((out - expected).abs().max() < 0.05)
     (torch.float32, True)
     """
-    if precision != "auto" and precision not in PRECISIONS:
-        raise ValueError(
-            f"Unknown precision {precision!r}; expected auto or one of "
-            f"{PRECISIONS}"
-        )
     if encoder.inference_precision != "fp32":
         raise ValueError(
             f"The encoder is already converted to "
             f"{encoder.inference_precision}; convert a fresh fp32 copy"
         )
     device = next(encoder.parameters()).device
-    hardware = detect_hardware(str(device))
-    speeds = None
-    if not force:
-        speeds = measured_speeds(precision, hardware, compile)
-    precision = choose_precision(precision, hardware, compile, force, speeds)
+    precision = resolve_precision(precision, str(device), compile, force)
     encoder.eval()
     if precision == "bf16":
         encoder.to(torch.bfloat16)

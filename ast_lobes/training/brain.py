@@ -33,9 +33,11 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
-from ast_lobes.model.hardware import choose_precision, detect_hardware
 from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.model.precision import set_inference_precision
+from ast_lobes.model.precision import (
+    resolve_precision,
+    set_inference_precision,
+)
 from ast_lobes.training.metrics import MultiLabelStats
 from ast_lobes.training.stages import (
     check_optional_hparams,
@@ -70,9 +72,8 @@ class AudioClassificationBrain(sb.Brain):
                 "'ce' (cross-entropy) or 'bce' (binary cross-entropy)"
             )
         super().__init__(*args, hparams=hparams, **kwargs)
-        hardware = detect_hardware(str(self.device))
         self.test_precisions = [  # a slow explicit mode fails here, early
-            choose_precision(mode, hardware)
+            resolve_precision(mode, str(self.device))
             for mode in optional(hparams or {}, "test_precisions")
         ]
         self.settings = {

@@ -56,7 +56,7 @@ def evaluate_weight_average(brain, hparams):
         hparams["valid_dataloader_opts"],
         "weight_averaged",
     )
-    if sb.utils.distributed.if_main_process():
+    if sb.utils.distributed.if_main_process() and not brain.test_only:
         export_model(
             hparams, hparams["averaged_export_folder"], brain.label_encoder
         )

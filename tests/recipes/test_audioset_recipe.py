@@ -203,6 +203,24 @@ def test_full_smoke_run_with_averaging_and_ensembles(audioset_dir, tmp_path):
                 got = tagger.tag_file(rows[clip]["wav"], window=10.0).scores
                 assert np.allclose(got, expected, atol=1e-5)
 
+    # --test_only: the best checkpoint and the weight average evaluated
+    # again, nothing trained or exported
+    stamps = {m: (exp / m / "classifier.ckpt").stat().st_mtime_ns
+              for m in exports}  # fmt: skip
+    output = run_recipe(
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(folder, exp), *SMALL, "--number_of_epochs", "3",
+         "--average_epochs", "[2, 3]", "--test_only"]
+    )  # fmt: skip
+    again = json.loads((exp / "results.json").read_text())
+    assert again["weight_averaged"]["mAP"] == pytest.approx(
+        results["weight_averaged"]["mAP"]
+    )
+    tested = json.loads((exp / "metrics.jsonl").read_text().splitlines()[-2])
+    assert tested["mAP"] == pytest.approx(results["best_epoch"]["mAP"])
+    assert stamps == {m: (exp / m / "classifier.ckpt").stat().st_mtime_ns
+                      for m in exports}  # fmt: skip
+
 
 def test_torchrun_two_processes_match_single_process_eval(
     audioset_dir, tmp_path

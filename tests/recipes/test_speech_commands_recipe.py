@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-import torch
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +23,7 @@ from speech_commands_prepare import (  # noqa: E402
 )
 
 from ast_lobes.audio.io import AudioFileError  # noqa: E402
+from ast_lobes.model.precision import resolve_precision  # noqa: E402
 
 SMALL_MODEL = [
     "--model_size", "null", "--embed_dim", "32", "--depth", "1",
@@ -136,8 +136,7 @@ def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):
         "\n") if x]  # fmt: skip
     valid = {line["epoch"]: line["accuracy"] for line in lines[:-2]}
     assert sorted(valid) == [1, 2, 3]
-    native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    auto = "bf16" if native_bf16 else "fp32"  # what auto must choose here
+    auto = resolve_precision("auto", "cpu")  # capabilities and the probe
     assert [line["test"] for line in lines[-2:]] == ["test", f"test_{auto}"]
     test_accuracy = lines[-2]["accuracy"]
     log = (exp / "train_log.txt").read_text()
@@ -153,3 +152,10 @@ def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):
     rows = read_rows(exp / "save" / "test.csv")
     hits = sum(model.classify_file(r["wav"])[3][0] == r["label"] for r in rows)
     assert hits / len(rows) == pytest.approx(test_accuracy)
+
+    stamp = (exp / "model" / "classifier.ckpt").stat().st_mtime_ns
+    result = subprocess.run([*command, "--test_only"], capture_output=True,
+                            text=True, cwd=ROOT)  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert f"test accuracy: {100 * test_accuracy:.2f}%" in result.stdout
+    assert (exp / "model" / "classifier.ckpt").stat().st_mtime_ns == stamp
