@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 
+from ast_lobes.training.brain import read_metrics
+
 
 def summarize_folds(accuracy):
     """Mean and spread of per-fold accuracies.
@@ -56,7 +58,7 @@ def summarize_folds(accuracy):
     return {"last_epoch": entry(len(epochs) - 1), "best_epoch": entry(best)}
 
 
-def format_summary(summary):
+def format_summary(summary, metric="accuracy"):
     """Human-readable lines of a ``summarize_folds`` result."""
     lines = []
     for key, title in (("last_epoch", "last epoch"), ("best_epoch", "best")):
@@ -66,14 +68,23 @@ def format_summary(summary):
             for fold, acc in item["per_fold"].items()
         )
         lines.append(
-            f"{title} (epoch {item['epoch']}): mean accuracy "
+            f"{title} (epoch {item['epoch']}): mean {metric} "
             f"{100 * item['mean']:.2f}% +- {100 * item['std']:.2f}% ({folds})"
         )
     return "\n".join(lines)
 
 
-def write_summary(path, summary):
+def write_summary(path, summary, metric="accuracy"):
     """Writes the summary as JSON and returns its readable text."""
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
-    return format_summary(summary)
+    return format_summary(summary, metric)
+
+
+def summarize_fold_runs(metrics_files, path, metric="accuracy"):
+    """Summarises the folds' validation ``metric`` per epoch (each fold's
+    ``metrics_file``), writes ``path`` and returns the readable text."""
+    per_fold = {
+        fold: read_metrics(file, metric) for fold, file in metrics_files.items()
+    }
+    return write_summary(path, summarize_folds(per_fold), metric)

@@ -29,8 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
-from ast_lobes.training.brain import read_metrics  # noqa: E402
-from ast_lobes.training.crossval import summarize_folds, write_summary  # noqa: E402
+from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     parse_overrides,
@@ -160,17 +159,13 @@ def main():
         run(hparams_file, run_opts, overrides)
         end_distributed()
         return
-    metrics, key = {}, "accuracy"
+    files, key = {}, "accuracy"
     for fold in range(1, int(plain["n_folds"]) + 1):
         hparams = run(hparams_file, run_opts, overrides, fold)
-        key = hparams["best_key"]
-        metrics[fold] = read_metrics(hparams["metrics_file"], key)
+        files[fold], key = hparams["metrics_file"], hparams["best_key"]
     if sb.utils.distributed.if_main_process():
-        summary = summarize_folds(metrics)
         path = os.path.join(plain["experiment_folder"], "cross_validation.json")
-        text = write_summary(path, summary)
-        if key != "accuracy":
-            text = text.replace("accuracy", key)
+        text = summarize_fold_runs(files, path, key)
         print(f"\n{plain['n_folds']}-fold cross-validation ({key})\n{text}")
         print(f"(written to {path})")
     end_distributed()

@@ -26,8 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from esc50_prepare import prepare_esc50  # noqa: E402
 
-from ast_lobes.training.brain import read_metrics  # noqa: E402
-from ast_lobes.training.crossval import summarize_folds, write_summary  # noqa: E402
+from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     parse_overrides,
@@ -108,17 +107,15 @@ def main():
         for fold in folds:
             run_fold(hparams_file, run_opts, overrides, fold)
     if len(folds) > 1 and sb.utils.distributed.if_main_process():
-        accuracy = {
-            fold: read_metrics(
-                read_plain_hparams(hparams_file, {**overrides, "fold": fold})[
-                    "metrics_file"
-                ]
-            )
+        files = {
+            fold: read_plain_hparams(hparams_file, {**overrides, "fold": fold})[
+                "metrics_file"
+            ]
             for fold in folds
         }
-        summary = summarize_folds(accuracy)
         path = os.path.join(plain["experiment_folder"], "cross_validation.json")
-        print("\nESC-50 cross-validation\n" + write_summary(path, summary))
+        text = summarize_fold_runs(files, path)
+        print("\nESC-50 cross-validation\n" + text)
         print(f"(written to {path})")
 
 
