@@ -26,7 +26,7 @@ from ast_lobes.model.config import (
     AudioSpectrogramTransformerConfig,
 )
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
-from ast_lobes.model.head import AudioClassificationHead
+from ast_lobes.model.head import AudioClassificationHead, DistillationHead
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import PRECISIONS, set_inference_precision
 from ast_lobes.training.brain import AudioClassificationBrain, read_metrics
@@ -36,6 +36,7 @@ from ast_lobes.training.data import (
     build_label_encoder,
     classification_dataset,
 )
+from ast_lobes.training.distillation import Distillation
 from ast_lobes.training.export import export_classifier
 from ast_lobes.training.schedule import ReferenceLRSchedule
 from ast_lobes.training.stages import UnknownHparamError
@@ -52,6 +53,8 @@ from ast_lobes.weights.registry import PUBLISHED_CHECKPOINTS
 __all__ = [
     "AudioClassificationBrain",
     "AudioClassificationHead",
+    "DistillationHead",
+    "Distillation",
     "AudioClassificationPipeline",
     "AudioFileError",
     "AudioSpectrogramTransformer",

@@ -11,7 +11,7 @@ Authors
 import dataclasses
 from dataclasses import dataclass
 
-POOLING_MODES = ("cls_dist", "cls", "mean")
+POOLING_MODES = ("cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,10 @@ class AudioSpectrogramTransformerConfig:
         Patch ``(frequency, time)`` extent; an int means a square patch.
     pooling : str
         ``cls_dist`` (mean of the cls and distillation tokens, the
-        reference), ``cls``, or ``mean`` (of the patch tokens).
+        reference), ``cls``, ``mean`` (of the patch tokens), or, for a
+        ``DistillationHead`` (``[batch, 2, dim]``), ``cls_dist_pair`` (the
+        cls and distillation tokens) or ``mean_dist_pair`` (the patch mean
+        and the distillation token).
     output_all_tokens : bool
         Return every token instead of the pooled vector.
     layer_norm_eps : float

@@ -68,7 +68,10 @@ class AudioSpectrogramTransformer(nn.Module):
         Hidden size of the block MLP relative to ``embed_dim``.
     pooling : str
         ``cls_dist`` (mean of the cls and distillation tokens, the
-        reference), ``cls``, or ``mean`` (of the patch tokens).
+        reference), ``cls``, ``mean`` (of the patch tokens), or, for a
+        ``DistillationHead`` (``[batch, 2, dim]``), ``cls_dist_pair`` (the
+        cls and distillation tokens) or ``mean_dist_pair`` (the patch mean
+        and the distillation token).
     output_all_tokens : bool
         Return every token instead of the pooled vector.
     layer_norm_eps : float
@@ -235,7 +238,8 @@ class AudioSpectrogramTransformer(nn.Module):
 
     @property
     def pooling(self):
-        """``cls_dist``, ``cls`` or ``mean``."""
+        """``cls_dist``, ``cls``, ``mean``, ``cls_dist_pair`` or
+        ``mean_dist_pair``."""
         return self.config.pooling
 
     @property
@@ -394,6 +398,11 @@ class AudioSpectrogramTransformer(nn.Module):
         tokens = self.norm(tokens)
         if self.output_all_tokens:
             return tokens
+        if self.pooling == "cls_dist_pair":
+            return tokens[:, :2]
+        if self.pooling == "mean_dist_pair":
+            mean = self.pool(tokens, keep, "mean")
+            return torch.stack((mean, tokens[:, 1]), dim=1)
         return self.pool(tokens, keep).unsqueeze(1)
 
     def patchout_index(self, grid, device):
@@ -420,11 +429,12 @@ class AudioSpectrogramTransformer(nn.Module):
         special = torch.arange(2, device=device)
         return torch.cat((special, patches + 2))
 
-    def pool(self, tokens, keep=None):
+    def pool(self, tokens, keep=None, pooling=None):
         """Pools the encoded tokens into one vector per clip."""
-        if self.pooling == "cls_dist":
+        pooling = pooling or self.pooling
+        if pooling == "cls_dist":
             return (tokens[:, 0] + tokens[:, 1]) / 2
-        if self.pooling == "cls":
+        if pooling == "cls":
             return tokens[:, 0]
         patches = tokens[:, 2:]
         if keep is None:

@@ -4,6 +4,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import torch
 from torch import nn
 
 
@@ -35,3 +36,102 @@ class AudioClassificationHead(nn.Module):
     def forward(self, x):
         """Logits ``[..., n_labels]`` for embeddings ``[..., input_size]``."""
         return self.linear(self.norm(x))
+
+
+class DistillationHead(nn.Module):
+    """Two heads, DeiT style: one on the cls token (trained on the labels)
+    and one on the distillation token (trained on a teacher's outputs).
+
+    It takes the encoder's ``cls_dist_pair`` output ``[batch, 2, dim]``.
+    ``pair`` gives both heads' logits (for training); ``forward`` gives
+    logits whose softmax (or, multi-label, sigmoid) is ``use``: the
+    average of the two heads' outputs (default, as DeiT), or one head's.
+
+    Arguments
+    ---------
+    input_size : int
+        Embedding dimension of the encoder.
+    n_labels : int
+        Number of output classes.
+    multi_label : bool
+        Sigmoid outputs (True) or softmax (False), for the average.
+    use : str
+        ``average``, ``cls`` or ``dist``.
+    norm_eps : float
+        LayerNorm epsilon of both heads.
+
+    Example
+    -------
+    >>> head = DistillationHead(8, 3)
+    >>> tokens = torch.randn(4, 2, 8)
+    >>> cls_logits, dist_logits = head.pair(tokens)
+    >>> average = (cls_logits.softmax(-1) + dist_logits.softmax(-1)) / 2
+    >>> torch.allclose(head(tokens).softmax(-1), average, atol=1e-6)
+    True
+    """
+
+    USES = ("average", "cls", "dist")
+
+    def __init__(
+        self, input_size, n_labels, multi_label=False, use="average",
+        norm_eps=1e-5,
+    ):  # fmt: skip
+        super().__init__()
+        if use not in self.USES:
+            raise ValueError(f"use must be one of {self.USES}, not {use!r}")
+        self.cls_head = AudioClassificationHead(input_size, n_labels, norm_eps)
+        self.dist_head = AudioClassificationHead(input_size, n_labels, norm_eps)
+        self.multi_label = multi_label
+        self.use = use
+
+    def pair(self, tokens):
+        """``(cls_logits, dist_logits)``, each ``[batch, 1, n_labels]``."""
+        if tokens.shape[1] != 2:
+            raise ValueError(
+                f"DistillationHead takes [batch, 2, dim] (the encoder's "
+                f"cls_dist_pair pooling), not {list(tokens.shape)}"
+            )
+        return self.cls_head(tokens[:, :1]), self.dist_head(tokens[:, 1:])
+
+    def forward(self, tokens):
+        """Logits ``[batch, 1, n_labels]`` of the chosen output."""
+        cls_logits, dist_logits = self.pair(tokens)
+        if self.use == "cls":
+            return cls_logits
+        if self.use == "dist":
+            return dist_logits
+        return average_logits(cls_logits, dist_logits, self.multi_label)
+
+
+def average_logits(first, second, multi_label):
+    """Logits whose softmax (sigmoid when ``multi_label``) is the mean of
+    the two logits' softmax (sigmoid) outputs.
+
+    Example
+    -------
+    >>> a, b = torch.tensor([[2.0, -1.0]]), torch.tensor([[-3.0, 0.5]])
+    >>> mean = (torch.sigmoid(a) + torch.sigmoid(b)) / 2
+    >>> torch.allclose(torch.sigmoid(average_logits(a, b, True)), mean)
+    True
+    """
+    if not multi_label:
+        both = torch.stack((first.log_softmax(-1), second.log_softmax(-1)))
+        return torch.logsumexp(both, dim=0) - torch.log(torch.tensor(2.0))
+    probability = (torch.sigmoid(first) + torch.sigmoid(second)) / 2
+    probability = probability.clamp(1e-7, 1 - 1e-7)
+    return torch.log(probability) - torch.log1p(-probability)
+
+
+def classification_head(input_size, n_labels, two_heads=False,
+                        multi_label=False):  # fmt: skip
+    """An ``AudioClassificationHead``, or with ``two_heads`` a
+    ``DistillationHead`` (for an encoder with ``cls_dist_pair`` pooling).
+
+    Example
+    -------
+    >>> type(classification_head(8, 3, two_heads=True)).__name__
+    'DistillationHead'
+    """
+    if two_heads:
+        return DistillationHead(input_size, n_labels, multi_label)
+    return AudioClassificationHead(input_size, n_labels)

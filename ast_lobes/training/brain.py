@@ -88,8 +88,14 @@ class AudioClassificationBrain(sb.Brain):
                 "predictions_folder",
                 "per_class_file",
                 "metrics_file",
+                "distillation",
             )
         }
+        if self.settings["distillation"] and self.settings["mixup"]:
+            raise ValueError(
+                "distillation learns from the teacher's outputs on the clean "
+                "clips, which mixed clips do not match: turn mixup off"
+            )
 
     @property
     def pipeline(self):
@@ -138,11 +144,21 @@ class AudioClassificationBrain(sb.Brain):
         noise = self.settings["fbank_noise"]
         if noise is not None:
             feats = noise(feats)
+        if self.settings["distillation"] is not None:
+            head = getattr(pipeline.classifier, "module", pipeline.classifier)
+            tokens = pipeline.encoder(feats, frame_lens)
+            cls_logits, dist_logits = head.pair(tokens)
+            return (cls_logits.squeeze(1), dist_logits.squeeze(1)), targets
         return pipeline.classify(feats, frame_lens), targets
 
     def compute_objectives(self, predictions, batch, stage):
-        """Cross-entropy or BCE; collects the scores outside training."""
+        """Cross-entropy or BCE (with distillation: ``Distillation.loss``
+        of both heads); collects the scores outside training."""
         logits, targets = predictions
+        if isinstance(logits, tuple):  # distillation, training
+            return self.settings["distillation"].loss(
+                *logits, targets, batch.id, self.hparams.loss == "bce"
+            )
         if self.hparams.loss == "bce":
             loss = F.binary_cross_entropy_with_logits(logits, targets)
         else:

@@ -48,6 +48,25 @@ def ref(name):
     return TaggedScalar(f"<{name}>", tag="!ref")
 
 
+def head_node(head):
+    """The YAML node that rebuilds ``head`` (plain or distillation)."""
+    if hasattr(head, "dist_head"):
+        return new(
+            "ast_lobes.DistillationHead",
+            input_size=head.cls_head.linear.in_features,
+            n_labels=head.cls_head.linear.out_features,
+            multi_label=bool(head.multi_label),
+            use=head.use,
+            norm_eps=head.cls_head.norm.eps,
+        )
+    return new(
+        "ast_lobes.AudioClassificationHead",
+        input_size=head.linear.in_features,
+        n_labels=head.linear.out_features,
+        norm_eps=head.norm.eps,
+    )
+
+
 def inference_hparams(pipeline, multi_label):
     """The exported ``hyperparams.yaml`` as a YAML tree."""
     features = pipeline.compute_features
@@ -76,12 +95,7 @@ def inference_hparams(pipeline, multi_label):
                 for key, value in pipeline.bare_encoder.config.as_dict().items()
             },
         ),
-        classifier=new(
-            "ast_lobes.AudioClassificationHead",
-            input_size=head.linear.in_features,
-            n_labels=head.linear.out_features,
-            norm_eps=head.norm.eps,
-        ),
+        classifier=head_node(head),
         label_encoder=new("speechbrain.dataio.encoder.CategoricalEncoder"),
         pipeline=new(
             "ast_lobes.AudioClassificationPipeline",

@@ -158,6 +158,13 @@ def train_classifier(hparams, run_opts, manifests):
         train_loader_kwargs["sampler"] = brain.train_sampler
         train_loader_kwargs.pop("shuffle", None)
     start_weights(brain, hparams)
+    distillation = optional(hparams, "distillation")
+    if distillation is not None and not brain.test_only:
+        sb.utils.distributed.run_on_main(
+            distillation.prepare,
+            args=[datasets["train"], hparams["save_folder"]],
+        )
+        distillation.prepare(datasets["train"], hparams["save_folder"])
     best_key = optional(hparams, "best_key")
     if brain.test_only and (
         hparams["checkpointer"].find_checkpoint(max_key=best_key) is None

@@ -33,6 +33,7 @@ OPTIONAL_HPARAMS = {
     "balanced_sampling": (False, "label-balanced training sampler"),
     "resample_on_load": (False, "resample clips at other rates"),
     "init_from": (None, "exported model folder the weights start from"),
+    "distillation": (None, "a teacher supervises the distillation token"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

@@ -83,18 +83,21 @@ def prepare_options(plain, fold):
 
 
 def data_overrides(summary, overrides):
-    """What the data decides, where the command line did not."""
+    """What the data (and a teacher) decide, where the command line did
+    not."""
     multi = summary["multi_label"]
     decided = {key: summary[key] for key in FROM_DATA}
     decided["loss"] = "bce" if multi else "ce"
     decided["best_key"] = "mAP" if multi else "accuracy"
+    if overrides.get("teacher"):  # the distillation token needs its head
+        decided.update(pooling="cls_dist_pair", two_heads=True)
     return {k: v for k, v in decided.items() if k not in overrides}
 
 
 CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_stride", "pretrained_ast",
     "number_of_epochs", "batch_size", "lr", "loss", "target_length",
-    "norm_mean", "norm_std", "seed",
+    "norm_mean", "norm_std", "seed", "teacher", "teacher_loss",
 )  # fmt: skip
 
 

@@ -125,6 +125,44 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     log = (tmp_path / "again" / "single" / "log.txt").read_text()
     assert "its encoder and head (same labels)" in log
 
+    # distillation from that model: the distillation head is trained, the
+    # teacher runs once, and the exported student is what the recipe tested
+    args = [
+        "--data_folder",
+        str(class_folders),
+        "--teacher",
+        str(run / "model"),
+    ]
+    result = run_recipe(tmp_path, *args, epochs=2, experiment="student")
+    assert result.returncode == 0, result.stderr[-3000:]
+    student = tmp_path / "student" / "single"
+    log = (student / "log.txt").read_text()
+    trained_on = summary["clips"]["train"]
+    assert log.count(f"ran on {trained_on} training clips") == 1
+    assert "teacher outputs reused" in log
+    from hyperpyyaml import load_hyperpyyaml
+
+    overrides = {"n_classes": 3, "target_length": 99, "two_heads": True,
+                 "pooling": "cls_dist_pair", "data_folder": "x"}  # fmt: skip
+    with open(os.path.join(RECIPE, "hparams", "cpu.yaml")) as handle:
+        initial = load_hyperpyyaml(handle, overrides)["classifier"]
+    trained = torch.load(student / "model" / "classifier.ckpt")
+    for name, value in initial.state_dict().items():
+        if name.endswith("linear.weight"):
+            assert not torch.allclose(trained[name], value), name
+    tagger = AudioTagger.from_hparams(
+        source=str(student / "model"), savedir=str(tmp_path / "s"),
+        precision="fp32",
+    )  # fmt: skip
+    assert type(tagger.mods.classifier).__name__ == "DistillationHead"
+    rows = read_rows(student / "save" / "test.csv")
+    hits = sum(
+        tagger.tag_file(r["wav"], top_k=1).tags[0][0] == r["label"]
+        for r in rows
+    )
+    tested = re.search(r"test accuracy: ([\d.]+); ", result.stdout)[1]
+    assert hits / len(rows) == pytest.approx(float(tested), abs=1e-4)
+
 
 def test_multi_label_table_with_grouped_folds(tmp_path):
     rows = []
