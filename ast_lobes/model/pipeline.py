@@ -109,7 +109,10 @@ class AudioClassificationPipeline(nn.Module):
         feats, frame_lens = self.compute_features(
             wavs, wav_lens, return_lengths=True
         )
-        one_patch = self.bare_encoder.patch_size[1]
+        # an AST needs at least one patch of frames; other encoders
+        # (a convnet teacher) take any length
+        patch_size = getattr(self.bare_encoder, "patch_size", (1, 1))
+        one_patch = patch_size[1]
         if feats.shape[1] < one_patch:
             frames = frame_lens * feats.shape[1]
             feats = nn.functional.pad(

@@ -213,3 +213,25 @@ def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1):
     if not teacher:
         return None
     return Distillation(teacher, kind=kind, tau=tau, weight=weight)
+
+
+def write_teacher_logits(brain, dataset, loader_kwargs, path):
+    """Runs the Brain's current model (a teacher just trained) over
+    ``dataset`` without augmentation and stores its logits per clip in
+    ``path`` (``ids``, ``logits``) for a student's ``Distillation``.
+
+    The evaluation keeps softmax (or sigmoid) scores; their logarithm (or
+    logit) gives the same softmax (sigmoid) at any temperature, so it
+    stands for the logits.
+    """
+    brain.evaluate_current_weights(dataset, loader_kwargs, "teacher_train")
+    ids, scores, _ = brain.scores.stacked()
+    scores = np.clip(scores, 1e-7, 1 - 1e-7)
+    if brain.hparams.loss == "bce":
+        logits = np.log(scores) - np.log1p(-scores)
+    else:
+        logits = np.log(scores)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez(path, ids=np.array(ids), logits=logits.astype(np.float32))
+    logger.info("teacher logits of %d clips written to %s", len(ids), path)
+    return path

@@ -197,7 +197,14 @@ def train_classifier(hparams, run_opts, manifests):
             test_set, hparams["valid_dataloader_opts"], precision
         )
     if sb.utils.distributed.if_main_process() and not brain.test_only:
-        export_model(hparams, hparams["export_folder"], label_encoder)
+        if hasattr(brain.pipeline.bare_encoder, "config"):
+            export_model(hparams, hparams["export_folder"], label_encoder)
+        else:
+            logger.warning(
+                "not exported: a model folder holds an AST encoder, and "
+                "this one is a %s",
+                type(brain.pipeline.bare_encoder).__name__,
+            )
     return brain
 
 

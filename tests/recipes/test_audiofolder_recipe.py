@@ -242,3 +242,38 @@ def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
                         "--data_folder", str(class_folders))  # fmt: skip
     assert result.returncode != 0
     assert "give one of --data_folder" in result.stderr
+
+
+def test_convnet_teacher_writes_logits_a_student_learns_from(
+    class_folders, tmp_path
+):
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "cnn_teacher.yaml"),
+        "--data_folder", str(class_folders),
+        "--experiment_folder", str(tmp_path / "teacher"),
+        "--number_of_epochs", "1", "--batch_size", "4",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "teacher" / "single"
+    assert (
+        "not exported: a model folder holds an AST encoder"
+        in (run / "log.txt").read_text()
+    )
+    train = read_rows(run / "save" / "train.csv")
+    with np.load(run / "teacher_logits.npz") as stored:
+        assert sorted(stored["ids"]) == sorted(r["ID"] for r in train)
+        assert stored["logits"].shape == (len(train), 3)
+        probs = np.exp(stored["logits"])  # log-softmax outputs
+        assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    result = run_recipe(
+        tmp_path, "--data_folder", str(class_folders),
+        "--teacher", str(run / "teacher_logits.npz"),
+        "--pooling", "mean_dist_pair", "--teacher_loss", "soft",
+        epochs=1, experiment="student",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "student" / "single" / "log.txt").read_text()
+    assert "teacher outputs reused from" in log and "ran on" not in log
