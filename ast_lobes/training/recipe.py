@@ -158,13 +158,7 @@ def train_classifier(hparams, run_opts, manifests):
         train_loader_kwargs["sampler"] = brain.train_sampler
         train_loader_kwargs.pop("shuffle", None)
     start_weights(brain, hparams)
-    distillation = optional(hparams, "distillation")
-    if distillation is not None and not brain.test_only:
-        sb.utils.distributed.run_on_main(
-            distillation.prepare,
-            args=[datasets["train"], hparams["save_folder"]],
-        )
-        distillation.prepare(datasets["train"], hparams["save_folder"])
+    prepare_teacher(brain, hparams, datasets["train"])
     best_key = optional(hparams, "best_key")
     if brain.test_only and (
         hparams["checkpointer"].find_checkpoint(max_key=best_key) is None
@@ -223,6 +217,18 @@ def start_weights(brain, hparams):
         folder,
         " and head (same labels)" if same else ", a new head (other labels)",
     )
+
+
+def prepare_teacher(brain, hparams, train_set):
+    """Gets the stored teacher outputs of the training clips ready when
+    the recipe distils (the main process computes them once; the others
+    read them)."""
+    distillation = optional(hparams, "distillation")
+    if distillation is None or brain.test_only:
+        return
+    args = [train_set, hparams["save_folder"]]
+    sb.utils.distributed.run_on_main(distillation.prepare, args=args)
+    distillation.prepare(*args)
 
 
 def write_test_report(brain, folder):
