@@ -60,14 +60,13 @@ from peak_memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 from ast_lobes import set_inference_precision  # noqa: E402
 from ast_lobes.model.config import patch_grid_size  # noqa: E402
 from ast_lobes.model.hardware import (  # noqa: E402
-    MARGIN,
+    SlowPrecisionError,
     choose_precision,
     detect_hardware,
-    fast_precisions,
 )
 from ast_lobes.model.precision import (  # noqa: E402
     measured_speeds,
-    probe_speeds,
+    resolve_precision,
 )
 
 SIZES = {  # hidden, layers, heads
@@ -79,20 +78,15 @@ MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic")
 
 @functools.cache
 def slow_modes():
-    """Modes this CPU runs slower than fp32: ruled out by its capabilities
-    (int8 counted compiled) or by the speed probe (bf16-autocast with
-    bf16)."""
-    fast = fast_precisions(detect_hardware("cpu"), compile=True)
-    speeds = probe_speeds(
-        tuple(m for m in ("bf16", "int8-dynamic") if m in fast),
-        torch.get_num_threads(),
-    )
-    speeds["bf16-autocast"] = speeds.get("bf16", 1.0)
-    return [
-        mode
-        for mode in MODES[1:]
-        if mode not in fast or speeds.get(mode, 1.0) < 1 / MARGIN
-    ]
+    """Modes this CPU runs slower than fp32: those ``set_inference_precision``
+    refuses here (int8 counted compiled)."""
+    slow = []
+    for mode in MODES[1:]:
+        try:
+            resolve_precision(mode, "cpu", compile=mode == "int8")
+        except SlowPrecisionError:
+            slow.append(mode)
+    return slow
 
 
 def auto_precision():

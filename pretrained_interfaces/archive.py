@@ -18,10 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ast_lobes.audio.io import AudioFileError
+from ast_lobes.audio.io import AUDIO_EXTENSIONS, AudioFileError, is_audio_name
 from pretrained_interfaces.windows import read_windows
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
 
 
 def read_file_list(path):
@@ -78,7 +76,7 @@ def find_audio_files(inputs, file_lists=(), extensions=AUDIO_EXTENSIONS):
                 found += [
                     os.path.join(folder, name)
                     for name in sorted(names)
-                    if name.lower().endswith(tuple(extensions))
+                    if is_audio_name(name, extensions)
                 ]
         else:
             found.append(item)
@@ -159,13 +157,8 @@ class WindowReader(IterableDataset):
         previous = None
         try:
             for start, end, wav in read_windows(
-                path, self.sample_rate, self.window, self.hop
+                path, self.sample_rate, self.window, self.hop, self.min_samples
             ):
-                if wav.numel() < self.min_samples:
-                    raise AudioFileError(
-                        f"{path}: {wav.numel()} samples is shorter than one "
-                        "25 ms frame"
-                    )
                 if previous is not None:
                     yield previous
                 previous = DecodedWindow(index, path, start, end, wav, False)

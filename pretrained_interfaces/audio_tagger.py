@@ -22,12 +22,11 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.data_utils import batch_pad_right
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
-from ast_lobes.audio.io import AudioFileError
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import set_inference_precision
 from ast_lobes.weights.labels import audioset_label_names
@@ -84,6 +83,7 @@ class AudioTagger(Pretrained):
 
     Example
     -------
+    >>> import torch
     >>> from ast_lobes import AudioClassificationHead
     >>> from ast_lobes import AudioSpectrogramTransformer
     >>> encoder = AudioSpectrogramTransformer(
@@ -325,15 +325,10 @@ class AudioTagger(Pretrained):
         if window <= 0 or hop <= 0:
             raise ValueError("window and hop must be positive")
         windows, pending = [], []
-        fbank = self.pipeline.compute_features
+        min_samples = self.pipeline.compute_features.window_samples
         for start, end, wav in read_windows(
-            path, self.sample_rate, window, hop
+            path, self.sample_rate, window, hop, min_samples
         ):
-            if wav.numel() < fbank.window_samples:
-                raise AudioFileError(
-                    f"{path}: {wav.numel()} samples is shorter than one "
-                    "25 ms frame"
-                )
             pending.append((start, end, wav))
             if len(pending) == batch_size:
                 windows += self.score_windows(pending)
@@ -367,11 +362,7 @@ class AudioTagger(Pretrained):
 
     def score_windows(self, windows):
         """Scores a list of ``(start, end, wav)`` windows in one batch."""
-        longest = max(wav.numel() for _, _, wav in windows)
-        batch = torch.zeros(len(windows), longest)
-        for row, (_, _, wav) in enumerate(windows):
-            batch[row, : wav.numel()] = wav
-        lens = torch.tensor([wav.numel() / longest for _, _, wav in windows])
+        batch, lens = batch_pad_right([wav for _, _, wav in windows])
         scores = self.scores_batch(batch, lens).float().cpu().numpy()
         return [
             {"start": start, "end": end, "scores": row}

@@ -140,14 +140,12 @@ class ResultsFile:
         if self.format == "jsonl":
             self.handle.write(json.dumps(record) + "\n")
         else:
-            row = [record["file"], record.get("duration", ""), ""]
-            row[2] = record.get("error", "")
-            for rank in range(self.top_k):
-                tags = record.get("tags", [])
-                if rank < len(tags):
-                    row += [tags[rank]["label"], tags[rank]["score"]]
-                else:
-                    row += ["", ""]
+            row = [record["file"], record.get("duration", ""),
+                   record.get("error", "")]  # fmt: skip
+            tags = record.get("tags", [])[: self.top_k]
+            for tag in tags:
+                row += [tag["label"], tag["score"]]
+            row += ["", ""] * (self.top_k - len(tags))
             self.writer.writerow(row)
         self.handle.flush()
         self.done.add(same_file(record["file"]))

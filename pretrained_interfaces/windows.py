@@ -11,7 +11,7 @@ Authors
 
 import torchaudio
 
-from ast_lobes.audio.io import open_audio, read_frames
+from ast_lobes.audio.io import AudioFileError, open_audio, read_frames
 
 
 def window_starts(n_samples, window, hop):
@@ -50,11 +50,12 @@ def window_plan(n_samples, rate, window_s, hop_s):
     return window, window_starts(n_samples, window, hop)
 
 
-def read_windows(path, sample_rate, window_s, hop_s):
+def read_windows(path, sample_rate, window_s, hop_s, min_samples=1):
     """Yields ``(start_s, end_s, waveform)`` windows of an audio file.
 
     Each window is read from disk on its own, mixed down and resampled to
-    ``sample_rate``; errors name the file.
+    ``sample_rate``; errors name the file, and a window of fewer than
+    ``min_samples`` samples (one fbank frame) is one.
     """
     with open_audio(path) as handle:
         rate = handle.samplerate
@@ -64,4 +65,9 @@ def read_windows(path, sample_rate, window_s, hop_s):
             end = (start + wav.numel()) / rate
             if rate != sample_rate:
                 wav = torchaudio.functional.resample(wav, rate, sample_rate)
+            if wav.numel() < min_samples:
+                raise AudioFileError(
+                    f"{path}: {wav.numel()} samples is shorter than one "
+                    "25 ms frame"
+                )
             yield start / rate, end, wav

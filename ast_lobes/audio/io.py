@@ -11,6 +11,19 @@ import soundfile
 import torch
 import torchaudio
 
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
+
+
+def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
+    """Whether a file name ends in one of ``extensions`` (any case).
+
+    Example
+    -------
+    >>> is_audio_name("Dog.FLAC"), is_audio_name("notes.txt")
+    (True, False)
+    """
+    return name.lower().endswith(tuple(extensions))
+
 
 class AudioFileError(ValueError):
     """An audio file that is missing, empty, corrupt or at the wrong rate."""

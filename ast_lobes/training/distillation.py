@@ -12,6 +12,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+from speechbrain.utils.data_utils import batch_pad_right
 
 logger = logging.getLogger(__name__)
 KINDS = ("hard", "soft")
@@ -163,29 +164,31 @@ class Distillation:
             )
 
     def run_teacher(self, dataset):
-        """Runs the exported teacher over the clips of ``dataset``."""
+        """Runs the exported teacher over the clips of ``dataset``, a
+        batch at a time."""
         from ast_lobes.weights.exported import load_exported_model
 
         pipeline = load_exported_model(self.teacher).pipeline
-        with dataset.output_keys_as(["id", "sig"]):
-            items = list(dataset)
-        with torch.no_grad():
-            for start in range(0, len(items), self.batch_size):
-                batch = items[start : start + self.batch_size]
-                longest = max(item["sig"].numel() for item in batch)
-                wavs = torch.zeros(len(batch), longest)
-                for row, item in enumerate(batch):
-                    wavs[row, : item["sig"].numel()] = item["sig"]
-                lens = torch.tensor(
-                    [item["sig"].numel() / longest for item in batch]
-                )
-                logits = pipeline(wavs, lens).reshape(len(batch), -1)
-                for item, row in zip(batch, logits.numpy(), strict=True):
-                    self.logits[item["id"]] = row
-        self.computed += len(items)
-        logger.info(
-            "teacher %s ran on %d training clips", self.teacher, len(items)
-        )
+        count = 0
+        with dataset.output_keys_as(["id", "sig"]), torch.no_grad():
+            batch = []
+            for item in dataset:
+                batch.append(item)
+                if len(batch) == self.batch_size:
+                    count += self.run_batch(pipeline, batch)
+                    batch = []
+            if batch:
+                count += self.run_batch(pipeline, batch)
+        self.computed += count
+        logger.info("teacher %s ran on %d training clips", self.teacher, count)
+
+    def run_batch(self, pipeline, batch):
+        """Stores the teacher's logits of a list of ``id``/``sig`` items."""
+        wavs, lens = batch_pad_right([item["sig"] for item in batch])
+        logits = pipeline(wavs, lens).reshape(len(batch), -1)
+        for item, row in zip(batch, logits.numpy(), strict=True):
+            self.logits[item["id"]] = row
+        return len(batch)
 
     def teacher_logits(self, ids, device):
         """The stored teacher logits of a batch, ``[batch, classes]``."""

@@ -10,9 +10,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ast_lobes.audio.io import AudioFileError, open_audio
+from ast_lobes.audio.io import (
+    AUDIO_EXTENSIONS,
+    AudioFileError,
+    is_audio_name,
+    open_audio,
+)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
 SHOWN = 10  # files named in an error before "and N more"
 
 
@@ -82,11 +86,6 @@ def listing(paths):
     shown = ", ".join(paths[:SHOWN])
     more = len(paths) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
-    """Whether a file name ends in one of ``extensions`` (any case)."""
-    return name.lower().endswith(tuple(extensions))
 
 
 def scan_class_folders(root, extensions=AUDIO_EXTENSIONS, skip_other=False):

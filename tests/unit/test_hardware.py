@@ -121,7 +121,9 @@ def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
     assert converted.inference_precision == "int8-dynamic"
     with pytest.raises(SlowPrecisionError, match="measured 0.55x of fp32"):
         set_inference_precision(encoder(), "bf16")
-    assert slow_bf16_cpu == [("bf16", "int8-dynamic"), ("bf16",)]
+    with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
+        set_inference_precision(encoder(), "bf16-autocast")
+    assert slow_bf16_cpu == [("bf16", "int8-dynamic"), ("bf16",), ("bf16",)]
     forced = set_inference_precision(encoder(), "bf16", force=True)
     assert forced.inference_precision == "bf16"
 
