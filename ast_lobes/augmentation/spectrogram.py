@@ -1,7 +1,9 @@
 """Feature augmentation as the reference AST applies it.
 
 SpecAugment masks (before normalisation) and the Speech Commands noise
-(after it).
+(after it). Both also draw from one ``torch.Generator`` per clip when
+given them (``ast_lobes.augmentation.draws``): the same generators give the
+same augmented clip, so a teacher and its student can see the same draw.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -31,10 +33,15 @@ class SpecAugment(nn.Module):
     >>> augment = SpecAugment(freq_mask=24, time_mask=96)
     >>> augment(torch.ones(2, 512, 128)).shape
     torch.Size([2, 512, 128])
+    >>> draws = [torch.Generator().manual_seed(7) for _ in range(2)]
+    >>> same = augment(torch.ones(2, 512, 128), draws)
+    >>> torch.equal(same[0], same[1])
+    True
     """
 
     def __init__(self, freq_mask=0, time_mask=0):
         super().__init__()
+        self.freq_mask, self.time_mask = freq_mask, time_mask
         self.freq_masking = (
             torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
             if freq_mask
@@ -46,14 +53,33 @@ class SpecAugment(nn.Module):
             else None
         )
 
-    def forward(self, feats):
-        """Masks ``feats`` ``[batch, time, mel]``."""
+    def forward(self, feats, generators=None):
+        """Masks ``feats`` ``[batch, time, mel]``; with ``generators``
+        (one per clip) each clip's masks are drawn from its generator."""
+        if generators is not None:
+            return self.seeded(feats, generators)
         spec = feats.transpose(1, 2).unsqueeze(1)
         if self.freq_masking is not None:
             spec = self.freq_masking(spec)
         if self.time_masking is not None:
             spec = self.time_masking(spec)
         return spec.squeeze(1).transpose(1, 2)
+
+    def seeded(self, feats, generators):
+        """torchaudio's iid masking (a width below the maximum, a start
+        below ``size - width``, frequency first), drawn per clip from its
+        generator."""
+        masked = feats.clone()
+        frames, mels = feats.shape[1:]
+        for clip, generator in zip(masked, generators, strict=True):
+            for most, size, axis in ((self.freq_mask, mels, 1),
+                                     (self.time_mask, frames, 0)):  # fmt: skip
+                if not most:
+                    continue
+                width = torch.rand(1, generator=generator) * most
+                start = torch.rand(1, generator=generator) * (size - width)
+                clip.narrow(axis, int(start), int(width)).zero_()
+        return masked
 
 
 class FbankNoise(nn.Module):
@@ -85,16 +111,36 @@ class FbankNoise(nn.Module):
         self.scale = scale
         self.max_shift = max_shift
 
-    def forward(self, feats):
-        """Noisy, time-shifted ``feats`` ``[batch, time, mel]``."""
+    def forward(self, feats, generators=None):
+        """Noisy, time-shifted ``feats`` ``[batch, time, mel]``; with
+        ``generators`` (one per clip) each clip's draw comes from its
+        generator."""
         batch, frames = feats.shape[:2]
-        strength = torch.rand(batch, 1, 1, device=feats.device) * self.scale
-        feats = feats + torch.rand_like(feats) * strength.to(feats.dtype)
+        if generators is None:
+            strength = torch.rand(batch, 1, 1, device=feats.device)
+            noise = torch.rand_like(feats)
+        else:
+            strength = torch.stack(
+                [torch.rand(1, 1, generator=g) for g in generators]
+            )
+            noise = torch.stack([
+                torch.rand(feats.shape[1:], generator=g) for g in generators
+            ])  # fmt: skip
+        strength = (strength * self.scale).to(feats.device, feats.dtype)
+        feats = feats + noise.to(feats.device, feats.dtype) * strength
         if not self.max_shift:
             return feats
-        shifts = torch.randint(
-            -self.max_shift, self.max_shift, (batch, 1), device=feats.device
-        )
+        if generators is None:
+            shifts = torch.randint(
+                -self.max_shift, self.max_shift, (batch, 1),
+                device=feats.device,
+            )  # fmt: skip
+        else:
+            shifts = torch.cat([
+                torch.randint(-self.max_shift, self.max_shift, (1, 1),
+                              generator=g)
+                for g in generators
+            ]).to(feats.device)  # fmt: skip
         positions = torch.arange(frames, device=feats.device).unsqueeze(0)
         sources = (positions - shifts) % frames
         index = sources.unsqueeze(-1).expand_as(feats)

@@ -104,6 +104,14 @@ class AudioClassificationPipeline(nn.Module):
         frame_lens : torch.Tensor
             Relative frame lengths ``[batch]``.
         """
+        feats, frame_lens = self.raw_features(wavs, wav_lens)
+        if before_normalize is not None:
+            feats = before_normalize(feats)
+        return self.normalize(feats), frame_lens
+
+    def raw_features(self, wavs, wav_lens=None):
+        """The fbank before scaling ``[batch, frames, n_mels]``, at least
+        one patch of frames long, with its relative frame lengths."""
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
         feats, frame_lens = self.compute_features(
@@ -119,9 +127,7 @@ class AudioClassificationPipeline(nn.Module):
                 feats, (0, 0, 0, one_patch - feats.shape[1])
             )
             frame_lens = frames / one_patch
-        if before_normalize is not None:
-            feats = before_normalize(feats)
-        return self.normalize(feats), frame_lens
+        return feats, frame_lens
 
     def embed(self, feats, frame_lens=None):
         """Encoder output of normalised features (``[batch, 1, dim]``, or

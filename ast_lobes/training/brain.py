@@ -33,6 +33,7 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
+from ast_lobes.augmentation.draws import augment_features
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import (
     resolve_precision,
@@ -93,7 +94,7 @@ class AudioClassificationBrain(sb.Brain):
         }
         if self.settings["distillation"] and self.settings["mixup"]:
             raise ValueError(
-                "distillation learns from the teacher's outputs on the clean "
+                "distillation learns from the teacher's outputs on the "
                 "clips, which mixed clips do not match: turn mixup off"
             )
 
@@ -138,13 +139,16 @@ class AudioClassificationBrain(sb.Brain):
         mixup = self.settings["mixup"]
         if mixup is not None:
             wavs, lens, targets = mixup(wavs, lens, targets)
-        feats, frame_lens = pipeline.features(
-            wavs, lens, before_normalize=self.settings["spec_augment"]
-        )
-        noise = self.settings["fbank_noise"]
-        if noise is not None:
-            feats = noise(feats)
-        if self.settings["distillation"] is not None:
+        distillation = self.settings["distillation"]
+        generators = None
+        if distillation is not None:  # the stored teacher draw's augmentation
+            epoch = self.hparams.epoch_counter.current
+            generators = distillation.generators(batch.id, epoch)
+        feats, frame_lens = augment_features(
+            pipeline, wavs, lens, self.settings["spec_augment"],
+            self.settings["fbank_noise"], generators,
+        )  # fmt: skip
+        if distillation is not None:
             head = getattr(pipeline.classifier, "module", pipeline.classifier)
             tokens = pipeline.encoder(feats, frame_lens)
             cls_logits, dist_logits = head.pair(tokens)
@@ -157,8 +161,9 @@ class AudioClassificationBrain(sb.Brain):
         logits, targets = predictions
         if isinstance(logits, tuple):  # distillation, training
             return self.settings["distillation"].loss(
-                *logits, targets, batch.id, self.hparams.loss == "bce"
-            )
+                *logits, targets, batch.id, self.hparams.loss == "bce",
+                self.hparams.epoch_counter.current,
+            )  # fmt: skip
         if self.hparams.loss == "bce":
             loss = F.binary_cross_entropy_with_logits(logits, targets)
         else:

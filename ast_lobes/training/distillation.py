@@ -1,11 +1,14 @@
 """Distillation through the AST's distillation token (DeiT, Touvron et al.
 2021): the cls head learns the labels, the distillation head a teacher's
-outputs, which are computed once and stored.
+outputs, which are computed once and stored, for the clean clips or for
+each of a number of augmentation draws (the CED idea: the student then
+sees exactly the augmented clip its stored teacher output is for).
 
 Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import json
 import logging
 import os
 
@@ -13,6 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from speechbrain.utils.data_utils import batch_pad_right
+
+from ast_lobes.augmentation.draws import (
+    augment_features,
+    augmentation_settings,
+    draw_generators,
+)
 
 logger = logging.getLogger(__name__)
 KINDS = ("hard", "soft")
@@ -103,108 +112,154 @@ class Distillation:
     ---------
     teacher : str
         A model folder exported by a recipe of this project, or a ``.npz``
-        of stored teacher logits (``ids``, ``logits``).
+        of stored teacher logits (``write_teacher_logits``).
     kind : str
         ``hard`` or ``soft`` (see ``distillation_loss``).
     tau : float
         Soft single-label temperature (DeiT: 3).
     weight : float
         Soft loss weight of the teacher term (DeiT: 0.1).
+    draws : int
+        Augmentation draws per clip with a stored teacher output; epoch
+        ``e`` trains on draw ``(e - 1) % draws``. 0: the teacher's outputs
+        on the clean clips, the student's augmentation drawn freely.
+    seed : int
+        Seed of the draws (with the clip id and the draw number).
     batch_size : int
         Clips per teacher batch when its outputs are computed.
 
     Example
     -------
-    >>> Distillation("teacher.npz", kind="soft").kind
-    'soft'
+    >>> Distillation("teacher.npz", kind="soft", draws=8).draw_of_epoch(10)
+    1
     """
 
-    def __init__(self, teacher, kind="hard", tau=3.0, weight=0.1,
-                 batch_size=16):  # fmt: skip
+    def __init__(self, teacher, kind="hard", tau=3.0, weight=0.1, draws=0,
+                 seed=0, batch_size=16):  # fmt: skip
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if draws < 0:
+            raise ValueError(f"draws must be 0 (clean clips) or more: {draws}")
         self.teacher, self.kind = str(teacher), kind
         self.tau, self.weight, self.batch_size = tau, weight, batch_size
+        self.draws, self.seed = int(draws), int(seed)
+        self.augmentation = {}
         self.logits = {}
-        self.computed = 0  # clips the teacher ran on in this process
+        self.computed = 0  # clip-draws the teacher ran on in this process
 
-    def prepare(self, dataset, save_folder):
-        """Loads the teacher's logits of every clip of ``dataset``: from
-        the ``.npz`` teacher, else from ``save_folder/teacher_logits.npz``
-        when it holds them all, else by running the teacher once (without
-        augmentation) and storing them there."""
+    def settings(self):
+        """What the stored outputs depend on besides the teacher."""
+        if not self.draws:
+            return {"draws": 0}
+        return {"draws": self.draws, "seed": self.seed, **self.augmentation}
+
+    def prepare(self, dataset, save_folder, spec_augment=None,
+                fbank_noise=None):  # fmt: skip
+        """Loads the teacher's logits of every clip (and draw) of
+        ``dataset``: from the ``.npz`` teacher, else from
+        ``save_folder/teacher_logits.npz`` when it holds them all for the
+        same settings, else by running the teacher once and storing them
+        there. ``spec_augment`` and ``fbank_noise`` are the student's
+        augmentation, which the draws repeat."""
+        if self.draws:
+            self.augmentation = augmentation_settings(spec_augment, fbank_noise)
+            if not any(self.augmentation.values()):
+                raise ValueError(
+                    f"teacher draws ({self.draws}) need an augmentation "
+                    "(SpecAugment or fbank noise); set draws to 0"
+                )
         stored = os.path.join(save_folder, "teacher_logits.npz")
         ids = list(dataset.data_ids)
-        for path in (self.teacher, stored):
-            if path.endswith(".npz") and os.path.isfile(path):
-                self.load(path)
-                missing = [i for i in ids if i not in self.logits]
-                if not missing:
-                    logger.info("teacher outputs reused from %s", path)
-                    return self
-                if path == self.teacher:
-                    raise KeyError(
-                        f"{path}: no teacher logits for {len(missing)} "
-                        f"training clips, e.g. {missing[:3]}"
-                    )
-        self.run_teacher(dataset)
-        os.makedirs(save_folder, exist_ok=True)
-        np.savez(
-            stored,
-            ids=np.array(ids),
-            logits=np.stack([self.logits[i] for i in ids]),
-        )
-        return self
-
-    def load(self, path):
-        """Reads stored logits (``ids``, ``logits``)."""
-        with np.load(path) as data:
-            self.logits.update(
-                zip(data["ids"].tolist(), data["logits"], strict=True)
-            )
-
-    def run_teacher(self, dataset):
-        """Runs the exported teacher over the clips of ``dataset``, a
-        batch at a time."""
+        if self.teacher.endswith(".npz"):
+            self.load(self.teacher, ids, required=True)
+            logger.info("teacher outputs read from %s", self.teacher)
+            return self
+        if os.path.isfile(stored) and self.load(stored, ids):
+            logger.info("teacher outputs reused from %s", stored)
+            return self
         from ast_lobes.weights.exported import load_exported_model
 
-        pipeline = load_exported_model(self.teacher).pipeline
-        count = 0
-        with dataset.output_keys_as(["id", "sig"]), torch.no_grad():
-            batch = []
-            for item in dataset:
-                batch.append(item)
-                if len(batch) == self.batch_size:
-                    count += self.run_batch(pipeline, batch)
-                    batch = []
-            if batch:
-                count += self.run_batch(pipeline, batch)
-        self.computed += count
-        logger.info("teacher %s ran on %d training clips", self.teacher, count)
+        pipeline = load_exported_model(self.teacher).pipeline.eval()
+        computed = teacher_logits_per_draw(
+            pipeline, dataset, self.draws, spec_augment, fbank_noise,
+            self.seed, self.batch_size,
+        )  # fmt: skip
+        self.logits = dict(zip(ids, computed, strict=True))
+        self.computed += len(ids) * max(self.draws, 1)
+        logger.info("teacher %s ran on %d training clips x %d draws",
+                    self.teacher, len(ids), max(self.draws, 1))  # fmt: skip
+        store_teacher_logits(stored, ids, computed, self.settings())
+        return self
 
-    def run_batch(self, pipeline, batch):
-        """Stores the teacher's logits of a list of ``id``/``sig`` items."""
-        wavs, lens = batch_pad_right([item["sig"] for item in batch])
-        logits = pipeline(wavs, lens).reshape(len(batch), -1)
-        for item, row in zip(batch, logits.numpy(), strict=True):
-            self.logits[item["id"]] = row
-        return len(batch)
+    def load(self, path, ids, required=False):
+        """Reads stored logits; True when they cover ``ids`` with this
+        run's settings. With ``required`` (the user's own file) anything
+        else is an error that says what differs."""
+        with np.load(path) as data:
+            logits = data["logits"]
+            stored_ids = data["ids"].tolist()
+            settings = (
+                json.loads(str(data["settings"]))
+                if "settings" in data
+                else {"draws": 0}
+            )
+        if logits.ndim == 2:  # clean-clip logits [clips, classes]
+            logits = logits[:, None]
+        problem = None
+        wanted = self.settings()
+        if settings != wanted:
+            differ = ", ".join(
+                f"{key} {settings.get(key)} (this run: {wanted.get(key)})"
+                for key in sorted(set(settings) | set(wanted))
+                if settings.get(key) != wanted.get(key)
+            )
+            problem = (
+                f"its teacher outputs were made with other draws: {differ}; "
+                "give the student the same teacher_draws, augmentation "
+                "(freq_mask, time_mask, fbank noise) and seed, or write the "
+                "teacher's outputs again"
+            )
+        else:
+            self.logits = dict(zip(stored_ids, logits, strict=True))
+            missing = [i for i in ids if i not in self.logits]
+            if missing:
+                problem = (
+                    f"no teacher logits for {len(missing)} training clips, "
+                    f"e.g. {missing[:3]}"
+                )
+        if problem and required:
+            raise ValueError(f"{path}: {problem}")
+        return problem is None
 
-    def teacher_logits(self, ids, device):
+    def draw_of_epoch(self, epoch):
+        """The draw an epoch (from 1) trains on; 0 without draws."""
+        return (epoch - 1) % self.draws if self.draws else 0
+
+    def generators(self, ids, epoch):
+        """The clips' generators for ``epoch``'s draw (None without
+        draws: the augmentation draws freely)."""
+        if not self.draws:
+            return None
+        return draw_generators(ids, self.draw_of_epoch(epoch), self.seed)
+
+    def teacher_logits(self, ids, device, epoch=1):
         """The stored teacher logits of a batch, ``[batch, classes]``."""
-        rows = np.stack([self.logits[i] for i in ids])
+        draw = self.draw_of_epoch(epoch)
+        rows = np.stack([self.logits[i][draw] for i in ids])
         return torch.from_numpy(rows).to(device)
 
-    def loss(self, cls_logits, dist_logits, targets, ids, multi_label):
+    def loss(self, cls_logits, dist_logits, targets, ids, multi_label,
+             epoch=1):  # fmt: skip
         """``distillation_loss`` of a batch with its stored teacher."""
-        teacher = self.teacher_logits(ids, cls_logits.device)
+        teacher = self.teacher_logits(ids, cls_logits.device, epoch)
         return distillation_loss(
             cls_logits, dist_logits, targets, teacher, self.kind, self.tau,
             self.weight, multi_label,
         )  # fmt: skip
 
 
-def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1):
+def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1,
+                      draws=0, seed=0):  # fmt: skip
     """A ``Distillation`` from ``teacher``, or None without one (for a
     YAML whose ``teacher`` key may be null).
 
@@ -215,26 +270,90 @@ def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1):
     """
     if not teacher:
         return None
-    return Distillation(teacher, kind=kind, tau=tau, weight=weight)
+    return Distillation(teacher, kind=kind, tau=tau, weight=weight,
+                        draws=draws, seed=seed)  # fmt: skip
 
 
-def write_teacher_logits(brain, dataset, loader_kwargs, path):
-    """Runs the Brain's current model (a teacher just trained) over
-    ``dataset`` without augmentation and stores its logits per clip in
-    ``path`` (``ids``, ``logits``) for a student's ``Distillation``.
+@torch.no_grad()
+def teacher_logits_per_draw(
+    pipeline, dataset, draws=0, spec_augment=None, fbank_noise=None, seed=0,
+    batch_size=16,
+):  # fmt: skip
+    """A teacher's logits on every clip of ``dataset``: on the clean clips
+    (``draws`` 0) or on each augmentation draw, drawn as the student's
+    training draws them (``augment_features`` with ``draw_generators``).
 
-    The evaluation keeps softmax (or sigmoid) scores; their logarithm (or
-    logit) gives the same softmax (sigmoid) at any temperature, so it
-    stands for the logits.
+    Arguments
+    ---------
+    pipeline : ast_lobes.AudioClassificationPipeline
+        The teacher, in eval mode.
+    dataset : speechbrain.dataio.dataset.DynamicItemDataset
+        With ``id`` and ``sig`` items.
+    draws : int
+        Augmentation draws per clip (0: the clean clip once).
+    spec_augment, fbank_noise : torch.nn.Module or None
+        The student's augmentation.
+    seed : int
+        Seed of the draws.
+    batch_size : int
+        Clips per teacher batch.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[clips, max(draws, 1), classes]``, float32, in dataset order.
     """
-    brain.evaluate_current_weights(dataset, loader_kwargs, "teacher_train")
-    ids, scores, _ = brain.scores.stacked()
-    scores = np.clip(scores, 1e-7, 1 - 1e-7)
-    if brain.hparams.loss == "bce":
-        logits = np.log(scores) - np.log1p(-scores)
-    else:
-        logits = np.log(scores)
+    rows = []
+    with dataset.output_keys_as(["id", "sig"]):
+        items = iter(dataset)
+        while batch := [item for _, item in zip(range(batch_size), items)]:
+            ids = [item["id"] for item in batch]
+            wavs, lens = batch_pad_right([item["sig"] for item in batch])
+            if not draws:
+                rows.append(pipeline(wavs, lens)[:, None])
+                continue
+            raw = pipeline.raw_features(wavs, lens)
+            per_draw = []
+            for draw in range(draws):
+                feats, frame_lens = augment_features(
+                    pipeline, wavs, lens, spec_augment, fbank_noise,
+                    draw_generators(ids, draw, seed), raw=raw,
+                )  # fmt: skip
+                per_draw.append(pipeline.classify(feats, frame_lens))
+            rows.append(torch.stack(per_draw, dim=1))
+    return torch.cat(rows).float().numpy()
+
+
+def store_teacher_logits(path, ids, logits, settings):
+    """Writes ``ids``, ``logits`` ``[clips, draws, classes]`` and the
+    draws' ``settings`` (JSON) to the ``.npz`` ``path``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez(path, ids=np.array(ids), logits=logits.astype(np.float32))
-    logger.info("teacher logits of %d clips written to %s", len(ids), path)
+    np.savez(
+        path,
+        ids=np.array(ids),
+        logits=np.asarray(logits, dtype=np.float32),
+        settings=np.array(json.dumps(settings, sort_keys=True)),
+    )
+    return path
+
+
+def write_teacher_logits(brain, dataset, path, draws=0, seed=0):
+    """Runs the Brain's current model (a teacher just trained, in eval
+    mode) over ``dataset`` and stores its logits per clip and draw in
+    ``path`` for a student's ``Distillation``; the draws repeat the
+    Brain's own ``spec_augment`` and ``fbank_noise``."""
+    settings = brain.settings
+    brain.modules.eval()
+    ids = list(dataset.data_ids)
+    logits = teacher_logits_per_draw(
+        brain.pipeline, dataset, draws, settings["spec_augment"],
+        settings["fbank_noise"], seed,
+    )  # fmt: skip
+    meta = Distillation(path, draws=draws, seed=seed)
+    meta.augmentation = augmentation_settings(
+        settings["spec_augment"], settings["fbank_noise"]
+    )
+    store_teacher_logits(path, ids, logits, meta.settings())
+    logger.info("teacher logits of %d clips x %d draws written to %s",
+                len(ids), max(draws, 1), path)  # fmt: skip
     return path

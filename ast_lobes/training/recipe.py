@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.brain import AudioClassificationBrain
 from ast_lobes.training.data import build_label_encoder, classification_dataset
+from ast_lobes.training.distillation import write_teacher_logits
 from ast_lobes.training.export import export_classifier
 from ast_lobes.training.report import (
     per_class_table,
@@ -190,6 +191,14 @@ def train_classifier(hparams, run_opts, manifests):
         brain.evaluate_in_precision(
             test_set, hparams["valid_dataloader_opts"], precision
         )
+    logits_file = optional(hparams, "teacher_logits_file")
+    if logits_file and sb.utils.distributed.if_main_process():
+        write_teacher_logits(
+            brain, datasets["train"], logits_file,
+            draws=optional(hparams, "teacher_draws") or 0,
+            seed=hparams.get("seed", 0),
+        )  # fmt: skip
+        print(f"teacher logits of the training clips: {logits_file}")
     if sb.utils.distributed.if_main_process() and not brain.test_only:
         if hasattr(brain.pipeline.bare_encoder, "config"):
             export_model(hparams, hparams["export_folder"], label_encoder)
@@ -226,7 +235,12 @@ def prepare_teacher(brain, hparams, train_set):
     distillation = optional(hparams, "distillation")
     if distillation is None or brain.test_only:
         return
-    args = [train_set, hparams["save_folder"]]
+    args = [
+        train_set,
+        hparams["save_folder"],
+        brain.settings["spec_augment"],
+        brain.settings["fbank_noise"],
+    ]
     sb.utils.distributed.run_on_main(distillation.prepare, args=args)
     distillation.prepare(*args)
 

@@ -34,6 +34,8 @@ OPTIONAL_HPARAMS = {
     "resample_on_load": (False, "resample clips at other rates"),
     "init_from": (None, "exported model folder the weights start from"),
     "distillation": (None, "a teacher supervises the distillation token"),
+    "teacher_logits_file": (None, "the trained model's logits, a teacher's"),
+    "teacher_draws": (0, "augmentation draws of teacher_logits_file"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

@@ -30,7 +30,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
 from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
-from ast_lobes.training.distillation import write_teacher_logits  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     parse_overrides,
@@ -140,13 +139,6 @@ def run(hparams_file, run_opts, overrides, fold=None):
     }
     brain = train_classifier(hparams, run_opts, manifests)
     key = hparams["best_key"]
-    logits_file = hparams.get("teacher_logits_file")
-    if logits_file and sb.utils.distributed.if_main_process():
-        write_teacher_logits(
-            brain, brain.datasets["train"], hparams["valid_dataloader_opts"],
-            logits_file,
-        )  # fmt: skip
-        print(f"teacher logits of the training clips: {logits_file}")
     exported = os.path.isdir(hparams["export_folder"])
     if exported and sb.utils.distributed.if_main_process():
         write_model_card(hparams["export_folder"], model_card(

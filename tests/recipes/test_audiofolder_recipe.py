@@ -253,6 +253,7 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
         "--data_folder", str(class_folders),
         "--experiment_folder", str(tmp_path / "teacher"),
         "--number_of_epochs", "1", "--batch_size", "4",
+        "--teacher_draws", "2",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)  # fmt: skip
@@ -265,15 +266,23 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
     train = read_rows(run / "save" / "train.csv")
     with np.load(run / "teacher_logits.npz") as stored:
         assert sorted(stored["ids"]) == sorted(r["ID"] for r in train)
-        assert stored["logits"].shape == (len(train), 3)
-        probs = np.exp(stored["logits"])  # log-softmax outputs
-        assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
-    result = run_recipe(
-        tmp_path, "--data_folder", str(class_folders),
+        logits = stored["logits"]  # [clips, draws, classes]
+    assert logits.shape == (len(train), 2, 3)
+    assert not np.allclose(logits[:, 0], logits[:, 1])  # two draws
+    student = [
+        "--data_folder", str(class_folders),
         "--teacher", str(run / "teacher_logits.npz"),
         "--pooling", "mean_dist_pair", "--teacher_loss", "soft",
-        epochs=1, experiment="student",
-    )  # fmt: skip
+    ]  # fmt: skip
+    result = run_recipe(tmp_path, *student, "--teacher_draws", "2", epochs=1,
+                        experiment="student")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "student" / "single" / "log.txt").read_text()
-    assert "teacher outputs reused from" in log and "ran on" not in log
+    assert "teacher outputs read from" in log and "ran on" not in log
+    result = run_recipe(tmp_path, *student, "--teacher_draws", "3", epochs=1,
+                        experiment="other")  # fmt: skip
+    assert result.returncode != 0
+    assert (
+        "teacher_logits.npz: its teacher outputs were made with other draws: "
+        "draws 2 (this run: 3)" in result.stdout + result.stderr
+    )

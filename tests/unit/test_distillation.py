@@ -5,9 +5,25 @@ import math
 
 import numpy as np
 import pytest
+import speechbrain as sb
 import torch
+import torchaudio
+from speechbrain.dataio.batch import PaddedBatch
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.dataio.encoder import CategoricalEncoder
 
-from ast_lobes import DistillationHead
+from ast_lobes import (
+    AudioClassificationBrain,
+    AudioClassificationPipeline,
+    AudioSpectrogramTransformer,
+    DistillationHead,
+    FbankNoise,
+    FbankNormalization,
+    KaldiFbank,
+    SpecAugment,
+    export_classifier,
+    load_exported_model,
+)
 from ast_lobes.training.distillation import Distillation, distillation_loss
 
 CLS = [[1.0, 0.0, -1.0], [0.5, 0.5, 2.0]]
@@ -98,5 +114,114 @@ def test_stored_teacher_logits_are_used_not_recomputed(tmp_path):
         distillation.teacher_logits(["b"], "cpu"), torch.tensor([[0, 1.0, 0]])
     )
     Clips.data_ids = ["a", "c"]
-    with pytest.raises(KeyError, match="no teacher logits for 1 training"):
+    with pytest.raises(ValueError, match="no teacher logits for 1 training"):
         Distillation(str(stored)).prepare(Clips(), tmp_path)
+
+
+@pytest.mark.parametrize("axis", ["freq", "time"])
+def test_seeded_masks_are_torchaudios_masks_for_the_same_numbers(axis):
+    feats = torch.randn(1, 100, 64) + 5  # [clip, frames, mels]
+    for seed in range(20):
+        torch.manual_seed(seed)
+        if axis == "freq":
+            masking = torchaudio.transforms.FrequencyMasking(30, True)
+        else:
+            masking = torchaudio.transforms.TimeMasking(40, True)
+        spec = feats.transpose(1, 2).unsqueeze(1)
+        expected = masking(spec).squeeze(1).transpose(1, 2)
+        augment = SpecAugment(**{f"{axis}_mask": 30 if axis == "freq" else 40})
+        got = augment(feats, [torch.Generator().manual_seed(seed)])
+        assert torch.equal(got, expected), seed
+
+
+def tiny_pipeline(seed, two_heads=False):
+    torch.manual_seed(seed)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=64,
+        fstride=16, tstride=16,
+        pooling="cls_dist_pair" if two_heads else "cls",
+    )  # fmt: skip
+    if two_heads:
+        head = DistillationHead(32, 3)
+    else:
+        from ast_lobes import AudioClassificationHead
+
+        head = AudioClassificationHead(32, 3)
+    return AudioClassificationPipeline(
+        KaldiFbank(target_length=64), FbankNormalization("speechcommands"),
+        encoder, head,
+    )  # fmt: skip
+
+
+def clips_dataset():
+    generator = torch.Generator().manual_seed(3)
+    waves = {f"clip{i}": torch.randn(8000, generator=generator) * 0.1
+             for i in range(5)}  # fmt: skip
+    data = {key: {"index": i} for i, key in enumerate(waves)}
+    dataset = DynamicItemDataset(data)
+
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides("sig")
+    def read(clip_id):
+        return waves[clip_id]
+
+    dataset.add_dynamic_item(read)
+    dataset.set_output_keys(["id", "sig"])
+    return dataset, waves
+
+
+def test_student_trains_on_the_draw_its_stored_teacher_output_is_for(
+    tmp_path,
+):
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b", "c"])
+    export_classifier(str(tmp_path / "teacher"), tiny_pipeline(0).eval(),
+                      labels)  # fmt: skip
+    teacher = load_exported_model(str(tmp_path / "teacher")).pipeline.eval()
+    dataset, waves = clips_dataset()
+    spec, noise = SpecAugment(8, 20), FbankNoise(0.1, 5)
+    distillation = Distillation(str(tmp_path / "teacher"), kind="soft",
+                                draws=3, seed=11)  # fmt: skip
+    distillation.prepare(dataset, str(tmp_path / "save"), spec, noise)
+    assert distillation.computed == 5 * 3
+
+    student = tiny_pipeline(1, two_heads=True)
+    modules = dict(student.named_children())
+    hparams = {
+        "loss": "ce", "spec_augment": spec, "fbank_noise": noise,
+        "distillation": distillation,
+        "epoch_counter": sb.utils.epoch_loop.EpochCounter(10),
+    }  # fmt: skip
+    brain = AudioClassificationBrain(modules=modules, hparams=hparams)
+    seen = []
+    student.encoder.register_forward_hook(
+        lambda module, args, out: seen.append(args[0].detach().clone())
+    )
+    ids = ["clip3", "clip0"]
+    batch = PaddedBatch(
+        [{"id": i, "sig": waves[i], "targets": torch.eye(3)[0]} for i in ids]
+    )
+    inputs = {}
+    for epoch in (1, 2, 4):
+        hparams["epoch_counter"].current = epoch
+        brain.compute_forward(batch, sb.Stage.TRAIN)
+        inputs[epoch] = seen[-1]
+        with torch.no_grad():
+            teacher_saw = teacher.classify(inputs[epoch])
+        stored = distillation.teacher_logits(ids, "cpu", epoch)
+        assert torch.allclose(teacher_saw, stored, atol=1e-5), epoch
+    assert torch.equal(inputs[1], inputs[4])  # draw 0 again
+    assert not torch.equal(inputs[1], inputs[2])
+
+    again = Distillation(str(tmp_path / "teacher"), kind="soft", draws=3,
+                         seed=11)  # fmt: skip
+    again.prepare(dataset, str(tmp_path / "save"), spec, noise)
+    assert again.computed == 0  # reused, not recomputed
+    other = Distillation(str(tmp_path / "teacher"), kind="soft", draws=3,
+                         seed=11)  # fmt: skip
+    other.prepare(dataset, str(tmp_path / "save"), SpecAugment(8, 30), noise)
+    assert other.computed == 5 * 3  # other masks: the old draws do not fit
+    user_file = Distillation(str(tmp_path / "save" / "teacher_logits.npz"),
+                             draws=3, seed=11)  # fmt: skip
+    with pytest.raises(ValueError, match="time_mask 30 .this run: 20."):
+        user_file.prepare(dataset, str(tmp_path / "x"), spec, noise)
