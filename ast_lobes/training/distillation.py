@@ -22,6 +22,8 @@ from ast_lobes.augmentation.draws import (
     augmentation_settings,
     draw_generators,
 )
+from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.weights.classifiers import label_columns, load_classifier
 
 logger = logging.getLogger(__name__)
 KINDS = ("hard", "soft")
@@ -111,8 +113,11 @@ class Distillation:
     Arguments
     ---------
     teacher : str
-        A model folder exported by a recipe of this project, or a ``.npz``
-        of stored teacher logits (``write_teacher_logits``).
+        A model folder exported by a recipe of this project, another
+        SpeechBrain classifier folder (clean clips only), a published AST
+        (registry name, ``.pth``, Hugging Face folder or hub id), or a
+        ``.npz`` of stored teacher logits (``write_teacher_logits``). Its
+        outputs are matched to the student's labels by name.
     kind : str
         ``hard`` or ``soft`` (see ``distillation_loss``).
     tau : float
@@ -144,6 +149,7 @@ class Distillation:
         self.tau, self.weight, self.batch_size = tau, weight, batch_size
         self.draws, self.seed = int(draws), int(seed)
         self.augmentation = {}
+        self.label_names = None
         self.logits = {}
         self.computed = 0  # clip-draws the teacher ran on in this process
 
@@ -154,13 +160,15 @@ class Distillation:
         return {"draws": self.draws, "seed": self.seed, **self.augmentation}
 
     def prepare(self, dataset, save_folder, spec_augment=None,
-                fbank_noise=None):  # fmt: skip
+                fbank_noise=None, label_names=None):  # fmt: skip
         """Loads the teacher's logits of every clip (and draw) of
         ``dataset``: from the ``.npz`` teacher, else from
         ``save_folder/teacher_logits.npz`` when it holds them all for the
         same settings, else by running the teacher once and storing them
         there. ``spec_augment`` and ``fbank_noise`` are the student's
-        augmentation, which the draws repeat."""
+        augmentation, which the draws repeat; the teacher's outputs are
+        matched to the student's ``label_names`` by name."""
+        self.label_names = label_names
         if self.draws:
             self.augmentation = augmentation_settings(spec_augment, fbank_noise)
             if not any(self.augmentation.values()):
@@ -177,18 +185,31 @@ class Distillation:
         if os.path.isfile(stored) and self.load(stored, ids):
             logger.info("teacher outputs reused from %s", stored)
             return self
-        from ast_lobes.weights.exported import load_exported_model
-
-        pipeline = load_exported_model(self.teacher).pipeline.eval()
+        model = load_classifier(
+            self.teacher, savedir=os.path.join(save_folder, "teacher_model")
+        )
+        if self.draws and not isinstance(
+            model.pipeline, AudioClassificationPipeline
+        ):
+            raise ValueError(
+                f"{self.teacher}: this teacher computes its own features, "
+                "so it cannot see the student's augmentation draws; set "
+                "teacher_draws to 0"
+            )
         computed = teacher_logits_per_draw(
-            pipeline, dataset, self.draws, spec_augment, fbank_noise,
+            model.pipeline, dataset, self.draws, spec_augment, fbank_noise,
             self.seed, self.batch_size,
         )  # fmt: skip
+        if label_names is not None:
+            computed = computed[..., label_columns(
+                model.label_names, label_names, self.teacher
+            )]  # fmt: skip
         self.logits = dict(zip(ids, computed, strict=True))
         self.computed += len(ids) * max(self.draws, 1)
         logger.info("teacher %s ran on %d training clips x %d draws",
                     self.teacher, len(ids), max(self.draws, 1))  # fmt: skip
-        store_teacher_logits(stored, ids, computed, self.settings())
+        store_teacher_logits(stored, ids, computed, self.settings(),
+                             label_names)  # fmt: skip
         return self
 
     def load(self, path, ids, required=False):
@@ -203,11 +224,22 @@ class Distillation:
                 if "settings" in data
                 else {"draws": 0}
             )
+            labels = data["labels"].tolist() if "labels" in data else None
         if logits.ndim == 2:  # clean-clip logits [clips, classes]
             logits = logits[:, None]
         problem = None
+        if labels is not None and self.label_names is not None:
+            columns = label_columns(labels, self.label_names, path)
+            logits = logits[..., columns]
+        elif self.label_names is not None and (
+            logits.shape[-1] != len(self.label_names)
+        ):
+            problem = (
+                f"{logits.shape[-1]} teacher outputs for "
+                f"{len(self.label_names)} labels"
+            )
         wanted = self.settings()
-        if settings != wanted:
+        if problem is None and settings != wanted:
             differ = ", ".join(
                 f"{key} {settings.get(key)} (this run: {wanted.get(key)})"
                 for key in sorted(set(settings) | set(wanted))
@@ -219,7 +251,7 @@ class Distillation:
                 "(freq_mask, time_mask, fbank noise) and seed, or write the "
                 "teacher's outputs again"
             )
-        else:
+        elif problem is None:
             self.logits = dict(zip(stored_ids, logits, strict=True))
             missing = [i for i in ids if i not in self.logits]
             if missing:
@@ -324,15 +356,18 @@ def teacher_logits_per_draw(
     return torch.cat(rows).float().numpy()
 
 
-def store_teacher_logits(path, ids, logits, settings):
-    """Writes ``ids``, ``logits`` ``[clips, draws, classes]`` and the
-    draws' ``settings`` (JSON) to the ``.npz`` ``path``."""
+def store_teacher_logits(path, ids, logits, settings, label_names=None):
+    """Writes ``ids``, ``logits`` ``[clips, draws, classes]``, the draws'
+    ``settings`` (JSON) and the ``labels`` of the columns (when known) to
+    the ``.npz`` ``path``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    extra = {} if label_names is None else {"labels": np.array(label_names)}
     np.savez(
         path,
         ids=np.array(ids),
         logits=np.asarray(logits, dtype=np.float32),
         settings=np.array(json.dumps(settings, sort_keys=True)),
+        **extra,
     )
     return path
 
@@ -353,7 +388,8 @@ def write_teacher_logits(brain, dataset, path, draws=0, seed=0):
     meta.augmentation = augmentation_settings(
         settings["spec_augment"], settings["fbank_noise"]
     )
-    store_teacher_logits(path, ids, logits, meta.settings())
+    store_teacher_logits(path, ids, logits, meta.settings(),
+                         brain.label_names)  # fmt: skip
     logger.info("teacher logits of %d clips x %d draws written to %s",
                 len(ids), max(draws, 1), path)  # fmt: skip
     return path

@@ -240,6 +240,7 @@ def prepare_teacher(brain, hparams, train_set):
         hparams["save_folder"],
         brain.settings["spec_augment"],
         brain.settings["fbank_noise"],
+        brain.label_names,
     ]
     sb.utils.distributed.run_on_main(distillation.prepare, args=args)
     distillation.prepare(*args)
