@@ -8,6 +8,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import itertools
 import json
 import logging
 import os
@@ -338,7 +339,7 @@ def teacher_logits_per_draw(
     rows = []
     with dataset.output_keys_as(["id", "sig"]):
         items = iter(dataset)
-        while batch := [item for _, item in zip(range(batch_size), items)]:
+        while batch := list(itertools.islice(items, batch_size)):
             ids = [item["id"] for item in batch]
             wavs, lens = batch_pad_right([item["sig"] for item in batch])
             if not draws:

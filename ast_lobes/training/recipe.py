@@ -65,6 +65,40 @@ def read_plain_hparams(hparams_file, overrides=None):
     return YAML(typ="rt").load(text)
 
 
+def distillation_overrides(hparams_file, overrides=None):
+    """``overrides`` (a dict or SpeechBrain's YAML string) as a dict, with
+    what a teacher needs where the YAML or the command line set one and
+    did not decide these themselves: the cls and distillation tokens with
+    a head each (``pooling: cls_dist_pair``, ``two_heads: true``) and no
+    mixup (the teacher's stored outputs are for unmixed clips)."""
+    overrides = parse_overrides(overrides)
+    plain = read_plain_hparams(hparams_file, overrides)
+    if not plain.get("teacher"):
+        return overrides
+    decided = {"pooling": "cls_dist_pair", "two_heads": True}
+    if plain.get("mixup") is not None:
+        decided["mixup"] = None
+        logger.info("distillation: mixup turned off")
+    return {**decided, **overrides}
+
+
+def fold_overrides(overrides, fold):
+    """``overrides`` for one fold: ``fold`` set, and ``{fold}`` in a
+    ``teacher`` path replaced by it (a teacher per fold, which never saw
+    the fold's test clips).
+
+    Example
+    -------
+    >>> fold_overrides({"teacher": "t/fold{fold}/logits.npz"}, 3)
+    {'teacher': 't/fold3/logits.npz', 'fold': 3}
+    """
+    overrides = {**overrides, "fold": fold}
+    teacher = overrides.get("teacher")
+    if isinstance(teacher, str) and "{fold}" in teacher:
+        overrides["teacher"] = teacher.replace("{fold}", str(fold))
+    return overrides
+
+
 def end_distributed():
     """Waits for every process, then closes the DDP process group.
 

@@ -31,8 +31,9 @@ from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
 from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
+    distillation_overrides,
     end_distributed,
-    parse_overrides,
+    fold_overrides,
     read_plain_hparams,
     train_classifier,
 )
@@ -83,14 +84,11 @@ def prepare_options(plain, fold):
 
 
 def data_overrides(summary, overrides):
-    """What the data (and a teacher) decide, where the command line did
-    not."""
+    """What the data decide, where the command line did not."""
     multi = summary["multi_label"]
     decided = {key: summary[key] for key in FROM_DATA}
     decided["loss"] = "bce" if multi else "ce"
     decided["best_key"] = "mAP" if multi else "accuracy"
-    if overrides.get("teacher"):  # the distillation token needs its head
-        decided.update(pooling="cls_dist_pair", two_heads=True)
     return {k: v for k, v in decided.items() if k not in overrides}
 
 
@@ -120,7 +118,8 @@ def model_card(hparams, summary, data, brain):
 def run(hparams_file, run_opts, overrides, fold=None):
     """Prepares, trains, tests and exports one split (or fold)."""
     if fold is not None:
-        overrides = {**overrides, "fold": fold, "run_folder": f"fold{fold}"}
+        overrides = {**fold_overrides(overrides, fold),
+                     "run_folder": f"fold{fold}"}  # fmt: skip
     plain = read_plain_hparams(hparams_file, overrides)
     options = prepare_options(plain, fold)
     sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
@@ -157,7 +156,7 @@ def run(hparams_file, run_opts, overrides, fold=None):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = parse_overrides(overrides)
+    overrides = distillation_overrides(hparams_file, overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     if not plain.get("n_folds"):
         run(hparams_file, run_opts, overrides)

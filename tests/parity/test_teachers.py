@@ -116,6 +116,8 @@ def test_speechbrain_classifier_folder_teaches_clean_clips(tmp_path):
 
     with pytest.raises(ValueError, match="cannot see the student's augm"):
         Distillation(str(folder), draws=2).prepare(
-            dataset, str(tmp_path / "other"), SpecAugment(8, 10),
+            dataset,
+            str(tmp_path / "other"),
+            SpecAugment(8, 10),
             label_names=student_labels,
         )

@@ -183,3 +183,18 @@ def test_exported_model_reproduces_recipe_accuracy(esc50_dir, tmp_path):
         label = model.classify_file(row[2])[3][0]
         hits += label == row[3]
     assert hits / len(rows) == pytest.approx(recipe_accuracy)
+
+    # that model teaches a student through its distillation token, on
+    # stored outputs for two augmentation draws
+    student = tmp_path / "student"
+    result = train(
+        ["--data_folder", str(esc50_dir), "--experiment_folder", str(student),
+         "--resampled_folder", str(tmp_path / "cache"), "--folds", "[1]",
+         "--number_of_epochs", "2", "--teacher", str(exp / "fold1" / "model"),
+         "--teacher_draws", "2", "--teacher_loss", "soft"],
+    )  # fmt: skip
+    assert result.returncode == 0, error_lines(result)
+    log = (student / "fold1" / "log.txt").read_text()
+    assert f"ran on {len(rows) * 4} training clips x 2 draws" in log
+    exported = (student / "fold1" / "model" / "hyperparams.yaml").read_text()
+    assert "ast_lobes.DistillationHead" in exported

@@ -75,3 +75,23 @@ def test_stage_under_an_unread_name_is_refused():
 
     with pytest.raises(UnknownHparamError, match="'augment'.*SpecAugment"):
         check_optional_hparams({"augment": SpecAugment(8, 8)}, "x.yaml")
+
+
+def test_a_teacher_gives_the_student_two_heads_and_no_mixup():
+    from ast_lobes.training.recipe import distillation_overrides
+
+    path = os.path.join(ROOT, "recipes", "SpeechCommands", "hparams",
+                        "ast.yaml")  # fmt: skip
+    given = distillation_overrides(path, "{data_folder: x, lr: 0.1}")
+    assert given == {"data_folder": "x", "lr": 0.1}
+    overrides = distillation_overrides(
+        path, {"data_folder": "x", "teacher": "t.npz"}
+    )
+    assert overrides == {"data_folder": "x", "teacher": "t.npz",
+                         "pooling": "cls_dist_pair", "two_heads": True,
+                         "mixup": None}  # fmt: skip
+    mine = distillation_overrides(
+        path, {"data_folder": "x", "teacher": "t.npz",
+               "pooling": "mean_dist_pair"},
+    )  # fmt: skip
+    assert mine["pooling"] == "mean_dist_pair"
