@@ -235,6 +235,26 @@ class AudioTagger(Pretrained):
             precision=precision,
         )
 
+    def use_head(self, head="average"):
+        """Which output of a distilled model (``DistillationHead``) the
+        scores come from: ``average`` of the two heads (default), ``cls``
+        (the head trained on the labels) or ``dist`` (the head trained on
+        the teacher). Returns the tagger."""
+        classifier = self.mods.classifier
+        if not hasattr(classifier, "dist_head"):
+            if head == "average":
+                return self
+            raise ValueError(
+                f"--head {head}: this model has one head (it was not "
+                "trained with a teacher)"
+            )
+        if head not in classifier.USES:
+            raise ValueError(
+                f"head must be one of {classifier.USES}, not {head!r}"
+            )
+        classifier.use = head
+        return self
+
     def set_precision(self, precision="auto", compile=False, force=False):
         """Runs the encoder in ``precision`` (see
         ``ast_lobes.set_inference_precision``: auto, fp32, bf16,

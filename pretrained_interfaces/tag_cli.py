@@ -121,6 +121,11 @@ def parse_args(argv):
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--head", choices=("average", "cls", "dist"), default="average",
+        help="a distilled model's output: the average of its two heads "
+        "(default), the label (cls) head or the distillation head",
+    )  # fmt: skip
+    parser.add_argument(
         "--precision",
         choices=("auto", *PRECISIONS),
         default="auto",
@@ -209,6 +214,11 @@ def main(argv=None):
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return 2
     tagger = load_tagger(args.model, args.device)
+    try:
+        tagger.use_head(args.head)
+    except ValueError as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
     try:
         with precision_reported():
             tagger.set_precision(args.precision, force=args.force_precision)

@@ -150,6 +150,9 @@ class AudioClassificationBrain(sb.Brain):
         )  # fmt: skip
         if distillation is not None:
             head = getattr(pipeline.classifier, "module", pipeline.classifier)
+            if not hasattr(head, "pair"):  # one head learns both (Hinton)
+                logits = pipeline.classify(feats, frame_lens)
+                return (logits, logits), targets
             tokens = pipeline.encoder(feats, frame_lens)
             cls_logits, dist_logits = head.pair(tokens)
             return (cls_logits.squeeze(1), dist_logits.squeeze(1)), targets

@@ -162,6 +162,17 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     )
     tested = re.search(r"test accuracy: ([\d.]+); ", result.stdout)[1]
     assert hits / len(rows) == pytest.approx(float(tested), abs=1e-4)
+    # each head on its own: the scores are that head's softmax
+    wav = tagger.load_audio(rows[0]["wav"]).unsqueeze(0)
+    with torch.no_grad():
+        feats, lens = tagger.pipeline.features(wav)
+        tokens = tagger.pipeline.embed(feats, lens)
+        cls_logits, dist_logits = tagger.mods.classifier.pair(tokens)
+    for head, logits in (("cls", cls_logits), ("dist", dist_logits)):
+        scores = tagger.use_head(head).scores_batch(wav)
+        expected = logits.squeeze(1).softmax(-1)
+        assert torch.allclose(scores, expected, atol=1e-5), head
+    assert not torch.allclose(cls_logits, dist_logits)
 
 
 def test_multi_label_table_with_grouped_folds(tmp_path):

@@ -225,3 +225,38 @@ def test_student_trains_on_the_draw_its_stored_teacher_output_is_for(
                              draws=3, seed=11)  # fmt: skip
     with pytest.raises(ValueError, match="time_mask 30 .this run: 20."):
         user_file.prepare(dataset, str(tmp_path / "x"), spec, noise)
+
+
+def test_a_one_head_student_learns_labels_and_teacher_on_that_head():
+    """Hinton's distillation: the one head's loss is the weighted sum."""
+    student = tiny_pipeline(1)
+    distillation = Distillation("t.npz", kind="soft", tau=2.0, weight=0.4)
+    teacher = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]], np.float32)
+    distillation.logits = {"x": teacher[:1], "y": teacher[1:]}
+    hparams = {
+        "loss": "ce",
+        "distillation": distillation,
+        "epoch_counter": sb.utils.epoch_loop.EpochCounter(1),
+    }
+    brain = AudioClassificationBrain(modules=dict(student.named_children()),
+                                     hparams=hparams)  # fmt: skip
+    _, waves = clips_dataset()
+    targets = torch.eye(3)[[0, 2]]
+    batch = PaddedBatch([
+        {"id": i, "sig": waves[w], "targets": t}
+        for i, w, t in zip(["x", "y"], ["clip0", "clip1"], targets,
+                           strict=True)
+    ])  # fmt: skip
+    predictions = brain.compute_forward(batch, sb.Stage.TRAIN)
+    first, second = predictions[0]
+    assert first is second
+    loss = brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
+    logits = first.detach().numpy()
+    tau = 2.0
+    kl = np.mean([
+        (np.exp(log_softmax(t / tau))
+         * (log_softmax(t / tau) - log_softmax(s / tau))).sum()
+        for s, t in zip(logits, teacher, strict=True)
+    ])  # fmt: skip
+    expected = 0.6 * cross_entropy(logits, targets.numpy()) + 0.4 * 4 * kl
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
