@@ -193,3 +193,24 @@ def audio_duration(path, sample_rate=None):
             f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz"
         )
     return frames / rate
+
+
+def read_segment(path, start, stop, sample_rate=16000):
+    """Seconds ``start`` to ``stop`` of an audio file, mono, at
+    ``sample_rate`` (resampled when the file has another rate).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> soundfile.write(path, torch.arange(8000.0).numpy() / 8000, 8000)
+    >>> read_segment(path, 0.5, 0.75).shape  # 0.25 s at 16 kHz
+    torch.Size([4000])
+    """
+    with open_audio(path) as handle:
+        rate = handle.samplerate
+        first = int(round(start * rate))
+        wav = read_frames(handle, first, int(round(stop * rate)) - first)
+    if rate != sample_rate:
+        wav = torchaudio.functional.resample(wav, rate, sample_rate)
+    return wav

@@ -136,6 +136,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 <= {
                     "imagenet_weights",
                     "audioset_weights",
+                    "ssast_weights",
                     "position_resize_mode",
                 }
                 else f"Unknown AudioSpectrogramTransformer arguments: "
@@ -294,13 +295,19 @@ class AudioSpectrogramTransformer(nn.Module):
         grid = resize_position_grid(grid, f_dim, t_dim)
         return grid_to_tokens(grid)
 
-    def embed(self, x):
+    def embed(self, x, masked=None, mask_embed=None):
         """Patch tokens with cls/dist tokens and position embeddings.
 
         Arguments
         ---------
         x : torch.Tensor
             Fbank ``[batch, time, mel]``.
+        masked : torch.Tensor or None
+            Boolean ``[batch, patches]``: patches whose embedding is
+            replaced by ``mask_embed`` before the position embedding is
+            added (masked patch modelling, SSAST).
+        mask_embed : torch.Tensor or None
+            ``[1, 1, dim]``, the learned mask embedding.
 
         Returns
         -------
@@ -317,6 +324,10 @@ class AudioSpectrogramTransformer(nn.Module):
         grid = self.patch_grid(x.shape[1], x.shape[2])
         patches = self.patch_embed.proj(x.transpose(1, 2).unsqueeze(1))
         patches = patches.flatten(2).transpose(1, 2)
+        if masked is not None:
+            patches = torch.where(
+                masked.unsqueeze(-1), mask_embed.to(patches.dtype), patches
+            )
         patches = patches + self.patch_position_embedding(*grid)
         batch = x.shape[0]
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
@@ -393,9 +404,7 @@ class AudioSpectrogramTransformer(nn.Module):
             keep = None if keep is None else keep[:, kept]
         if keep is not None:
             attn_mask = keep[:, None, None, :]
-        for block in self.blocks:
-            tokens = block(tokens, attn_mask=attn_mask)
-        tokens = self.norm(tokens)
+        tokens = self.transform(tokens, attn_mask)
         if self.output_all_tokens:
             return tokens
         if self.pooling == "cls_dist_pair":
@@ -404,6 +413,13 @@ class AudioSpectrogramTransformer(nn.Module):
             mean = self.pool(tokens, keep, "mean")
             return torch.stack((mean, tokens[:, 1]), dim=1)
         return self.pool(tokens, keep).unsqueeze(1)
+
+    def transform(self, tokens, attn_mask=None):
+        """The transformer blocks and the final norm over embedded
+        tokens ``[batch, tokens, dim]``."""
+        for block in self.blocks:
+            tokens = block(tokens, attn_mask=attn_mask)
+        return self.norm(tokens)
 
     def patchout_index(self, grid, device):
         """Token indices kept by patchout (cls and dist always kept).

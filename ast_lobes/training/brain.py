@@ -117,16 +117,7 @@ class AudioClassificationBrain(sb.Brain):
 
     def log_time_left(self, epoch):
         """Logs the epochs done and the time left at this run's pace."""
-        started, first_epoch = getattr(self, "fit_clock", (None, 0))
-        limit = self.hparams.epoch_counter.limit
-        if started is None or epoch <= first_epoch:
-            return
-        per_epoch = (time.monotonic() - started) / (epoch - first_epoch)
-        left = per_epoch * (limit - epoch)
-        logger.info(
-            "epoch %d of %d done, %.0f s per epoch, about %s left",
-            epoch, limit, per_epoch, format_duration(left),
-        )  # fmt: skip
+        log_time_left(self, epoch)
 
     def compute_forward(self, batch, stage):
         """Logits ``[batch, n_classes]`` and the (possibly mixed) targets."""
@@ -321,6 +312,21 @@ class AudioClassificationBrain(sb.Brain):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(stats) + "\n")
+
+
+def log_time_left(brain, epoch):
+    """Logs a Brain's epochs done and time left at this run's pace (from
+    ``brain.fit_clock``: the start time and the epoch counter then)."""
+    started, first_epoch = getattr(brain, "fit_clock", (None, 0))
+    limit = brain.hparams.epoch_counter.limit
+    if started is None or epoch <= first_epoch:
+        return
+    per_epoch = (time.monotonic() - started) / (epoch - first_epoch)
+    left = per_epoch * (limit - epoch)
+    logger.info(
+        "epoch %d of %d done, %.0f s per epoch, about %s left",
+        epoch, limit, per_epoch, format_duration(left),
+    )  # fmt: skip
 
 
 def format_duration(seconds):

@@ -23,6 +23,7 @@ from ast_lobes.weights.published import (
     checkpoint_encoder_state,
     read_ast_checkpoint,
 )
+from ast_lobes.weights.self_supervised import pretrained_encoder_state
 
 
 def pretrained_encoder(
@@ -30,6 +31,7 @@ def pretrained_encoder(
     audioset_weights=None,
     position_resize_mode="bilinear",
     savedir=None,
+    ssast_weights=None,
     **encoder_args,
 ):
     """An AST encoder built from ``encoder_args``, with starting weights.
@@ -42,6 +44,10 @@ def pretrained_encoder(
     audioset_weights : str or None
         A published AST (name, hub id, ``.pth`` or Hugging Face folder; see
         ``ast_lobes.load_ast_checkpoint``); its head is not used.
+    ssast_weights : str or None
+        A folder written by this project's masked patch pretraining
+        (``recipes/SSAST/pretrain.py``): same size and patch shape, any
+        strides and frames.
     position_resize_mode : str
         How the pretrained position embedding is fitted to this encoder's
         patch grid: ``bilinear`` (paper), ``nearest``, or ``reinit``.
@@ -67,9 +73,17 @@ def pretrained_encoder(
     >>> torch.equal(encoder.cls_token, vit.cls_token)
     True
     """
-    if imagenet_weights and audioset_weights:
-        raise ValueError("Give imagenet_weights or audioset_weights, not both")
+    given = [imagenet_weights, audioset_weights, ssast_weights]
+    if sum(bool(source) for source in given) > 1:
+        raise ValueError(
+            "Give one of imagenet_weights, audioset_weights, ssast_weights"
+        )
     encoder = AudioSpectrogramTransformer(**encoder_args)
+    if ssast_weights:
+        state = pretrained_encoder_state(
+            str(ssast_weights), encoder.config, position_resize_mode
+        )
+        load_state_dict_exactly(encoder, state, str(ssast_weights))
     if imagenet_weights:
         source = imagenet_source(encoder.config, imagenet_weights)
         state = imagenet_to_ast_state_dict(

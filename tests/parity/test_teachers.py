@@ -5,29 +5,16 @@ the student's labels by name."""
 
 import numpy as np
 import pytest
-import speechbrain as sb
 import torch
-from speechbrain.dataio.dataset import DynamicItemDataset
+from clip_datasets import noise_clips_dataset
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes import SpecAugment
 from ast_lobes.training.distillation import Distillation
 
 
-def clips_dataset(count=3, samples=16000):
-    generator = torch.Generator().manual_seed(5)
-    waves = {f"clip{i}": torch.randn(samples, generator=generator) * 0.1
-             for i in range(count)}  # fmt: skip
-    dataset = DynamicItemDataset({key: {} for key in waves})
-
-    @sb.utils.data_pipeline.takes("id")
-    @sb.utils.data_pipeline.provides("sig")
-    def read(clip_id):
-        return waves[clip_id]
-
-    dataset.add_dynamic_item(read)
-    dataset.set_output_keys(["id", "sig"])
-    return dataset, waves
+def clips_dataset():
+    return noise_clips_dataset(count=3, samples=16000, seed=5)
 
 
 def test_hugging_face_ast_teaches_the_students_labels(

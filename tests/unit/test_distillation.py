@@ -8,8 +8,8 @@ import pytest
 import speechbrain as sb
 import torch
 import torchaudio
+from clip_datasets import noise_clips_dataset
 from speechbrain.dataio.batch import PaddedBatch
-from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes import (
@@ -154,20 +154,7 @@ def tiny_pipeline(seed, two_heads=False):
 
 
 def clips_dataset():
-    generator = torch.Generator().manual_seed(3)
-    waves = {f"clip{i}": torch.randn(8000, generator=generator) * 0.1
-             for i in range(5)}  # fmt: skip
-    data = {key: {"index": i} for i, key in enumerate(waves)}
-    dataset = DynamicItemDataset(data)
-
-    @sb.utils.data_pipeline.takes("id")
-    @sb.utils.data_pipeline.provides("sig")
-    def read(clip_id):
-        return waves[clip_id]
-
-    dataset.add_dynamic_item(read)
-    dataset.set_output_keys(["id", "sig"])
-    return dataset, waves
+    return noise_clips_dataset(count=5, samples=8000, seed=3)
 
 
 def test_student_trains_on_the_draw_its_stored_teacher_output_is_for(
