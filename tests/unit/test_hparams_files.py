@@ -35,7 +35,7 @@ def offline_overrides(text, folder):
 
 
 def test_the_yaml_files_are_found():
-    assert len(YAML_FILES) == 10
+    assert len(YAML_FILES) == 11
 
 
 @pytest.mark.parametrize(
