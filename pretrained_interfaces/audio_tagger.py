@@ -36,6 +36,12 @@ from ast_lobes.weights.published import (
     read_ast_checkpoint,
 )
 from pretrained_interfaces.archive import tag_stream
+from pretrained_interfaces.embeddings import (
+    EmbeddingResult,
+    pooled_embeddings,
+    steps_hop_seconds,
+    time_step_embeddings,
+)
 from pretrained_interfaces.windows import read_windows
 
 
@@ -289,6 +295,91 @@ class AudioTagger(Pretrained):
         if wav_lens is not None:
             wav_lens = wav_lens.to(self.device)
         return self.pipeline.scores(wavs, wav_lens, self.multi_label)
+
+    def embed_batch(self, wavs, wav_lens=None, time_steps=False):
+        """Embeddings of waveforms at ``sample_rate``: the vector the head
+        sees, ``[batch, dim]``; with ``time_steps``, per clip the patch
+        tokens averaged over frequency rows and their centre times in
+        seconds (a list of ``(steps [time steps, dim], times)``)."""
+        if self.pending_precision is not None:
+            self.set_precision(self.pending_precision)
+        wavs = wavs.to(self.device)
+        if wav_lens is not None:
+            wav_lens = wav_lens.to(self.device)
+        if time_steps:
+            return time_step_embeddings(self.pipeline, wavs, wav_lens)
+        return pooled_embeddings(self.pipeline, wavs, wav_lens)
+
+    def embed_file(self, path, window=None, hop=None, time_steps=False,
+                   batch_size=8):  # fmt: skip
+        """Embeddings of one file of any length, window by window, with
+        memory that does not grow with the file beyond its outputs.
+
+        Arguments
+        ---------
+        path : str
+            Audio file.
+        window, hop : float or None
+            Window and hop in seconds (default: the model's window, no
+            overlap). With ``time_steps`` the hop is the one that keeps
+            the steps evenly spaced across windows.
+        time_steps : bool
+            Also the per-time-step embeddings and their times.
+        batch_size : int
+            Windows run together.
+
+        Returns
+        -------
+        EmbeddingResult
+        """
+        window = window or self.window_seconds
+        hop = steps_hop_seconds(self.pipeline) if time_steps else hop
+        hop = hop or window
+        min_samples = self.pipeline.compute_features.window_samples
+        spans, pooled, steps, times, pending = [], [], [], [], []
+
+        def run(pending):
+            vectors, per_step = self.embed_windows(pending, time_steps)
+            pooled.append(vectors)
+            for step_vectors, at in per_step:
+                steps.append(step_vectors)
+                times.append(at)
+            spans.extend((start, end) for start, end, _ in pending)
+
+        for item in read_windows(path, self.sample_rate, window, hop,
+                                 min_samples, aligned=time_steps):  # fmt: skip
+            pending.append(item)
+            if len(pending) == batch_size:
+                run(pending)
+                pending = []
+        if pending:
+            run(pending)
+        window_embeddings = np.concatenate(pooled)
+        return EmbeddingResult(
+            file=os.fspath(path),
+            duration=max(end for _, end in spans),
+            clip=window_embeddings.mean(axis=0),
+            windows=spans,
+            window_embeddings=window_embeddings,
+            steps=np.concatenate(steps) if time_steps else None,
+            step_times=np.concatenate(times) if time_steps else None,
+        )
+
+    def embed_windows(self, windows, time_steps=False):
+        """The pooled embeddings ``[windows, dim]`` of ``(start_s, end_s,
+        wav)`` windows run as one batch and, with ``time_steps``, each
+        window's ``(steps, times)`` with times from the file's start."""
+        wavs, lens = batch_pad_right([wav for _, _, wav in windows])
+        pooled = self.embed_batch(wavs, lens).float().cpu().numpy()
+        if not time_steps:
+            return pooled, []
+        per_step = [
+            (vectors, at + start)
+            for (start, _, _), (vectors, at) in zip(
+                windows, self.embed_batch(wavs, lens, True), strict=True
+            )
+        ]
+        return pooled, per_step
 
     def top_tags(self, scores, top_k=5, threshold=None):
         """``(label, score)`` pairs, best first: the ``top_k`` best, and

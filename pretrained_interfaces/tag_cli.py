@@ -31,6 +31,7 @@ import time
 
 from tqdm import tqdm
 
+from ast_lobes.audio.io import AudioFileError
 from ast_lobes.model.hardware import SlowPrecisionError
 from ast_lobes.model.precision import PRECISIONS
 from pretrained_interfaces.archive import (
@@ -39,6 +40,7 @@ from pretrained_interfaces.archive import (
     tag_stream,
 )
 from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.embeddings import write_embeddings
 from pretrained_interfaces.results_file import (
     ResultsFile,
     ResultsFileError,
@@ -121,6 +123,16 @@ def parse_args(argv):
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--embeddings", metavar="FILE.npz", default=None,
+        help="write embeddings instead of tags: per file (the vector the "
+        "classifier sees) and per window",
+    )  # fmt: skip
+    parser.add_argument(
+        "--time-steps", action="store_true",
+        help="with --embeddings, also per time step (patch tokens averaged "
+        "over frequency, with their centre times)",
+    )  # fmt: skip
+    parser.add_argument(
         "--head", choices=("average", "cls", "dist"), default="average",
         help="a distilled model's output: the average of its two heads "
         "(default), the label (cls) head or the distillation head",
@@ -143,6 +155,11 @@ def parse_args(argv):
         parser.error("give audio files, folders or --files-from")
     if args.output and args.json:
         parser.error("--json prints to stdout; --output writes a file")
+    if args.embeddings and (args.output or args.json):
+        parser.error("--embeddings writes embeddings, not tags: no --output "
+                     "or --json with it")  # fmt: skip
+    if args.time_steps and not args.embeddings:
+        parser.error("--time-steps goes with --embeddings FILE.npz")
     if args.batch_size < 1 or args.workers < 0:
         parser.error("--batch-size must be positive, --workers not negative")
     return args
@@ -204,6 +221,30 @@ def files_to_tag(args):
     return todo, results_file
 
 
+def embed_files(tagger, paths, args):
+    """``--embeddings``: embeds every file (a bad one is reported, the
+    others go on) and writes the ``.npz``; exit status as for tags."""
+    results, failed = [], 0
+    for path in tqdm(paths, unit="file", file=sys.stderr,
+                     disable=None if len(paths) > 1 else True):  # fmt: skip
+        try:
+            results.append(tagger.embed_file(
+                path, window=args.window, hop=args.hop,
+                time_steps=args.time_steps, batch_size=args.batch_size,
+            ))  # fmt: skip
+        except AudioFileError as error:
+            failed += 1
+            print(f"ast-tag: error: {error}", file=sys.stderr)
+    if results:
+        write_embeddings(args.embeddings, results)
+    print(
+        f"ast-tag: embeddings of {len(results)} files in {args.embeddings}"
+        f"{f'; {failed} failed' if failed else ''}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
 def main(argv=None):
     """Tags the files; exits with 1 if any file could not be tagged, 2 on
     a usage error and 130 when interrupted (run again to resume)."""
@@ -225,6 +266,8 @@ def main(argv=None):
     except SlowPrecisionError as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return 2
+    if args.embeddings:
+        return embed_files(tagger, todo, args)
     results, failures = [], []
     bar = tqdm(
         total=len(todo), unit="clip", file=sys.stderr,

@@ -14,29 +14,34 @@ import torchaudio
 from ast_lobes.audio.io import AudioFileError, open_audio, read_frames
 
 
-def window_starts(n_samples, window, hop):
+def window_starts(n_samples, window, hop, aligned=False):
     """Start samples of the windows covering ``n_samples``.
 
     Windows step by ``hop``; when the file is longer than a window, one more
     window ending at the file's end covers the remainder, so every window
-    is a full one.
+    is a full one. ``aligned`` keeps every start on the hop grid instead
+    (the last window may then be short): time steps stay evenly spaced.
 
     Example
     -------
     >>> window_starts(25, 10, 10)
     [0, 10, 15]
+    >>> window_starts(25, 10, 10, aligned=True)
+    [0, 10, 20]
     >>> window_starts(7, 10, 5)
     [0]
     """
     if n_samples <= window:
         return [0]
+    if aligned:
+        return list(range(0, n_samples - window + hop, hop))
     starts = list(range(0, n_samples - window + 1, hop))
     if starts[-1] + window < n_samples:
         starts.append(n_samples - window)
     return starts
 
 
-def window_plan(n_samples, rate, window_s, hop_s):
+def window_plan(n_samples, rate, window_s, hop_s, aligned=False):
     """``(window, starts)`` in samples for a file of ``n_samples`` at
     ``rate``, with windows and hops given in seconds.
 
@@ -47,19 +52,22 @@ def window_plan(n_samples, rate, window_s, hop_s):
     """
     window = max(1, round(window_s * rate))
     hop = max(1, round(hop_s * rate))
-    return window, window_starts(n_samples, window, hop)
+    return window, window_starts(n_samples, window, hop, aligned)
 
 
-def read_windows(path, sample_rate, window_s, hop_s, min_samples=1):
+def read_windows(path, sample_rate, window_s, hop_s, min_samples=1,
+                 aligned=False):  # fmt: skip
     """Yields ``(start_s, end_s, waveform)`` windows of an audio file.
 
     Each window is read from disk on its own, mixed down and resampled to
     ``sample_rate``; errors name the file, and a window of fewer than
-    ``min_samples`` samples (one fbank frame) is one.
+    ``min_samples`` samples (one fbank frame) is one. ``aligned``: see
+    ``window_starts``.
     """
     with open_audio(path) as handle:
         rate = handle.samplerate
-        window, starts = window_plan(handle.frames, rate, window_s, hop_s)
+        window, starts = window_plan(handle.frames, rate, window_s, hop_s,
+                                     aligned)  # fmt: skip
         for start in starts:
             wav = read_frames(handle, start, window)
             end = (start + wav.numel()) / rate

@@ -367,7 +367,7 @@ class AudioSpectrogramTransformer(nn.Module):
         )
         return torch.cat((special, patch_valid.flatten(1)), dim=1)
 
-    def forward(self, x, lengths=None):
+    def forward(self, x, lengths=None, all_tokens=False):
         """Encodes a batch of fbank features.
 
         Arguments
@@ -377,6 +377,8 @@ class AudioSpectrogramTransformer(nn.Module):
         lengths : torch.Tensor or None
             Relative lengths ``[batch]``; padded patches are then left out of
             attention and of mean pooling.
+        all_tokens : bool
+            Every token, as with ``output_all_tokens``, for this call.
 
         Returns
         -------
@@ -387,11 +389,11 @@ class AudioSpectrogramTransformer(nn.Module):
         """
         if self.inference_precision == "bf16-autocast":
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                return self.encode(x, lengths).to(x.dtype)
+                return self.encode(x, lengths, all_tokens).to(x.dtype)
         weight_dtype = self.patch_embed.proj.weight.dtype
-        return self.encode(x.to(weight_dtype), lengths).to(x.dtype)
+        return self.encode(x.to(weight_dtype), lengths, all_tokens).to(x.dtype)
 
-    def encode(self, x, lengths=None):
+    def encode(self, x, lengths=None, all_tokens=False):
         """``forward`` in the weights' dtype."""
         tokens, grid = self.embed(x)
         keep = None
@@ -405,7 +407,7 @@ class AudioSpectrogramTransformer(nn.Module):
         if keep is not None:
             attn_mask = keep[:, None, None, :]
         tokens = self.transform(tokens, attn_mask)
-        if self.output_all_tokens:
+        if self.output_all_tokens or all_tokens:
             return tokens
         if self.pooling == "cls_dist_pair":
             return tokens[:, :2]

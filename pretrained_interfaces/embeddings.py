@@ -1,0 +1,120 @@
+"""Embeddings of a classifier's encoder: the pooled vector its head sees
+(per clip or per window) and the patch tokens averaged over the
+frequency rows (per time step, with the centre time of each step).
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+FRAME_MS = 25.0  # the Kaldi fbank window
+
+
+@dataclass
+class EmbeddingResult:
+    """The embeddings of one file.
+
+    ``clip`` is the mean of the windows' pooled vectors; ``steps`` and
+    ``step_times`` (seconds from the file's start) are None unless time
+    steps were asked for.
+    """
+
+    file: str
+    duration: float
+    clip: np.ndarray
+    windows: list
+    window_embeddings: np.ndarray
+    steps: np.ndarray = None
+    step_times: np.ndarray = None
+
+
+@torch.no_grad()
+def pooled_embeddings(pipeline, wavs, wav_lens=None):
+    """The vector the head sees, ``[batch, dim]`` (the mean of the two
+    tokens of a two-head model's ``cls_dist_pair`` pooling)."""
+    feats, frame_lens = pipeline.features(wavs, wav_lens)
+    return pipeline.embed(feats, frame_lens).mean(dim=1)
+
+
+def step_centres(encoder, n_steps, frame_shift_ms):
+    """Centre times (seconds) of the first ``n_steps`` time steps: the
+    middle of the audio a column of patches covers.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> encoder = SimpleNamespace(tstride=10, patch_size=(16, 16))
+    >>> step_centres(encoder, 2, 10.0)
+    array([0.0875, 0.1875])
+    """
+    first = np.arange(n_steps) * encoder.tstride * frame_shift_ms
+    last = first + (encoder.patch_size[1] - 1) * frame_shift_ms + FRAME_MS
+    return (first + last) / 2 / 1000
+
+
+def steps_hop_seconds(pipeline):
+    """A window hop that keeps the time steps of consecutive windows
+    evenly spaced: the window's time steps times their spacing."""
+    encoder = pipeline.bare_encoder
+    _, t_dim = encoder.patch_grid(pipeline.window_frames, encoder.input_fdim)
+    shift = pipeline.compute_features.frame_shift
+    return t_dim * encoder.tstride * shift / 1000
+
+
+@torch.no_grad()
+def time_step_embeddings(pipeline, wavs, wav_lens=None):
+    """Per clip, the patch tokens averaged over the frequency rows and
+    their centre times (seconds from the clip's start): a list of
+    ``(steps [time steps, dim], times [time steps])``. Only steps whose
+    patches lie in the clip's own frames (not the padding up to the
+    model's window) are kept, the first always."""
+    feats, frame_lens = pipeline.features(wavs, wav_lens)
+    tokens = pipeline.encoder(feats, frame_lens, all_tokens=True)
+    encoder = pipeline.bare_encoder
+    f_dim, t_dim = encoder.patch_grid(feats.shape[1], feats.shape[2])
+    columns = tokens[:, 2:].reshape(len(tokens), f_dim, t_dim, -1).mean(1)
+    if wav_lens is None:
+        wav_lens = torch.ones(len(wavs))
+    samples = torch.round(wav_lens.cpu() * wavs.shape[-1]).tolist()
+    valid_frames = [pipeline.compute_features.num_frames(int(n))
+                    for n in samples]  # fmt: skip
+    ends = np.arange(t_dim) * encoder.tstride + encoder.patch_size[1]
+    times = step_centres(encoder, t_dim, pipeline.compute_features.frame_shift)
+    out = []
+    for clip, frames in zip(columns.float().cpu().numpy(), valid_frames,
+                            strict=True):  # fmt: skip
+        keep = max(1, int((ends <= frames).sum()))
+        out.append((clip[:keep], times[:keep]))
+    return out
+
+
+def write_embeddings(path, results):
+    """Writes ``EmbeddingResult`` s to one ``.npz``: ``files``, ``clip``
+    ``[files, dim]``; the windows (``window_file`` index, ``window_start``,
+    ``window_end`` in seconds, ``window`` ``[windows, dim]``); and, when
+    computed, the time steps (``step_file``, ``step_time`` in seconds,
+    ``step`` ``[steps, dim]``)."""
+    arrays = {
+        "files": np.array([r.file for r in results]),
+        "clip": np.stack([r.clip for r in results]),
+        "window_file": np.concatenate(
+            [np.full(len(r.windows), i) for i, r in enumerate(results)]
+        ),
+        "window_start": np.array(
+            [start for r in results for start, _ in r.windows]
+        ),
+        "window_end": np.array([end for r in results for _, end in r.windows]),
+        "window": np.concatenate([r.window_embeddings for r in results]),
+    }
+    if all(r.steps is not None for r in results):
+        arrays["step_file"] = np.concatenate(
+            [np.full(len(r.steps), i) for i, r in enumerate(results)]
+        )
+        arrays["step_time"] = np.concatenate([r.step_times for r in results])
+        arrays["step"] = np.concatenate([r.steps for r in results])
+    np.savez(path, **arrays)
+    return path
