@@ -114,6 +114,13 @@ class AudioTagger(Pretrained):
         encoder = self.hparams.label_encoder
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
         self.multi_label = bool(getattr(self.hparams, "multi_label", True))
+        # per-class thresholds calibrated on validation data (multi-label)
+        calibrated = getattr(self.hparams, "thresholds", None)
+        self.thresholds = (
+            np.asarray(calibrated, dtype=np.float32)
+            if calibrated is not None and self.multi_label
+            else None
+        )
         self.sample_rate = self.hparams.sample_rate
         self.pipeline = AudioClassificationPipeline(
             self.mods.compute_features,
@@ -383,14 +390,22 @@ class AudioTagger(Pretrained):
 
     def top_tags(self, scores, top_k=5, threshold=None):
         """``(label, score)`` pairs, best first: the ``top_k`` best, and
-        only those of at least ``threshold`` when it is given."""
+        only those of at least ``threshold`` when it is given, else (a
+        multi-label model exported with calibrated thresholds) only those
+        of at least their class's threshold."""
         order = np.argsort(-scores, kind="stable")
         if top_k:
             order = order[:top_k]
+        if threshold is not None:
+            cuts = np.full(len(scores), threshold)
+        elif self.thresholds is not None:
+            cuts = self.thresholds
+        else:
+            cuts = np.full(len(scores), -np.inf)
         return [
             (self.label_names[i], float(scores[i]))
             for i in order
-            if threshold is None or scores[i] >= threshold
+            if scores[i] >= cuts[i]
         ]
 
     def tag_file(

@@ -67,12 +67,12 @@ def head_node(head):
     )
 
 
-def inference_hparams(pipeline, multi_label):
+def inference_hparams(pipeline, multi_label, thresholds=None):
     """The exported ``hyperparams.yaml`` as a YAML tree."""
     features = pipeline.compute_features
     head = getattr(pipeline.classifier, "module", pipeline.classifier)
     modules = ("compute_features", "mean_var_norm", "embedding_model")
-    return CommentedMap(
+    tree = CommentedMap(
         sample_rate=features.sample_rate,
         multi_label=bool(multi_label),
         compute_features=new(
@@ -121,9 +121,13 @@ def inference_hparams(pipeline, multi_label):
             ),
         ),
     )
+    if thresholds is not None:  # per-class decision thresholds
+        tree["thresholds"] = inline([round(float(t), 6) for t in thresholds])
+    return tree
 
 
-def export_classifier(folder, pipeline, label_encoder, multi_label=False):
+def export_classifier(folder, pipeline, label_encoder, multi_label=False,
+                      thresholds=None):  # fmt: skip
     """Writes a model folder for ``EncoderClassifier.from_hparams``.
 
     Arguments
@@ -136,6 +140,9 @@ def export_classifier(folder, pipeline, label_encoder, multi_label=False):
         Label names.
     multi_label : bool
         Whether the model was trained with sigmoid (multi-label) outputs.
+    thresholds : list or None
+        Per-class decision thresholds (multi-label), one per label, used
+        by the tagger unless a threshold is given.
 
     Returns
     -------
@@ -171,7 +178,7 @@ def export_classifier(folder, pipeline, label_encoder, multi_label=False):
     buffer = io.StringIO()
     yaml = YAML()
     yaml.default_flow_style = False
-    yaml.dump(inference_hparams(pipeline, multi_label), buffer)
+    yaml.dump(inference_hparams(pipeline, multi_label, thresholds), buffer)
     path = os.path.join(folder, "hyperparams.yaml")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(HEADER + buffer.getvalue())

@@ -7,6 +7,7 @@ Authors
 import logging
 import os
 
+import numpy as np
 import speechbrain as sb
 from hyperpyyaml import resolve_references
 from ruamel.yaml import YAML
@@ -23,6 +24,7 @@ from ast_lobes.training.report import (
 )
 from ast_lobes.training.sampling import label_balanced_sampler
 from ast_lobes.training.stages import optional
+from ast_lobes.training.thresholds import f1_thresholds
 from ast_lobes.weights.exported import start_from_exported
 
 logger = logging.getLogger(__name__)
@@ -233,9 +235,16 @@ def train_classifier(hparams, run_opts, manifests):
             seed=hparams.get("seed", 0),
         )  # fmt: skip
         print(f"teacher logits of the training clips: {logits_file}")
+    thresholds = None
+    if optional(hparams, "multi_label") and not brain.test_only:
+        thresholds = calibrate_thresholds(
+            brain, datasets["valid"], hparams["valid_dataloader_opts"],
+            best_key, tested="test" in datasets,
+        )  # fmt: skip
     if sb.utils.distributed.if_main_process() and not brain.test_only:
         if hasattr(brain.pipeline.bare_encoder, "config"):
-            export_model(hparams, hparams["export_folder"], label_encoder)
+            export_model(hparams, hparams["export_folder"], label_encoder,
+                         thresholds)  # fmt: skip
         else:
             logger.warning(
                 "not exported: a model folder holds an AST encoder, and "
@@ -299,7 +308,25 @@ def write_test_report(brain, folder):
     return rows
 
 
-def export_model(hparams, folder, label_encoder):
+def calibrate_thresholds(brain, valid_set, loader_kwargs, best_key, tested):
+    """Per-class F1-maximising thresholds of the best checkpoint on the
+    validation clips (``f1_thresholds``; classes with fewer than 3
+    positives keep 0.5), logged and returned."""
+    if not tested:  # the best checkpoint is not loaded yet
+        brain.checkpointer.recover_if_possible(max_key=best_key)
+    brain.evaluate_current_weights(valid_set, loader_kwargs, "calibration")
+    _, scores, targets = brain.scores.stacked()
+    thresholds = f1_thresholds(scores, targets)
+    logger.info(
+        "per-class thresholds from %d validation clips: %d of %d classes "
+        "calibrated (median %.3f), the others 0.5",
+        len(scores), int(((targets >= 0.5).sum(0) >= 3).sum()),
+        len(thresholds), float(np.median(thresholds)),
+    )  # fmt: skip
+    return thresholds
+
+
+def export_model(hparams, folder, label_encoder, thresholds=None):
     """Exports the modules' current weights with the recipe's front end."""
     export_classifier(
         folder,
@@ -311,4 +338,5 @@ def export_model(hparams, folder, label_encoder):
         ),
         label_encoder,
         multi_label=optional(hparams, "multi_label"),
+        thresholds=thresholds,
     )

@@ -43,6 +43,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     export_model,
     train_classifier,
 )
+from ast_lobes.training.thresholds import f1_thresholds  # noqa: E402
 
 
 def evaluate_weight_average(brain, hparams):
@@ -57,10 +58,12 @@ def evaluate_weight_average(brain, hparams):
         hparams["valid_dataloader_opts"],
         "weight_averaged",
     )
+    _, scores, targets = brain.scores.stacked()
     if sb.utils.distributed.if_main_process() and not brain.test_only:
         export_model(
-            hparams, hparams["averaged_export_folder"], brain.label_encoder
-        )
+            hparams, hparams["averaged_export_folder"], brain.label_encoder,
+            f1_thresholds(scores, targets),
+        )  # fmt: skip
     return brain.last_stats
 
 

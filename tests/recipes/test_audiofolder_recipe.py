@@ -14,6 +14,8 @@ import pytest
 import soundfile
 import torch
 
+from pretrained_interfaces.audio_tagger import AudioTagger
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "AudioFolder")
 TONES = {"low": 300, "mid": 1200, "high": 4000}
@@ -216,6 +218,21 @@ def test_multi_label_table_with_grouped_folds(tmp_path):
         assert not speakers["train"] & speakers["test"]
         metrics = (tmp_path / "exp" / fold / "valid_metrics.jsonl").read_text()
         assert '"mAP"' in metrics
+
+    # per-class thresholds calibrated on validation, used by the tagger
+    model = tmp_path / "exp" / "fold1" / "model"
+    tagger = AudioTagger.from_hparams(
+        source=str(model), savedir=str(tmp_path / "t"), precision="fp32"
+    )
+    assert tagger.thresholds is not None and len(tagger.thresholds) == 2
+    for path in sorted((tmp_path / "clips").iterdir())[:6]:
+        result = tagger.tag_file(str(path), top_k=None)
+        kept = dict(result.tags)
+        for index, name in enumerate(tagger.label_names):
+            above = result.scores[index] >= tagger.thresholds[index]
+            assert (name in kept) == above
+        everything = tagger.tag_file(str(path), top_k=None, threshold=0.0)
+        assert len(everything.tags) == 2
 
 
 def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
