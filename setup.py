@@ -27,6 +27,14 @@ ONNX_REQUIRES = [
     "onnxscript==0.7.2",
     "onnxruntime==1.32.0",
 ]
+# Sound event scores (ast_lobes.training.event_metrics): sed_eval reads
+# its event lists with dcase_util, which still imports pkg_resources
+# (setuptools before 81).
+EVENTS_REQUIRES = [
+    "sed_eval==0.2.1",
+    "dcase_util==0.2.20",
+    "setuptools==80.10.2",
+]
 TEST_REQUIRES = [
     "transformers==5.23.0",
     "pytest==9.2.0",
@@ -34,6 +42,7 @@ TEST_REQUIRES = [
     "yamllint==1.38.0",
     "import-linter==2.16",
     *ONNX_REQUIRES,
+    *EVENTS_REQUIRES,
 ]
 
 setup(
@@ -53,5 +62,9 @@ setup(
         "console_scripts": ["ast-tag = pretrained_interfaces.tag_cli:main"]
     },
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES, "onnx": ONNX_REQUIRES},
+    extras_require={
+        "test": TEST_REQUIRES,
+        "onnx": ONNX_REQUIRES,
+        "events": EVENTS_REQUIRES,
+    },
 )

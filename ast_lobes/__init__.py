@@ -26,7 +26,11 @@ from ast_lobes.model.config import (
     AudioSpectrogramTransformerConfig,
 )
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
-from ast_lobes.model.head import AudioClassificationHead, DistillationHead
+from ast_lobes.model.head import (
+    AudioClassificationHead,
+    DistillationHead,
+    FrameLevelHead,
+)
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import PRECISIONS, set_inference_precision
 from ast_lobes.training.brain import AudioClassificationBrain, read_metrics
@@ -54,6 +58,7 @@ __all__ = [
     "AudioClassificationBrain",
     "AudioClassificationHead",
     "DistillationHead",
+    "FrameLevelHead",
     "Distillation",
     "AudioClassificationPipeline",
     "AudioFileError",

@@ -42,6 +42,13 @@ from pretrained_interfaces.embeddings import (
     steps_hop_seconds,
     time_step_embeddings,
 )
+from pretrained_interfaces.events import (
+    EventResult,
+    frame_scores,
+    has_frame_head,
+    median_steps,
+    scores_to_events,
+)
 from pretrained_interfaces.windows import read_windows
 
 
@@ -371,6 +378,101 @@ class AudioTagger(Pretrained):
             steps=np.concatenate(steps) if time_steps else None,
             step_times=np.concatenate(times) if time_steps else None,
         )
+
+    def detect_events(self, path, threshold=None, median_filter=0.3,
+                      resolution="auto", window=None, hop=None,
+                      batch_size=8):  # fmt: skip
+        """Sound events of one file of any length, window by window.
+
+        Arguments
+        ---------
+        path : str
+            Audio file.
+        threshold : float or None
+            One threshold for every class; default: the model's calibrated
+            per-class thresholds (multi-label exports), else 0.5.
+        median_filter : float
+            Seconds of the median filter over the active steps.
+        resolution : str
+            ``frames`` (a ``FrameLevelHead``'s scores per time step),
+            ``windows`` (the clip scores of sliding windows) or ``auto``
+            (frames when the model has a frame-level head).
+        window, hop : float or None
+            Windows mode: the window (default the model's) and hop
+            (default a quarter window) in seconds.
+        batch_size : int
+            Windows run together.
+
+        Returns
+        -------
+        EventResult
+        """
+        frames = has_frame_head(self.pipeline)
+        if resolution == "frames" and not frames:
+            raise ValueError(
+                "resolution frames needs a model with a frame-level head "
+                "(train it with --frame_level attention); use windows"
+            )
+        if resolution not in ("auto", "frames", "windows"):
+            raise ValueError(f"resolution: auto, frames or windows, not "
+                             f"{resolution!r}")  # fmt: skip
+        frames = frames and resolution != "windows"
+        if self.pending_precision is not None:
+            self.set_precision(self.pending_precision)
+        if frames:
+            window = self.window_seconds
+            hop = steps_hop_seconds(self.pipeline)
+            encoder = self.pipeline.bare_encoder
+            step = encoder.tstride * self.pipeline.compute_features.frame_shift
+            step /= 1000
+        else:
+            window = window or self.window_seconds
+            hop = step = hop or window / 4
+        min_samples = self.pipeline.compute_features.window_samples
+        scores, times, pending, ends = [], [], [], []
+
+        def run(pending):
+            wavs, lens = batch_pad_right([wav for _, _, wav in pending])
+            if frames:
+                for (start, _, _), (rows, at) in zip(
+                    pending, frame_scores(self.pipeline, wavs.to(self.device),
+                                          lens.to(self.device)),
+                    strict=True,
+                ):  # fmt: skip
+                    scores.append(rows)
+                    times.append(at + start)
+            else:
+                rows = self.scores_batch(wavs, lens).float().cpu().numpy()
+                scores.append(rows)
+                times.append(np.array([s + window / 2 for s, _, _ in pending]))
+            ends.extend(end for _, end, _ in pending)
+
+        for item in read_windows(path, self.sample_rate, window, hop,
+                                 min_samples, aligned=True):  # fmt: skip
+            pending.append(item)
+            if len(pending) == batch_size:
+                run(pending)
+                pending = []
+        if pending:
+            run(pending)
+        scores, times = np.concatenate(scores), np.concatenate(times)
+        if threshold is not None:
+            cuts = np.full(scores.shape[1], float(threshold))
+        elif self.thresholds is not None:
+            cuts = self.thresholds
+        else:
+            cuts = np.full(scores.shape[1], 0.5)
+        events = scores_to_events(
+            scores, times, step, cuts, self.label_names,
+            median_steps(median_filter, step),
+        )  # fmt: skip
+        for event in events:  # the last window may reach past the end
+            event["offset"] = min(event["offset"], round(max(ends), 3))
+        return EventResult(
+            file=os.fspath(path), duration=max(ends), events=events,
+            times=times, scores=scores,
+            resolution="frames" if frames else "windows",
+        )  # fmt: skip
 
     def embed_windows(self, windows, time_steps=False):
         """The pooled embeddings ``[windows, dim]`` of ``(start_s, end_s,

@@ -46,6 +46,7 @@ from pretrained_interfaces.results_file import (
     ResultsFileError,
     same_file,
 )
+from pretrained_interfaces.timeline import plot_timeline
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"
 
@@ -133,6 +134,19 @@ def parse_args(argv):
         "over frequency, with their centre times)",
     )  # fmt: skip
     parser.add_argument(
+        "--events", action="store_true",
+        help="sound events (label, onset, offset, score) instead of tags: "
+        "per time step with a frame-level head, else per sliding window",
+    )  # fmt: skip
+    parser.add_argument(
+        "--median-filter", type=float, default=0.3,
+        help="with --events, seconds of the median filter (default 0.3)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeline", metavar="FOLDER", default=None,
+        help="with --events, a PNG of each file's scores and events",
+    )  # fmt: skip
+    parser.add_argument(
         "--head", choices=("average", "cls", "dist"), default="average",
         help="a distilled model's output: the average of its two heads "
         "(default), the label (cls) head or the distillation head",
@@ -158,6 +172,11 @@ def parse_args(argv):
     if args.embeddings and (args.output or args.json):
         parser.error("--embeddings writes embeddings, not tags: no --output "
                      "or --json with it")  # fmt: skip
+    if args.events and (args.embeddings or args.output):
+        parser.error("--events prints events (or --json): no --embeddings "
+                     "or --output with it")  # fmt: skip
+    if args.timeline and not args.events:
+        parser.error("--timeline goes with --events")
     if args.time_steps and not args.embeddings:
         parser.error("--time-steps goes with --embeddings FILE.npz")
     if args.batch_size < 1 or args.workers < 0:
@@ -245,6 +264,39 @@ def embed_files(tagger, paths, args):
     return 1 if failed else 0
 
 
+def detect_events(tagger, paths, args):
+    """``--events``: the events of every file, printed (or as JSON), and
+    with ``--timeline`` a picture each; exit status as for tags."""
+    results, failures = [], []
+    if args.timeline:
+        os.makedirs(args.timeline, exist_ok=True)
+    for path in paths:
+        try:
+            result = tagger.detect_events(
+                path, threshold=args.threshold,
+                median_filter=args.median_filter, window=args.window,
+                hop=args.hop, batch_size=args.batch_size,
+            )  # fmt: skip
+        except AudioFileError as error:
+            failures.append({"file": path, "error": str(error)})
+            print(f"ast-tag: error: {error}", file=sys.stderr)
+            continue
+        results.append(result.as_dict())
+        if args.timeline:
+            name = os.path.splitext(os.path.basename(path))[0] + ".png"
+            plot_timeline(result, tagger.label_names,
+                          os.path.join(args.timeline, name))  # fmt: skip
+        if not args.json:
+            print(f"{path} ({result.duration:.2f} s, {len(result.events)} "
+                  f"events, per {result.resolution}):")  # fmt: skip
+            for event in result.events:
+                print(f"  {event['onset']:8.2f}-{event['offset']:8.2f} s  "
+                      f"{event['label']} ({event['score']:.3f})")  # fmt: skip
+    if args.json:
+        print(json.dumps({"results": results, "errors": failures}, indent=1))
+    return 1 if failures else 0
+
+
 def main(argv=None):
     """Tags the files; exits with 1 if any file could not be tagged, 2 on
     a usage error and 130 when interrupted (run again to resume)."""
@@ -268,6 +320,8 @@ def main(argv=None):
         return 2
     if args.embeddings:
         return embed_files(tagger, todo, args)
+    if args.events:
+        return detect_events(tagger, todo, args)
     results, failures = [], []
     bar = tqdm(
         total=len(todo), unit="clip", file=sys.stderr,

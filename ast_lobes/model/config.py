@@ -11,7 +11,9 @@ Authors
 import dataclasses
 from dataclasses import dataclass
 
-POOLING_MODES = ("cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair")
+POOLING_MODES = (
+    "cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair", "time_steps",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ class AudioSpectrogramTransformerConfig:
         reference), ``cls``, ``mean`` (of the patch tokens), or, for a
         ``DistillationHead`` (``[batch, 2, dim]``), ``cls_dist_pair`` (the
         cls and distillation tokens) or ``mean_dist_pair`` (the patch mean
-        and the distillation token).
+        and the distillation token), or, for a ``FrameLevelHead``,
+        ``time_steps`` (the patch tokens averaged over the frequency rows,
+        ``[batch, time steps, dim]``).
     output_all_tokens : bool
         Return every token instead of the pooled vector.
     layer_norm_eps : float

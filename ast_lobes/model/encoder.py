@@ -409,6 +409,12 @@ class AudioSpectrogramTransformer(nn.Module):
         tokens = self.transform(tokens, attn_mask)
         if self.output_all_tokens or all_tokens:
             return tokens
+        if self.pooling == "time_steps":  # [batch, time steps, dim]
+            if self.training and any(self.patchout):
+                raise ValueError("time_steps pooling needs every patch: "
+                                 "turn patchout off")  # fmt: skip
+            patches = tokens[:, 2:].reshape(len(tokens), *grid, -1)
+            return patches.mean(dim=1)
         if self.pooling == "cls_dist_pair":
             return tokens[:, :2]
         if self.pooling == "mean_dist_pair":

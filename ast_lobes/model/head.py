@@ -122,16 +122,98 @@ def average_logits(first, second, multi_label):
     return torch.log(probability) - torch.log1p(-probability)
 
 
+class FrameLevelHead(nn.Module):
+    """Scores per time step, pooled to a clip score, so that clip labels
+    train a sound event detector (weak supervision).
+
+    It takes the encoder's ``time_steps`` output ``[batch, steps, dim]``.
+    Each step gets sigmoid scores ``p_t`` (LayerNorm, Linear); the clip
+    score is ``sum_t p_t^2 / sum_t p_t`` (``linear_softmax``, Wang et
+    al. 2019) or ``sum_t w_t p_t`` with ``w`` a softmax over steps of a
+    second linear layer per class (``attention``, Kong et al. 2020).
+    ``forward`` gives the clip's logits ``[batch, 1, n_labels]`` (the
+    logit of the clip score), so training, export and tagging treat it as
+    any head; ``frame_scores`` gives ``[batch, steps, n_labels]``.
+
+    Arguments
+    ---------
+    input_size : int
+        Embedding dimension of the encoder.
+    n_labels : int
+        Number of output classes.
+    pooling : str
+        ``attention`` or ``linear_softmax``.
+    norm_eps : float
+        LayerNorm epsilon.
+
+    Example
+    -------
+    >>> head = FrameLevelHead(8, 3)
+    >>> steps = torch.randn(2, 5, 8)
+    >>> head(steps).shape, head.frame_scores(steps).shape
+    (torch.Size([2, 1, 3]), torch.Size([2, 5, 3]))
+    """
+
+    POOLINGS = ("attention", "linear_softmax")
+
+    def __init__(self, input_size, n_labels, pooling="attention",
+                 norm_eps=1e-5):  # fmt: skip
+        super().__init__()
+        if pooling not in self.POOLINGS:
+            raise ValueError(
+                f"pooling must be one of {self.POOLINGS}, not {pooling!r}"
+            )
+        self.pooling = pooling
+        self.norm = nn.LayerNorm(input_size, eps=norm_eps)
+        self.linear = nn.Linear(input_size, n_labels)
+        if pooling == "attention":
+            self.attention = nn.Linear(input_size, n_labels)
+
+    def check(self, steps):
+        """Refuses an input that is not ``[batch, steps, dim]``."""
+        if steps.dim() != 3 or steps.shape[1] < 1:
+            raise ValueError(
+                "FrameLevelHead takes [batch, steps, dim] (the encoder's "
+                f"time_steps pooling), not {list(steps.shape)}"
+            )
+
+    def frame_scores(self, steps):
+        """Sigmoid scores ``[batch, steps, n_labels]``."""
+        self.check(steps)
+        return torch.sigmoid(self.linear(self.norm(steps)))
+
+    def clip_scores(self, steps):
+        """Pooled scores ``[batch, n_labels]``."""
+        scores = self.frame_scores(steps)
+        if self.pooling == "linear_softmax":
+            return (scores**2).sum(1) / scores.sum(1).clamp_min(1e-7)
+        weights = torch.softmax(self.attention(self.norm(steps)), dim=1)
+        return (weights * scores).sum(1)
+
+    def forward(self, steps):
+        """Clip logits ``[batch, 1, n_labels]``."""
+        scores = self.clip_scores(steps).clamp(1e-7, 1 - 1e-7)
+        return torch.logit(scores).unsqueeze(1)
+
+
 def classification_head(input_size, n_labels, two_heads=False,
-                        multi_label=False):  # fmt: skip
-    """An ``AudioClassificationHead``, or with ``two_heads`` a
-    ``DistillationHead`` (for an encoder with ``cls_dist_pair`` pooling).
+                        multi_label=False, frame_level=None):  # fmt: skip
+    """An ``AudioClassificationHead``; with ``two_heads`` a
+    ``DistillationHead`` (for an encoder with ``cls_dist_pair`` pooling);
+    with ``frame_level`` (``attention`` or ``linear_softmax``) a
+    ``FrameLevelHead`` (for ``time_steps`` pooling).
 
     Example
     -------
     >>> type(classification_head(8, 3, two_heads=True)).__name__
     'DistillationHead'
+    >>> type(classification_head(8, 3, frame_level="attention")).__name__
+    'FrameLevelHead'
     """
+    if two_heads and frame_level:
+        raise ValueError("one of two_heads and frame_level, not both")
     if two_heads:
         return DistillationHead(input_size, n_labels, multi_label)
+    if frame_level:
+        return FrameLevelHead(input_size, n_labels, frame_level)
     return AudioClassificationHead(input_size, n_labels)

@@ -49,7 +49,16 @@ def ref(name):
 
 
 def head_node(head):
-    """The YAML node that rebuilds ``head`` (plain or distillation)."""
+    """The YAML node that rebuilds ``head`` (plain, distillation or
+    frame-level)."""
+    if hasattr(head, "frame_scores"):
+        return new(
+            "ast_lobes.FrameLevelHead",
+            input_size=head.linear.in_features,
+            n_labels=head.linear.out_features,
+            pooling=head.pooling,
+            norm_eps=head.norm.eps,
+        )
     if hasattr(head, "dist_head"):
         return new(
             "ast_lobes.DistillationHead",

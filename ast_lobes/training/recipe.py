@@ -67,20 +67,27 @@ def read_plain_hparams(hparams_file, overrides=None):
     return YAML(typ="rt").load(text)
 
 
-def distillation_overrides(hparams_file, overrides=None):
+def head_overrides(hparams_file, overrides=None):
     """``overrides`` (a dict or SpeechBrain's YAML string) as a dict, with
-    what a teacher needs where the YAML or the command line set one and
-    did not decide these themselves: the cls and distillation tokens with
-    a head each (``pooling: cls_dist_pair``, ``two_heads: true``) and no
-    mixup (the teacher's stored outputs are for unmixed clips)."""
+    what the head the YAML or the command line asks for needs, where they
+    did not decide it themselves:
+
+    * a ``teacher``: the cls and distillation tokens with a head each
+      (``pooling: cls_dist_pair``, ``two_heads: true``) and no mixup (the
+      teacher's stored outputs are for unmixed clips);
+    * a ``frame_level`` head: ``pooling: time_steps``, sigmoid outputs
+      (``multi_label: true``, ``loss: bce``).
+    """
     overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
-    if not plain.get("teacher"):
-        return overrides
-    decided = {"pooling": "cls_dist_pair", "two_heads": True}
-    if plain.get("mixup") is not None:
-        decided["mixup"] = None
-        logger.info("distillation: mixup turned off")
+    decided = {}
+    if plain.get("teacher"):
+        decided.update(pooling="cls_dist_pair", two_heads=True)
+        if plain.get("mixup") is not None:
+            decided["mixup"] = None
+            logger.info("distillation: mixup turned off")
+    if plain.get("frame_level"):
+        decided.update(pooling="time_steps", multi_label=True, loss="bce")
     return {**decided, **overrides}
 
 

@@ -31,9 +31,9 @@ from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
 from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
-    distillation_overrides,
     end_distributed,
     fold_overrides,
+    head_overrides,
     read_plain_hparams,
     train_classifier,
 )
@@ -156,7 +156,7 @@ def run(hparams_file, run_opts, overrides, fold=None):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = distillation_overrides(hparams_file, overrides)
+    overrides = head_overrides(hparams_file, overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     if not plain.get("n_folds"):
         run(hparams_file, run_opts, overrides)

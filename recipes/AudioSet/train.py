@@ -38,9 +38,9 @@ from ast_lobes.training.averaging import (  # noqa: E402
 )
 from ast_lobes.training.brain import read_metrics  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
-    distillation_overrides,
     end_distributed,
     export_model,
+    head_overrides,
     train_classifier,
 )
 from ast_lobes.training.thresholds import f1_thresholds  # noqa: E402
@@ -106,7 +106,7 @@ def report_results(hparams, averaged):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = distillation_overrides(hparams_file, overrides)
+    overrides = head_overrides(hparams_file, overrides)
     with open(hparams_file, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle, overrides)
     sb.create_experiment_directory(

@@ -28,9 +28,9 @@ from esc50_prepare import prepare_esc50  # noqa: E402
 
 from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
-    distillation_overrides,
     end_distributed,
     fold_overrides,
+    head_overrides,
     read_plain_hparams,
     train_classifier,
 )
@@ -98,7 +98,7 @@ def run_folds_in_parallel(folds, workers):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = distillation_overrides(hparams_file, overrides)
+    overrides = head_overrides(hparams_file, overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     folds = [int(fold) for fold in plain["folds"]]
     workers = int(plain["parallel_folds"])

@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from speech_commands_prepare import prepare_speech_commands  # noqa: E402
 
 from ast_lobes.training.recipe import (  # noqa: E402
-    distillation_overrides,
     end_distributed,
+    head_overrides,
     train_classifier,
 )
 
@@ -32,7 +32,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = distillation_overrides(hparams_file, overrides)
+    overrides = head_overrides(hparams_file, overrides)
     with open(hparams_file, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle, overrides)
     sb.create_experiment_directory(

@@ -314,3 +314,54 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
         "teacher_logits.npz: its teacher outputs were made with other draws: "
         "draws 2 (this run: 3)" in result.stdout + result.stderr
     )
+
+
+def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
+    result = run_recipe(tmp_path, "--data_folder", str(class_folders),
+                        "--frame_level", "attention", epochs=2)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = tmp_path / "exp" / "single" / "model"
+    assert (
+        "ast_lobes.FrameLevelHead" in (model / "hyperparams.yaml").read_text()
+    )
+    tagger = AudioTagger.from_hparams(
+        source=str(model), savedir=str(tmp_path / "t"), precision="fp32"
+    )
+    assert tagger.multi_label and tagger.thresholds is not None
+    long = tmp_path / "long.wav"
+    firsts = [sorted((class_folders / label).rglob("*.wav"))[0]
+              for label in ("low", "high", "mid", "low")]  # fmt: skip
+    parts = [soundfile.read(path)[0] for path in firsts]
+    soundfile.write(long, np.concatenate(parts).astype(np.float32), 16000)
+    events = tagger.detect_events(str(long), threshold=0.5)
+    assert events.resolution == "frames"
+    assert np.allclose(np.diff(events.times), 0.1, atol=1e-6)
+    assert events.scores.shape == (len(events.times), 3)
+    for event in events.events:
+        assert event["label"] in ("high", "low", "mid")
+        assert 0 <= event["onset"] < event["offset"] <= 4.05
+    windows = tagger.detect_events(str(long), resolution="windows", hop=0.25)
+    assert windows.resolution == "windows"
+    assert np.allclose(np.diff(windows.times), 0.25, atol=1e-6)
+
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    code = ast_tag([str(long), "--model", str(model), "--events", "--json",
+                    "--timeline", str(tmp_path / "pictures"),
+                    "--precision", "fp32"])  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["results"][0]["file"] == str(long)
+    assert isinstance(printed["results"][0]["events"], list)
+    picture = tmp_path / "pictures" / "long.png"
+    assert picture.read_bytes()[:4] == b"\x89PNG"
+    from ast_lobes import AudioClassificationHead, AudioSpectrogramTransformer
+
+    plain = AudioTagger.from_modules(
+        AudioSpectrogramTransformer(model_size=None, embed_dim=16, depth=1,
+                                    num_heads=2, input_tdim=100),
+        AudioClassificationHead(16, 2), ["a", "b"], max_frames=100,
+        precision=None,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="needs a model with a frame-level"):
+        plain.detect_events(str(long), resolution="frames")

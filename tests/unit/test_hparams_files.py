@@ -78,19 +78,17 @@ def test_stage_under_an_unread_name_is_refused():
 
 
 def test_a_teacher_gives_the_student_two_heads_and_no_mixup():
-    from ast_lobes.training.recipe import distillation_overrides
+    from ast_lobes.training.recipe import head_overrides
 
     path = os.path.join(ROOT, "recipes", "SpeechCommands", "hparams",
                         "ast.yaml")  # fmt: skip
-    given = distillation_overrides(path, "{data_folder: x, lr: 0.1}")
+    given = head_overrides(path, "{data_folder: x, lr: 0.1}")
     assert given == {"data_folder": "x", "lr": 0.1}
-    overrides = distillation_overrides(
-        path, {"data_folder": "x", "teacher": "t.npz"}
-    )
+    overrides = head_overrides(path, {"data_folder": "x", "teacher": "t.npz"})
     assert overrides == {"data_folder": "x", "teacher": "t.npz",
                          "pooling": "cls_dist_pair", "two_heads": True,
                          "mixup": None}  # fmt: skip
-    mine = distillation_overrides(
+    mine = head_overrides(
         path, {"data_folder": "x", "teacher": "t.npz",
                "pooling": "mean_dist_pair"},
     )  # fmt: skip
