@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Peak memory and time of tagging long files with sliding windows.
+"""Peak memory and time of tagging long files with sliding windows, and
+of their embeddings and sound events.
 
-Writes 1-minute and 10-minute 16-kHz files, then tags each one in its own
-process with ``AudioTagger.tag_file`` (windows of 10.255 s, hop 10.255 s,
-batches of 4 windows, so that both files run full batches) on a random AST
-of the chosen size, and prints the rise of the peak resident memory
-(VmHWM, reset after the model is loaded) and the wall time per file.
-Memory should depend on the window batch, not on the file's duration.
+Writes 1-minute and 10-minute 16-kHz files, then runs each task on each
+file in its own process on a random AST of the chosen size: ``tag``
+(``AudioTagger.tag_file``: windows of 10.255 s, hop 10.255 s), ``embed``
+(``embed_file`` with per-time-step embeddings) and ``events``
+(``detect_events`` with a frame-level head), batches of 4 windows, and
+prints the rise of the peak resident memory (VmHWM, reset after the model
+is loaded) and the wall time per file. Memory should depend on the window
+batch, not on the file's duration (beyond the outputs themselves).
 
 Usage::
 
     python benchmarks/bench_long_audio.py [--size base224] [--minutes 1 10]
+        [--tasks tag embed events]
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -33,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ast_lobes import (  # noqa: E402
     AudioClassificationHead,
     AudioSpectrogramTransformer,
+    FrameLevelHead,
 )
 from pretrained_interfaces import AudioTagger  # noqa: E402
 
@@ -49,22 +54,36 @@ def write_noise(path, minutes):
             out.write(0.1 * rng.standard_normal(60 * 16000))
 
 
-def worker(size, path, batch_size):
+def worker(size, task, path, batch_size):
     torch.manual_seed(0)
-    encoder = AudioSpectrogramTransformer(model_size=size, input_tdim=1024)
-    head = AudioClassificationHead(encoder.embed_dim, 527)
+    frames = task == "events"
+    encoder = AudioSpectrogramTransformer(
+        model_size=size, input_tdim=1024,
+        pooling="time_steps" if frames else "cls_dist",
+    )  # fmt: skip
+    head = (FrameLevelHead if frames else AudioClassificationHead)(
+        encoder.embed_dim, 527
+    )
     names = [str(i) for i in range(527)]
     tagger = AudioTagger.from_modules(encoder, head, names, max_frames=1024)
     reset_peak_rss()
     before = peak_rss_mb()
     start = time.perf_counter()
-    result = tagger.tag_file(path, batch_size=batch_size)
+    if task == "tag":
+        windows = len(tagger.tag_file(path, batch_size=batch_size).windows)
+    elif task == "embed":
+        result = tagger.embed_file(path, time_steps=True,
+                                   batch_size=batch_size)  # fmt: skip
+        windows = len(result.windows)
+    else:
+        result = tagger.detect_events(path, batch_size=batch_size)
+        windows = len(result.times) // encoder.grid[1] + 1
     print(
         json.dumps(
             {
                 "peak_mb": peak_rss_mb() - before,
                 "seconds": time.perf_counter() - start,
-                "windows": len(result.windows),
+                "windows": windows,
             }
         )
     )
@@ -75,10 +94,12 @@ def main():
     parser.add_argument("--size", default="base224")
     parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--tasks", nargs="+", default=["tag"],
+                        choices=["tag", "embed", "events"])  # fmt: skip
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.size, args.worker[1], args.batch_size)
+        worker(args.size, args.worker[0], args.worker[1], args.batch_size)
         return
     torch.set_num_threads(torch.get_num_threads())
     rows = []
@@ -86,19 +107,24 @@ def main():
         for minutes in args.minutes:
             path = os.path.join(folder, f"{minutes}min.wav")
             write_noise(path, minutes)
-            output = subprocess.run(
-                [sys.executable, __file__, "--size", args.size,
-                 "--batch-size", str(args.batch_size),
-                 "--worker", "tag", path],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-            rows.append((minutes, json.loads(output.strip().splitlines()[-1])))
-    print("| audio | windows | peak memory rise MB | seconds | s per window |")
-    print("|---|---|---|---|---|")
-    for minutes, row in rows:
+            for task in args.tasks:
+                output = subprocess.run(
+                    [sys.executable, __file__, "--size", args.size,
+                     "--batch-size", str(args.batch_size),
+                     "--worker", task, path],
+                    capture_output=True, text=True, check=True,
+                ).stdout  # fmt: skip
+                row = json.loads(output.strip().splitlines()[-1])
+                rows.append((task, minutes, row))
+    print(f"{args.size}, batches of {args.batch_size} windows")
+    print("| task | audio | windows | peak memory rise MB | seconds | "
+          "s per window |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for task, minutes, row in sorted(rows, key=lambda r: (r[0], r[1])):
         print(
-            f"| {minutes} min | {row['windows']} | {row['peak_mb']:.0f} | "
-            f"{row['seconds']:.1f} | {row['seconds'] / row['windows']:.2f} |"
+            f"| {task} | {minutes} min | {row['windows']} | "
+            f"{row['peak_mb']:.0f} | {row['seconds']:.1f} | "
+            f"{row['seconds'] / row['windows']:.2f} |"
         )
 
 
