@@ -93,19 +93,20 @@ def head_overrides(hparams_file, overrides=None):
 
 def fold_overrides(overrides, fold):
     """``overrides`` for one fold: ``fold`` set, and ``{fold}`` in a
-    ``teacher`` path replaced by it (a teacher per fold, which never saw
-    the fold's test clips).
+    path replaced by it (a teacher or a pretrained encoder per fold, which
+    never saw the fold's test clips).
 
     Example
     -------
     >>> fold_overrides({"teacher": "t/fold{fold}/logits.npz"}, 3)
     {'teacher': 't/fold3/logits.npz', 'fold': 3}
     """
-    overrides = {**overrides, "fold": fold}
-    teacher = overrides.get("teacher")
-    if isinstance(teacher, str) and "{fold}" in teacher:
-        overrides["teacher"] = teacher.replace("{fold}", str(fold))
-    return overrides
+    overrides = {
+        key: value.replace("{fold}", str(fold))
+        if isinstance(value, str) else value
+        for key, value in overrides.items()
+    }  # fmt: skip
+    return {**overrides, "fold": fold}
 
 
 def end_distributed():
