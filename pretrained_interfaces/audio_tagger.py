@@ -49,7 +49,7 @@ from pretrained_interfaces.events import (
     median_steps,
     scores_to_events,
 )
-from pretrained_interfaces.windows import read_windows
+from pretrained_interfaces.windows import read_window_batches, read_windows
 
 
 @dataclass
@@ -350,7 +350,7 @@ class AudioTagger(Pretrained):
         hop = steps_hop_seconds(self.pipeline) if time_steps else hop
         hop = hop or window
         min_samples = self.pipeline.compute_features.window_samples
-        spans, pooled, steps, times, pending = [], [], [], [], []
+        spans, pooled, steps, times = [], [], [], []
 
         def run(pending):
             vectors, per_step = self.embed_windows(pending, time_steps)
@@ -360,14 +360,10 @@ class AudioTagger(Pretrained):
                 times.append(at)
             spans.extend((start, end) for start, end, _ in pending)
 
-        for item in read_windows(path, self.sample_rate, window, hop,
-                                 min_samples, aligned=time_steps):  # fmt: skip
-            pending.append(item)
-            if len(pending) == batch_size:
-                run(pending)
-                pending = []
-        if pending:
-            run(pending)
+        for batch in read_window_batches(path, self.sample_rate, window, hop,
+                                         batch_size, min_samples,
+                                         aligned=time_steps):  # fmt: skip
+            run(batch)
         window_embeddings = np.concatenate(pooled)
         return EmbeddingResult(
             file=os.fspath(path),
@@ -429,7 +425,7 @@ class AudioTagger(Pretrained):
             window = window or self.window_seconds
             hop = step = hop or window / 4
         min_samples = self.pipeline.compute_features.window_samples
-        scores, times, pending, ends = [], [], [], []
+        scores, times, ends = [], [], []
 
         def run(pending):
             wavs, lens = batch_pad_right([wav for _, _, wav in pending])
@@ -447,14 +443,10 @@ class AudioTagger(Pretrained):
                 times.append(np.array([s + window / 2 for s, _, _ in pending]))
             ends.extend(end for _, end, _ in pending)
 
-        for item in read_windows(path, self.sample_rate, window, hop,
-                                 min_samples, aligned=True):  # fmt: skip
-            pending.append(item)
-            if len(pending) == batch_size:
-                run(pending)
-                pending = []
-        if pending:
-            run(pending)
+        for batch in read_window_batches(path, self.sample_rate, window, hop,
+                                         batch_size, min_samples,
+                                         aligned=True):  # fmt: skip
+            run(batch)
         scores, times = np.concatenate(scores), np.concatenate(times)
         if threshold is not None:
             cuts = np.full(scores.shape[1], float(threshold))

@@ -79,3 +79,17 @@ def read_windows(path, sample_rate, window_s, hop_s, min_samples=1,
                     "25 ms frame"
                 )
             yield start / rate, end, wav
+
+
+def read_window_batches(path, sample_rate, window_s, hop_s, batch_size,
+                        min_samples=1, aligned=False):  # fmt: skip
+    """``read_windows`` grouped into lists of at most ``batch_size``."""
+    batch = []
+    for item in read_windows(path, sample_rate, window_s, hop_s, min_samples,
+                             aligned):  # fmt: skip
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
