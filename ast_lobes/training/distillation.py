@@ -183,7 +183,8 @@ class Distillation:
             self.load(self.teacher, ids, required=True)
             logger.info("teacher outputs read from %s", self.teacher)
             return self
-        if os.path.isfile(stored) and self.load(stored, ids):
+        source = {"teacher": os.path.abspath(self.teacher)}
+        if os.path.isfile(stored) and self.load(stored, ids, source):
             logger.info("teacher outputs reused from %s", stored)
             return self
         model = load_classifier(
@@ -209,14 +210,15 @@ class Distillation:
         self.computed += len(ids) * max(self.draws, 1)
         logger.info("teacher %s ran on %d training clips x %d draws",
                     self.teacher, len(ids), max(self.draws, 1))  # fmt: skip
-        store_teacher_logits(stored, ids, computed, self.settings(),
-                             label_names)  # fmt: skip
+        settings = {**self.settings(), **source}
+        store_teacher_logits(stored, ids, computed, settings, label_names)
         return self
 
-    def load(self, path, ids, required=False):
+    def load(self, path, ids, source=None, required=False):
         """Reads stored logits; True when they cover ``ids`` with this
-        run's settings. With ``required`` (the user's own file) anything
-        else is an error that says what differs."""
+        run's settings (and ``source``, the teacher of a stored file).
+        With ``required`` (the user's own file) anything else is an error
+        that says what differs."""
         with np.load(path) as data:
             logits = data["logits"]
             stored_ids = data["ids"].tolist()
@@ -239,7 +241,9 @@ class Distillation:
                 f"{logits.shape[-1]} teacher outputs for "
                 f"{len(self.label_names)} labels"
             )
-        wanted = self.settings()
+        if source is None:  # a file of outputs: whichever teacher made it
+            settings.pop("teacher", None)
+        wanted = {**self.settings(), **(source or {})}
         if problem is None and settings != wanted:
             differ = ", ".join(
                 f"{key} {settings.get(key)} (this run: {wanted.get(key)})"

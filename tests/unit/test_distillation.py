@@ -204,6 +204,11 @@ def test_student_trains_on_the_draw_its_stored_teacher_output_is_for(
                          seed=11)  # fmt: skip
     again.prepare(dataset, str(tmp_path / "save"), spec, noise)
     assert again.computed == 0  # reused, not recomputed
+    export_classifier(str(tmp_path / "teacher2"), tiny_pipeline(5).eval(),
+                      labels)  # fmt: skip
+    another = Distillation(str(tmp_path / "teacher2"), draws=3, seed=11)
+    another.prepare(dataset, str(tmp_path / "save"), spec, noise)
+    assert another.computed == 5 * 3  # another teacher: computed again
     other = Distillation(str(tmp_path / "teacher"), kind="soft", draws=3,
                          seed=11)  # fmt: skip
     other.prepare(dataset, str(tmp_path / "save"), SpecAugment(8, 30), noise)
