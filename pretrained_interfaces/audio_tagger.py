@@ -471,16 +471,21 @@ class AudioTagger(Pretrained):
         wav)`` windows run as one batch and, with ``time_steps``, each
         window's ``(steps, times)`` with times from the file's start."""
         wavs, lens = batch_pad_right([wav for _, _, wav in windows])
-        pooled = self.embed_batch(wavs, lens).float().cpu().numpy()
         if not time_steps:
-            return pooled, []
+            return self.embed_batch(wavs, lens).float().cpu().numpy(), []
+        if self.pending_precision is not None:
+            self.set_precision(self.pending_precision)
+        pooled, steps = time_step_embeddings(
+            self.pipeline, wavs.to(self.device), lens.to(self.device),
+            pooled=True,
+        )  # fmt: skip
         per_step = [
             (vectors, at + start)
             for (start, _, _), (vectors, at) in zip(
-                windows, self.embed_batch(wavs, lens, True), strict=True
-            )
+                windows, steps, strict=True
+            )  # fmt: skip
         ]
-        return pooled, per_step
+        return pooled.float().cpu().numpy(), per_step
 
     def top_tags(self, scores, top_k=5, threshold=None):
         """``(label, score)`` pairs, best first: the ``top_k`` best, and

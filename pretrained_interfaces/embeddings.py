@@ -66,16 +66,19 @@ def steps_hop_seconds(pipeline):
 
 
 @torch.no_grad()
-def time_step_embeddings(pipeline, wavs, wav_lens=None):
+def time_step_embeddings(pipeline, wavs, wav_lens=None, pooled=False):
     """Per clip, the patch tokens averaged over the frequency rows and
     their centre times (seconds from the clip's start): a list of
     ``(steps [time steps, dim], times [time steps])``. Only steps whose
     patches lie in the clip's own frames (not the padding up to the
-    model's window) are kept, the first always."""
+    model's window) are kept, the first always. With ``pooled``, also the
+    pooled embeddings ``[batch, dim]`` from the same encoder pass:
+    ``(pooled, steps)``."""
     feats, frame_lens = pipeline.features(wavs, wav_lens)
     tokens = pipeline.encoder(feats, frame_lens, all_tokens=True)
     encoder = pipeline.bare_encoder
-    f_dim, t_dim = encoder.patch_grid(feats.shape[1], feats.shape[2])
+    grid = encoder.patch_grid(feats.shape[1], feats.shape[2])
+    f_dim, t_dim = grid
     columns = tokens[:, 2:].reshape(len(tokens), f_dim, t_dim, -1).mean(1)
     if wav_lens is None:
         wav_lens = torch.ones(len(wavs))
@@ -89,7 +92,13 @@ def time_step_embeddings(pipeline, wavs, wav_lens=None):
                             strict=True):  # fmt: skip
         keep = max(1, int((ends <= frames).sum()))
         out.append((clip[:keep], times[:keep]))
-    return out
+    if not pooled:
+        return out
+    keep = None
+    if bool((frame_lens < 1).any()):
+        keep = encoder.padding_mask(frame_lens, feats.shape[1], grid)
+    vectors = encoder.pool_tokens(tokens, grid, keep).mean(dim=1)
+    return vectors, out
 
 
 def write_embeddings(path, results):

@@ -409,10 +409,22 @@ class AudioSpectrogramTransformer(nn.Module):
         tokens = self.transform(tokens, attn_mask)
         if self.output_all_tokens or all_tokens:
             return tokens
-        if self.pooling == "time_steps":  # [batch, time steps, dim]
-            if self.training and any(self.patchout):
-                raise ValueError("time_steps pooling needs every patch: "
-                                 "turn patchout off")  # fmt: skip
+        if (
+            self.training
+            and self.pooling == "time_steps"
+            and any(self.patchout)
+        ):
+            raise ValueError(
+                "time_steps pooling needs every patch: turn patchout off"
+            )
+        return self.pool_tokens(tokens, grid, keep)
+
+    def pool_tokens(self, tokens, grid, keep=None):
+        """The pooled output of encoded tokens ``[batch, 2 + patches,
+        dim]`` of a ``grid`` (``keep``: ``padding_mask``), as ``forward``
+        gives it: ``[batch, 1, dim]``, ``[batch, 2, dim]`` for the pair
+        poolings or ``[batch, time steps, dim]`` for ``time_steps``."""
+        if self.pooling == "time_steps":
             patches = tokens[:, 2:].reshape(len(tokens), *grid, -1)
             return patches.mean(dim=1)
         if self.pooling == "cls_dist_pair":
