@@ -24,7 +24,7 @@ from ast_lobes.training.report import (
 )
 from ast_lobes.training.sampling import label_balanced_sampler
 from ast_lobes.training.stages import optional
-from ast_lobes.training.thresholds import f1_thresholds
+from ast_lobes.training.thresholds import MIN_POSITIVES, f1_thresholds
 from ast_lobes.weights.exported import start_from_exported
 
 logger = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ def calibrate_thresholds(brain, valid_set, loader_kwargs, best_key, tested):
     logger.info(
         "per-class thresholds from %d validation clips: %d of %d classes "
         "calibrated (median %.3f), the others 0.5",
-        len(scores), int(((targets >= 0.5).sum(0) >= 3).sum()),
+        len(scores), int(((targets >= 0.5).sum(0) >= MIN_POSITIVES).sum()),
         len(thresholds), float(np.median(thresholds)),
     )  # fmt: skip
     return thresholds

@@ -9,8 +9,10 @@ Authors
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
+MIN_POSITIVES = 3  # positive clips a class needs for a threshold of its own
 
-def f1_thresholds(scores, targets, min_positives=3, fallback=0.5):
+
+def f1_thresholds(scores, targets, min_positives=MIN_POSITIVES, fallback=0.5):
     """The F1-maximising threshold of every class.
 
     A clip is predicted positive when its score is at least the threshold.
