@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import speechbrain as sb
-from hyperpyyaml import resolve_references
+from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml import YAML
 
 from ast_lobes.model.pipeline import AudioClassificationPipeline
@@ -65,6 +65,20 @@ def read_plain_hparams(hparams_file, overrides=None):
     with open(hparams_file, encoding="utf-8") as handle:
         text = resolve_references(handle, overrides or {}).getvalue()
     return YAML(typ="rt").load(text)
+
+
+def load_experiment(hparams_file, overrides):
+    """The recipe's hparams with ``overrides``, its experiment folder made
+    (SpeechBrain's ``create_experiment_directory``: the resolved YAML and
+    the log go there)."""
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    return hparams
 
 
 def head_overrides(hparams_file, overrides=None):

@@ -23,7 +23,6 @@ import os
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,6 +33,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
     head_overrides,
+    load_experiment,
     read_plain_hparams,
     train_classifier,
 )
@@ -125,13 +125,7 @@ def run(hparams_file, run_opts, overrides, fold=None):
     sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
     summary = prepare_audio_folder(**options)  # reads the prepared summary
     overrides = {**overrides, **data_overrides(summary, overrides)}
-    with open(hparams_file, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
+    hparams = load_experiment(hparams_file, overrides)
     manifests = {
         split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid", "test")

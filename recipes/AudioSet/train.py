@@ -25,7 +25,6 @@ import os
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,6 +40,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     export_model,
     head_overrides,
+    load_experiment,
     train_classifier,
 )
 from ast_lobes.training.thresholds import f1_thresholds  # noqa: E402
@@ -107,13 +107,7 @@ def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
     overrides = head_overrides(hparams_file, overrides)
-    with open(hparams_file, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
+    hparams = load_experiment(hparams_file, overrides)
     sb.utils.distributed.run_on_main(
         prepare_audioset,
         kwargs={

@@ -20,7 +20,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,6 +30,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
     head_overrides,
+    load_experiment,
     read_plain_hparams,
     train_classifier,
 )
@@ -39,13 +39,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
 def run_fold(hparams_file, run_opts, overrides, fold):
     """Trains and evaluates one fold in this process."""
     overrides = fold_overrides(overrides, fold)
-    with open(hparams_file, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
+    hparams = load_experiment(hparams_file, overrides)
     sb.utils.distributed.run_on_main(
         prepare_esc50,
         kwargs={

@@ -18,7 +18,6 @@ import os
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,6 +29,7 @@ from ast_lobes.training.pretraining import (  # noqa: E402
 )
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
+    load_experiment,
     parse_overrides,
     read_plain_hparams,
 )
@@ -66,13 +66,7 @@ def main():
     summary = prepare_pretraining(**options)
     stats = {k: summary[k] for k in ("norm_mean", "norm_std")}
     overrides = {**stats, **overrides}
-    with open(hparams_file, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
+    hparams = load_experiment(hparams_file, overrides)
     datasets = {
         split: pretraining_dataset(
             os.path.join(hparams["save_folder"], f"{split}.csv"),
