@@ -162,3 +162,13 @@ def test_hear_api_on_a_hugging_face_ast(hf_speechcommands_dir):
     check_hear_rules(hear, str(path))
     model = hear.load_model(str(path))
     assert model.scene_embedding_size == 64
+
+
+def test_ast_tag_head_choice_needs_a_distilled_model(model_folder, tmp_path,
+                                                     capsys):  # fmt: skip
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, np.zeros(16000, dtype=np.float32), 16000)
+    code = ast_tag([str(clip), "--model", str(model_folder), "--head", "cls",
+                    "--precision", "fp32"])  # fmt: skip
+    assert code == 2
+    assert "this model has one head" in capsys.readouterr().err

@@ -152,3 +152,17 @@ def test_pretrained_encoder_loads_for_other_strides_and_frames(tmp_path):
     with pytest.raises(CheckpointError, match="missing encoder.ckpt"):
         pretrained_encoder(ssast_weights=str(tmp_path), model_size=None,
                            embed_dim=32, depth=2, num_heads=2)  # fmt: skip
+
+
+def test_frame_mode_pretraining_step_on_frame_patches():
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=96,
+        patch_size=[128, 2], fstride=128, tstride=2,
+    )  # fmt: skip
+    model = MaskedPatchModel(encoder, mask_count=12, mask_mode="frame")
+    out = model(torch.randn(3, 96, 128))
+    assert torch.isfinite(out["loss"]) and out["loss"].item() > 0
+    # 12 masked frame pairs: chance of picking one's own patch is 1/12
+    assert 0 <= out["accuracy"].item() <= 1
+    with pytest.raises(ValueError, match="non-overlapping patches"):
+        MaskedPatchModel(tiny_encoder(stride=10), mask_count=4)
