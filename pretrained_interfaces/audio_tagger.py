@@ -49,7 +49,7 @@ from pretrained_interfaces.events import (
     median_steps,
     scores_to_events,
 )
-from pretrained_interfaces.windows import read_window_batches, read_windows
+from pretrained_interfaces.windows import read_window_batches
 
 
 @dataclass
@@ -549,19 +549,11 @@ class AudioTagger(Pretrained):
         hop = hop or window
         if window <= 0 or hop <= 0:
             raise ValueError("window and hop must be positive")
-        windows, pending = [], []
+        windows = []
         min_samples = self.pipeline.compute_features.window_samples
-        for start, end, wav in read_windows(
-            path, self.sample_rate, window, hop, min_samples
-        ):
-            pending.append((start, end, wav))
-            if len(pending) == batch_size:
-                windows += self.score_windows(pending)
-                pending = []
-                if progress is not None:
-                    progress(len(windows))
-        if pending:
-            windows += self.score_windows(pending)
+        for batch in read_window_batches(path, self.sample_rate, window, hop,
+                                         batch_size, min_samples):  # fmt: skip
+            windows += self.score_windows(batch)
             if progress is not None:
                 progress(len(windows))
         return self.result_of(path, windows, top_k, threshold, aggregate)

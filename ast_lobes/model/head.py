@@ -184,10 +184,12 @@ class FrameLevelHead(nn.Module):
 
     def clip_scores(self, steps):
         """Pooled scores ``[batch, n_labels]``."""
-        scores = self.frame_scores(steps)
+        self.check(steps)
+        normed = self.norm(steps)
+        scores = torch.sigmoid(self.linear(normed))
         if self.pooling == "linear_softmax":
             return (scores**2).sum(1) / scores.sum(1).clamp_min(1e-7)
-        weights = torch.softmax(self.attention(self.norm(steps)), dim=1)
+        weights = torch.softmax(self.attention(normed), dim=1)
         return (weights * scores).sum(1)
 
     def forward(self, steps):
