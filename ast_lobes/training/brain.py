@@ -209,8 +209,10 @@ class AudioClassificationBrain(sb.Brain):
                 train_stats={"loss": self.train_loss},
                 valid_stats=stats,
             )
-            self.save_epoch_checkpoint(stats, epoch)
+            # Recorded before the checkpoint: a run killed between the two
+            # re-runs the epoch and its new line replaces this one.
             self.record({"epoch": epoch, **stats})
+            self.save_epoch_checkpoint(stats, epoch)
             self.log_time_left(epoch)
             self.save_predictions(f"valid_epoch{epoch}")
         else:
@@ -306,12 +308,34 @@ class AudioClassificationBrain(sb.Brain):
 
     def record(self, stats):
         """Appends one JSON line to ``metrics_file`` (main process only)."""
-        path = self.settings["metrics_file"]
-        if path is None or not sb.utils.distributed.if_main_process():
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(stats) + "\n")
+        if sb.utils.distributed.if_main_process():
+            append_metrics_line(self.settings["metrics_file"], stats)
+
+
+def append_metrics_line(path, stats):
+    """Appends ``stats`` as one JSON line to ``path`` (nothing if None).
+
+    The line goes out in a single write on an append-only descriptor, so a
+    process killed meanwhile leaves the whole line or none of it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.jsonl")
+    >>> append_metrics_line(path, {"epoch": 1, "accuracy": 50.0})
+    >>> append_metrics_line(path, {"epoch": 1, "accuracy": 75.0})
+    >>> read_metrics(path)
+    {1: 75.0}
+    """
+    if path is None:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    line = (json.dumps(stats) + "\n").encode("utf-8")
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)
 
 
 def log_time_left(brain, epoch):

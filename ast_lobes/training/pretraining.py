@@ -6,9 +6,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
-import json
 import logging
-import os
 import time
 
 import speechbrain as sb
@@ -16,7 +14,7 @@ import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from ast_lobes.audio.io import read_segment
-from ast_lobes.training.brain import log_time_left
+from ast_lobes.training.brain import append_metrics_line, log_time_left
 
 logger = logging.getLogger(__name__)
 LOGGED = ("loss", "discriminative", "generative", "accuracy")
@@ -94,17 +92,15 @@ class MaskedPatchBrain(sb.Brain):
             train_stats=self.train_stats,
             valid_stats=stats,
         )
+        if sb.utils.distributed.if_main_process():
+            append_metrics_line(
+                getattr(self.hparams, "metrics_file", None),
+                {"epoch": epoch, "train": self.train_stats, "valid": stats},
+            )
         self.checkpointer.save_and_keep_only(
             meta={"loss": stats["loss"], "epoch": epoch}, min_keys=["loss"],
             num_to_keep=1,
         )  # fmt: skip
-        path = getattr(self.hparams, "metrics_file", None)
-        if path and sb.utils.distributed.if_main_process():
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            with open(path, "a", encoding="utf-8") as handle:
-                record = {"epoch": epoch, "train": self.train_stats,
-                          "valid": stats}  # fmt: skip
-                handle.write(json.dumps(record) + "\n")
         log_time_left(self, epoch)
 
     def on_fit_start(self):

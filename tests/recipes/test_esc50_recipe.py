@@ -121,7 +121,8 @@ def test_killed_run_resumes_with_same_epochs(esc50_dir, tmp_path):
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 300
-    while not metrics.exists() and time.time() < deadline:
+    saved = exp / "fold2" / "save"
+    while not any(saved.glob("CKPT+*/CKPT.yaml")) and time.time() < deadline:
         assert process.poll() is None, "training ended before the kill"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)

@@ -1,0 +1,62 @@
+"""A save killed halfway never becomes the checkpoint a run resumes from."""
+
+import pytest
+import torch
+from speechbrain.utils.checkpoints import Checkpointer
+
+from ast_lobes.training.checkpoints import AtomicCheckpointer
+
+
+class Killed(Exception):
+    """Stands for the process dying while a parameter file is written."""
+
+
+def save_killed_halfway(checkpointer, model):
+    """Saves epoch 2 but dies on the second file, after the first."""
+
+    def die(obj, path):
+        path.write_bytes(b"PK\x03\x04 partial zip")
+        raise Killed
+
+    checkpointer.add_recoverable("late", model, custom_save_hook=die)
+    with pytest.raises(Killed):
+        checkpointer.save_checkpoint(meta={"epoch": 2})
+
+
+@pytest.mark.parametrize(
+    "kind, resumes", [(Checkpointer, False), (AtomicCheckpointer, True)]
+)
+def test_interrupted_save_leaves_the_last_whole_checkpoint(
+    kind, resumes, tmp_path
+):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    first = kind(tmp_path, {"model": model, "late": torch.nn.Linear(1, 1)})
+    first.save_checkpoint(meta={"epoch": 1})
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    save_killed_halfway(kind(tmp_path, {"model": model}), torch.nn.Linear(1, 1))
+
+    resumed_model = torch.nn.Linear(3, 2)
+    resumed = kind(
+        tmp_path, {"model": resumed_model, "late": torch.nn.Linear(1, 1)}
+    )
+    if not resumes:  # SpeechBrain's own picks the broken one
+        with pytest.raises(RuntimeError):
+            resumed.recover_if_possible()
+        return
+    checkpoint = resumed.recover_if_possible()
+    assert checkpoint.meta["epoch"] == 1
+    torch.testing.assert_close(resumed_model.state_dict(), saved)
+    assert len(list(tmp_path.iterdir())) == 1  # the broken folder is gone
+
+
+def test_saving_under_a_name_again_replaces_it(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    checkpointer = AtomicCheckpointer(tmp_path, {"model": model})
+    checkpointer.save_checkpoint(meta={"epoch": 1}, name="latest")
+    checkpointer.save_checkpoint(meta={"epoch": 2}, name="latest")
+    (checkpoint,) = checkpointer.list_checkpoints()
+    assert checkpoint.meta["epoch"] == 2
+    assert checkpoint.path.name == "CKPT+latest"
