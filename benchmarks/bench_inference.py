@@ -21,6 +21,12 @@ frames), in the same run:
   five folds' exported models over their held-out clips), the share of
   clips whose top-1 class in the mode equals fp32's.
 
+Distilled students: an AST-Tiny (192 wide, 12 blocks, random weights) in
+precision ``auto`` at patch strides 10 and 16, timed in the same
+alternation as AST-Base and compared with Hugging Face's fp32 AST-Base
+(``--student-strides``; their accuracy is measured by the distillation
+recipes, see ``bench_distillation.py``).
+
 Archive tagging: clips per second over a folder of ten-second WAV files
 (random noise, AST-Base random weights saved as a Hugging Face folder):
 ``ast-tag`` (precision auto, ``--output`` JSONL, default decoding workers)
@@ -131,8 +137,32 @@ def build_reference(size, frames, path):
     ASTFeatureExtractor(max_length=frames).save_pretrained(path)
 
 
-def load(mode, path):
+def student_stride(mode):
+    """The patch stride of a ``student-s<N>`` mode, else None."""
+    return int(mode[len("student-s") :]) if mode.startswith("student") else None
+
+
+def load_student(stride, frames):
+    """An AST-Tiny (DeiT-Tiny size: 192 wide, 12 blocks, 3 heads) with
+    patch stride ``stride``, random weights, in precision auto: the size
+    of a distilled student."""
+    from ast_lobes import AudioClassificationHead, AudioSpectrogramTransformer
+
+    hidden, layers, heads = SIZES["tiny"]
+    torch.manual_seed(0)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=hidden, depth=layers, num_heads=heads,
+        input_tdim=frames, fstride=stride, tstride=stride,
+    )  # fmt: skip
+    classifier = AudioClassificationHead(hidden, 527).eval()
+    set_inference_precision(encoder, "auto")
+    return lambda x: classifier(encoder(x)).squeeze(1)
+
+
+def load(mode, path, frames):
     """A function fbank -> logits for ``mode``."""
+    if student_stride(mode):
+        return load_student(student_stride(mode), frames)
     if mode == "hf-fp32":
         from transformers import ASTForAudioClassification
 
@@ -154,7 +184,7 @@ def fbank_batch(batch, frames):
 
 def memory_worker(mode, batch, path, frames, out_file):
     """Peak-RSS rise of one forward pass; saves the logits."""
-    forward = load(mode, path)
+    forward = load(mode, path, frames)
     fbank = fbank_batch(batch, frames)
     reset_peak_rss()
     before = peak_rss_mb()
@@ -167,7 +197,7 @@ def memory_worker(mode, batch, path, frames, out_file):
 def speed_worker(batch, path, frames, repeats, modes):
     """Median seconds per clip of every mode, timed alternately; a mode
     slow on this CPU is timed once (its first call) and not repeated."""
-    forwards = {mode: load(mode, path) for mode in modes}
+    forwards = {mode: load(mode, path, frames) for mode in modes}
     fbank = fbank_batch(batch, frames)
     times = {mode: [] for mode in forwards}
     slow = slow_modes()
@@ -272,21 +302,33 @@ def inference_table(args, agreement):
         "| max abs logit diff vs HF fp32 | top-1 agreement with fp32 (demo) |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    auto = auto_precision()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             path = os.path.join(tmp, size)
             build_reference(size, args.frames, path)
+            students = [f"student-s{s}" for s in args.student_strides]
+            timed = args.modes + (students if size == "base" else [])
             for batch in args.batches:
                 speed = run(
                     "--speed-worker", batch, path, args.frames, args.repeats,
-                    ",".join(args.modes),
+                    ",".join(timed),
                 )  # fmt: skip
                 reference = None
-                for mode in args.modes:
+                for mode in timed:
                     out = os.path.join(tmp, "logits.pt")
                     memory = run(
                         "--memory-worker", mode, batch, path, args.frames, out
                     )
+                    if student_stride(mode):
+                        print(
+                            f"| tiny student, stride {student_stride(mode)} "
+                            f"| {batch} | auto: {auto} | {speed[mode]:.3f} "
+                            f"| {speed['hf-fp32'] / speed[mode]:.2f}x "
+                            f"| {memory['peak_mb']:.0f} | - | - |",
+                            flush=True,
+                        )
+                        continue
                     logits = torch.load(out)
                     reference = logits if reference is None else reference
                     diff = (logits - reference).abs().max().item()
@@ -426,6 +468,11 @@ def main():
     parser.add_argument(
         "--modes", nargs="+", default=list(MODES), choices=MODES,
         help="modes to time (hf-fp32 and fp32 are always kept)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--student-strides", nargs="*", type=int, default=[10, 16],
+        help="AST-Tiny rows (the size of a distilled student) with these "
+        "patch strides, timed beside AST-Base",
     )  # fmt: skip
     parser.add_argument("--archive-files", type=int, default=200)
     parser.add_argument("--archive-batch", type=int, default=8)

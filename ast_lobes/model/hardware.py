@@ -41,17 +41,43 @@ class Hardware:
         CPU vector capability (``AVX512``, ``AVX2``...) or the GPU name.
     native_bf16 : bool
         bf16 matrix units (AVX512-BF16/AMX on a CPU; Ampere or newer GPU).
+    amx : bool
+        Intel AMX tiles (a CPU from Sapphire Rapids on), which PyTorch's
+        fused CPU attention kernel uses for bf16.
     """
 
     device: str
     capability: str
     native_bf16: bool
+    amx: bool = False
 
     def describe(self):
-        """One phrase, e.g. ``CPU AVX2 without native bf16``."""
+        """One phrase, e.g. ``CPU AVX2 without native bf16``.
+
+        Example
+        -------
+        >>> Hardware("cpu", "AVX512", True, amx=True).describe()
+        'CPU AVX512 with native bf16 (AMX)'
+        """
         bf16 = "with" if self.native_bf16 else "without"
         kind = "CPU" if self.device == "cpu" else "GPU"
-        return f"{kind} {self.capability} {bf16} native bf16"
+        amx = " (AMX)" if self.amx else ""
+        return f"{kind} {self.capability} {bf16} native bf16{amx}"
+
+    def fused_bf16_attention(self):
+        """Whether PyTorch's fused attention kernel is the fast one in bf16.
+
+        On a GPU, and on a CPU with AMX, it is (measured at 1,214 tokens on
+        a CPU with AMX: 6.5 ms per layer against 12.3 ms in query blocks);
+        on a CPU without AMX it runs at fp32 speed and attention in blocks
+        of bf16 matrix products is 2.3x faster.
+
+        Example
+        -------
+        >>> Hardware("cpu", "AVX512", True).fused_bf16_attention()
+        False
+        """
+        return self.device != "cpu" or self.amx
 
 
 def detect_hardware(device="cpu"):
@@ -66,7 +92,8 @@ def detect_hardware(device="cpu"):
         torch.backends.mkldnn.is_available()
         and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
-    return Hardware("cpu", torch.backends.cpu.get_cpu_capability(), native)
+    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    return Hardware("cpu", torch.backends.cpu.get_cpu_capability(), native, amx)
 
 
 def fast_precisions(hardware, compile=False):

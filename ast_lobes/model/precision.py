@@ -4,10 +4,11 @@
 
 * ``fp32``: unchanged.
 * ``bf16``: weights cast to bfloat16 (inputs are cast on the way in and the
-  output returned in float32). On the CPU, attention runs query block by
-  query block with bfloat16 matrix products, which uses the CPU's bf16
-  units where PyTorch's fused CPU attention kernel does not (measured 2.3x
-  faster per layer at 1214 tokens on an AVX-512 bf16 CPU).
+  output returned in float32). On a CPU without AMX, attention runs query
+  block by query block with bfloat16 matrix products, which uses the CPU's
+  bf16 units where PyTorch's fused CPU attention kernel does not (measured
+  2.3x faster per layer at 1214 tokens on an AVX-512 bf16 CPU); with AMX
+  (and on a GPU) the fused kernel is the faster one and is kept.
 * ``bf16-autocast``: fp32 weights under ``torch.autocast`` (bfloat16);
   slower than ``bf16`` on the CPU since every weight is cast on every
   call, kept for comparison.
@@ -148,7 +149,8 @@ def probe_block(precision):
         tokens = torch.randn(1, 600, 768)
     if precision == "bf16":
         block.to(torch.bfloat16)
-        block.attn.__class__ = ChunkedAttention
+        if not detect_hardware("cpu").fused_bf16_attention():
+            block.attn.__class__ = ChunkedAttention
         tokens = tokens.to(torch.bfloat16)
     elif precision == "int8-dynamic":
         quantize_linear_layers(block)
@@ -277,7 +279,7 @@ def set_inference_precision(
     encoder.eval()
     if precision == "bf16":
         encoder.to(torch.bfloat16)
-        if next(encoder.parameters()).device.type == "cpu":
+        if not detect_hardware(str(device)).fused_bf16_attention():
             for block in encoder.blocks:
                 block.attn.__class__ = ChunkedAttention
     elif precision == "int8":

@@ -1,8 +1,9 @@
 """Precision modes the hardware runs slowly are refused; ``auto`` picks
 the fast one. The CPU's capability checks and the speed probe are mocked
 as an AVX2 CPU without native bf16 (AMD Zen 3), an AVX-512 one with fast
-bf16 (AMD Zen 4), and an AVX-512 one reporting native bf16 that runs it
-slower than fp32 (the Intel Xeon of issue 12's closing note)."""
+bf16 (AMD Zen 4), an AVX-512 one reporting native bf16 that runs it
+slower than fp32 (the Intel Xeon of issue 12's closing note), and one with
+AMX, where bf16 keeps PyTorch's fused attention kernel."""
 
 import pytest
 import torch
@@ -12,12 +13,15 @@ from ast_lobes.model import precision as precision_module
 from ast_lobes.model.hardware import SlowPrecisionError, detect_hardware
 
 
-def mock_cpu(monkeypatch, capability, native_bf16, speeds):
+def mock_cpu(monkeypatch, capability, native_bf16, speeds, amx=False):
     monkeypatch.setattr(
         torch.backends.cpu, "get_cpu_capability", lambda: capability
     )
     monkeypatch.setattr(
         torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16
+    )
+    monkeypatch.setattr(
+        torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False
     )
     probed = []
 
@@ -114,6 +118,18 @@ def test_auto_picks_bf16_with_native_bf16(bf16_cpu):
     assert set_inference_precision(encoder(), "auto").inference_precision == (
         "bf16"
     )
+
+
+@pytest.mark.parametrize("amx, blocks", [(False, True), (True, False)])
+def test_bf16_attention_in_blocks_only_without_amx(monkeypatch, amx, blocks):
+    mock_cpu(monkeypatch, "AVX512", True, {"bf16": 2.9}, amx=amx)
+    model = encoder().eval()
+    fbank = torch.randn(2, 100, 128)
+    expected = model(fbank)
+    converted = set_inference_precision(model, "bf16")
+    attention = converted.blocks[0].attn
+    assert isinstance(attention, precision_module.ChunkedAttention) == blocks
+    torch.testing.assert_close(converted(fbank), expected, atol=0.05, rtol=0.0)
 
 
 def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
