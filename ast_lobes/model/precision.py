@@ -279,7 +279,8 @@ def set_inference_precision(
     encoder.eval()
     if precision == "bf16":
         encoder.to(torch.bfloat16)
-        if not detect_hardware(str(device)).fused_bf16_attention():
+        cpu = device.type == "cpu"
+        if cpu and not detect_hardware("cpu").fused_bf16_attention():
             for block in encoder.blocks:
                 block.attn.__class__ = ChunkedAttention
     elif precision == "int8":
