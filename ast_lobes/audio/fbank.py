@@ -191,6 +191,7 @@ class KaldiFbank(nn.Module):
             ``[batch, frames, n_mels]``.
         frame_lens : torch.Tensor
             ``[batch]`` relative frame lengths (with ``return_lengths``).
+            Both in float32, under autocast too.
 
         Example
         -------
@@ -212,10 +213,13 @@ class KaldiFbank(nn.Module):
             sizes = [n_samples] * wavs.shape[0]
         else:
             sizes = torch.round(wav_lens * n_samples).long().tolist()
-        feats = [
-            self.clip_fbank(wav[:size])
-            for wav, size in zip(wavs.float(), sizes, strict=True)
-        ]
+        # The reference front end is fp32 even inside a bf16 autocast
+        # region (SpeechBrain's --precision bf16).
+        with torch.autocast(wavs.device.type, enabled=False):
+            feats = [
+                self.clip_fbank(wav[:size])
+                for wav, size in zip(wavs.float(), sizes, strict=True)
+            ]
         longest = max(feat.shape[0] for feat in feats)
         length = self.target_length or longest
         if not pad:

@@ -42,6 +42,15 @@ def test_batch_of_different_lengths_matches_reference():
         assert torch.all(feats[i, expected.shape[0] :] == 0)
 
 
+def test_features_stay_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    clip = torch.randn(16000) * 0.1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = KaldiFbank()(clip.unsqueeze(0))
+    expected = reference_fbank(clip)  # fp32, outside autocast
+    torch.testing.assert_close(feats[0], expected, atol=1e-5, rtol=0)
+
+
 def test_target_length_pads_and_cuts_then_normalises():
     wav = torch.randn(2, 16000)
     expected = reference_fbank(wav[0])
