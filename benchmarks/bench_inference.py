@@ -35,7 +35,9 @@ decoded clips with the same batch size; model loading excluded.
 
 Training: samples per second of a training step (forward, backward, Adam)
 on 1024-frame inputs, with and without patchout at the PaSST default
-(40 time columns and 4 frequency rows dropped).
+(40 time columns and 4 frequency rows dropped), in fp32 and under bf16
+autocast (SpeechBrain's ``--precision bf16``) where this CPU runs bf16
+fast.
 
 Usage::
 
@@ -253,8 +255,9 @@ def demo_agreement(experiment, modes):
     return {m: (hits[m] / total, largest[m], total) for m in hits}
 
 
-def training_worker(size, batch, frames, patchout, steps):
-    """Training samples per second of AST ``size`` (fp32, Adam)."""
+def training_worker(size, batch, frames, patchout, steps, precision):
+    """Training samples per second of AST ``size`` (Adam; ``precision``
+    ``bf16``: under bf16 autocast, as SpeechBrain's ``--precision bf16``)."""
     from ast_lobes import AudioClassificationHead, AudioSpectrogramTransformer
 
     hidden, layers, heads = SIZES[size]
@@ -273,12 +276,14 @@ def training_worker(size, batch, frames, patchout, steps):
     optimizer = torch.optim.Adam(params, lr=1e-5)
     fbank = fbank_batch(batch, frames)
     targets = torch.rand(batch, 527).round()
+    bf16 = precision == "bf16"
     seconds = []
     for step in range(steps + 1):
         start = time.perf_counter()
-        logits = head(encoder(fbank)).squeeze(1)
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            logits = head(encoder(fbank)).squeeze(1)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, targets
+            logits.float(), targets
         )
         optimizer.zero_grad()
         loss.backward()
@@ -424,38 +429,45 @@ def archive_table(args):
 
 
 def training_table(args):
+    """Training speed: patchout off and on, in each training precision
+    (a precision this CPU runs slower than fp32 is left out)."""
     print()
     print(
         "| size | batch | frames | patchout (time, freq) | tokens "
-        "| training samples/s | speed-up |"
+        "| precision | training samples/s | speed-up |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
+    precisions = [
+        p for p in args.train_precisions
+        if p == "fp32" or "bf16-autocast" not in slow_modes()
+    ]  # fmt: skip
     for size in args.train_sizes:
         batch = 8 if size == "tiny" else 2
         plain = None
         for patchout in (False, True):
-            result = run(
-                "--training-worker", size, batch, args.frames, int(patchout),
-                args.train_steps,
-            )  # fmt: skip
-            rate = result["samples_per_s"]
-            plain = plain or rate
-            f_dim, t_dim = patch_grid_size(args.frames, 128, (16, 16), 10, 10)
-            if patchout:
-                f_dim, t_dim = max(1, f_dim - 4), max(1, t_dim - 40)
-            grid = (f_dim, t_dim)
-            print(
-                f"| {size} | {batch} | {args.frames} "
-                f"| {'40, 4' if patchout else 'none'} "
-                f"| {2 + grid[0] * grid[1]} | {rate:.2f} "
-                f"| {rate / plain:.2f}x |",
-                flush=True,
-            )
+            for precision in precisions:
+                result = run(
+                    "--training-worker", size, batch, args.frames,
+                    int(patchout), args.train_steps, precision,
+                )  # fmt: skip
+                rate = result["samples_per_s"]
+                plain = plain or rate
+                grid = patch_grid_size(args.frames, 128, (16, 16), 10, 10)
+                f_dim, t_dim = grid
+                if patchout:
+                    f_dim, t_dim = max(1, f_dim - 4), max(1, t_dim - 40)
+                print(
+                    f"| {size} | {batch} | {args.frames} "
+                    f"| {'40, 4' if patchout else 'none'} "
+                    f"| {2 + f_dim * t_dim} | {precision} | {rate:.2f} "
+                    f"| {rate / plain:.2f}x |",
+                    flush=True,
+                )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["base"], choices=SIZES)
+    parser.add_argument("--sizes", nargs="*", default=["base"], choices=SIZES)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--frames", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
@@ -464,6 +476,10 @@ def main():
         "--train-sizes", nargs="*", default=["tiny", "base"], choices=SIZES
     )
     parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument(
+        "--train-precisions", nargs="+", default=["fp32", "bf16"],
+        choices=["fp32", "bf16"],
+    )  # fmt: skip
     parser.add_argument("--memory-worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument(
         "--modes", nargs="+", default=list(MODES), choices=MODES,
@@ -478,7 +494,7 @@ def main():
     parser.add_argument("--archive-batch", type=int, default=8)
     parser.add_argument("--speed-worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--hf-archive-worker", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--training-worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--training-worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     if args.memory_worker:
@@ -499,10 +515,11 @@ def main():
         m for m in args.modes if m not in ("hf-fp32", "fp32")
     ]
     if args.training_worker:
-        size, batch, frames, patchout, steps = args.training_worker
+        size, batch, frames, patchout, steps, precision = args.training_worker
         training_worker(
-            size, int(batch), int(frames), int(patchout), int(steps)
-        )
+            size, int(batch), int(frames), int(patchout), int(steps),
+            precision,
+        )  # fmt: skip
         return
 
     threads = torch.get_num_threads()

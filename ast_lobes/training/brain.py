@@ -73,10 +73,12 @@ class AudioClassificationBrain(sb.Brain):
                 "'ce' (cross-entropy) or 'bce' (binary cross-entropy)"
             )
         super().__init__(*args, hparams=hparams, **kwargs)
+        force = optional(hparams or {}, "force_precision")
         self.test_precisions = [  # a slow explicit mode fails here, early
-            resolve_precision(mode, str(self.device))
+            resolve_precision(mode, str(self.device), force=force)
             for mode in optional(hparams or {}, "test_precisions")
         ]
+        check_autocast_precision(self, force)
         self.settings = {
             name: optional(hparams or {}, name)
             for name in (
@@ -310,6 +312,15 @@ class AudioClassificationBrain(sb.Brain):
         """Appends one JSON line to ``metrics_file`` (main process only)."""
         if sb.utils.distributed.if_main_process():
             append_metrics_line(self.settings["metrics_file"], stats)
+
+
+def check_autocast_precision(brain, force=False):
+    """Refuses SpeechBrain's ``--precision bf16`` / ``--eval_precision
+    bf16`` (autocast) on a device that runs bf16 slower than fp32
+    (``SlowPrecisionError``, from the checks of ``auto``) unless ``force``.
+    """
+    if "bf16" in (brain.precision, brain.eval_precision):
+        resolve_precision("bf16-autocast", str(brain.device), force=force)
 
 
 def append_metrics_line(path, stats):

@@ -14,7 +14,11 @@ import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from ast_lobes.audio.io import read_segment
-from ast_lobes.training.brain import append_metrics_line, log_time_left
+from ast_lobes.training.brain import (
+    append_metrics_line,
+    check_autocast_precision,
+    log_time_left,
+)
 
 logger = logging.getLogger(__name__)
 LOGGED = ("loss", "discriminative", "generative", "accuracy")
@@ -104,6 +108,10 @@ class MaskedPatchBrain(sb.Brain):
         log_time_left(self, epoch)
 
     def on_fit_start(self):
-        """Starts as usual and notes the clock for the time left."""
+        """Refuses a slow ``--precision bf16``, starts as usual and notes
+        the clock for the time left."""
+        check_autocast_precision(
+            self, getattr(self.hparams, "force_precision", False)
+        )
         super().on_fit_start()
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)

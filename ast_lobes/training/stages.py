@@ -30,6 +30,7 @@ OPTIONAL_HPARAMS = {
     "per_class_file": (None, "per-class AP and AUC (multi-label)"),
     "metrics_file": (None, "one JSON line of metrics per evaluation"),
     "test_precisions": ((), "inference precisions the test is rerun in"),
+    "force_precision": (False, "run a precision this CPU runs slowly"),
     "balanced_sampling": (False, "label-balanced training sampler"),
     "resample_on_load": (False, "resample clips at other rates"),
     "init_from": (None, "exported model folder the weights start from"),

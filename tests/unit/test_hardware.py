@@ -210,3 +210,51 @@ def test_recipe_with_slow_test_precision_fails_before_training(
         run_opts={"device": "cpu"},
     )
     assert brain.test_precisions == ["int8-dynamic"]
+
+
+@pytest.mark.parametrize("option", ["precision", "eval_precision"])
+def test_bf16_training_refused_where_slow_unless_forced(
+    avx2_cpu, tiny_pipeline, option
+):
+    from ast_lobes import AudioClassificationBrain
+
+    modules = {
+        "compute_features": tiny_pipeline.compute_features,
+        "normalize": tiny_pipeline.normalize,
+        "encoder": tiny_pipeline.encoder,
+        "classifier": tiny_pipeline.classifier,
+    }
+    run_opts = {"device": "cpu", option: "bf16"}
+    with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
+        AudioClassificationBrain(
+            modules=modules, hparams={"loss": "ce"}, run_opts=run_opts
+        )
+    forced = AudioClassificationBrain(
+        modules=modules,
+        hparams={"loss": "ce", "force_precision": True},
+        run_opts=run_opts,
+    )
+    assert getattr(forced, option) == "bf16"
+
+
+def test_bf16_training_accepted_where_fast(bf16_cpu, tiny_pipeline):
+    from ast_lobes import AudioClassificationBrain
+
+    brain = AudioClassificationBrain(
+        modules={"encoder": tiny_pipeline.encoder},
+        hparams={"loss": "ce"},
+        run_opts={"device": "cpu", "precision": "bf16"},
+    )
+    assert brain.precision == "bf16"
+
+
+def test_bf16_pretraining_refused_where_slow(avx2_cpu):
+    from ast_lobes.training.pretraining import MaskedPatchBrain
+
+    brain = MaskedPatchBrain(
+        modules={"model": torch.nn.Linear(2, 2)},
+        hparams={},
+        run_opts={"device": "cpu", "precision": "bf16"},
+    )
+    with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
+        brain.on_fit_start()
