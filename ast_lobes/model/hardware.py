@@ -92,7 +92,10 @@ def detect_hardware(device="cpu"):
         torch.backends.mkldnn.is_available()
         and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
-    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    # AMX counts only where oneDNN may use bf16 (ONEDNN_MAX_CPU_ISA can bar it)
+    amx = native and bool(
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
     return Hardware("cpu", torch.backends.cpu.get_cpu_capability(), native, amx)
 
 
