@@ -8,13 +8,14 @@ file in its own process on a random AST of the chosen size: ``tag``
 (``embed_file`` with per-time-step embeddings) and ``events``
 (``detect_events`` with a frame-level head), batches of 4 windows, and
 prints the rise of the peak resident memory (VmHWM, reset after the model
-is loaded) and the wall time per file. Memory should depend on the window
-batch, not on the file's duration (beyond the outputs themselves).
+is loaded and converted to ``--precision``) and the wall time per file.
+Memory should depend on the window batch, not on the file's duration
+(beyond the outputs themselves).
 
 Usage::
 
     python benchmarks/bench_long_audio.py [--size base224] [--minutes 1 10]
-        [--tasks tag embed events]
+        [--tasks tag embed events] [--precision auto]
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -54,7 +55,7 @@ def write_noise(path, minutes):
             out.write(0.1 * rng.standard_normal(60 * 16000))
 
 
-def worker(size, task, path, batch_size):
+def worker(size, task, path, batch_size, precision):
     torch.manual_seed(0)
     frames = task == "events"
     encoder = AudioSpectrogramTransformer(
@@ -65,7 +66,10 @@ def worker(size, task, path, batch_size):
         encoder.embed_dim, 527
     )
     names = [str(i) for i in range(527)]
-    tagger = AudioTagger.from_modules(encoder, head, names, max_frames=1024)
+    tagger = AudioTagger.from_modules(
+        encoder, head, names, max_frames=1024, precision=precision
+    )
+    tagger.scores_batch(torch.zeros(1, 16000))  # converts to the precision
     reset_peak_rss()
     before = peak_rss_mb()
     start = time.perf_counter()
@@ -96,10 +100,11 @@ def main():
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--tasks", nargs="+", default=["tag"],
                         choices=["tag", "embed", "events"])  # fmt: skip
+    parser.add_argument("--precision", default="auto")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.size, args.worker[0], args.worker[1], args.batch_size)
+        worker(args.size, *args.worker, args.batch_size, args.precision)
         return
     torch.set_num_threads(torch.get_num_threads())
     rows = []
@@ -111,12 +116,17 @@ def main():
                 output = subprocess.run(
                     [sys.executable, __file__, "--size", args.size,
                      "--batch-size", str(args.batch_size),
-                     "--worker", task, path],
+                     "--precision", args.precision, "--worker", task, path],
                     capture_output=True, text=True, check=True,
                 ).stdout  # fmt: skip
                 row = json.loads(output.strip().splitlines()[-1])
                 rows.append((task, minutes, row))
-    print(f"{args.size}, batches of {args.batch_size} windows")
+    malloc = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    print(
+        f"{args.size}, batches of {args.batch_size} windows, precision "
+        f"{args.precision}"
+        + (f", MALLOC_MMAP_THRESHOLD_={malloc}" if malloc else "")
+    )
     print("| task | audio | windows | peak memory rise MB | seconds | "
           "s per window |")  # fmt: skip
     print("|---|---|---|---|---|---|")
