@@ -120,6 +120,16 @@ class ChunkedAttention(Attention):
         return self.proj(self.norm(x))
 
 
+def use_bf16_attention_kernel(blocks, device_type):
+    """Switches the bf16 ``blocks`` on a CPU without AMX to
+    ``ChunkedAttention``; elsewhere PyTorch's fused kernel is the fast one
+    (``Hardware.fused_bf16_attention``)."""
+    if device_type != "cpu" or detect_hardware("cpu").fused_bf16_attention():
+        return
+    for block in blocks:
+        block.attn.__class__ = ChunkedAttention
+
+
 def is_transformer_linear(module, name):
     """torchao filter: the linear layers inside the transformer blocks."""
     return isinstance(module, nn.Linear) and name.startswith("blocks.")
@@ -149,8 +159,7 @@ def probe_block(precision):
         tokens = torch.randn(1, 600, 768)
     if precision == "bf16":
         block.to(torch.bfloat16)
-        if not detect_hardware("cpu").fused_bf16_attention():
-            block.attn.__class__ = ChunkedAttention
+        use_bf16_attention_kernel([block], "cpu")
         tokens = tokens.to(torch.bfloat16)
     elif precision == "int8-dynamic":
         quantize_linear_layers(block)
@@ -279,10 +288,7 @@ def set_inference_precision(
     encoder.eval()
     if precision == "bf16":
         encoder.to(torch.bfloat16)
-        cpu = device.type == "cpu"
-        if cpu and not detect_hardware("cpu").fused_bf16_attention():
-            for block in encoder.blocks:
-                block.attn.__class__ = ChunkedAttention
+        use_bf16_attention_kernel(encoder.blocks, device.type)
     elif precision == "int8":
         from torchao.quantization import (
             Int8DynamicActivationInt8WeightConfig,

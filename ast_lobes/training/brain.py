@@ -310,8 +310,7 @@ class AudioClassificationBrain(sb.Brain):
 
     def record(self, stats):
         """Appends one JSON line to ``metrics_file`` (main process only)."""
-        if sb.utils.distributed.if_main_process():
-            append_metrics_line(self.settings["metrics_file"], stats)
+        append_metrics_line(self.settings["metrics_file"], stats)
 
 
 def check_autocast_precision(brain, force=False):
@@ -324,7 +323,8 @@ def check_autocast_precision(brain, force=False):
 
 
 def append_metrics_line(path, stats):
-    """Appends ``stats`` as one JSON line to ``path`` (nothing if None).
+    """Appends ``stats`` as one JSON line to ``path`` (nothing if None, or
+    outside the main process).
 
     The line goes out in a single write on an append-only descriptor, so a
     process killed meanwhile leaves the whole line or none of it.
@@ -338,7 +338,7 @@ def append_metrics_line(path, stats):
     >>> read_metrics(path)
     {1: 75.0}
     """
-    if path is None:
+    if path is None or not sb.utils.distributed.if_main_process():
         return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     line = (json.dumps(stats) + "\n").encode("utf-8")

@@ -96,11 +96,10 @@ class MaskedPatchBrain(sb.Brain):
             train_stats=self.train_stats,
             valid_stats=stats,
         )
-        if sb.utils.distributed.if_main_process():
-            append_metrics_line(
-                getattr(self.hparams, "metrics_file", None),
-                {"epoch": epoch, "train": self.train_stats, "valid": stats},
-            )
+        append_metrics_line(
+            getattr(self.hparams, "metrics_file", None),
+            {"epoch": epoch, "train": self.train_stats, "valid": stats},
+        )
         self.checkpointer.save_and_keep_only(
             meta={"loss": stats["loss"], "epoch": epoch}, min_keys=["loss"],
             num_to_keep=1,
