@@ -27,9 +27,9 @@ ONNX_REQUIRES = [
     "onnxscript==0.7.2",
     "onnxruntime==1.32.0",
 ]
-# Sound event scores (ast_lobes.training.event_metrics): sed_eval reads
-# its event lists with dcase_util, which still imports pkg_resources
-# (setuptools before 81).
+# Sound event scores (ast_lobes.training.evaluation.event_metrics):
+# sed_eval reads its event lists with dcase_util, which still imports
+# pkg_resources (setuptools before 81).
 EVENTS_REQUIRES = [
     "sed_eval==0.2.1",
     "dcase_util==0.2.20",

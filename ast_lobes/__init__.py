@@ -3,112 +3,133 @@
 The package is layered; each layer imports only the ones below it
 (checked by import-linter, see ``pyproject.toml``)::
 
-    training        Brain, stages, data, metrics, export   (top)
-    weights         registry, checkpoint readers, ImageNet, exported folders
+    training        Brain, stages, data, evaluation, export   (top)
+    weights         registry, checkpoint readers, ImageNet, model sources
     augmentation    SpecAugment, fbank noise, mixup
     model           config, encoder, head, pipeline, precision
-    audio           file reading, Kaldi fbank                (bottom)
+    audio           file reading, Kaldi fbank                   (bottom)
 
 ``pretrained_interfaces`` (tagger, CLI, ONNX) sits on top of all of them.
 The names below are the public API, as used in YAML (``!new:ast_lobes.X``).
+They are imported when first used (as ``transformers`` and ``timm`` do),
+so ``import ast_lobes`` loads no SpeechBrain Brain, timm or scikit-learn.
 """
 
-from ast_lobes.audio.fbank import (
-    NORMALIZATION_PRESETS,
-    FbankNormalization,
-    KaldiFbank,
-)
-from ast_lobes.audio.io import AudioFileError, read_audio
-from ast_lobes.augmentation.mixup import Mixup
-from ast_lobes.augmentation.spectrogram import FbankNoise, SpecAugment
-from ast_lobes.model.config import (
-    MODEL_SIZES,
-    AudioSpectrogramTransformerConfig,
-)
-from ast_lobes.model.encoder import AudioSpectrogramTransformer
-from ast_lobes.model.head import (
-    AudioClassificationHead,
-    DistillationHead,
-    FrameLevelHead,
-)
-from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.model.precision import PRECISIONS, set_inference_precision
-from ast_lobes.training.brain import AudioClassificationBrain, read_metrics
-from ast_lobes.training.crossval import summarize_folds, write_summary
-from ast_lobes.training.data import (
-    UnknownLabelError,
-    build_label_encoder,
-    classification_dataset,
-)
-from ast_lobes.training.distillation import Distillation
-from ast_lobes.training.export import export_classifier
-from ast_lobes.training.schedule import ReferenceLRSchedule
-from ast_lobes.training.stages import UnknownHparamError
-from ast_lobes.weights.exported import load_exported_model
-from ast_lobes.weights.factory import pretrained_encoder
-from ast_lobes.weights.files import CheckpointError
-from ast_lobes.weights.imagenet import imagenet_to_ast_state_dict
-from ast_lobes.weights.published import (
-    load_ast_checkpoint,
-    read_ast_checkpoint,
-)
-from ast_lobes.weights.registry import PUBLISHED_CHECKPOINTS
+import importlib
+import importlib.abc
+import importlib.util
+import sys
 
-__all__ = [
-    "AudioClassificationBrain",
-    "AudioClassificationHead",
-    "DistillationHead",
-    "FrameLevelHead",
-    "Distillation",
-    "AudioClassificationPipeline",
-    "AudioFileError",
-    "AudioSpectrogramTransformer",
-    "AudioSpectrogramTransformerConfig",
-    "CheckpointError",
-    "FbankNoise",
-    "FbankNormalization",
-    "KaldiFbank",
-    "MODEL_SIZES",
-    "Mixup",
-    "NORMALIZATION_PRESETS",
-    "PRECISIONS",
-    "PUBLISHED_CHECKPOINTS",
-    "ReferenceLRSchedule",
-    "SpecAugment",
-    "UnknownHparamError",
-    "UnknownLabelError",
-    "build_label_encoder",
-    "classification_dataset",
-    "export_classifier",
-    "imagenet_to_ast_state_dict",
-    "load_ast_checkpoint",
-    "load_exported_model",
-    "pretrained_encoder",
-    "read_ast_checkpoint",
-    "read_audio",
-    "read_metrics",
-    "set_inference_precision",
-    "summarize_folds",
-    "write_summary",
-]
+# Public name -> the module that defines it.
+_PUBLIC_NAMES = {
+    "NORMALIZATION_PRESETS": "ast_lobes.audio.fbank",
+    "FbankNormalization": "ast_lobes.audio.fbank",
+    "KaldiFbank": "ast_lobes.audio.fbank",
+    "AudioFileError": "ast_lobes.audio.io",
+    "read_audio": "ast_lobes.audio.io",
+    "Mixup": "ast_lobes.augmentation.mixup",
+    "FbankNoise": "ast_lobes.augmentation.spectrogram",
+    "SpecAugment": "ast_lobes.augmentation.spectrogram",
+    "MODEL_SIZES": "ast_lobes.model.config",
+    "AudioSpectrogramTransformerConfig": "ast_lobes.model.config",
+    "AudioSpectrogramTransformer": "ast_lobes.model.encoder",
+    "AudioClassificationHead": "ast_lobes.model.head",
+    "DistillationHead": "ast_lobes.model.head",
+    "FrameLevelHead": "ast_lobes.model.head",
+    "AudioClassificationPipeline": "ast_lobes.model.pipeline",
+    "PRECISIONS": "ast_lobes.model.modes",
+    "set_inference_precision": "ast_lobes.model.precision",
+    "AudioClassificationBrain": "ast_lobes.training.brain",
+    "read_metrics": "ast_lobes.training.evaluation.metrics_file",
+    "summarize_folds": "ast_lobes.training.evaluation.crossval",
+    "write_summary": "ast_lobes.training.evaluation.crossval",
+    "UnknownLabelError": "ast_lobes.training.data.datasets",
+    "build_label_encoder": "ast_lobes.training.data.datasets",
+    "classification_dataset": "ast_lobes.training.data.datasets",
+    "Distillation": "ast_lobes.training.distillation",
+    "export_classifier": "ast_lobes.training.export",
+    "ReferenceLRSchedule": "ast_lobes.training.schedule",
+    "UnknownHparamError": "ast_lobes.training.stages",
+    "load_exported_model": "ast_lobes.weights.exported",
+    "pretrained_encoder": "ast_lobes.weights.factory",
+    "CheckpointError": "ast_lobes.weights.files",
+    "imagenet_to_ast_state_dict": "ast_lobes.weights.imagenet",
+    "load_ast_checkpoint": "ast_lobes.weights.published",
+    "read_ast_checkpoint": "ast_lobes.weights.published",
+    "PUBLISHED_CHECKPOINTS": "ast_lobes.weights.registry",
+    "load_model_source": "ast_lobes.weights.sources",
+}
 
-# Module paths of version 0.1, imported by the ``custom_interface.py`` of
-# model folders exported then (SpeechBrain's ``foreign_class`` runs it).
+__all__ = sorted(_PUBLIC_NAMES)
+
+
+def __getattr__(name):
+    module = _PUBLIC_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ast_lobes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC_NAMES))
+
+
+# Module paths of earlier versions, imported by the ``custom_interface.py``
+# of model folders exported then and by users' code; each is the module
+# it moved to, imported only when asked for.
 _MOVED_MODULES = {
-    "audio_io": "ast_lobes.audio.io",
-    "checkpoints": "ast_lobes.weights.published",
-    "features": "ast_lobes.audio.fbank",
-    "labels": "ast_lobes.weights.labels",
-    "precision": "ast_lobes.model.precision",
+    "ast_lobes.audio_io": "ast_lobes.audio.io",
+    "ast_lobes.checkpoints": "ast_lobes.weights.published",
+    "ast_lobes.features": "ast_lobes.audio.fbank",
+    "ast_lobes.labels": "ast_lobes.weights.labels",
+    "ast_lobes.precision": "ast_lobes.model.precision",
+    # before training/ was split into data/ and evaluation/ (0.3)
+    **{
+        f"ast_lobes.training.{name}": f"ast_lobes.training.{room}.{name}"
+        for room, names in (
+            (
+                "data",
+                (
+                    "labelled_audio",
+                    "unlabelled_audio",
+                    "splits",
+                    "manifest",
+                    "sampling",
+                ),
+            ),
+            (
+                "evaluation",
+                (
+                    "metrics",
+                    "thresholds",
+                    "report",
+                    "event_metrics",
+                    "averaging",
+                    "crossval",
+                ),
+            ),
+        )
+        for name in names
+    },
 }
 
 
-def _alias_moved_modules():
-    import importlib
-    import sys
+class _MovedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports an old module path as the module it moved to."""
 
-    for old, new in _MOVED_MODULES.items():
-        sys.modules.setdefault(f"ast_lobes.{old}", importlib.import_module(new))
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(_MOVED_MODULES[spec.name])
+
+    def exec_module(self, module):
+        pass
 
 
-_alias_moved_modules()
+if not any(isinstance(f, _MovedModule) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModule())

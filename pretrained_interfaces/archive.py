@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ast_lobes.audio.io import AUDIO_EXTENSIONS, AudioFileError, is_audio_name
+from ast_lobes.audio.io import AudioFileError
+from ast_lobes.audio.names import AUDIO_EXTENSIONS, is_audio_name
 from pretrained_interfaces.windows import read_windows
 
 

@@ -11,18 +11,10 @@ import soundfile
 import torch
 import torchaudio
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
-
-
-def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
-    """Whether a file name ends in one of ``extensions`` (any case).
-
-    Example
-    -------
-    >>> is_audio_name("Dog.FLAC"), is_audio_name("notes.txt")
-    (True, False)
-    """
-    return name.lower().endswith(tuple(extensions))
+from ast_lobes.audio.names import (  # noqa: F401 (also read from here)
+    AUDIO_EXTENSIONS,
+    is_audio_name,
+)
 
 
 class AudioFileError(ValueError):

@@ -43,8 +43,8 @@ from ast_lobes.model.hardware import (
     detect_hardware,
     fast_precisions,
 )
+from ast_lobes.model.modes import PRECISIONS
 
-PRECISIONS = ("fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic")
 # Largest logit difference to fp32 accepted on a fixed small model (logits
 # of order 1; measured there: 7e-3 bf16, 6e-3 bf16-autocast, 2e-2 int8).
 PRECISION_TOLERANCE = {

@@ -23,7 +23,6 @@ Authors
 """
 
 import copy
-import json
 import logging
 import os
 import time
@@ -39,7 +38,8 @@ from ast_lobes.model.precision import (
     resolve_precision,
     set_inference_precision,
 )
-from ast_lobes.training.metrics import MultiLabelStats
+from ast_lobes.training.evaluation.metrics import MultiLabelStats
+from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (
     check_optional_hparams,
     describe_stages,
@@ -322,33 +322,6 @@ def check_autocast_precision(brain, force=False):
         resolve_precision("bf16-autocast", str(brain.device), force=force)
 
 
-def append_metrics_line(path, stats):
-    """Appends ``stats`` as one JSON line to ``path`` (nothing if None, or
-    outside the main process).
-
-    The line goes out in a single write on an append-only descriptor, so a
-    process killed meanwhile leaves the whole line or none of it.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.jsonl")
-    >>> append_metrics_line(path, {"epoch": 1, "accuracy": 50.0})
-    >>> append_metrics_line(path, {"epoch": 1, "accuracy": 75.0})
-    >>> read_metrics(path)
-    {1: 75.0}
-    """
-    if path is None or not sb.utils.distributed.if_main_process():
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    line = (json.dumps(stats) + "\n").encode("utf-8")
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(descriptor, line)
-    finally:
-        os.close(descriptor)
-
-
 def log_time_left(brain, epoch):
     """Logs a Brain's epochs done and time left at this run's pace (from
     ``brain.fit_clock``: the start time and the epoch counter then)."""
@@ -378,29 +351,3 @@ def format_duration(seconds):
     if seconds >= 60:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds} s"
-
-
-def read_metrics(path, key="accuracy"):
-    """One validation metric per epoch from a ``metrics_file``.
-
-    A re-run epoch (after an interruption) replaces the earlier line.
-
-    Arguments
-    ---------
-    path : str
-        The ``metrics_file``.
-    key : str
-        The metric (``accuracy``, ``mAP``...).
-
-    Returns
-    -------
-    dict
-        epoch (int) to the metric (float).
-    """
-    per_epoch = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            stats = json.loads(line)
-            if "epoch" in stats:
-                per_epoch[int(stats["epoch"])] = float(stats[key])
-    return per_epoch

@@ -14,11 +14,8 @@ import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from ast_lobes.audio.io import read_segment
-from ast_lobes.training.brain import (
-    append_metrics_line,
-    check_autocast_precision,
-    log_time_left,
-)
+from ast_lobes.training.brain import check_autocast_precision, log_time_left
+from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 
 logger = logging.getLogger(__name__)
 LOGGED = ("loss", "discriminative", "generative", "accuracy")

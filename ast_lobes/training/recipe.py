@@ -14,17 +14,23 @@ from ruamel.yaml import YAML
 
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.brain import AudioClassificationBrain
-from ast_lobes.training.data import build_label_encoder, classification_dataset
+from ast_lobes.training.data.datasets import (
+    build_label_encoder,
+    classification_dataset,
+)
+from ast_lobes.training.data.sampling import label_balanced_sampler
 from ast_lobes.training.distillation import write_teacher_logits
-from ast_lobes.training.export import export_classifier
-from ast_lobes.training.report import (
+from ast_lobes.training.evaluation.report import (
     per_class_table,
     plot_confusion,
     write_per_class_csv,
 )
-from ast_lobes.training.sampling import label_balanced_sampler
+from ast_lobes.training.evaluation.thresholds import (
+    MIN_POSITIVES,
+    f1_thresholds,
+)
+from ast_lobes.training.export import export_classifier
 from ast_lobes.training.stages import optional
-from ast_lobes.training.thresholds import MIN_POSITIVES, f1_thresholds
 from ast_lobes.weights.exported import start_from_exported
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """Manifests of the user's own labelled audio for the AudioFolder recipe.
 
 Reads a folder with one subfolder per class, one CSV/TSV table, or
-separate train/valid/test tables (``ast_lobes.training.labelled_audio``),
+separate train/valid/test tables (``ast_lobes.training.data.labelled_audio``),
 checks every file, splits or folds the clips
-(``ast_lobes.training.splits``) and writes ``train.csv``, ``valid.csv``
+(``ast_lobes.training.data.splits``) and writes ``train.csv``, ``valid.csv``
 and ``test.csv`` with ``data_summary.json`` (classes, single or
 multi-label, frames, normalisation statistics of the training split) and
 ``data_report.txt``. A second run with the same options reuses them.
@@ -17,19 +17,19 @@ import os
 
 from ast_lobes.audio.fbank import KaldiFbank
 from ast_lobes.audio.norm_stats import dataset_fbank_stats
-from ast_lobes.training.labelled_audio import (
+from ast_lobes.training.data.labelled_audio import (
     DataError,
     check_audio,
     is_multi_label,
     read_label_table,
     scan_class_folders,
 )
-from ast_lobes.training.manifest import (
+from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
     write_manifest,
 )
-from ast_lobes.training.splits import assign_folds, assign_splits
+from ast_lobes.training.data.splits import assign_folds, assign_splits
 
 SUMMARY_FILE = "data_summary.json"
 STATS_CLIPS = 2000  # training clips the normalisation statistics read

@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
-from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
+from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
+from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
@@ -37,7 +38,6 @@ from ast_lobes.training.recipe import (  # noqa: E402
     read_plain_hparams,
     train_classifier,
 )
-from ast_lobes.training.report import write_model_card  # noqa: E402
 
 TABLE_OPTIONS = (
     "path_column", "label_column", "split_column", "fold_column",

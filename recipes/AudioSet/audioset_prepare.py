@@ -33,8 +33,8 @@ import os
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes.audio.io import AudioFileError, audio_duration
-from ast_lobes.training.data import LABEL_SEPARATOR, UnknownLabelError
-from ast_lobes.training.manifest import (
+from ast_lobes.training.data.datasets import LABEL_SEPARATOR, UnknownLabelError
+from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
     write_manifest,

@@ -25,7 +25,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 sys.path.insert(0, os.path.abspath(ROOT))
 
-from ast_lobes.training.averaging import ensemble_scores  # noqa: E402
+from ast_lobes.training.evaluation.averaging import ensemble_scores  # noqa: E402
 
 
 def predictions_file(source, name):

@@ -30,12 +30,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audioset_prepare import prepare_audioset  # noqa: E402
 
-from ast_lobes.training.averaging import (  # noqa: E402
+from ast_lobes.training.evaluation.averaging import (  # noqa: E402
     average_checkpoint_weights,
     ensemble_scores,
     epoch_checkpoints,
 )
-from ast_lobes.training.brain import read_metrics  # noqa: E402
+from ast_lobes.training.evaluation.metrics_file import read_metrics  # noqa: E402
+from ast_lobes.training.evaluation.thresholds import f1_thresholds  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     export_model,
@@ -43,7 +44,6 @@ from ast_lobes.training.recipe import (  # noqa: E402
     load_experiment,
     train_classifier,
 )
-from ast_lobes.training.thresholds import f1_thresholds  # noqa: E402
 
 
 def evaluate_weight_average(brain, hparams):

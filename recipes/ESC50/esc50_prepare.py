@@ -19,7 +19,7 @@ import shutil
 import soundfile
 
 from ast_lobes.audio.io import read_audio
-from ast_lobes.training.manifest import (
+from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
     write_manifest,

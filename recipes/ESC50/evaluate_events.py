@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from ast_lobes.training.event_metrics import (
+from ast_lobes.training.evaluation.event_metrics import (
     event_scores,
     read_event_list,
     write_event_list,

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from esc50_prepare import prepare_esc50  # noqa: E402
 
-from ast_lobes.training.crossval import summarize_fold_runs  # noqa: E402
+from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,

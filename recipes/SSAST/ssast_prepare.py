@@ -17,12 +17,12 @@ import os
 import random
 
 from ast_lobes.audio.norm_stats import dataset_fbank_stats
-from ast_lobes.training.manifest import (
+from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
     write_manifest,
 )
-from ast_lobes.training.unlabelled_audio import (
+from ast_lobes.training.data.unlabelled_audio import (
     cut_into_clips,
     find_audio,
     training_manifest_paths,

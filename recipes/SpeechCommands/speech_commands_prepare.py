@@ -22,7 +22,7 @@ import logging
 import os
 
 from ast_lobes.audio.io import audio_duration
-from ast_lobes.training.manifest import (
+from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
     write_manifest,

@@ -10,13 +10,16 @@ from scipy.stats import norm
 from sklearn.metrics import average_precision_score, roc_auc_score
 from speechbrain.utils.checkpoints import Checkpointer
 
-from ast_lobes.training.averaging import (
+from ast_lobes.training.data.sampling import label_balanced_weights
+from ast_lobes.training.evaluation.averaging import (
     average_checkpoint_weights,
     average_predictions,
     epoch_checkpoints,
 )
-from ast_lobes.training.metrics import MultiLabelStats, multilabel_scores
-from ast_lobes.training.sampling import label_balanced_weights
+from ast_lobes.training.evaluation.metrics import (
+    MultiLabelStats,
+    multilabel_scores,
+)
 
 
 def test_scores_equal_sklearn_with_degenerate_classes():

@@ -20,7 +20,7 @@ from audioset_prepare import prepare_audioset  # noqa: E402
 from ensemble import main as ensemble_main  # noqa: E402
 from make_audioset_demo import make_demo_audioset  # noqa: E402
 
-from ast_lobes.training.data import UnknownLabelError  # noqa: E402
+from ast_lobes.training.data.datasets import UnknownLabelError  # noqa: E402
 from pretrained_interfaces import AudioTagger  # noqa: E402
 
 SMALL = [

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ast_lobes import FrameLevelHead
-from ast_lobes.training.event_metrics import (
+from ast_lobes.training.evaluation.event_metrics import (
     event_scores,
     read_event_list,
     write_event_list,

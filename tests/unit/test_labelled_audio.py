@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from ast_lobes.training.labelled_audio import (
+from ast_lobes.training.data.labelled_audio import (
     DataError,
     check_audio,
     is_multi_label,
     read_label_table,
     scan_class_folders,
 )
-from ast_lobes.training.splits import assign_folds, assign_splits
+from ast_lobes.training.data.splits import assign_folds, assign_splits
 
 
 def write_wav(path, seconds=0.5, rate=16000, channels=1):
@@ -132,7 +132,7 @@ def test_multi_label_cells_are_detected(tmp_path):
 
 
 def clips_of(counts, groups_per_label=None):
-    from ast_lobes.training.labelled_audio import Clip
+    from ast_lobes.training.data.labelled_audio import Clip
 
     clips = []
     for label, count in counts.items():

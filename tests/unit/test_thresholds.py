@@ -4,7 +4,7 @@ trying every candidate with scikit-learn's f1_score."""
 import numpy as np
 from sklearn.metrics import f1_score
 
-from ast_lobes.training.thresholds import f1_thresholds
+from ast_lobes.training.evaluation.thresholds import f1_thresholds
 
 
 def brute_force(scores, truth):

@@ -7,7 +7,7 @@ Authors
 import numpy as np
 from speechbrain.utils.checkpoints import average_checkpoints
 
-from ast_lobes.training.metrics import multilabel_scores
+from ast_lobes.training.evaluation.metrics import multilabel_scores
 
 
 def epoch_checkpoints(checkpointer, first_epoch, last_epoch):

@@ -12,7 +12,7 @@ from collections import Counter
 
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ast_lobes.training.labelled_audio import DataError, listing
+from ast_lobes.training.data.labelled_audio import DataError, listing
 
 
 def group_of(clip):
@@ -50,7 +50,7 @@ def assign_splits(clips, valid_share=0.1, test_share=0.1, seed=0):
 
     Example
     -------
-    >>> from ast_lobes.training.labelled_audio import Clip
+    >>> from ast_lobes.training.data.labelled_audio import Clip
     >>> clips = [Clip(f"{i}.wav", ("ab"[i % 2],)) for i in range(20)]
     >>> splits = [c.split for c in assign_splits(clips, 0.2, 0.2)]
     >>> sorted(Counter(splits).items())
@@ -75,7 +75,7 @@ def assign_folds(clips, n_folds=5, seed=0):
 
     Example
     -------
-    >>> from ast_lobes.training.labelled_audio import Clip
+    >>> from ast_lobes.training.data.labelled_audio import Clip
     >>> clips = [Clip(f"{i}.wav", ("ab"[i % 2],)) for i in range(10)]
     >>> sorted(Counter(c.fold for c in assign_folds(clips, 5)).items())
     [('1', 2), ('2', 2), ('3', 2), ('4', 2), ('5', 2)]

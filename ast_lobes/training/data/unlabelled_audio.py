@@ -10,7 +10,7 @@ import csv
 import os
 
 from ast_lobes.audio.io import AudioFileError, audio_duration, is_audio_name
-from ast_lobes.training.labelled_audio import DataError, listing
+from ast_lobes.training.data.labelled_audio import DataError, listing
 
 
 def find_audio(sources):

@@ -9,7 +9,7 @@ from collections import Counter
 import speechbrain as sb
 from speechbrain.dataio.sampler import ReproducibleWeightedRandomSampler
 
-from ast_lobes.training.data import split_labels
+from ast_lobes.training.data.datasets import split_labels
 
 
 def label_balanced_weights(label_lists):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from ast_lobes.training.brain import read_metrics
+from ast_lobes.training.evaluation.metrics_file import read_metrics
 
 
 def summarize_folds(accuracy):
