@@ -41,6 +41,8 @@ from ast_lobes import (  # noqa: E402
     FrameLevelHead,
 )
 from pretrained_interfaces import AudioTagger  # noqa: E402
+from pretrained_interfaces.embeddings import embed_file  # noqa: E402
+from pretrained_interfaces.events import detect_events  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,7 +69,7 @@ def worker(size, task, path, batch_size, precision):
     )
     names = [str(i) for i in range(527)]
     tagger = AudioTagger.from_modules(
-        encoder, head, names, max_frames=1024, precision=precision
+        encoder, head, names, target_length=1024, precision=precision
     )
     tagger.scores_batch(torch.zeros(1, 16000))  # converts to the precision
     reset_peak_rss()
@@ -76,11 +78,11 @@ def worker(size, task, path, batch_size, precision):
     if task == "tag":
         windows = len(tagger.tag_file(path, batch_size=batch_size).windows)
     elif task == "embed":
-        result = tagger.embed_file(path, time_steps=True,
+        result = embed_file(tagger, path, time_steps=True,
                                    batch_size=batch_size)  # fmt: skip
         windows = len(result.windows)
     else:
-        result = tagger.detect_events(path, batch_size=batch_size)
+        result = detect_events(tagger, path, batch_size=batch_size)
         windows = len(result.times) // encoder.grid[1] + 1
     print(
         json.dumps(

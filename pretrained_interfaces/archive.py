@@ -217,7 +217,7 @@ def tag_stream(
         tagger.sample_rate,
         window,
         hop,
-        tagger.pipeline.compute_features.window_samples,
+        tagger.min_window_samples,
     )
     loader = DataLoader(
         reader,

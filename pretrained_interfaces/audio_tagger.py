@@ -2,23 +2,28 @@
 
 ``AudioTagger`` is a SpeechBrain ``Pretrained`` interface: it loads a model
 folder exported by this project's recipes (``from_hparams``, or through
-SpeechBrain's ``foreign_class`` with the folder's ``custom_interface.py``),
-or a published AST checkpoint (``from_ast_checkpoint``: an original
+SpeechBrain's ``foreign_class`` with the folder's ``custom_interface.py``)
+or any source ``ast_lobes.weights.sources.load_model_source`` reads
+(``from_source``: an exported folder, a published name, an original
 ``.pth``, a Hugging Face folder or hub id), and returns per-class scores
 (sigmoid for multi-label models, softmax otherwise), the top labels and
-per-window scores with timestamps.
+per-window scores with timestamps. Embeddings and sound events of files
+are functions over a tagger (``embeddings.embed_file``,
+``events.detect_events``).
 
-Scores come from ``ast_lobes.AudioClassificationPipeline``, the module
-training evaluates with: a clip no longer than the model's window is
-padded to it as in training; a longer file is read window by window, a
-batch of windows at a time, so memory depends on the window batch and not
-on the file's duration.
+The encoder's precision is decided once, when the tagger is built
+(``precision``, ``auto`` by default). Scores come from
+``ast_lobes.AudioClassificationPipeline``, the module training evaluates
+with: a clip no longer than the model's window is padded to it as in
+training; a longer file is read window by window, a batch of windows at a
+time, so memory depends on the window batch and not on the duration.
 
 Authors
  * AST-SpeechBrain contributors 2026
 """
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,26 +34,8 @@ from speechbrain.utils.data_utils import batch_pad_right
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import set_inference_precision
-from ast_lobes.weights.labels import audioset_label_names
-from ast_lobes.weights.published import (
-    checkpoint_modules,
-    default_front_end,
-    read_ast_checkpoint,
-)
+from ast_lobes.weights.sources import load_model_source
 from pretrained_interfaces.archive import tag_stream
-from pretrained_interfaces.embeddings import (
-    EmbeddingResult,
-    pooled_embeddings,
-    steps_hop_seconds,
-    time_step_embeddings,
-)
-from pretrained_interfaces.events import (
-    EventResult,
-    frame_scores,
-    has_frame_head,
-    median_steps,
-    scores_to_events,
-)
 from pretrained_interfaces.windows import read_window_batches
 
 
@@ -87,12 +74,29 @@ class TaggingResult:
         }
 
 
+def renamed_frames_argument(target_length, max_frames, where):
+    """``target_length``, taking the name before 0.3 (``max_frames``) with
+    a deprecation message."""
+    if max_frames is None:
+        return target_length
+    warnings.warn(
+        f"{where}: max_frames is now target_length (the model's input "
+        "frames, one name everywhere)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return max_frames
+
+
 class AudioTagger(Pretrained):
     """Tags audio files with label names and scores.
 
-    Arguments are those of SpeechBrain's ``Pretrained``; use
-    ``AudioTagger.from_hparams(source=<exported model folder>)`` or
-    ``AudioTagger.from_ast_checkpoint(<published checkpoint>)``.
+    Arguments are those of SpeechBrain's ``Pretrained``, and
+    ``precision`` (``auto`` or one of ``ast_lobes.PRECISIONS``: the
+    encoder's inference mode, decided here; a mode the hardware runs
+    slower than fp32 is refused unless ``force_precision``). Build it with
+    ``AudioTagger.from_source(...)`` or ``from_hparams(source=<exported
+    model folder>)``.
 
     Example
     -------
@@ -103,9 +107,11 @@ class AudioTagger(Pretrained):
     ...     model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=100)
     >>> tagger = AudioTagger.from_modules(
     ...     encoder, AudioClassificationHead(32, 3), ["a", "b", "c"],
-    ...     max_frames=100, normalization="audioset")
+    ...     target_length=100, normalization="audioset", precision="fp32")
     >>> tagger.scores_batch(torch.randn(2, 16000)).shape
     torch.Size([2, 3])
+    >>> tagger.top_tags(np.array([0.2, 0.9, 0.5]), top_k=2)
+    [('b', 0.9), ('c', 0.5)]
     """
 
     HPARAMS_NEEDED = ["label_encoder", "sample_rate"]
@@ -116,7 +122,8 @@ class AudioTagger(Pretrained):
         "classifier",
     ]
 
-    def __init__(self, *args, precision="auto", **kwargs):
+    def __init__(self, *args, precision="auto", force_precision=False,
+                 **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
         encoder = self.hparams.label_encoder
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
@@ -129,57 +136,41 @@ class AudioTagger(Pretrained):
             else None
         )
         self.sample_rate = self.hparams.sample_rate
+        converted = set_inference_precision(
+            self.mods.embedding_model, precision or "fp32",
+            force=force_precision,
+        )  # fmt: skip
+        self.precision = converted.precision
         self.pipeline = AudioClassificationPipeline(
             self.mods.compute_features,
             self.mods.mean_var_norm,
-            self.mods.embedding_model,
+            converted,
             self.mods.classifier,
         ).eval()
-        # ``auto`` waits for the first scores, so that ``set_precision``
-        # can still choose another mode; an explicit mode (and its refusal
-        # on slow hardware) applies now.
-        self.pending_precision = None
-        if precision == "auto":
-            self.pending_precision = precision
-        elif precision is not None:
-            self.set_precision(precision)
 
     @classmethod
-    def from_modules(
-        cls,
-        encoder,
-        classifier,
-        label_names,
-        max_frames=1024,
-        normalization="audioset",
-        multi_label=True,
-        sample_rate=16000,
-        device="cpu",
-        precision="auto",
-    ):
-        """Builds a tagger from an encoder and head in memory (the tagger
-        converts the encoder in place for ``precision``).
+    def from_pipeline(cls, pipeline, label_names, multi_label=True,
+                      thresholds=None, device="cpu", precision="auto",
+                      force_precision=False):  # fmt: skip
+        """Builds a tagger over an ``AudioClassificationPipeline`` (its
+        encoder is converted in place for ``precision``).
 
         Arguments
         ---------
-        encoder : ast_lobes.AudioSpectrogramTransformer
-            The encoder.
-        classifier : torch.nn.Module
-            The head (``[batch, 1, dim]`` to ``[batch, 1, n_labels]``).
+        pipeline : ast_lobes.AudioClassificationPipeline
+            Front end, scaling, encoder and head.
         label_names : list
             One name per output.
-        max_frames : int
-            Frames of the model's window (longer audio is windowed).
-        normalization : str or tuple
-            Fbank normalisation preset or ``(mean, std)``.
         multi_label : bool
             Sigmoid scores (True) or softmax (False).
-        sample_rate : int
-            Sample rate of the front end.
+        thresholds : array-like or None
+            Per-class decision thresholds (multi-label).
         device : str
             Where the model runs.
-        precision : str or None
-            Encoder precision (see ``set_precision``; None keeps fp32).
+        precision : str
+            ``auto`` or one of ``ast_lobes.PRECISIONS``.
+        force_precision : bool
+            Run ``precision`` even where the hardware runs it slowly.
 
         Returns
         -------
@@ -188,86 +179,108 @@ class AudioTagger(Pretrained):
         label_encoder = CategoricalEncoder()
         label_encoder.update_from_iterable(label_names)
         modules = {
-            "compute_features": KaldiFbank(
-                sample_rate=sample_rate, target_length=max_frames
-            ),
-            "mean_var_norm": FbankNormalization(normalization),
-            "embedding_model": encoder,
-            "classifier": classifier,
+            "compute_features": pipeline.compute_features,
+            "mean_var_norm": pipeline.normalize,
+            "embedding_model": pipeline.bare_encoder,
+            "classifier": pipeline.head,
         }
         hparams = {
             "label_encoder": label_encoder,
-            "sample_rate": sample_rate,
+            "sample_rate": pipeline.sample_rate,
             "multi_label": multi_label,
+            "thresholds": None if thresholds is None else list(thresholds),
         }
         return cls(
             modules=modules,
             hparams=hparams,
             run_opts={"device": device},
             precision=precision,
+            force_precision=force_precision,
         )
 
     @classmethod
-    def from_ast_checkpoint(
-        cls,
-        source,
-        savedir=None,
-        label_names=None,
-        max_frames=None,
-        normalization=None,
-        device="cpu",
-        precision="auto",
-    ):
-        """Loads a published AST checkpoint (``.pth``, HF folder or hub id).
+    def from_modules(cls, encoder, classifier, label_names,
+                     target_length=1024, normalization="audioset",
+                     multi_label=True, sample_rate=16000, device="cpu",
+                     precision="auto", force_precision=False,
+                     max_frames=None):  # fmt: skip
+        """Builds a tagger from an encoder and head in memory, with the
+        Kaldi fbank of ``target_length`` frames (the model's window) and
+        the ``normalization`` preset or ``(mean, std)``; other arguments
+        as for ``from_pipeline`` (``max_frames``: ``target_length``'s
+        name before 0.3)."""
+        target_length = renamed_frames_argument(
+            target_length, max_frames, "AudioTagger.from_modules"
+        )
+        pipeline = AudioClassificationPipeline(
+            KaldiFbank(sample_rate=sample_rate, target_length=target_length),
+            FbankNormalization(normalization),
+            encoder,
+            classifier,
+        )
+        return cls.from_pipeline(
+            pipeline, label_names, multi_label, device=device,
+            precision=precision, force_precision=force_precision,
+        )  # fmt: skip
 
-        Label names come from ``label_names``, else from the checkpoint (a
-        Hugging Face ``id2label``, or the registry of published
-        checkpoints), else the 527 AudioSet names for an AudioSet-sized
-        head. The front end (frames, normalisation) is the checkpoint's
-        (registry entry or ``preprocessor_config.json``) unless given.
+    @classmethod
+    def from_source(cls, source, savedir=None, device="cpu",
+                    precision="auto", force_precision=False,
+                    **published):  # fmt: skip
+        """Loads any model ``load_model_source`` reads: an exported folder,
+        a published name, an original ``.pth``, a Hugging Face folder or
+        hub id (``published``: ``label_names``, ``target_length``,
+        ``normalization`` for those; labels it cannot name are
+        ``class_<i>``). Other arguments as for ``from_pipeline``.
 
         Returns
         -------
         AudioTagger
         """
-        checkpoint = read_ast_checkpoint(source, savedir=savedir)
-        encoder, classifier = checkpoint_modules(checkpoint)
-        n_labels = classifier.linear.out_features
-        names = label_names or checkpoint.labels
-        if names is None and n_labels == 527:
-            names = audioset_label_names()
-        if names is None:
-            names = [f"class_{index}" for index in range(n_labels)]
-        if len(names) != n_labels:
-            raise ValueError(
-                f"{source}: {n_labels} outputs but {len(names)} label names"
-            )
-        front_end = default_front_end(checkpoint)
-        return cls.from_modules(
-            encoder,
-            classifier,
-            names,
-            max_frames=max_frames or front_end.target_length,
-            normalization=normalization or front_end.normalization,
-            multi_label=checkpoint.multi_label,
-            sample_rate=front_end.sample_rate,
-            device=device,
-            precision=precision,
+        model = load_model_source(
+            source, savedir=savedir, unnamed_labels=True, **published
         )
+        if not isinstance(model.pipeline, AudioClassificationPipeline):
+            raise ValueError(
+                f"{source}: a SpeechBrain classifier that is not an AST; "
+                "load it with speechbrain's EncoderClassifier"
+            )
+        return cls.from_pipeline(
+            model.pipeline, model.label_names, model.multi_label,
+            model.thresholds, device, precision, force_precision,
+        )  # fmt: skip
+
+    @classmethod
+    def from_ast_checkpoint(cls, source, savedir=None, label_names=None,
+                            target_length=None, normalization=None,
+                            device="cpu", precision="auto",
+                            force_precision=False,
+                            max_frames=None):  # fmt: skip
+        """Loads a published AST checkpoint (``.pth``, HF folder or hub
+        id): ``from_source`` with its label names, frames and
+        normalisation unless given."""
+        target_length = renamed_frames_argument(
+            target_length, max_frames, "AudioTagger.from_ast_checkpoint"
+        )
+        return cls.from_source(
+            source, savedir=savedir, device=device, precision=precision,
+            force_precision=force_precision, label_names=label_names,
+            target_length=target_length, normalization=normalization,
+        )  # fmt: skip
 
     def use_head(self, head="average"):
         """Which output of a distilled model (``DistillationHead``) the
         scores come from: ``average`` of the two heads (default), ``cls``
         (the head trained on the labels) or ``dist`` (the head trained on
         the teacher). Returns the tagger."""
-        classifier = self.mods.classifier
-        if not hasattr(classifier, "dist_head"):
+        if self.pipeline.head_kind != "pair":
             if head == "average":
                 return self
             raise ValueError(
                 f"--head {head}: this model has one head (it was not "
                 "trained with a teacher)"
             )
+        classifier = self.pipeline.head
         if head not in classifier.USES:
             raise ValueError(
                 f"head must be one of {classifier.USES}, not {head!r}"
@@ -275,249 +288,79 @@ class AudioTagger(Pretrained):
         classifier.use = head
         return self
 
-    def set_precision(self, precision="auto", compile=False, force=False):
-        """Runs the encoder in ``precision`` (see
-        ``ast_lobes.set_inference_precision``: auto, fp32, bf16,
-        bf16-autocast, int8; a mode the hardware runs slower than fp32 is
-        refused unless ``force``); the head stays in fp32. A tagger is
-        built with ``auto``, applied at its first scores unless this is
-        called before. Returns the tagger."""
-        set_inference_precision(
-            self.mods.embedding_model, precision, compile=compile, force=force
-        )
-        self.pending_precision = None
-        return self
+    @property
+    def target_length(self):
+        """Frames of one model window."""
+        return self.pipeline.target_length
 
     @property
     def max_frames(self):
-        """Frames of one model window."""
-        return self.pipeline.window_frames
+        """``target_length``'s name before 0.3."""
+        warnings.warn(
+            "AudioTagger.max_frames is now target_length",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.target_length
 
     @property
     def window_seconds(self):
-        """Seconds of audio that fill ``max_frames`` frames (25 ms windows):
-        10.255 s for 1024 frames."""
+        """Seconds of audio that fill ``target_length`` frames (25 ms
+        windows): 10.255 s for 1024 frames."""
         return self.pipeline.window_seconds
+
+    @property
+    def min_window_samples(self):
+        """Samples of the shortest window the front end takes."""
+        return self.pipeline.compute_features.window_samples
 
     def scores_batch(self, wavs, wav_lens=None):
         """Scores ``[batch, n_labels]`` of waveforms at ``sample_rate``
         (sigmoid for multi-label models, else softmax), through the
         model's ``AudioClassificationPipeline``."""
-        if self.pending_precision is not None:
-            self.set_precision(self.pending_precision)
         wavs = wavs.to(self.device)
         if wav_lens is not None:
             wav_lens = wav_lens.to(self.device)
         return self.pipeline.scores(wavs, wav_lens, self.multi_label)
 
-    def embed_batch(self, wavs, wav_lens=None, time_steps=False):
-        """Embeddings of waveforms at ``sample_rate``: the vector the head
-        sees, ``[batch, dim]``; with ``time_steps``, per clip the patch
-        tokens averaged over frequency rows and their centre times in
-        seconds (a list of ``(steps [time steps, dim], times)``)."""
-        if self.pending_precision is not None:
-            self.set_precision(self.pending_precision)
-        wavs = wavs.to(self.device)
-        if wav_lens is not None:
-            wav_lens = wav_lens.to(self.device)
-        if time_steps:
-            return time_step_embeddings(self.pipeline, wavs, wav_lens)
-        return pooled_embeddings(self.pipeline, wavs, wav_lens)
+    def forward(self, wavs, wav_lens=None):
+        """Scores ``[batch, n_labels]`` (see ``scores_batch``)."""
+        return self.scores_batch(wavs, wav_lens)
 
-    def embed_file(self, path, window=None, hop=None, time_steps=False,
-                   batch_size=8):  # fmt: skip
-        """Embeddings of one file of any length, window by window, with
-        memory that does not grow with the file beyond its outputs.
-
-        Arguments
-        ---------
-        path : str
-            Audio file.
-        window, hop : float or None
-            Window and hop in seconds (default: the model's window, no
-            overlap). With ``time_steps`` the hop is the one that keeps
-            the steps evenly spaced across windows.
-        time_steps : bool
-            Also the per-time-step embeddings and their times.
-        batch_size : int
-            Windows run together.
-
-        Returns
-        -------
-        EmbeddingResult
-        """
-        window = window or self.window_seconds
-        hop = steps_hop_seconds(self.pipeline) if time_steps else hop
-        hop = hop or window
-        min_samples = self.pipeline.compute_features.window_samples
-        spans, pooled, steps, times = [], [], [], []
-
-        def run(pending):
-            vectors, per_step = self.embed_windows(pending, time_steps)
-            pooled.append(vectors)
-            for step_vectors, at in per_step:
-                steps.append(step_vectors)
-                times.append(at)
-            spans.extend((start, end) for start, end, _ in pending)
-
-        for batch in read_window_batches(path, self.sample_rate, window, hop,
-                                         batch_size, min_samples,
-                                         aligned=time_steps):  # fmt: skip
-            run(batch)
-        window_embeddings = np.concatenate(pooled)
-        return EmbeddingResult(
-            file=os.fspath(path),
-            duration=max(end for _, end in spans),
-            clip=window_embeddings.mean(axis=0),
-            windows=spans,
-            window_embeddings=window_embeddings,
-            steps=np.concatenate(steps) if time_steps else None,
-            step_times=np.concatenate(times) if time_steps else None,
-        )
-
-    def detect_events(self, path, threshold=None, median_filter=0.3,
-                      resolution="auto", window=None, hop=None,
-                      batch_size=8):  # fmt: skip
-        """Sound events of one file of any length, window by window.
-
-        Arguments
-        ---------
-        path : str
-            Audio file.
-        threshold : float or None
-            One threshold for every class; default: the model's calibrated
-            per-class thresholds (multi-label exports), else 0.5.
-        median_filter : float
-            Seconds of the median filter over the active steps.
-        resolution : str
-            ``frames`` (a ``FrameLevelHead``'s scores per time step),
-            ``windows`` (the clip scores of sliding windows) or ``auto``
-            (frames when the model has a frame-level head).
-        window, hop : float or None
-            Windows mode: the window (default the model's) and hop
-            (default a quarter window) in seconds.
-        batch_size : int
-            Windows run together.
-
-        Returns
-        -------
-        EventResult
-        """
-        frames = has_frame_head(self.pipeline)
-        if resolution == "frames" and not frames:
-            raise ValueError(
-                "resolution frames needs a model with a frame-level head "
-                "(train it with --frame_level attention); use windows"
-            )
-        if resolution not in ("auto", "frames", "windows"):
-            raise ValueError(f"resolution: auto, frames or windows, not "
-                             f"{resolution!r}")  # fmt: skip
-        frames = frames and resolution != "windows"
-        if self.pending_precision is not None:
-            self.set_precision(self.pending_precision)
-        if frames:
-            window = self.window_seconds
-            hop = steps_hop_seconds(self.pipeline)
-            encoder = self.pipeline.bare_encoder
-            step = encoder.tstride * self.pipeline.compute_features.frame_shift
-            step /= 1000
-        else:
-            window = window or self.window_seconds
-            hop = step = hop or window / 4
-        min_samples = self.pipeline.compute_features.window_samples
-        scores, times, ends = [], [], []
-
-        def run(pending):
-            wavs, lens = batch_pad_right([wav for _, _, wav in pending])
-            if frames:
-                for (start, _, _), (rows, at) in zip(
-                    pending, frame_scores(self.pipeline, wavs.to(self.device),
-                                          lens.to(self.device)),
-                    strict=True,
-                ):  # fmt: skip
-                    scores.append(rows)
-                    times.append(at + start)
-            else:
-                rows = self.scores_batch(wavs, lens).float().cpu().numpy()
-                scores.append(rows)
-                times.append(np.array([s + window / 2 for s, _, _ in pending]))
-            ends.extend(end for _, end, _ in pending)
-
-        for batch in read_window_batches(path, self.sample_rate, window, hop,
-                                         batch_size, min_samples,
-                                         aligned=True):  # fmt: skip
-            run(batch)
-        scores, times = np.concatenate(scores), np.concatenate(times)
+    def class_thresholds(self, threshold=None, default=-np.inf):
+        """One decision threshold per class: ``threshold`` for all when it
+        is given, else the calibrated per-class thresholds of a
+        multi-label export, else ``default``."""
         if threshold is not None:
-            cuts = np.full(scores.shape[1], float(threshold))
-        elif self.thresholds is not None:
-            cuts = self.thresholds
-        else:
-            cuts = np.full(scores.shape[1], 0.5)
-        events = scores_to_events(
-            scores, times, step, cuts, self.label_names,
-            median_steps(median_filter, step),
-        )  # fmt: skip
-        for event in events:  # the last window may reach past the end
-            event["offset"] = min(event["offset"], round(max(ends), 3))
-        return EventResult(
-            file=os.fspath(path), duration=max(ends), events=events,
-            times=times, scores=scores,
-            resolution="frames" if frames else "windows",
-        )  # fmt: skip
-
-    def embed_windows(self, windows, time_steps=False):
-        """The pooled embeddings ``[windows, dim]`` of ``(start_s, end_s,
-        wav)`` windows run as one batch and, with ``time_steps``, each
-        window's ``(steps, times)`` with times from the file's start."""
-        wavs, lens = batch_pad_right([wav for _, _, wav in windows])
-        if not time_steps:
-            return self.embed_batch(wavs, lens).float().cpu().numpy(), []
-        if self.pending_precision is not None:
-            self.set_precision(self.pending_precision)
-        pooled, steps = time_step_embeddings(
-            self.pipeline, wavs.to(self.device), lens.to(self.device),
-            pooled=True,
-        )  # fmt: skip
-        per_step = [
-            (vectors, at + start)
-            for (start, _, _), (vectors, at) in zip(
-                windows, steps, strict=True
-            )  # fmt: skip
-        ]
-        return pooled.float().cpu().numpy(), per_step
+            return np.full(len(self.label_names), float(threshold))
+        if self.thresholds is not None:
+            return self.thresholds
+        return np.full(len(self.label_names), default)
 
     def top_tags(self, scores, top_k=5, threshold=None):
-        """``(label, score)`` pairs, best first: the ``top_k`` best, and
-        only those of at least ``threshold`` when it is given, else (a
-        multi-label model exported with calibrated thresholds) only those
-        of at least their class's threshold."""
+        """``(label, score)`` pairs, best first: the ``top_k`` best, and of
+        those only the ones at or above their ``class_thresholds``."""
         order = np.argsort(-scores, kind="stable")
         if top_k:
             order = order[:top_k]
-        if threshold is not None:
-            cuts = np.full(len(scores), threshold)
-        elif self.thresholds is not None:
-            cuts = self.thresholds
-        else:
-            cuts = np.full(len(scores), -np.inf)
+        cuts = self.class_thresholds(threshold)
         return [
             (self.label_names[i], float(scores[i]))
             for i in order
             if scores[i] >= cuts[i]
         ]
 
-    def tag_file(
-        self,
-        path,
-        top_k=5,
-        threshold=None,
-        window=None,
-        hop=None,
-        batch_size=8,
-        aggregate="max",
-        progress=None,
-    ):
+    def score_windows(self, windows):
+        """Scores a list of ``(start, end, wav)`` windows in one batch."""
+        batch, lens = batch_pad_right([wav for _, _, wav in windows])
+        scores = self.scores_batch(batch, lens).float().cpu().numpy()
+        return [
+            {"start": start, "end": end, "scores": row}
+            for (start, end, _), row in zip(windows, scores, strict=True)
+        ]
+
+    def tag_file(self, path, top_k=5, threshold=None, window=None, hop=None,
+                 batch_size=8, aggregate="max", progress=None):  # fmt: skip
         """Tags one file of any length, sample rate and channel count.
 
         Arguments
@@ -550,17 +393,16 @@ class AudioTagger(Pretrained):
         if window <= 0 or hop <= 0:
             raise ValueError("window and hop must be positive")
         windows = []
-        min_samples = self.pipeline.compute_features.window_samples
         for batch in read_window_batches(path, self.sample_rate, window, hop,
-                                         batch_size, min_samples):  # fmt: skip
+                                         batch_size,
+                                         self.min_window_samples):  # fmt: skip
             windows += self.score_windows(batch)
             if progress is not None:
                 progress(len(windows))
         return self.result_of(path, windows, top_k, threshold, aggregate)
 
-    def result_of(
-        self, path, windows, top_k=5, threshold=None, aggregate="max"
-    ):
+    def result_of(self, path, windows, top_k=5, threshold=None,
+                  aggregate="max"):  # fmt: skip
         """The ``TaggingResult`` of a file from its scored windows (dicts
         with ``start``, ``end``, ``scores``; tags are added to them)."""
         if aggregate not in ("max", "mean"):
@@ -576,15 +418,6 @@ class AudioTagger(Pretrained):
             tags=self.top_tags(scores, top_k, threshold),
             windows=windows,
         )
-
-    def score_windows(self, windows):
-        """Scores a list of ``(start, end, wav)`` windows in one batch."""
-        batch, lens = batch_pad_right([wav for _, _, wav in windows])
-        scores = self.scores_batch(batch, lens).float().cpu().numpy()
-        return [
-            {"start": start, "end": end, "scores": row}
-            for (start, end, _), row in zip(windows, scores, strict=True)
-        ]
 
     def tag_files(self, paths, num_workers=0, **kwargs):
         """Tags several files, batching windows of different files
@@ -622,7 +455,3 @@ class AudioTagger(Pretrained):
             else:
                 failures.append((path, error))
         return results, failures
-
-    def forward(self, wavs, wav_lens=None):
-        """Scores ``[batch, n_labels]`` (see ``scores_batch``)."""
-        return self.scores_batch(wavs, wav_lens)

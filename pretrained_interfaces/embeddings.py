@@ -6,10 +6,14 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from speechbrain.utils.data_utils import batch_pad_right
+
+from pretrained_interfaces.windows import read_window_batches
 
 FRAME_MS = 25.0  # the Kaldi fbank window
 
@@ -60,7 +64,7 @@ def steps_hop_seconds(pipeline):
     """A window hop that keeps the time steps of consecutive windows
     evenly spaced: the window's time steps times their spacing."""
     encoder = pipeline.bare_encoder
-    _, t_dim = encoder.patch_grid(pipeline.window_frames, encoder.input_fdim)
+    _, t_dim = encoder.patch_grid(pipeline.target_length, encoder.input_fdim)
     shift = pipeline.compute_features.frame_shift
     return t_dim * encoder.tstride * shift / 1000
 
@@ -99,6 +103,100 @@ def time_step_embeddings(pipeline, wavs, wav_lens=None, pooled=False):
         keep = encoder.padding_mask(frame_lens, feats.shape[1], grid)
     vectors = encoder.pool_tokens(tokens, grid, keep).mean(dim=1)
     return vectors, out
+
+
+def embed_batch(tagger, wavs, wav_lens=None, time_steps=False):
+    """Embeddings of waveforms at the tagger's rate: the vector the head
+    sees, ``[batch, dim]``; with ``time_steps``, per clip the patch tokens
+    averaged over frequency rows and their centre times in seconds (a list
+    of ``(steps [time steps, dim], times)``).
+
+    Example
+    -------
+    >>> from ast_lobes import AudioClassificationHead
+    >>> from ast_lobes import AudioSpectrogramTransformer
+    >>> from pretrained_interfaces import AudioTagger
+    >>> tagger = AudioTagger.from_modules(
+    ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
+    ...         depth=1, num_heads=2, input_tdim=100),
+    ...     AudioClassificationHead(32, 3), ["a", "b", "c"],
+    ...     target_length=100, precision="fp32")
+    >>> embed_batch(tagger, torch.randn(2, 16000)).shape
+    torch.Size([2, 32])
+    """
+    wavs = wavs.to(tagger.device)
+    if wav_lens is not None:
+        wav_lens = wav_lens.to(tagger.device)
+    if time_steps:
+        return time_step_embeddings(tagger.pipeline, wavs, wav_lens)
+    return pooled_embeddings(tagger.pipeline, wavs, wav_lens)
+
+
+def embed_windows(tagger, windows, time_steps=False):
+    """The pooled embeddings ``[windows, dim]`` of ``(start_s, end_s,
+    wav)`` windows run as one batch and, with ``time_steps``, each
+    window's ``(steps, times)`` with times from the file's start."""
+    wavs, lens = batch_pad_right([wav for _, _, wav in windows])
+    if not time_steps:
+        return embed_batch(tagger, wavs, lens).float().cpu().numpy(), []
+    pooled, steps = time_step_embeddings(
+        tagger.pipeline, wavs.to(tagger.device), lens.to(tagger.device),
+        pooled=True,
+    )  # fmt: skip
+    per_step = [
+        (vectors, at + start)
+        for (start, _, _), (vectors, at) in zip(windows, steps, strict=True)
+    ]
+    return pooled.float().cpu().numpy(), per_step
+
+
+def embed_file(tagger, path, window=None, hop=None, time_steps=False,
+               batch_size=8):  # fmt: skip
+    """Embeddings of one file of any length, window by window, with
+    memory that does not grow with the file beyond its outputs.
+
+    Arguments
+    ---------
+    tagger : pretrained_interfaces.AudioTagger
+        The model.
+    path : str
+        Audio file.
+    window, hop : float or None
+        Window and hop in seconds (default: the model's window, no
+        overlap). With ``time_steps`` the hop is the one that keeps the
+        steps evenly spaced across windows.
+    time_steps : bool
+        Also the per-time-step embeddings and their times.
+    batch_size : int
+        Windows run together.
+
+    Returns
+    -------
+    EmbeddingResult
+    """
+    window = window or tagger.window_seconds
+    hop = steps_hop_seconds(tagger.pipeline) if time_steps else hop
+    hop = hop or window
+    spans, pooled, steps, times = [], [], [], []
+    for batch in read_window_batches(path, tagger.sample_rate, window, hop,
+                                     batch_size, tagger.min_window_samples,
+                                     aligned=time_steps):  # fmt: skip
+        vectors, per_step = embed_windows(tagger, batch, time_steps)
+        pooled.append(vectors)
+        for step_vectors, at in per_step:
+            steps.append(step_vectors)
+            times.append(at)
+        spans.extend((start, end) for start, end, _ in batch)
+    window_embeddings = np.concatenate(pooled)
+    return EmbeddingResult(
+        file=os.fspath(path),
+        duration=max(end for _, end in spans),
+        clip=window_embeddings.mean(axis=0),
+        windows=spans,
+        window_embeddings=window_embeddings,
+        steps=np.concatenate(steps) if time_steps else None,
+        step_times=np.concatenate(times) if time_steps else None,
+    )
 
 
 def write_embeddings(path, results):

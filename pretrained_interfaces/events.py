@@ -7,13 +7,18 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy.ndimage import median_filter
+from speechbrain.utils.data_utils import batch_pad_right
 
-from pretrained_interfaces.embeddings import step_centres
+from pretrained_interfaces.embeddings import step_centres, steps_hop_seconds
+from pretrained_interfaces.windows import read_window_batches
+
+RESOLUTIONS = ("auto", "frames", "windows")
 
 
 @dataclass
@@ -34,12 +39,6 @@ class EventResult:
                 "events": self.events}  # fmt: skip
 
 
-def has_frame_head(pipeline):
-    """Whether the model scores time steps (a ``FrameLevelHead``)."""
-    head = getattr(pipeline.classifier, "module", pipeline.classifier)
-    return hasattr(head, "frame_scores")
-
-
 @torch.no_grad()
 def frame_scores(pipeline, wavs, wav_lens=None):
     """Per clip, the frame-level head's sigmoid scores of its own time
@@ -47,8 +46,7 @@ def frame_scores(pipeline, wavs, wav_lens=None):
     times [steps])``."""
     feats, frame_lens = pipeline.features(wavs, wav_lens)
     steps = pipeline.encoder(feats, frame_lens)  # time_steps pooling
-    head = getattr(pipeline.classifier, "module", pipeline.classifier)
-    scores = head.frame_scores(steps).float().cpu().numpy()
+    scores = pipeline.head.frame_scores(steps).float().cpu().numpy()
     encoder = pipeline.bare_encoder
     shift = pipeline.compute_features.frame_shift
     times = step_centres(encoder, scores.shape[1], shift)
@@ -130,3 +128,89 @@ def median_steps(seconds, step):
     """
     steps = max(1, int(round(seconds / step)))
     return steps if steps % 2 else steps + 1
+
+
+def event_resolution(pipeline, resolution="auto"):
+    """``frames`` or ``windows``: the scores events are read from (``auto``:
+    frames when the model has a frame-level head)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(
+            f"resolution: auto, frames or windows, not {resolution!r}"
+        )
+    frames = pipeline.head_kind == "frames"
+    if resolution == "frames" and not frames:
+        raise ValueError(
+            "resolution frames needs a model with a frame-level head "
+            "(train it with --frame_level attention); use windows"
+        )
+    return "frames" if frames and resolution != "windows" else "windows"
+
+
+def detect_events(tagger, path, threshold=None, median_filter=0.3,
+                  resolution="auto", window=None, hop=None,
+                  batch_size=8):  # fmt: skip
+    """Sound events of one file of any length, window by window.
+
+    Arguments
+    ---------
+    tagger : pretrained_interfaces.AudioTagger
+        The model.
+    path : str
+        Audio file.
+    threshold : float or None
+        One threshold for every class; default: the model's calibrated
+        per-class thresholds (multi-label exports), else 0.5.
+    median_filter : float
+        Seconds of the median filter over the active steps.
+    resolution : str
+        ``frames`` (a ``FrameLevelHead``'s scores per time step),
+        ``windows`` (the clip scores of sliding windows) or ``auto``
+        (frames when the model has a frame-level head).
+    window, hop : float or None
+        Windows mode: the window (default the model's) and hop (default a
+        quarter window) in seconds.
+    batch_size : int
+        Windows run together.
+
+    Returns
+    -------
+    EventResult
+    """
+    pipeline = tagger.pipeline
+    resolution = event_resolution(pipeline, resolution)
+    if resolution == "frames":
+        window = tagger.window_seconds
+        hop = steps_hop_seconds(pipeline)
+        shift = pipeline.compute_features.frame_shift
+        step = pipeline.bare_encoder.tstride * shift / 1000
+    else:
+        window = window or tagger.window_seconds
+        hop = step = hop or window / 4
+    scores, times, ends = [], [], []
+    for batch in read_window_batches(path, tagger.sample_rate, window, hop,
+                                     batch_size, tagger.min_window_samples,
+                                     aligned=True):  # fmt: skip
+        wavs, lens = batch_pad_right([wav for _, _, wav in batch])
+        if resolution == "frames":
+            per_clip = frame_scores(
+                pipeline, wavs.to(tagger.device), lens.to(tagger.device)
+            )
+            for (start, _, _), (rows, at) in zip(batch, per_clip, strict=True):
+                scores.append(rows)
+                times.append(at + start)
+        else:
+            rows = tagger.scores_batch(wavs, lens).float().cpu().numpy()
+            scores.append(rows)
+            times.append(np.array([s + window / 2 for s, _, _ in batch]))
+        ends.extend(end for _, end, _ in batch)
+    scores, times = np.concatenate(scores), np.concatenate(times)
+    events = scores_to_events(
+        scores, times, step, tagger.class_thresholds(threshold, default=0.5),
+        tagger.label_names, median_steps(median_filter, step),
+    )  # fmt: skip
+    for event in events:  # the last window may reach past the end
+        event["offset"] = min(event["offset"], round(max(ends), 3))
+    return EventResult(
+        file=os.fspath(path), duration=max(ends), events=events,
+        times=times, scores=scores, resolution=resolution,
+    )  # fmt: skip

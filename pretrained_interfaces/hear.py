@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pretrained_interfaces.embeddings import steps_hop_seconds
-from pretrained_interfaces.tag_cli import load_tagger
+from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.embeddings import embed_windows, steps_hop_seconds
 from pretrained_interfaces.windows import window_starts
 
 
@@ -58,8 +58,8 @@ def load_model(model_file_path=""):
         raise ValueError(
             "give a model: an exported model folder or a published AST"
         )
-    tagger = load_tagger(str(model_file_path))
-    tagger.set_precision("fp32")  # the API asks for float32 outputs
+    # fp32: the API asks for float32 embeddings
+    tagger = AudioTagger.from_source(str(model_file_path), precision="fp32")
     return HearModel(tagger).eval()
 
 
@@ -76,7 +76,7 @@ def sound_embeddings(audio, model):
             (start / rate, None, wave[start : start + window])
             for start in window_starts(len(wave), window, hop, aligned=True)
         ]
-        pooled, per_step = tagger.embed_windows(windows, time_steps=True)
+        pooled, per_step = embed_windows(tagger, windows, time_steps=True)
         results.append((
             pooled.mean(axis=0),
             np.concatenate([steps for steps, _ in per_step]),

@@ -22,53 +22,23 @@ Authors
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import sys
 import time
 
-from tqdm import tqdm
-
-from ast_lobes.audio.io import AudioFileError
-from ast_lobes.model.hardware import SlowPrecisionError
-from ast_lobes.model.precision import PRECISIONS
-from pretrained_interfaces.archive import (
-    AUDIO_EXTENSIONS,
-    find_audio_files,
-    tag_stream,
-)
-from pretrained_interfaces.audio_tagger import AudioTagger
-from pretrained_interfaces.embeddings import write_embeddings
+# Only torch-free modules here, so that --help and usage errors answer
+# at once; the model's modules are imported by main() after parsing.
+from ast_lobes.audio.names import AUDIO_EXTENSIONS
+from ast_lobes.model.modes import PRECISIONS
 from pretrained_interfaces.results_file import (
     ResultsFile,
     ResultsFileError,
     same_file,
 )
-from pretrained_interfaces.timeline import plot_timeline
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"
-
-
-def cache_dir(source):
-    """Where SpeechBrain links an exported model's files."""
-    root = os.environ.get(
-        "AST_LOBES_CACHE", os.path.expanduser("~/.cache/ast_lobes")
-    )
-    digest = hashlib.sha1(os.path.abspath(source).encode()).hexdigest()[:12]
-    return os.path.join(root, "models", digest)
-
-
-def load_tagger(source, device="cpu"):
-    """An ``AudioTagger`` from an exported folder or a published AST."""
-    if os.path.isfile(os.path.join(source, "hyperparams.yaml")):
-        return AudioTagger.from_hparams(
-            source=os.path.abspath(source),
-            savedir=cache_dir(source),
-            run_opts={"device": device},
-        )
-    return AudioTagger.from_ast_checkpoint(source, device=device)
 
 
 def default_workers():
@@ -219,6 +189,8 @@ def precision_reported():
 def files_to_tag(args):
     """``(todo, results_file)``: files not yet in ``--output``, and that
     output opened for appending (None without ``--output``)."""
+    from pretrained_interfaces.archive import find_audio_files
+
     extensions = tuple(e.lower() for e in args.extensions)
     files = find_audio_files(args.inputs, args.files_from, extensions)
     if not files:
@@ -243,12 +215,17 @@ def files_to_tag(args):
 def embed_files(tagger, paths, args):
     """``--embeddings``: embeds every file (a bad one is reported, the
     others go on) and writes the ``.npz``; exit status as for tags."""
+    from tqdm import tqdm
+
+    from ast_lobes.audio.io import AudioFileError
+    from pretrained_interfaces.embeddings import embed_file, write_embeddings
+
     results, failed = [], 0
     for path in tqdm(paths, unit="file", file=sys.stderr,
                      disable=None if len(paths) > 1 else True):  # fmt: skip
         try:
-            results.append(tagger.embed_file(
-                path, window=args.window, hop=args.hop,
+            results.append(embed_file(
+                tagger, path, window=args.window, hop=args.hop,
                 time_steps=args.time_steps, batch_size=args.batch_size,
             ))  # fmt: skip
         except AudioFileError as error:
@@ -267,13 +244,17 @@ def embed_files(tagger, paths, args):
 def detect_events(tagger, paths, args):
     """``--events``: the events of every file, printed (or as JSON), and
     with ``--timeline`` a picture each; exit status as for tags."""
+    from ast_lobes.audio.io import AudioFileError
+    from pretrained_interfaces.events import detect_events as file_events
+    from pretrained_interfaces.timeline import plot_timeline
+
     results, failures = [], []
     if args.timeline:
         os.makedirs(args.timeline, exist_ok=True)
     for path in paths:
         try:
-            result = tagger.detect_events(
-                path, threshold=args.threshold,
+            result = file_events(
+                tagger, path, threshold=args.threshold,
                 median_filter=args.median_filter, window=args.window,
                 hop=args.hop, batch_size=args.batch_size,
             )  # fmt: skip
@@ -297,6 +278,25 @@ def detect_events(tagger, paths, args):
     return 1 if failures else 0
 
 
+def load_tagger(args):
+    """The ``AudioTagger`` of ``--model`` in ``--precision`` with
+    ``--head``, or None after printing why it cannot be had."""
+    from ast_lobes.model.hardware import SlowPrecisionError
+    from ast_lobes.weights.files import CheckpointError
+    from pretrained_interfaces.audio_tagger import AudioTagger
+
+    try:
+        with precision_reported():
+            tagger = AudioTagger.from_source(
+                args.model, device=args.device, precision=args.precision,
+                force_precision=args.force_precision,
+            )  # fmt: skip
+        return tagger.use_head(args.head)
+    except (CheckpointError, SlowPrecisionError, ValueError) as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return None
+
+
 def main(argv=None):
     """Tags the files; exits with 1 if any file could not be tagged, 2 on
     a usage error and 130 when interrupted (run again to resume)."""
@@ -306,22 +306,17 @@ def main(argv=None):
     except (FileNotFoundError, ResultsFileError) as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return 2
-    tagger = load_tagger(args.model, args.device)
-    try:
-        tagger.use_head(args.head)
-    except ValueError as error:
-        print(f"ast-tag: error: {error}", file=sys.stderr)
-        return 2
-    try:
-        with precision_reported():
-            tagger.set_precision(args.precision, force=args.force_precision)
-    except SlowPrecisionError as error:
-        print(f"ast-tag: error: {error}", file=sys.stderr)
+    tagger = load_tagger(args)
+    if tagger is None:
         return 2
     if args.embeddings:
         return embed_files(tagger, todo, args)
     if args.events:
         return detect_events(tagger, todo, args)
+    from tqdm import tqdm
+
+    from pretrained_interfaces.archive import tag_stream
+
     results, failures = [], []
     bar = tqdm(
         total=len(todo), unit="clip", file=sys.stderr,

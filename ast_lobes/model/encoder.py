@@ -163,7 +163,6 @@ class AudioSpectrogramTransformer(nn.Module):
                 patchout_patches=patchout_patches,
             )
         self.config = config
-        self.inference_precision = "fp32"
         embed_dim = config.embed_dim
 
         self.patch_embed = nn.Module()
@@ -384,17 +383,9 @@ class AudioSpectrogramTransformer(nn.Module):
         -------
         torch.Tensor
             ``[batch, 1, dim]``, or ``[batch, 2 + patches, dim]`` with
-            ``output_all_tokens``, in the dtype of ``x`` whatever the
-            inference precision (see ``ast_lobes.set_inference_precision``).
+            ``output_all_tokens``, in the weights' dtype (for another
+            precision, ``ast_lobes.set_inference_precision`` wraps it).
         """
-        if self.inference_precision == "bf16-autocast":
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                return self.encode(x, lengths, all_tokens).to(x.dtype)
-        weight_dtype = self.patch_embed.proj.weight.dtype
-        return self.encode(x.to(weight_dtype), lengths, all_tokens).to(x.dtype)
-
-    def encode(self, x, lengths=None, all_tokens=False):
-        """``forward`` in the weights' dtype."""
         tokens, grid = self.embed(x)
         keep = None
         attn_mask = None

@@ -7,6 +7,24 @@ Authors
 import torch
 from torch import nn
 
+# What a head outputs, declared by each head class as ``output_kind``:
+# ``clip`` logits, a ``pair`` of cls and distillation logits (``pair()``),
+# or ``frames``, scores per time step (``frame_scores()``) pooled to clip
+# logits.
+OUTPUT_KINDS = ("clip", "pair", "frames")
+
+
+def head_kind(head):
+    """The ``output_kind`` of a head, also when a DDP wrapper holds it; a
+    head from elsewhere (another toolkit's classifier) gives clip logits.
+
+    Example
+    -------
+    >>> head_kind(FrameLevelHead(8, 3)), head_kind(nn.Linear(8, 3))
+    ('frames', 'clip')
+    """
+    return getattr(getattr(head, "module", head), "output_kind", "clip")
+
 
 class AudioClassificationHead(nn.Module):
     """LayerNorm followed by a linear layer, giving logits.
@@ -27,6 +45,8 @@ class AudioClassificationHead(nn.Module):
     >>> head(torch.randn(4, 1, 64)).shape
     torch.Size([4, 1, 10])
     """
+
+    output_kind = "clip"
 
     def __init__(self, input_size, n_labels, norm_eps=1e-5):
         super().__init__()
@@ -71,6 +91,7 @@ class DistillationHead(nn.Module):
     """
 
     USES = ("average", "cls", "dist")
+    output_kind = "pair"
 
     def __init__(
         self, input_size, n_labels, multi_label=False, use="average",
@@ -155,6 +176,7 @@ class FrameLevelHead(nn.Module):
     """
 
     POOLINGS = ("attention", "linear_softmax")
+    output_kind = "frames"
 
     def __init__(self, input_size, n_labels, pooling="attention",
                  norm_eps=1e-5):  # fmt: skip

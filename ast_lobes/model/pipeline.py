@@ -18,6 +18,8 @@ Authors
 import torch
 from torch import nn
 
+from ast_lobes.model.head import head_kind
+
 
 class AudioClassificationPipeline(nn.Module):
     """``classifier(encoder(normalize(compute_features(wav))))``.
@@ -65,24 +67,35 @@ class AudioClassificationPipeline(nn.Module):
         return getattr(self.encoder, "module", self.encoder)
 
     @property
+    def head(self):
+        """The head itself, also when a DDP wrapper holds it."""
+        return getattr(self.classifier, "module", self.classifier)
+
+    @property
+    def head_kind(self):
+        """What the head outputs: ``clip``, ``pair`` or ``frames`` (see
+        ``ast_lobes.model.head.OUTPUT_KINDS``)."""
+        return head_kind(self.classifier)
+
+    @property
     def sample_rate(self):
         """Sample rate of the front end."""
         return self.compute_features.sample_rate
 
     @property
-    def window_frames(self):
-        """Frames of one model window: the front end's ``target_length``,
-        else the encoder's ``input_tdim``."""
+    def target_length(self):
+        """Frames of one model window (the model's input frames): the
+        front end's ``target_length``, else the encoder's ``input_tdim``."""
         return (
             self.compute_features.target_length or self.bare_encoder.input_tdim
         )
 
     @property
     def window_seconds(self):
-        """Seconds of audio that fill ``window_frames`` (25 ms frames):
+        """Seconds of audio that fill ``target_length`` (25 ms frames):
         10.255 s for 1024 frames."""
         shift = self.compute_features.frame_shift
-        return ((self.window_frames - 1) * shift + 25.0) / 1000
+        return ((self.target_length - 1) * shift + 25.0) / 1000
 
     def features(self, wavs, wav_lens=None, before_normalize=None):
         """Normalised features of waveforms, with their frame lengths.

@@ -1,6 +1,8 @@
 """Inference precision modes for the AST encoder: fp32, bf16 and int8.
 
-``set_inference_precision(encoder, mode)`` converts an encoder in place:
+``set_inference_precision(encoder, mode)`` converts an encoder in place and
+returns it wrapped in an ``InferenceEncoder``, which runs it in that mode
+from float32 inputs (the model itself holds no precision state):
 
 * ``fp32``: unchanged.
 * ``bf16``: weights cast to bfloat16 (inputs are cast on the way in and the
@@ -241,15 +243,42 @@ def resolve_precision(precision="auto", device="cpu", compile=False,
     return choose_precision(precision, hardware, compile, force, speeds)
 
 
+class InferenceEncoder(nn.Module):
+    """An encoder converted for inference in one precision mode: it takes
+    and returns float32 (the dtype of its input) whatever the weights'
+    dtype, and runs ``bf16-autocast`` under ``torch.autocast``.
+
+    The encoder itself is ``module`` (as under a DDP wrapper, so that
+    ``AudioClassificationPipeline.bare_encoder`` finds its attributes);
+    the mode is ``precision``. Built by ``set_inference_precision``.
+    """
+
+    def __init__(self, encoder, precision):
+        super().__init__()
+        self.module = encoder
+        self.precision = precision
+
+    def forward(self, x, lengths=None, all_tokens=False):
+        """The encoder's output in ``x``'s dtype (see
+        ``AudioSpectrogramTransformer.forward``)."""
+        if self.precision == "bf16-autocast":
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return self.module(x, lengths, all_tokens).to(x.dtype)
+        weight_dtype = self.module.patch_embed.proj.weight.dtype
+        out = self.module(x.to(weight_dtype), lengths, all_tokens)
+        return out.to(x.dtype)
+
+
 def set_inference_precision(
     encoder, precision="auto", compile=False, force=False
 ):
-    """Converts ``encoder`` in place for inference in ``precision``.
+    """Converts ``encoder`` in place for inference in ``precision`` and
+    wraps it so that it takes and returns float32.
 
     Arguments
     ---------
     encoder : ast_lobes.AudioSpectrogramTransformer
-        The encoder (put in eval mode).
+        The encoder (put in eval mode; its weights are converted).
     precision : str
         ``auto`` (the fastest mode the encoder's device runs well, logged;
         see ``ast_lobes.model.hardware``) or one of ``PRECISIONS``. A mode
@@ -262,8 +291,8 @@ def set_inference_precision(
 
     Returns
     -------
-    ast_lobes.AudioSpectrogramTransformer
-        The same encoder.
+    InferenceEncoder
+        The converted encoder, with the mode run as ``precision``.
 
     Example
     -------
@@ -273,15 +302,17 @@ def set_inference_precision(
     ...     input_tdim=100)
     >>> fbank = torch.randn(2, 100, 128)
     >>> expected = encoder.eval()(fbank)
-    >>> _ = set_inference_precision(encoder, "bf16", force=True)
-    >>> out = encoder(fbank)
-    >>> out.dtype, bool((out - expected).abs().max() < 0.05)
-    (torch.float32, True)
+    >>> converted = set_inference_precision(encoder, "bf16", force=True)
+    >>> out = converted(fbank)
+    >>> converted.precision, out.dtype
+    ('bf16', torch.float32)
+    >>> bool((out - expected).abs().max() < 0.05)
+    True
     """
-    if encoder.inference_precision != "fp32":
+    if isinstance(encoder, InferenceEncoder):
         raise ValueError(
-            f"The encoder is already converted to "
-            f"{encoder.inference_precision}; convert a fresh fp32 copy"
+            f"The encoder is already converted to {encoder.precision}; "
+            "convert a fresh fp32 copy"
         )
     device = next(encoder.parameters()).device
     precision = resolve_precision(precision, str(device), compile, force)
@@ -302,8 +333,7 @@ def set_inference_precision(
         )
     elif precision == "int8-dynamic":
         quantize_linear_layers(encoder.blocks)
-    encoder.inference_precision = precision
     if compile:
         for index, block in enumerate(encoder.blocks):
             encoder.blocks[index] = torch.compile(block, dynamic=True)
-    return encoder
+    return InferenceEncoder(encoder, precision).eval()

@@ -142,12 +142,11 @@ class AudioClassificationBrain(sb.Brain):
             self.settings["fbank_noise"], generators,
         )  # fmt: skip
         if distillation is not None:
-            head = getattr(pipeline.classifier, "module", pipeline.classifier)
-            if not hasattr(head, "pair"):  # one head learns both (Hinton)
+            if pipeline.head_kind != "pair":  # one head learns both (Hinton)
                 logits = pipeline.classify(feats, frame_lens)
                 return (logits, logits), targets
             tokens = pipeline.encoder(feats, frame_lens)
-            cls_logits, dist_logits = head.pair(tokens)
+            cls_logits, dist_logits = pipeline.head.pair(tokens)
             return (cls_logits.squeeze(1), dist_logits.squeeze(1)), targets
         return pipeline.classify(feats, frame_lens), targets
 

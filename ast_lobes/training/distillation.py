@@ -24,7 +24,7 @@ from ast_lobes.augmentation.draws import (
     draw_generators,
 )
 from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.weights.classifiers import label_columns, load_classifier
+from ast_lobes.weights.sources import label_columns, load_model_source
 
 logger = logging.getLogger(__name__)
 KINDS = ("hard", "soft")
@@ -187,7 +187,7 @@ class Distillation:
         if os.path.isfile(stored) and self.load(stored, ids, source):
             logger.info("teacher outputs reused from %s", stored)
             return self
-        model = load_classifier(
+        model = load_model_source(
             self.teacher, savedir=os.path.join(save_folder, "teacher_model")
         )
         if self.draws and not isinstance(

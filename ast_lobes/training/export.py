@@ -21,6 +21,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.tag import Tag
 
+from ast_lobes.model.head import head_kind
+
 CUSTOM_INTERFACE = (
     '"""The tagger, for SpeechBrain\'s foreign_class."""\n\n'
     "from pretrained_interfaces.audio_tagger import AudioTagger\n\n"
@@ -49,9 +51,10 @@ def ref(name):
 
 
 def head_node(head):
-    """The YAML node that rebuilds ``head`` (plain, distillation or
-    frame-level)."""
-    if hasattr(head, "frame_scores"):
+    """The YAML node that rebuilds ``head`` (by its ``output_kind``:
+    clip, distillation pair or frame-level)."""
+    kind = head_kind(head)
+    if kind == "frames":
         return new(
             "ast_lobes.FrameLevelHead",
             input_size=head.linear.in_features,
@@ -59,7 +62,7 @@ def head_node(head):
             pooling=head.pooling,
             norm_eps=head.norm.eps,
         )
-    if hasattr(head, "dist_head"):
+    if kind == "pair":
         return new(
             "ast_lobes.DistillationHead",
             input_size=head.cls_head.linear.in_features,
@@ -79,7 +82,7 @@ def head_node(head):
 def inference_hparams(pipeline, multi_label, thresholds=None):
     """The exported ``hyperparams.yaml`` as a YAML tree."""
     features = pipeline.compute_features
-    head = getattr(pipeline.classifier, "module", pipeline.classifier)
+    head = pipeline.head
     modules = ("compute_features", "mean_var_norm", "embedding_model")
     tree = CommentedMap(
         sample_rate=features.sample_rate,
@@ -183,7 +186,7 @@ def export_classifier(folder, pipeline, label_encoder, multi_label=False,
     """
     os.makedirs(folder, exist_ok=True)
     encoder = pipeline.bare_encoder
-    classifier = getattr(pipeline.classifier, "module", pipeline.classifier)
+    classifier = pipeline.head
     buffer = io.StringIO()
     yaml = YAML()
     yaml.default_flow_style = False

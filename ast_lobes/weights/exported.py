@@ -7,21 +7,31 @@ Authors
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 
+from ast_lobes.model.head import head_kind
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.weights.files import CheckpointError, load_state_dict_exactly
 
 
 @dataclass
 class ExportedModel:
-    """An exported classifier: its pipeline, labels and output kind."""
+    """A trained classifier: its pipeline, labels, single- or multi-label
+    outputs, the per-class thresholds calibrated at export (multi-label;
+    None if there are none) and the settings it was loaded from."""
 
     pipeline: AudioClassificationPipeline
     label_names: list
     multi_label: bool
     hparams: dict
+    thresholds: np.ndarray = None
+
+    @property
+    def output_kind(self):
+        """What the head outputs: ``clip``, ``pair`` or ``frames``."""
+        return head_kind(getattr(self.pipeline, "classifier", None))
 
 
 def pipeline_of(hparams):
@@ -64,11 +74,18 @@ def load_exported_model(folder):
         load_state_dict_exactly(hparams[name], state, weights)
     labels = CategoricalEncoder()
     labels.load(os.path.join(folder, "label_encoder.ckpt"))
+    multi_label = bool(hparams.get("multi_label", False))
+    thresholds = hparams.get("thresholds")
     return ExportedModel(
         pipeline=pipeline_of(hparams).eval(),
         label_names=[labels.ind2lab[i] for i in range(len(labels))],
-        multi_label=bool(hparams.get("multi_label", False)),
+        multi_label=multi_label,
         hparams=hparams,
+        thresholds=(
+            np.asarray(thresholds, dtype=np.float32)
+            if thresholds is not None and multi_label
+            else None
+        ),
     )
 
 

@@ -71,7 +71,7 @@ def default_cache_dir():
     )
 
 
-def fetch_checkpoint(source, savedir=None):
+def fetch_checkpoint(source, savedir=None, entry=None):
     """Finds or downloads a checkpoint; returns a local file or directory.
 
     Arguments
@@ -82,6 +82,8 @@ def fetch_checkpoint(source, savedir=None):
         Hugging Face hub id such as ``MIT/ast-finetuned-audioset-10-10-0.4593``.
     savedir : str or None
         Download folder (default: ``default_cache_dir()``).
+    entry : PublishedCheckpoint or None
+        The registry entry ``source`` names (``find_published``).
 
     Returns
     -------
@@ -92,7 +94,6 @@ def fetch_checkpoint(source, savedir=None):
     if os.path.exists(source):
         return source
     savedir = savedir or default_cache_dir()
-    entry = find_published(source)
     if entry is not None and entry.source_format == "original":
         target = os.path.join(savedir, entry.name + ".pth")
         if not os.path.isfile(target):
@@ -149,15 +150,15 @@ def hf_front_end(directory, config):
     )
 
 
-def read_hf_checkpoint(directory, name=None):
+def read_hf_checkpoint(directory, entry=None):
     """Reads a Hugging Face AST directory into an ``AstCheckpoint``.
 
     Arguments
     ---------
     directory : str
         Folder with ``config.json`` and the weights.
-    name : str or None
-        The hub id it was downloaded as (finds the registry entry).
+    entry : PublishedCheckpoint or None
+        The registry entry of the hub id it was downloaded as.
 
     Returns
     -------
@@ -206,7 +207,6 @@ def read_hf_checkpoint(directory, name=None):
     )
     id2label = hf_config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or None
-    entry = find_published(name) if name else None
     front_end = hf_front_end(directory, config)
     if front_end is None and entry is not None:
         front_end = entry.front_end
@@ -223,16 +223,15 @@ def read_hf_checkpoint(directory, name=None):
     )
 
 
-def original_config(path, encoder_state, checkpoint_grid=None):
+def original_config(path, encoder_state, checkpoint_grid=None, entry=None):
     """The architecture of an original-format checkpoint.
 
-    A file named as a published one takes its registry entry; any other
+    A file named as a published one takes its registry ``entry``; any other
     is read from its tensors (heads taken as ``dim // 64``, true of every
     DeiT) on the AudioSet grid (stride 10, 1024 frames, 128 mel bins)
     unless ``checkpoint_grid`` gives ``(f_dim, t_dim)``.
     """
     n_patches = encoder_state["pos_embed"].shape[1] - 2
-    entry = find_published(path)
     if entry is not None and checkpoint_grid is None:
         config = entry.config
     else:
@@ -274,19 +273,19 @@ def original_config(path, encoder_state, checkpoint_grid=None):
     return config
 
 
-def read_original_checkpoint(path, checkpoint_grid=None):
-    """Reads an original YuanGongND/ast ``.pth`` into an ``AstCheckpoint``."""
+def read_original_checkpoint(path, checkpoint_grid=None, entry=None):
+    """Reads an original YuanGongND/ast ``.pth`` into an ``AstCheckpoint``
+    (``entry``: its registry entry, if any)."""
     encoder_state, head_state = original_to_ast_state(
         read_state_dict_file(path), path
     )
     if "pos_embed" not in encoder_state or "cls_token" not in encoder_state:
         raise CheckpointError(f"{path}: no module.v.pos_embed / cls_token")
-    entry = find_published(path)
     return AstCheckpoint(
         source=path,
         encoder_state=encoder_state,
         head_state=head_state,
-        config=original_config(path, encoder_state, checkpoint_grid),
+        config=original_config(path, encoder_state, checkpoint_grid, entry),
         head_norm_eps=1e-5,
         labels=entry.label_names() if entry else None,
         front_end=entry.front_end if entry else None,
@@ -311,10 +310,11 @@ def read_ast_checkpoint(source, savedir=None, checkpoint_grid=None):
     -------
     AstCheckpoint
     """
-    path = fetch_checkpoint(source, savedir)
+    entry = find_published(source)  # looked up once for the whole load
+    path = fetch_checkpoint(source, savedir, entry)
     if os.path.isdir(path):
-        return read_hf_checkpoint(path, name=os.fspath(source))
-    return read_original_checkpoint(path, checkpoint_grid)
+        return read_hf_checkpoint(path, entry)
+    return read_original_checkpoint(path, checkpoint_grid, entry)
 
 
 def checkpoint_encoder_state(checkpoint, config, position_mode="bilinear"):

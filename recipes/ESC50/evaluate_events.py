@@ -23,8 +23,8 @@ from ast_lobes.training.evaluation.event_metrics import (
     read_event_list,
     write_event_list,
 )
-from pretrained_interfaces.events import has_frame_head
-from pretrained_interfaces.tag_cli import load_tagger
+from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.events import detect_events
 from pretrained_interfaces.timeline import plot_timeline
 
 
@@ -32,8 +32,8 @@ def detected_rows(tagger, folder, names, **options):
     """Event rows of every recording, with the seconds it took."""
     rows, started, results = [], time.perf_counter(), {}
     for name in names:
-        result = tagger.detect_events(os.path.join(folder, "audio", name),
-                                      **options)  # fmt: skip
+        result = detect_events(tagger, os.path.join(folder, "audio", name),
+                               **options)  # fmt: skip
         results[name] = result
         rows += [
             {"filename": name, "onset": e["onset"], "offset": e["offset"],
@@ -52,12 +52,11 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--window-hop", type=float, default=0.5)
     args = parser.parse_args(argv)
-    tagger = load_tagger(args.model)
-    tagger.set_precision("fp32")
+    tagger = AudioTagger.from_source(args.model, precision="fp32")
     reference = read_event_list(os.path.join(args.data, "events.tsv"))
     names = sorted({row["filename"] for row in reference})
     modes = {"windows": {"resolution": "windows", "hop": args.window_hop}}
-    if has_frame_head(tagger.pipeline):
+    if tagger.pipeline.head_kind == "frames":
         modes = {"frames": {"resolution": "frames"}, **modes}
     os.makedirs(args.output, exist_ok=True)
     report = {}

@@ -21,6 +21,7 @@ from ast_lobes import (
 )
 from pretrained_interfaces import hear
 from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.embeddings import embed_batch, embed_file
 from pretrained_interfaces.tag_cli import main as ast_tag
 
 
@@ -53,7 +54,7 @@ def tagger(model_folder, tmp_path_factory):
 
 def test_clip_embedding_is_what_the_classifier_sees(tagger):
     wavs = torch.randn(2, 16000, generator=torch.Generator().manual_seed(1))
-    embeddings = tagger.embed_batch(wavs * 0.1)
+    embeddings = embed_batch(tagger, wavs * 0.1)
     mods = tagger.mods
     with torch.no_grad():
         feats = mods.mean_var_norm(mods.compute_features(wavs * 0.1))
@@ -68,7 +69,7 @@ def test_clip_embedding_is_what_the_classifier_sees(tagger):
 
 def test_time_steps_shape_times_and_values(tagger):
     wav = torch.randn(1, 8000, generator=torch.Generator().manual_seed(2))
-    [(steps, times)] = tagger.embed_batch(wav, time_steps=True)
+    [(steps, times)] = embed_batch(tagger, wav, time_steps=True)
     # 0.5 s: 48 frames; patches of 16 frames at stride 10 end at frame
     # 16, 26, 36, 46 inside them: 4 steps, centred at 87.5 ms + k 100 ms
     assert steps.shape == (4, 32)
@@ -86,15 +87,15 @@ def test_long_file_windows_and_evenly_spaced_steps(tagger, tmp_path):
     rng = np.random.default_rng(3)
     soundfile.write(path, (0.1 * rng.normal(size=56000)).astype(np.float32),
                     16000)  # fmt: skip
-    result = tagger.embed_file(str(path), time_steps=True)
+    result = embed_file(tagger, str(path), time_steps=True)
     assert np.allclose(np.diff(result.step_times), 0.1, atol=1e-6)
     assert result.step_times[0] == pytest.approx(0.0875)
     assert 3.5 - 0.2 <= result.step_times[-1] <= 3.5
     assert np.allclose(result.clip, result.window_embeddings.mean(axis=0))
-    plain = tagger.embed_file(str(path))
+    plain = embed_file(tagger, str(path))
     first = torch.from_numpy(soundfile.read(path, dtype="float32")[0])
     window = round(tagger.window_seconds * 16000)
-    expected = tagger.embed_batch(first[None, :window])[0].numpy()
+    expected = embed_batch(tagger, first[None, :window])[0].numpy()
     assert np.allclose(plain.window_embeddings[0], expected, atol=1e-6)
     # one encoder pass gives both: the same pooled vector with time steps
     assert np.allclose(result.window_embeddings[0], expected, atol=1e-5)

@@ -32,16 +32,16 @@ def zero_mean_wave(n_samples, seed=0):
     return (wave - wave.mean()).astype(np.float32)
 
 
-def small_tagger(max_frames=1024, n_labels=4, seed=0):
+def small_tagger(target_length=1024, n_labels=4, seed=0):
     torch.manual_seed(seed)
     encoder = AudioSpectrogramTransformer(
         model_size=None, embed_dim=32, depth=1, num_heads=2,
-        input_tdim=max_frames, fstride=16, tstride=16,
+        input_tdim=target_length, fstride=16, tstride=16,
     )  # fmt: skip
     head = AudioClassificationHead(32, n_labels)
     names = [f"label{i}" for i in range(n_labels)]
     return AudioTagger.from_modules(
-        encoder, head, names, max_frames=max_frames, precision="fp32"
+        encoder, head, names, target_length=target_length, precision="fp32"
     )
 
 
@@ -86,7 +86,7 @@ def test_original_pth_gets_audioset_names(hf_audioset_dir, tmp_path):
     )
     tagger = AudioTagger.from_ast_checkpoint(str(original))
     assert tagger.label_names == audioset_label_names()
-    assert tagger.max_frames == 1024 and tagger.window_seconds == 10.255
+    assert tagger.target_length == 1024 and tagger.window_seconds == 10.255
 
 
 def test_short_clip_is_padded_to_the_window_as_hf_does(
@@ -174,7 +174,7 @@ def test_bad_files_give_errors_naming_them(bad_files):
 def test_command_line_tags_good_files_and_reports_bad(
     bad_files, tmp_path, capsys, monkeypatch
 ):
-    tagger = small_tagger(max_frames=100)
+    tagger = small_tagger(target_length=100)
     model = export_tagger(tagger, tmp_path / "model")
     monkeypatch.setenv("AST_LOBES_CACHE", str(tmp_path / "cache"))
     files = [str(bad_files / "good.wav"), str(bad_files / "corrupt.wav")]
@@ -198,7 +198,7 @@ def test_command_line_tags_good_files_and_reports_bad(
 def test_export_loads_with_from_hparams_and_foreign_class(tmp_path):
     from speechbrain.inference.interfaces import foreign_class
 
-    tagger = small_tagger(max_frames=100)
+    tagger = small_tagger(target_length=100)
     model = export_tagger(tagger, tmp_path / "model")
     wave = torch.from_numpy(zero_mean_wave(16000))
     expected = tagger.scores_batch(wave)
@@ -218,7 +218,7 @@ def test_export_loads_with_from_hparams_and_foreign_class(tmp_path):
 def test_encoder_classifier_resamples_and_mixes_down(tmp_path):
     from speechbrain.inference.classifiers import EncoderClassifier
 
-    tagger = small_tagger(max_frames=100)
+    tagger = small_tagger(target_length=100)
     model = export_tagger(tagger, tmp_path / "model", multi_label=False)
     stereo = np.random.default_rng(2).normal(0, 0.1, (44100, 2))
     soundfile.write(tmp_path / "s.flac", stereo.astype(np.float32), 44100)

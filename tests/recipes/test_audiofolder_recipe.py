@@ -15,6 +15,7 @@ import soundfile
 import torch
 
 from pretrained_interfaces.audio_tagger import AudioTagger
+from pretrained_interfaces.events import detect_events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "AudioFolder")
@@ -333,14 +334,14 @@ def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
               for label in ("low", "high", "mid", "low")]  # fmt: skip
     parts = [soundfile.read(path)[0] for path in firsts]
     soundfile.write(long, np.concatenate(parts).astype(np.float32), 16000)
-    events = tagger.detect_events(str(long), threshold=0.5)
+    events = detect_events(tagger, str(long), threshold=0.5)
     assert events.resolution == "frames"
     assert np.allclose(np.diff(events.times), 0.1, atol=1e-6)
     assert events.scores.shape == (len(events.times), 3)
     for event in events.events:
         assert event["label"] in ("high", "low", "mid")
         assert 0 <= event["onset"] < event["offset"] <= 4.05
-    windows = tagger.detect_events(str(long), resolution="windows", hop=0.25)
+    windows = detect_events(tagger, str(long), resolution="windows", hop=0.25)
     assert windows.resolution == "windows"
     assert np.allclose(np.diff(windows.times), 0.25, atol=1e-6)
 
@@ -360,8 +361,8 @@ def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
     plain = AudioTagger.from_modules(
         AudioSpectrogramTransformer(model_size=None, embed_dim=16, depth=1,
                                     num_heads=2, input_tdim=100),
-        AudioClassificationHead(16, 2), ["a", "b"], max_frames=100,
+        AudioClassificationHead(16, 2), ["a", "b"], target_length=100,
         precision=None,
     )  # fmt: skip
     with pytest.raises(ValueError, match="needs a model with a frame-level"):
-        plain.detect_events(str(long), resolution="frames")
+        detect_events(plain, str(long), resolution="frames")

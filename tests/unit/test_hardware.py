@@ -74,50 +74,48 @@ def plain_cpu(monkeypatch):
 
 def test_auto_picks_eager_int8_without_native_bf16(avx2_cpu):
     converted = set_inference_precision(encoder(), "auto")
-    assert converted.inference_precision == "int8-dynamic"
-    qkv = converted.blocks[0].attn.qkv
+    assert converted.precision == "int8-dynamic"
+    qkv = converted.module.blocks[0].attn.qkv
     assert isinstance(qkv, torch.ao.nn.quantized.dynamic.Linear)
     assert qkv.weight().dtype == torch.qint8
 
 
 def test_auto_picks_fp32_without_bf16_or_avx2(plain_cpu):
-    assert set_inference_precision(encoder(), "auto").inference_precision == (
-        "fp32"
-    )
+    assert set_inference_precision(encoder(), "auto").precision == ("fp32")
     with pytest.raises(SlowPrecisionError, match="needs an AVX2 CPU"):
         set_inference_precision(encoder(), "int8-dynamic")
 
 
-def test_tagger_loads_in_auto_unless_told(avx2_cpu):
+def test_tagger_decides_its_precision_when_built(avx2_cpu):
     from ast_lobes import AudioClassificationHead
     from pretrained_interfaces import AudioTagger
 
     def tagger(**kwargs):
         return AudioTagger.from_modules(
             encoder(), AudioClassificationHead(32, 2), ["a", "b"],
-            max_frames=100, **kwargs,
+            target_length=100, **kwargs,
         )  # fmt: skip
 
     auto = tagger()
-    auto.scores_batch(torch.randn(1, 16000))
-    assert auto.mods.embedding_model.inference_precision == "int8-dynamic"
-    chosen = tagger().set_precision("fp32")
+    assert auto.precision == "int8-dynamic"
+    assert auto.pipeline.encoder.precision == "int8-dynamic"
+    fc1 = auto.pipeline.bare_encoder.blocks[0].mlp.fc1
+    assert isinstance(fc1, torch.ao.nn.quantized.dynamic.Linear)
+    chosen = tagger(precision="fp32")
     chosen.scores_batch(torch.randn(1, 16000))
-    assert chosen.mods.embedding_model.inference_precision == "fp32"
+    assert chosen.precision == "fp32"
     with pytest.raises(SlowPrecisionError, match="bf16 runs slower"):
         tagger(precision="bf16")
 
 
 def test_forced_mode_runs(avx2_cpu):
     converted = set_inference_precision(encoder(), "bf16", force=True)
-    assert converted.inference_precision == "bf16"
-    assert converted.cls_token.dtype == torch.bfloat16
+    assert converted.precision == "bf16"
+    assert converted.module.cls_token.dtype == torch.bfloat16
 
 
 def test_auto_picks_bf16_with_native_bf16(bf16_cpu):
-    assert set_inference_precision(encoder(), "auto").inference_precision == (
-        "bf16"
-    )
+    assert set_inference_precision(encoder(), "auto").precision == ("bf16")
 
 
 @pytest.mark.parametrize("amx, blocks", [(False, True), (True, False)])
@@ -127,28 +125,26 @@ def test_bf16_attention_in_blocks_only_without_amx(monkeypatch, amx, blocks):
     fbank = torch.randn(2, 100, 128)
     expected = model(fbank)
     converted = set_inference_precision(model, "bf16")
-    attention = converted.blocks[0].attn
+    attention = converted.module.blocks[0].attn
     assert isinstance(attention, precision_module.ChunkedAttention) == blocks
     torch.testing.assert_close(converted(fbank), expected, atol=0.05, rtol=0.0)
 
 
 def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
     converted = set_inference_precision(encoder(), "auto")
-    assert converted.inference_precision == "int8-dynamic"
+    assert converted.precision == "int8-dynamic"
     with pytest.raises(SlowPrecisionError, match="measured 0.55x of fp32"):
         set_inference_precision(encoder(), "bf16")
     with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
         set_inference_precision(encoder(), "bf16-autocast")
     assert slow_bf16_cpu == [("bf16", "int8-dynamic"), ("bf16",), ("bf16",)]
     forced = set_inference_precision(encoder(), "bf16", force=True)
-    assert forced.inference_precision == "bf16"
+    assert forced.precision == "bf16"
 
 
 def test_auto_keeps_fp32_when_nothing_measures_faster(monkeypatch):
     mock_cpu(monkeypatch, "AVX512", True, {"bf16": 0.9, "int8-dynamic": 1.05})
-    assert set_inference_precision(encoder(), "auto").inference_precision == (
-        "fp32"
-    )
+    assert set_inference_precision(encoder(), "auto").precision == ("fp32")
 
 
 def test_real_probe_measures_both_modes():

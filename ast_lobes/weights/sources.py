@@ -1,7 +1,11 @@
-"""Trained classifiers to learn from (distillation teachers), whatever
-their format: a model folder exported by this project, a published AST
-(name, original ``.pth``, Hugging Face folder or hub id) or another
-SpeechBrain classifier folder (``EncoderClassifier``).
+"""One resolver from a model source to a model: an exported folder of this
+project, a published AST (registry name, original ``.pth``, Hugging Face
+folder or hub id) or another SpeechBrain classifier folder.
+
+``load_model_source`` is what the tagger, ``ast-tag``, HEAR, distillation
+teachers and the recipes call; each gets an ``ExportedModel``: the
+pipeline (``(wavs, lens) -> logits``), its label names, single- or
+multi-label outputs, the calibrated thresholds and the head's output kind.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -65,27 +69,36 @@ def load_speechbrain_classifier(folder, savedir=None):
     )
 
 
-def load_published_classifier(source, savedir=None):
-    """A published AST with its own front end and label names."""
+def load_published_model(source, savedir=None, label_names=None,
+                         target_length=None, normalization=None,
+                         unnamed_labels=False):  # fmt: skip
+    """A published AST with its own front end and label names (see
+    ``load_model_source``)."""
     checkpoint = read_ast_checkpoint(source, savedir=savedir)
     encoder, classifier = checkpoint_modules(checkpoint)
     n_labels = classifier.linear.out_features
-    names = checkpoint.labels
+    names = label_names or checkpoint.labels
     if names is None and n_labels == 527:
         names = audioset_label_names()
-    if names is None or len(names) != n_labels:
+    if names is None and unnamed_labels:
+        names = [f"class_{index}" for index in range(n_labels)]
+    if names is None:
         raise ValueError(
             f"{source}: {n_labels} outputs and no label names for them; "
-            "a teacher's labels must be known to match the student's"
+            "pass the label names"
+        )
+    if len(names) != n_labels:
+        raise ValueError(
+            f"{source}: {n_labels} outputs but {len(names)} label names"
         )
     front_end = default_front_end(checkpoint)
     pipeline = AudioClassificationPipeline(
         KaldiFbank(
             sample_rate=front_end.sample_rate,
             n_mels=front_end.n_mels,
-            target_length=front_end.target_length,
+            target_length=target_length or front_end.target_length,
         ),
-        FbankNormalization(front_end.normalization),
+        FbankNormalization(normalization or front_end.normalization),
         encoder,
         classifier,
     )
@@ -93,8 +106,8 @@ def load_published_classifier(source, savedir=None):
                          checkpoint.multi_label, {})  # fmt: skip
 
 
-def load_classifier(source, savedir=None):
-    """Any trained classifier this project can learn from.
+def load_model_source(source, savedir=None, **published):
+    """Any trained classifier this project can run or learn from.
 
     Arguments
     ---------
@@ -105,6 +118,11 @@ def load_classifier(source, savedir=None):
         original ``.pth``, a Hugging Face folder or hub id.
     savedir : str or None
         Where downloads and SpeechBrain's links go.
+    **published
+        For a published AST: ``label_names`` (default: the checkpoint's,
+        or AudioSet's for 527 outputs), ``target_length`` and
+        ``normalization`` (default: its front end's), ``unnamed_labels``
+        (name unknown labels ``class_<i>`` instead of refusing).
 
     Returns
     -------
@@ -112,13 +130,33 @@ def load_classifier(source, savedir=None):
         ``pipeline`` maps ``(wavs, lens)`` to logits; it is an
         ``AudioClassificationPipeline`` except for other SpeechBrain
         classifiers.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain.dataio.encoder import CategoricalEncoder
+    >>> from ast_lobes import (AudioClassificationHead,
+    ...     AudioClassificationPipeline, AudioSpectrogramTransformer,
+    ...     FbankNormalization, KaldiFbank, export_classifier)
+    >>> pipeline = AudioClassificationPipeline(
+    ...     KaldiFbank(target_length=100), FbankNormalization("esc50"),
+    ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
+    ...         depth=1, num_heads=2, input_tdim=100),
+    ...     AudioClassificationHead(32, 2)).eval()
+    >>> labels = CategoricalEncoder()
+    >>> labels.update_from_iterable(["cat", "dog"])
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = export_classifier(folder, pipeline, labels)
+    >>> model = load_model_source(folder)
+    >>> model.label_names, model.output_kind
+    (['cat', 'dog'], 'clip')
     """
     source = str(source)
     if os.path.isfile(os.path.join(source, "hyperparams.yaml")):
         if is_project_export(source):
             return load_exported_model(source)
         return load_speechbrain_classifier(source, savedir)
-    return load_published_classifier(source, savedir)
+    return load_published_model(source, savedir, **published)
 
 
 def label_columns(teacher_labels, student_labels, source):
