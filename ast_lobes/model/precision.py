@@ -222,16 +222,18 @@ def measured_speeds(precision, hardware, compile):
     return {mode: speeds[PROBED_AS[mode]] for mode in candidates}
 
 
-def resolve_precision(precision="auto", device="cpu", compile=False,
-                      force=False):  # fmt: skip
-    """The mode ``set_inference_precision`` runs on ``device``: ``auto``
-    resolved by capabilities and the speed probe, a slow explicit mode
-    refused (``SlowPrecisionError``) unless ``force``.
+def decide_precision(precision="auto", device="cpu", compile=False,
+                     force=False):  # fmt: skip
+    """The one decision of a precision mode: ``(mode, speeds)``, the mode
+    ``set_inference_precision`` runs on ``device`` (``auto`` resolved by
+    the capabilities and the speed probe; a slow explicit mode refused,
+    ``SlowPrecisionError``, unless ``force``) and the probe's figures it
+    was decided on (``{mode: speed vs fp32}``, None when none was needed).
 
     Example
     -------
-    >>> resolve_precision("fp32")
-    'fp32'
+    >>> decide_precision("fp32")
+    ('fp32', None)
     """
     if precision != "auto" and precision not in PRECISIONS:
         raise ValueError(
@@ -240,7 +242,19 @@ def resolve_precision(precision="auto", device="cpu", compile=False,
         )
     hardware = detect_hardware(device)
     speeds = None if force else measured_speeds(precision, hardware, compile)
-    return choose_precision(precision, hardware, compile, force, speeds)
+    return choose_precision(precision, hardware, compile, force, speeds), speeds
+
+
+def resolve_precision(precision="auto", device="cpu", compile=False,
+                      force=False):  # fmt: skip
+    """The mode of ``decide_precision``, without the probe's figures.
+
+    Example
+    -------
+    >>> resolve_precision("fp32")
+    'fp32'
+    """
+    return decide_precision(precision, device, compile, force)[0]
 
 
 class InferenceEncoder(nn.Module):

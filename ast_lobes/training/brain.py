@@ -41,6 +41,7 @@ from ast_lobes.model.precision import (
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (
+    check_head_settings,
     check_optional_hparams,
     describe_stages,
     optional,
@@ -67,6 +68,7 @@ class AudioClassificationBrain(sb.Brain):
 
     def __init__(self, *args, hparams=None, **kwargs):
         check_optional_hparams(hparams or {})
+        check_head_settings(hparams or {})
         if (hparams or {}).get("loss") not in ("ce", "bce"):
             raise ValueError(
                 f"hparams loss is {(hparams or {}).get('loss')!r}; expected "
@@ -94,11 +96,6 @@ class AudioClassificationBrain(sb.Brain):
                 "distillation",
             )
         }
-        if self.settings["distillation"] and self.settings["mixup"]:
-            raise ValueError(
-                "distillation learns from the teacher's outputs on the "
-                "clips, which mixed clips do not match: turn mixup off"
-            )
 
     @property
     def pipeline(self):

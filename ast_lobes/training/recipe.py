@@ -87,30 +87,6 @@ def load_experiment(hparams_file, overrides):
     return hparams
 
 
-def head_overrides(hparams_file, overrides=None):
-    """``overrides`` (a dict or SpeechBrain's YAML string) as a dict, with
-    what the head the YAML or the command line asks for needs, where they
-    did not decide it themselves:
-
-    * a ``teacher``: the cls and distillation tokens with a head each
-      (``pooling: cls_dist_pair``, ``two_heads: true``) and no mixup (the
-      teacher's stored outputs are for unmixed clips);
-    * a ``frame_level`` head: ``pooling: time_steps``, sigmoid outputs
-      (``multi_label: true``, ``loss: bce``).
-    """
-    overrides = parse_overrides(overrides)
-    plain = read_plain_hparams(hparams_file, overrides)
-    decided = {}
-    if plain.get("teacher"):
-        decided.update(pooling="cls_dist_pair", two_heads=True)
-        if plain.get("mixup") is not None:
-            decided["mixup"] = None
-            logger.info("distillation: mixup turned off")
-    if plain.get("frame_level"):
-        decided.update(pooling="time_steps", multi_label=True, loss="bce")
-    return {**decided, **overrides}
-
-
 def fold_overrides(overrides, fold):
     """``overrides`` for one fold: ``fold`` set, and ``{fold}`` in a
     path replaced by it (a teacher or a pretrained encoder per fold, which

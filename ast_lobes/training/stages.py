@@ -4,7 +4,9 @@ A recipe's YAML may set any of ``OPTIONAL_HPARAMS``; everything else the
 Brain needs is required. ``check_optional_hparams`` refuses a key that is
 a near-miss of an optional one (``spec_augmnet``) or that holds a training
 stage under a name the Brain does not read, because such a key would
-otherwise switch a stage off without a word.
+otherwise switch a stage off without a word. ``check_head_settings``
+refuses a YAML whose head, pooling, loss and stages contradict each
+other: the YAML is the single source of a run, and no code rewrites it.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -14,6 +16,7 @@ import difflib
 
 from ast_lobes.augmentation.mixup import Mixup
 from ast_lobes.augmentation.spectrogram import FbankNoise, SpecAugment
+from ast_lobes.model.head import head_kind
 
 # name: (default, what it does)
 TRAINING_STAGES = {
@@ -104,3 +107,95 @@ def describe_stages(hparams):
         ", ".join(f"{n} off" for n in off),
     ]
     return "training stages: " + "; ".join(p for p in parts if p)
+
+
+PAIR_POOLINGS = ("cls_dist_pair", "mean_dist_pair")
+
+
+class ContradictoryHparamsError(ValueError):
+    """A run's YAML whose keys ask for things that cannot go together."""
+
+
+def check_head_settings(hparams, source="hparams"):
+    """Refuses a YAML whose head, pooling, loss and stages contradict each
+    other, naming the keys (the recipes' names: ``two_heads``,
+    ``frame_level``, ``pooling``, ``loss``, ``multi_label``, ``teacher``,
+    ``mixup``). The built objects are compared, so a recipe whose keys
+    have other names is checked too.
+
+    * a ``DistillationHead`` (``two_heads: true``) takes the encoder's two
+      tokens (``pooling: cls_dist_pair`` or ``mean_dist_pair``), and
+      those two tokens need it;
+    * a ``FrameLevelHead`` (``frame_level``) takes a token per time step
+      (``pooling: time_steps``), which only it takes, and scores with
+      sigmoids (``loss: bce``, ``multi_label: true``);
+    * stored teacher outputs (``teacher``) are for unmixed clips: no
+      ``mixup``.
+
+    Example
+    -------
+    >>> from ast_lobes import AudioClassificationHead, DistillationHead
+    >>> from types import SimpleNamespace
+    >>> encoder = SimpleNamespace(pooling="mean")
+    >>> check_head_settings({"encoder": encoder, "loss": "ce",
+    ...     "classifier": AudioClassificationHead(8, 2)})
+    >>> check_head_settings({"encoder": encoder, "loss": "ce",
+    ...     "classifier": DistillationHead(8, 2)})
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.stages.ContradictoryHparamsError: hparams: \
+two_heads: true (a DistillationHead) takes the cls and distillation \
+tokens, but pooling is 'mean'; set pooling to cls_dist_pair or \
+mean_dist_pair (or two_heads: false)
+    """
+    problems = []
+    kind = head_kind(hparams.get("classifier"))
+    encoder = getattr(hparams.get("encoder"), "module", hparams.get("encoder"))
+    pooling = getattr(encoder, "pooling", None)
+    if pooling is not None:
+        problems += pooling_problems(kind, pooling)
+    if kind == "frames" and (
+        hparams.get("loss") != "bce" or not hparams.get("multi_label")
+    ):
+        problems.append(
+            "frame_level (a FrameLevelHead) scores each class with a "
+            f"sigmoid, but loss is {hparams.get('loss')!r} and multi_label "
+            f"{bool(hparams.get('multi_label'))}; set loss: bce and "
+            "multi_label: true"
+        )
+    if hparams.get("distillation") is not None and (
+        hparams.get("mixup") is not None
+    ):
+        problems.append(
+            "teacher: its stored outputs are for the clips as they are, "
+            "which mixed clips do not match; set mixup: null (or no teacher)"
+        )
+    if problems:
+        raise ContradictoryHparamsError(f"{source}: " + "; ".join(problems))
+
+
+def pooling_problems(kind, pooling):
+    """What contradicts between a head's kind and the encoder's pooling."""
+    if kind == "pair" and pooling not in PAIR_POOLINGS:
+        return [
+            "two_heads: true (a DistillationHead) takes the cls and "
+            f"distillation tokens, but pooling is {pooling!r}; set pooling "
+            "to cls_dist_pair or mean_dist_pair (or two_heads: false)"
+        ]
+    if kind != "pair" and pooling in PAIR_POOLINGS:
+        return [
+            f"pooling {pooling!r} gives two tokens, which only two heads "
+            "take; set two_heads: true (or pooling cls or mean)"
+        ]
+    if kind == "frames" and pooling != "time_steps":
+        return [
+            "frame_level (a FrameLevelHead) takes a token per time step, "
+            f"but pooling is {pooling!r}; set pooling: time_steps"
+        ]
+    if kind != "frames" and pooling == "time_steps":
+        return [
+            "pooling 'time_steps' gives a token per time step, which only "
+            "a frame-level head takes; set frame_level (attention or "
+            "linear_softmax), or another pooling"
+        ]
+    return []

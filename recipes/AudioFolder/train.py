@@ -33,8 +33,8 @@ from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
-    head_overrides,
     load_experiment,
+    parse_overrides,
     read_plain_hparams,
     train_classifier,
 )
@@ -84,9 +84,11 @@ def prepare_options(plain, fold):
 
 
 def data_overrides(summary, overrides):
-    """What the data decide, where the command line did not."""
-    multi = summary["multi_label"]
+    """What the data decide (classes, frames, statistics, single- or
+    multi-label, and from that the loss and the checkpoint's metric),
+    where the command line did not; passed once to the YAML."""
     decided = {key: summary[key] for key in FROM_DATA}
+    multi = overrides.get("multi_label", decided["multi_label"])
     decided["loss"] = "bce" if multi else "ce"
     decided["best_key"] = "mAP" if multi else "accuracy"
     return {k: v for k, v in decided.items() if k not in overrides}
@@ -115,12 +117,14 @@ def model_card(hparams, summary, data, brain):
     }
 
 
-def run(hparams_file, run_opts, overrides, fold=None):
-    """Prepares, trains, tests and exports one split (or fold)."""
+def run(hparams_file, run_opts, overrides, fold=None, plain=None):
+    """Prepares, trains, tests and exports one split (or fold); ``plain``:
+    the YAML's settings when they are already read for these overrides."""
     if fold is not None:
         overrides = {**fold_overrides(overrides, fold),
                      "run_folder": f"fold{fold}"}  # fmt: skip
-    plain = read_plain_hparams(hparams_file, overrides)
+    if plain is None or fold is not None:
+        plain = read_plain_hparams(hparams_file, overrides)
     options = prepare_options(plain, fold)
     sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
     summary = prepare_audio_folder(**options)  # reads the prepared summary
@@ -150,10 +154,10 @@ def run(hparams_file, run_opts, overrides, fold=None):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = head_overrides(hparams_file, overrides)
+    overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     if not plain.get("n_folds"):
-        run(hparams_file, run_opts, overrides)
+        run(hparams_file, run_opts, overrides, plain=plain)
         end_distributed()
         return
     files, key = {}, "accuracy"

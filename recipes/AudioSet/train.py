@@ -40,8 +40,8 @@ from ast_lobes.training.evaluation.thresholds import f1_thresholds  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     export_model,
-    head_overrides,
     load_experiment,
+    parse_overrides,
     train_classifier,
 )
 
@@ -106,7 +106,7 @@ def report_results(hparams, averaged):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = head_overrides(hparams_file, overrides)
+    overrides = parse_overrides(overrides)
     hparams = load_experiment(hparams_file, overrides)
     sb.utils.distributed.run_on_main(
         prepare_audioset,

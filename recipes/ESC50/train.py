@@ -29,8 +29,8 @@ from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: 
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
-    head_overrides,
     load_experiment,
+    parse_overrides,
     read_plain_hparams,
     train_classifier,
 )
@@ -92,7 +92,7 @@ def run_folds_in_parallel(folds, workers):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = head_overrides(hparams_file, overrides)
+    overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     folds = [int(fold) for fold in plain["folds"]]
     workers = int(plain["parallel_folds"])

@@ -23,8 +23,8 @@ from speech_commands_prepare import prepare_speech_commands  # noqa: E402
 
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
-    head_overrides,
     load_experiment,
+    parse_overrides,
     train_classifier,
 )
 
@@ -32,7 +32,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = head_overrides(hparams_file, overrides)
+    overrides = parse_overrides(overrides)
     hparams = load_experiment(hparams_file, overrides)
     sb.utils.distributed.run_on_main(
         prepare_speech_commands,

@@ -135,6 +135,10 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
         str(class_folders),
         "--teacher",
         str(run / "model"),
+        "--two_heads",
+        "true",
+        "--pooling",
+        "mean_dist_pair",
     ]
     result = run_recipe(tmp_path, *args, epochs=2, experiment="student")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -301,7 +305,8 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
     student = [
         "--data_folder", str(class_folders),
         "--teacher", str(run / "teacher_logits.npz"),
-        "--pooling", "mean_dist_pair", "--teacher_loss", "soft",
+        "--pooling", "mean_dist_pair", "--two_heads", "true",
+        "--teacher_loss", "soft",
     ]  # fmt: skip
     result = run_recipe(tmp_path, *student, "--teacher_draws", "2", epochs=1,
                         experiment="student")  # fmt: skip
@@ -319,7 +324,9 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
 
 def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
     result = run_recipe(tmp_path, "--data_folder", str(class_folders),
-                        "--frame_level", "attention", epochs=2)  # fmt: skip
+                        "--frame_level", "attention", "--pooling",
+                        "time_steps", "--multi_label", "true",
+                        epochs=2)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     model = tmp_path / "exp" / "single" / "model"
     assert (

@@ -192,6 +192,7 @@ def test_exported_model_reproduces_recipe_accuracy(esc50_dir, tmp_path):
         ["--data_folder", str(esc50_dir), "--experiment_folder", str(student),
          "--resampled_folder", str(tmp_path / "cache"), "--folds", "[1]",
          "--number_of_epochs", "2", "--teacher", str(exp / "fold1" / "model"),
+         "--two_heads", "true", "--pooling", "cls_dist_pair",
          "--teacher_draws", "2", "--teacher_loss", "soft"],
     )  # fmt: skip
     assert result.returncode == 0, error_lines(result)

@@ -77,19 +77,76 @@ def test_stage_under_an_unread_name_is_refused():
         check_optional_hparams({"augment": SpecAugment(8, 8)}, "x.yaml")
 
 
-def test_a_teacher_gives_the_student_two_heads_and_no_mixup():
-    from ast_lobes.training.recipe import head_overrides
+def brain_of(path, overrides):
+    """The Brain a recipe builds from ``path`` with the user's overrides."""
+    with open(path, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    return AudioClassificationBrain(
+        modules=hparams["modules"], hparams=hparams,
+        run_opts={"device": "cpu"},
+    )  # fmt: skip
+
+
+CPU_YAML = os.path.join(ROOT, "recipes", "AudioFolder", "hparams", "cpu.yaml")
+CONTRADICTIONS = {
+    "two heads, one token": (
+        {"two_heads": True, "pooling": "mean"},
+        r"two_heads: true .* pooling is 'mean'.* cls_dist_pair",
+    ),
+    "two tokens, one head": (
+        {"pooling": "mean_dist_pair"},
+        r"pooling 'mean_dist_pair' gives two tokens.*two_heads: true",
+    ),
+    "frame head, clip token": (
+        {"frame_level": "attention", "loss": "bce", "multi_label": True},
+        r"frame_level .* pooling is 'mean'; set pooling: time_steps",
+    ),
+    "time steps, clip head": (
+        {"pooling": "time_steps"},
+        r"pooling 'time_steps' .* set frame_level",
+    ),
+    "frame head, softmax loss": (
+        {"frame_level": "attention", "pooling": "time_steps"},
+        r"frame_level .* loss is 'ce' and multi_label False; set loss: bce "
+        r"and multi_label: true",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONTRADICTIONS)
+def test_a_yaml_that_contradicts_itself_is_refused(name):
+    from ast_lobes.training.stages import ContradictoryHparamsError
+
+    overrides, message = CONTRADICTIONS[name]
+    with pytest.raises(ContradictoryHparamsError, match=message):
+        brain_of(CPU_YAML, overrides)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"two_heads": True, "pooling": "mean_dist_pair", "teacher": "t.npz"},
+    {"teacher": "t.npz"},  # one head learns labels and teacher (Hinton)
+    {"frame_level": "attention", "pooling": "time_steps", "loss": "bce",
+     "multi_label": True},
+])  # fmt: skip
+def test_the_documented_head_presets_are_accepted(overrides):
+    brain = brain_of(CPU_YAML, overrides)
+    assert brain.pipeline.head_kind == (
+        "pair" if overrides.get("two_heads") else
+        "frames" if overrides.get("frame_level") else "clip"
+    )  # fmt: skip
+
+
+def test_stored_teacher_outputs_with_mixup_are_refused(tmp_path):
+    from ast_lobes.training.stages import ContradictoryHparamsError
 
     path = os.path.join(ROOT, "recipes", "SpeechCommands", "hparams",
                         "ast.yaml")  # fmt: skip
-    given = head_overrides(path, "{data_folder: x, lr: 0.1}")
-    assert given == {"data_folder": "x", "lr": 0.1}
-    overrides = head_overrides(path, {"data_folder": "x", "teacher": "t.npz"})
-    assert overrides == {"data_folder": "x", "teacher": "t.npz",
-                         "pooling": "cls_dist_pair", "two_heads": True,
-                         "mixup": None}  # fmt: skip
-    mine = head_overrides(
-        path, {"data_folder": "x", "teacher": "t.npz",
-               "pooling": "mean_dist_pair"},
-    )  # fmt: skip
-    assert mine["pooling"] == "mean_dist_pair"
+    overrides = {"data_folder": str(tmp_path), "teacher": "t.npz",
+                 "two_heads": True, "pooling": "cls_dist_pair",
+                 "imagenet_weights": None}  # fmt: skip
+    with pytest.raises(
+        ContradictoryHparamsError, match=r"teacher: .*set mixup: null"
+    ):
+        brain_of(path, overrides)
+    brain = brain_of(path, {**overrides, "mixup": None})
+    assert brain.settings["mixup"] is None

@@ -1,0 +1,147 @@
+"""What the benchmarks share: the model sizes and modes, the CPU's line
+(capability, the probe's figures and the mode ``auto`` picks, as
+``ast_lobes.model.precision.decide_precision`` decides it), the Hugging
+Face reference model, the models each mode times, and ``run_worker``,
+which runs a measurement of ``workers.py`` in a process of its own.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from ast_lobes import set_inference_precision  # noqa: E402
+from ast_lobes.model.hardware import (  # noqa: E402
+    SlowPrecisionError,
+    detect_hardware,
+)
+from ast_lobes.model.precision import decide_precision  # noqa: E402
+
+SIZES = {  # hidden, layers, heads
+    "tiny": (192, 12, 3),
+    "base": (768, 12, 12),
+}
+MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic")
+
+
+@functools.cache
+def slow_modes():
+    """Modes this CPU runs slower than fp32: those ``set_inference_precision``
+    refuses here (int8 counted compiled)."""
+    slow = []
+    for mode in MODES[1:]:
+        try:
+            decide_precision(mode, "cpu", compile=mode == "int8")
+        except SlowPrecisionError:
+            slow.append(mode)
+    return slow
+
+
+@functools.cache
+def auto_precision():
+    """The mode ``auto`` picks on this CPU, and the probe's figures."""
+    return decide_precision("auto", "cpu")
+
+
+def header():
+    """The first line of every table: torch, threads, the CPU's
+    capability, native bf16, the probe and the mode ``auto`` picks."""
+    auto, speeds = auto_precision()
+    probe = ", ".join(f"{m} {v:.2f}x" for m, v in (speeds or {}).items())
+    return (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{detect_hardware('cpu').describe()}; probe vs fp32: "
+        f"{probe or '-'}; precision auto: {auto}; slower than fp32 here: "
+        f"{', '.join(slow_modes()) or 'none'}"
+    )
+
+
+def build_reference(size, frames, path):
+    """Saves a random HF AST of ``size`` with ``save_pretrained``."""
+    from transformers import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTForAudioClassification,
+    )
+
+    hidden, layers, heads = SIZES[size]
+    torch.manual_seed(0)
+    config = ASTConfig(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_length=frames,
+        num_labels=527,
+        layer_norm_eps=1e-6,
+    )
+    ASTForAudioClassification(config).save_pretrained(path)
+    ASTFeatureExtractor(max_length=frames).save_pretrained(path)
+
+
+def student_stride(mode):
+    """The patch stride of a ``student-s<N>`` mode, else None."""
+    return int(mode[len("student-s") :]) if mode.startswith("student") else None
+
+
+def load_student(stride, frames):
+    """An AST-Tiny (DeiT-Tiny size: 192 wide, 12 blocks, 3 heads) with
+    patch stride ``stride``, random weights, in precision auto: the size
+    of a distilled student."""
+    from ast_lobes import AudioClassificationHead, AudioSpectrogramTransformer
+
+    hidden, layers, heads = SIZES["tiny"]
+    torch.manual_seed(0)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=hidden, depth=layers, num_heads=heads,
+        input_tdim=frames, fstride=stride, tstride=stride,
+    )  # fmt: skip
+    classifier = AudioClassificationHead(hidden, 527).eval()
+    converted = set_inference_precision(encoder, "auto")
+    return lambda x: classifier(converted(x)).squeeze(1)
+
+
+def load(mode, path, frames):
+    """A function fbank -> logits for ``mode``."""
+    if student_stride(mode):
+        return load_student(student_stride(mode), frames)
+    if mode == "hf-fp32":
+        from transformers import ASTForAudioClassification
+
+        model = ASTForAudioClassification.from_pretrained(
+            path, attn_implementation="sdpa"
+        ).eval()
+        return lambda x: model(input_values=x).logits
+    from ast_lobes import load_ast_checkpoint
+
+    encoder, classifier = load_ast_checkpoint(path)
+    converted = set_inference_precision(
+        encoder, mode, compile=mode == "int8", force=True
+    )
+    return lambda x: classifier(converted(x)).squeeze(1)
+
+
+def fbank_batch(batch, frames):
+    torch.manual_seed(1)
+    return torch.randn(batch, frames, 128)
+
+
+def run_worker(*args):
+    """Runs ``workers.py ARGS`` in a process of its own; its last line of
+    output, parsed as JSON."""
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "workers.py")  # fmt: skip
+    command = [sys.executable, worker, *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{args}: {result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,191 @@
+"""Inference precision modes against Hugging Face's AST, on the CPU.
+
+The header names the CPU's vector capability, whether it has native bf16,
+the speed probe's figures and the mode ``auto`` picks there
+(``ast_lobes.model.precision.decide_precision``). A mode this hardware
+runs slower than fp32 (see ``ast_lobes.model.hardware``) is timed once,
+not repeated, and marked "slow here".
+
+This project's encoder in each precision mode (fp32, bf16, bf16-autocast,
+int8 compiled, int8-dynamic) against Hugging Face's
+``ASTForAudioClassification`` (``attn_implementation="sdpa"``, fp32)
+holding the same random weights, on the same 10-s fbank inputs (1024
+frames), in the same run:
+
+* speed: one process holds every model and times them alternately, so that
+  load on the machine hits all alike; the median over repeats is reported;
+* memory: each model runs once in a process of its own; the rise of its
+  peak resident memory (VmHWM, reset after loading) over the forward pass
+  (including int8's first-call compilation) is reported;
+* agreement: on a model trained by the CPU demo (``bash run_demo.sh``; all
+  five folds' exported models over their held-out clips), the share of
+  clips whose top-1 class in the mode equals fp32's.
+
+Distilled students: an AST-Tiny (192 wide, 12 blocks, random weights) in
+precision ``auto`` at patch strides 10 and 16, timed in the same
+alternation as AST-Base and compared with Hugging Face's fp32 AST-Base
+(``--student-strides``; their accuracy is measured by the distillation
+recipes, see ``bench_distillation.py``).
+
+Usage::
+
+    python benchmarks/bench_precision.py [--sizes base] [--batches 1 8] \
+        [--demo-experiment demo_output/esc50] [--student-strides 10 16]
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_common import (  # noqa: E402
+    MODES,
+    SIZES,
+    auto_precision,
+    build_reference,
+    header,
+    run_worker,
+    slow_modes,
+    student_stride,
+)
+
+from ast_lobes import set_inference_precision  # noqa: E402
+
+
+def demo_agreement(experiment, modes):
+    """Per mode: top-1 agreement with fp32 and largest logit difference
+    over every fold's held-out clips of a demo experiment."""
+    import glob
+
+    from ast_lobes import load_exported_model, read_audio
+
+    modes = [m for m in modes if m not in ("hf-fp32", "fp32", *slow_modes())]
+    hits = dict.fromkeys(modes, 0)
+    largest = dict.fromkeys(modes, 0.0)
+    total = 0
+    for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
+        pipeline = load_exported_model(os.path.join(fold, "model")).pipeline
+        encoder, head = pipeline.encoder, pipeline.classifier
+        with open(os.path.join(fold, "save", "test.csv")) as handle:
+            wavs = [line.split(",")[2] for line in handle.read().split()[1:]]
+        fbank = torch.cat(
+            [pipeline.features(read_audio(wav))[0] for wav in wavs]
+        )
+        with torch.inference_mode():
+            reference = head(encoder(fbank)).squeeze(1)
+            for mode in hits:
+                converted = set_inference_precision(
+                    copy.deepcopy(encoder), mode, compile=mode == "int8",
+                    force=True,
+                )  # fmt: skip
+                logits = head(converted(fbank)).squeeze(1)
+                hits[mode] += int(
+                    (logits.argmax(-1) == reference.argmax(-1)).sum()
+                )
+                difference = float((logits - reference).abs().max())
+                largest[mode] = max(largest[mode], difference)
+        total += len(wavs)
+    return {m: (hits[m] / total, largest[m], total) for m in hits}
+
+
+def inference_table(args, agreement):
+    print(
+        "| size | batch | mode | s/clip | speed vs HF fp32 | peak memory MB "
+        "| max abs logit diff vs HF fp32 | top-1 agreement with fp32 (demo) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    auto = auto_precision()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            path = os.path.join(tmp, size)
+            build_reference(size, args.frames, path)
+            students = [f"student-s{s}" for s in args.student_strides]
+            timed = args.modes + (students if size == "base" else [])
+            for batch in args.batches:
+                speed = run_worker(
+                    "speed", batch, path, args.frames, args.repeats,
+                    ",".join(timed),
+                )  # fmt: skip
+                reference = None
+                for mode in timed:
+                    out = os.path.join(tmp, "logits.pt")
+                    memory = run_worker(
+                        "memory", mode, batch, path, args.frames, out
+                    )
+                    if student_stride(mode):
+                        print(
+                            f"| tiny student, stride {student_stride(mode)} "
+                            f"| {batch} | auto: {auto} | {speed[mode]:.3f} "
+                            f"| {speed['hf-fp32'] / speed[mode]:.2f}x "
+                            f"| {memory['peak_mb']:.0f} | - | - |",
+                            flush=True,
+                        )
+                        continue
+                    logits = torch.load(out)
+                    reference = logits if reference is None else reference
+                    diff = (logits - reference).abs().max().item()
+                    agree = "-"
+                    if mode in agreement:
+                        share, _, clips = agreement[mode]
+                        agree = f"{100 * share:.1f} % of {clips}"
+                    elif mode == "fp32" and agreement:
+                        agree = "100 % (reference)"
+                    name = mode
+                    if mode in slow_modes():
+                        name = f"{mode} (slow here, timed once)"
+                    print(
+                        f"| {size} | {batch} | {name} | {speed[mode]:.3f} "
+                        f"| {speed['hf-fp32'] / speed[mode]:.2f}x "
+                        f"| {memory['peak_mb']:.0f} | {diff:.2e} | {agree} |",
+                        flush=True,
+                    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["base"], choices=SIZES)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--frames", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--demo-experiment", default="demo_output/esc50")
+    parser.add_argument(
+        "--modes", nargs="+", default=list(MODES), choices=MODES,
+        help="modes to time (hf-fp32 and fp32 are always kept)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--student-strides", nargs="*", type=int, default=[10, 16],
+        help="AST-Tiny rows (the size of a distilled student) with these "
+        "patch strides, timed beside AST-Base",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    args.modes = ["hf-fp32", "fp32"] + [
+        m for m in args.modes if m not in ("hf-fp32", "fp32")
+    ]
+    print(header())
+    agreement = {}
+    if os.path.isdir(args.demo_experiment):
+        agreement = demo_agreement(args.demo_experiment, args.modes)
+        for mode, (share, diff, clips) in agreement.items():
+            print(
+                f"demo model, {mode}: top-1 agreement with fp32 "
+                f"{100 * share:.1f} % over {clips} clips, largest logit "
+                f"difference {diff:.2e}"
+            )
+    else:
+        print(f"(no demo experiment in {args.demo_experiment}: run the demo)")
+    print()
+    inference_table(args, agreement)
+
+
+if __name__ == "__main__":
+    main()
