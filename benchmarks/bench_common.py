@@ -103,7 +103,7 @@ def load_student(stride, frames):
     torch.manual_seed(0)
     encoder = AudioSpectrogramTransformer(
         model_size=None, embed_dim=hidden, depth=layers, num_heads=heads,
-        input_tdim=frames, fstride=stride, tstride=stride,
+        target_length=frames, fstride=stride, tstride=stride,
     )  # fmt: skip
     classifier = AudioClassificationHead(hidden, 527).eval()
     converted = set_inference_precision(encoder, "auto")

@@ -38,7 +38,7 @@ def models(n_classes=35, frames=99):
     student = torch.nn.Sequential(
         AudioSpectrogramTransformer(
             model_size=None, embed_dim=64, depth=2, num_heads=4,
-            input_tdim=frames, fstride=10, tstride=10,
+            target_length=frames, fstride=10, tstride=10,
             pooling="mean_dist_pair",
         ),
         DistillationHead(64, n_classes),

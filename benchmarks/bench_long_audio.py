@@ -61,7 +61,7 @@ def worker(size, task, path, batch_size, precision):
     torch.manual_seed(0)
     frames = task == "events"
     encoder = AudioSpectrogramTransformer(
-        model_size=size, input_tdim=1024,
+        model_size=size, target_length=1024,
         pooling="time_steps" if frames else "cls_dist",
     )  # fmt: skip
     head = (FrameLevelHead if frames else AudioClassificationHead)(

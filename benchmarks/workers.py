@@ -107,7 +107,7 @@ def training_worker(size, batch, frames, patchout, steps, precision):
         embed_dim=hidden,
         depth=layers,
         num_heads=heads,
-        input_tdim=frames,
+        target_length=frames,
         patchout_time=40 if patchout else 0,
         patchout_freq=4 if patchout else 0,
     ).train()

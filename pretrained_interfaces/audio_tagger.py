@@ -104,7 +104,8 @@ class AudioTagger(Pretrained):
     >>> from ast_lobes import AudioClassificationHead
     >>> from ast_lobes import AudioSpectrogramTransformer
     >>> encoder = AudioSpectrogramTransformer(
-    ...     model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=100)
+    ...     model_size=None, embed_dim=32, depth=1, num_heads=2,
+    ...     target_length=100)
     >>> tagger = AudioTagger.from_modules(
     ...     encoder, AudioClassificationHead(32, 3), ["a", "b", "c"],
     ...     target_length=100, normalization="audioset", precision="fp32")

@@ -118,7 +118,7 @@ def embed_batch(tagger, wavs, wav_lens=None, time_steps=False):
     >>> from pretrained_interfaces import AudioTagger
     >>> tagger = AudioTagger.from_modules(
     ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
-    ...         depth=1, num_heads=2, input_tdim=100),
+    ...         depth=1, num_heads=2, target_length=100),
     ...     AudioClassificationHead(32, 3), ["a", "b", "c"],
     ...     target_length=100, precision="fp32")
     >>> embed_batch(tagger, torch.randn(2, 16000)).shape

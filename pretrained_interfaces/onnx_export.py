@@ -2,7 +2,7 @@
 
 ``export_classifier_onnx`` writes ``fbank [batch, frames, n_mels] ->
 logits [batch, n_labels]`` with dynamic batch and frame counts (from one
-patch up to the model's ``input_tdim`` frames: longer audio is tagged in
+patch up to the model's ``target_length`` frames: longer audio is tagged in
 windows). ``export_front_end_onnx`` writes the Kaldi fbank front end with
 its normalisation, ``waveform [samples] -> fbank [1, frames, n_mels]``;
 torchaudio's fbank computes its frame count in Python, so the exporter
@@ -78,7 +78,7 @@ def export_classifier_onnx(pipeline, path, opset_version=18):
     """
     model = LogitsModel(pipeline).eval()
     encoder = pipeline.encoder
-    frames_max = encoder.input_tdim
+    frames_max = encoder.target_length
     frames_min = encoder.patch_size[1]
     example = torch.randn(2, frames_max, encoder.input_fdim)
     dynamic = {

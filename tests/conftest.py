@@ -44,7 +44,7 @@ def tiny_encoder():
         embed_dim=32,
         depth=1,
         num_heads=2,
-        input_tdim=100,
+        target_length=100,
         fstride=16,
         tstride=16,
     )

@@ -9,11 +9,49 @@ Authors
 """
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 POOLING_MODES = (
     "cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair", "time_steps",
 )  # fmt: skip
+
+
+# Names of a field before 0.3: the model's input frames have one name,
+# target_length, in the config, the front end, the YAML and the tagger.
+RENAMED_FIELDS = {"input_tdim": "target_length"}
+
+
+def renamed_fields(fields, where="AudioSpectrogramTransformer"):
+    """``fields`` with names of before 0.3 (``input_tdim``) renamed, with
+    a deprecation message naming them.
+
+    Example
+    -------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     renamed_fields({"input_tdim": 512, "fstride": 10})
+    {'fstride': 10, 'target_length': 512}
+    >>> str(caught[0].message).startswith("AudioSpectrogramTransformer: "
+    ...                                   "input_tdim is now target_length")
+    True
+    """
+    fields = dict(fields)
+    for old, new in RENAMED_FIELDS.items():
+        if old not in fields:
+            continue
+        value = fields.pop(old)
+        if fields.get(new) is not None and value is not None:
+            raise TypeError(f"{where}: give {new} only, not also {old}")
+        warnings.warn(
+            f"{where}: {old} is now {new} (the model's input frames)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if value is not None:
+            fields[new] = value
+    return fields
 
 
 @dataclass(frozen=True)
@@ -86,8 +124,11 @@ class AudioSpectrogramTransformerConfig:
         Hidden size of the block MLP relative to ``embed_dim``.
     input_fdim : int
         Mel bins the model is built for.
-    input_tdim : int
-        Frames the model is built for (the position-embedding grid).
+    target_length : int
+        The model's input frames (the position-embedding grid): one name
+        in this config, the front end (``KaldiFbank``), the YAML and the
+        tagger; ``input_tdim`` before 0.3, still accepted with a
+        deprecation message.
     fstride : int
         Patch stride along frequency (10 in the paper: 6 bins overlap).
     tstride : int
@@ -121,7 +162,7 @@ class AudioSpectrogramTransformerConfig:
     Example
     -------
     >>> config = AudioSpectrogramTransformerConfig.from_size(
-    ...     "base384", input_tdim=512)
+    ...     "base384", target_length=512)
     >>> config.embed_dim, config.num_heads, config.grid
     (768, 12, (12, 50))
     """
@@ -131,7 +172,7 @@ class AudioSpectrogramTransformerConfig:
     num_heads: int = 12
     mlp_ratio: float = 4.0
     input_fdim: int = 128
-    input_tdim: int = 1024
+    target_length: int = 1024
     fstride: int = 10
     tstride: int = 10
     patch_size: tuple = (16, 16)
@@ -160,7 +201,7 @@ class AudioSpectrogramTransformerConfig:
                 f"num_heads {self.num_heads}"
             )
         patch_grid_size(
-            self.input_tdim,
+            self.target_length,
             self.input_fdim,
             self.patch_size,
             self.fstride,
@@ -183,6 +224,7 @@ class AudioSpectrogramTransformerConfig:
         -------
         AudioSpectrogramTransformerConfig
         """
+        fields = renamed_fields(fields)
         fields = {k: v for k, v in fields.items() if v is not None}
         if model_size is not None:
             if model_size not in MODEL_SIZES:
@@ -207,7 +249,7 @@ class AudioSpectrogramTransformerConfig:
     def grid(self):
         """Patch grid ``(f_dim, t_dim)`` of the position embedding."""
         return patch_grid_size(
-            self.input_tdim,
+            self.target_length,
             self.input_fdim,
             self.patch_size,
             self.fstride,
@@ -216,6 +258,7 @@ class AudioSpectrogramTransformerConfig:
 
     def replace(self, **changes):
         """A copy with some fields changed (None values are ignored)."""
+        changes = renamed_fields(changes)
         changes = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **changes)
 

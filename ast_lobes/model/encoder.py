@@ -9,6 +9,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import warnings
 from functools import partial
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 from ast_lobes.model.config import (
     AudioSpectrogramTransformerConfig,
     patch_grid_size,
+    renamed_fields,
 )
 from ast_lobes.model.position import (
     grid_to_tokens,
@@ -50,8 +52,10 @@ class AudioSpectrogramTransformer(nn.Module):
         for custom ``embed_dim``, ``depth`` and ``num_heads``.
     input_fdim : int
         Mel bins the model is built for.
-    input_tdim : int
-        Frames the model is built for (the position-embedding grid).
+    target_length : int
+        The model's input frames (the position-embedding grid; default
+        1024); ``input_tdim`` before 0.3, accepted with a deprecation
+        message.
     fstride : int
         Patch stride along frequency (10 in the paper: 6 bins overlap).
     tstride : int
@@ -94,7 +98,7 @@ class AudioSpectrogramTransformer(nn.Module):
     -------
     >>> encoder = AudioSpectrogramTransformer(
     ...     model_size=None, embed_dim=64, depth=2, num_heads=4,
-    ...     input_tdim=128)
+    ...     target_length=128)
     >>> fbank = torch.randn(3, 128, 128)
     >>> encoder(fbank).shape
     torch.Size([3, 1, 64])
@@ -106,7 +110,7 @@ class AudioSpectrogramTransformer(nn.Module):
         self,
         model_size="base384",
         input_fdim=128,
-        input_tdim=1024,
+        target_length=None,
         fstride=10,
         tstride=10,
         patch_size=16,
@@ -125,6 +129,11 @@ class AudioSpectrogramTransformer(nn.Module):
         **moved,
     ):
         super().__init__()
+        if "input_tdim" in moved:  # its name before 0.3
+            target_length = renamed_fields(
+                {"input_tdim": moved.pop("input_tdim"),
+                 "target_length": target_length}
+            )["target_length"]  # fmt: skip
         if moved:
             raise TypeError(
                 f"AudioSpectrogramTransformer got {', '.join(sorted(moved))}"
@@ -146,7 +155,7 @@ class AudioSpectrogramTransformer(nn.Module):
             config = AudioSpectrogramTransformerConfig.from_size(
                 model_size,
                 input_fdim=input_fdim,
-                input_tdim=input_tdim,
+                target_length=target_length,
                 fstride=fstride,
                 tstride=tstride,
                 patch_size=patch_size,
@@ -227,9 +236,19 @@ class AudioSpectrogramTransformer(nn.Module):
         return self.config.input_fdim
 
     @property
-    def input_tdim(self):
+    def target_length(self):
         """Frames of the position-embedding grid."""
-        return self.config.input_tdim
+        return self.config.target_length
+
+    @property
+    def input_tdim(self):
+        """``target_length``'s name before 0.3."""
+        warnings.warn(
+            "AudioSpectrogramTransformer.input_tdim is now target_length",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.target_length
 
     @property
     def grid(self):

@@ -166,7 +166,7 @@ class MaskedPatchModel(nn.Module):
     -------
     >>> from ast_lobes import AudioSpectrogramTransformer
     >>> encoder = AudioSpectrogramTransformer(model_size=None, embed_dim=32,
-    ...     depth=1, num_heads=2, input_tdim=96, fstride=16, tstride=16)
+    ...     depth=1, num_heads=2, target_length=96, fstride=16, tstride=16)
     >>> model = MaskedPatchModel(encoder, mask_count=20)
     >>> out = model(torch.randn(2, 96, 128))
     >>> sorted(out)

@@ -42,7 +42,7 @@ class AudioClassificationPipeline(nn.Module):
     >>> pipeline = AudioClassificationPipeline(
     ...     KaldiFbank(target_length=100), FbankNormalization("audioset"),
     ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
-    ...         depth=1, num_heads=2, input_tdim=100),
+    ...         depth=1, num_heads=2, target_length=100),
     ...     AudioClassificationHead(32, 3)).eval()
     >>> wavs = torch.randn(2, 16000)
     >>> pipeline(wavs, torch.tensor([1.0, 0.5])).shape
@@ -85,9 +85,10 @@ class AudioClassificationPipeline(nn.Module):
     @property
     def target_length(self):
         """Frames of one model window (the model's input frames): the
-        front end's ``target_length``, else the encoder's ``input_tdim``."""
+        front end's ``target_length``, else the encoder's."""
         return (
-            self.compute_features.target_length or self.bare_encoder.input_tdim
+            self.compute_features.target_length
+            or self.bare_encoder.target_length
         )
 
     @property

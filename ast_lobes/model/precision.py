@@ -313,7 +313,7 @@ def set_inference_precision(
     >>> from ast_lobes import AudioSpectrogramTransformer
     >>> encoder = AudioSpectrogramTransformer(
     ...     model_size=None, embed_dim=32, depth=1, num_heads=2,
-    ...     input_tdim=100)
+    ...     target_length=100)
     >>> fbank = torch.randn(2, 100, 128)
     >>> expected = encoder.eval()(fbank)
     >>> converted = set_inference_precision(encoder, "bf16", force=True)

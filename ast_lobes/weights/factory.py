@@ -5,7 +5,7 @@ an ``AudioSpectrogramTransformer`` and fills it from a checkpoint::
 
     encoder: !apply:ast_lobes.pretrained_encoder
       model_size: base384
-      input_tdim: 512
+      target_length: 512
       audioset_weights: audioset_10_10_0.4593
 
 Authors
@@ -69,7 +69,7 @@ def pretrained_encoder(
     >>> torch.save(vit.state_dict(), path)
     >>> encoder = pretrained_encoder(
     ...     imagenet_weights=path, model_size="tiny224", depth=1,
-    ...     input_tdim=100)
+    ...     target_length=100)
     >>> torch.equal(encoder.cls_token, vit.cls_token)
     True
     """

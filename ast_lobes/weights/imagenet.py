@@ -93,7 +93,7 @@ def imagenet_to_ast_state_dict(state, config, position_mode="bilinear"):
     >>> vit = timm.create_model("deit_tiny_distilled_patch16_224",
     ...                         pretrained=False, depth=1)
     >>> config = AudioSpectrogramTransformerConfig.from_size(
-    ...     "tiny224", depth=1, input_tdim=100)
+    ...     "tiny224", depth=1, target_length=100)
     >>> state = imagenet_to_ast_state_dict(vit.state_dict(), config)
     >>> state["patch_embed.proj.weight"].shape
     torch.Size([192, 1, 16, 16])

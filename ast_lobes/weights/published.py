@@ -143,7 +143,7 @@ def hf_front_end(directory, config):
     if not settings or "mean" not in settings:
         return None
     return FrontEnd(
-        target_length=settings.get("max_length", config.input_tdim),
+        target_length=settings.get("max_length", config.target_length),
         normalization=(float(settings["mean"]), float(settings["std"])),
         sample_rate=settings.get("sampling_rate", 16000),
         n_mels=settings.get("num_mel_bins", config.input_fdim),
@@ -202,7 +202,7 @@ def read_hf_checkpoint(directory, entry=None):
         fstride=hf_config.get("frequency_stride", 10),
         tstride=hf_config.get("time_stride", 10),
         input_fdim=hf_config.get("num_mel_bins", 128),
-        input_tdim=hf_config.get("max_length", 1024),
+        target_length=hf_config.get("max_length", 1024),
         layer_norm_eps=eps,
     )
     id2label = hf_config.get("id2label") or {}
@@ -246,7 +246,7 @@ def original_config(path, encoder_state, checkpoint_grid=None, entry=None):
         conv = encoder_state["patch_embed.proj.weight"]
         fstride = entry.config.fstride if entry else 10
         tstride = entry.config.tstride if entry else 10
-        frames = entry.config.input_tdim if entry else 1024
+        frames = entry.config.target_length if entry else 1024
         patch = tuple(conv.shape[2:])
         if checkpoint_grid:
             frames = (checkpoint_grid[1] - 1) * tstride + patch[1]
@@ -259,7 +259,7 @@ def original_config(path, encoder_state, checkpoint_grid=None, entry=None):
             fstride=fstride,
             tstride=tstride,
             input_fdim=128,
-            input_tdim=frames,
+            target_length=frames,
         )
     grid = config.grid
     if checkpoint_grid is not None:
@@ -357,7 +357,7 @@ def load_ast_checkpoint(
     ``[batch, 1, n_labels]``. An original ``.pth`` that is not named like
     a published one is read from its tensors (heads taken as ``dim // 64``:
     pass ``num_heads`` for other widths). Keyword arguments override the
-    encoder's settings taken from the checkpoint (``input_tdim``,
+    encoder's settings taken from the checkpoint (``target_length``,
     ``fstride``, ``tstride``, ``input_fdim``, ``pooling``,
     ``output_all_tokens``, ``position_resize_mode``...); the position
     embedding is then adapted to the new patch grid.
@@ -391,5 +391,5 @@ def default_front_end(checkpoint):
     if checkpoint.front_end is not None:
         return checkpoint.front_end
     return FrontEnd(
-        checkpoint.config.input_tdim, AUDIOSET_FRONT_END.normalization
+        checkpoint.config.target_length, AUDIOSET_FRONT_END.normalization
     )

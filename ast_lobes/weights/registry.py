@@ -92,7 +92,7 @@ def _original(name, dropbox_id, stride, frames, front_end, label_set):
         location=f"{_DROPBOX}{dropbox_id}/{name}.pth?dl=1",
         source_format="original",
         config=AudioSpectrogramTransformerConfig.from_size(
-            "base384", fstride=stride, tstride=stride, input_tdim=frames
+            "base384", fstride=stride, tstride=stride, target_length=frames
         ),
         front_end=front_end,
         label_set=label_set,
@@ -108,7 +108,7 @@ def _huggingface(hub_id, stride, frames, front_end, label_set):
             "base384",
             fstride=stride,
             tstride=stride,
-            input_tdim=frames,
+            target_length=frames,
             layer_norm_eps=1e-12,
         ),
         front_end=front_end,

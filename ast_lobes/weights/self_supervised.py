@@ -32,7 +32,7 @@ def save_pretrained_encoder(folder, encoder, front_end=None):
     >>> import tempfile
     >>> from ast_lobes import AudioSpectrogramTransformer
     >>> encoder = AudioSpectrogramTransformer(model_size=None, embed_dim=32,
-    ...     depth=1, num_heads=2, input_tdim=96, fstride=16, tstride=16)
+    ...     depth=1, num_heads=2, target_length=96, fstride=16, tstride=16)
     >>> folder = save_pretrained_encoder(tempfile.mkdtemp(), encoder)
     >>> sorted(os.listdir(folder))
     ['encoder.ckpt', 'encoder.json']

@@ -141,7 +141,7 @@ def load_model_source(source, savedir=None, **published):
     >>> pipeline = AudioClassificationPipeline(
     ...     KaldiFbank(target_length=100), FbankNormalization("esc50"),
     ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
-    ...         depth=1, num_heads=2, input_tdim=100),
+    ...         depth=1, num_heads=2, target_length=100),
     ...     AudioClassificationHead(32, 2)).eval()
     >>> labels = CategoricalEncoder()
     >>> labels.update_from_iterable(["cat", "dog"])

@@ -107,7 +107,7 @@ def prepare_audio_folder(
     valid_share=0.1,
     test_share=0.1,
     seed=0,
-    max_frames=1024,
+    max_target_length=1024,
     sample_rate=16000,
     skip_bad_files=False,
     **columns,
@@ -130,7 +130,7 @@ def prepare_audio_folder(
         Shares held out when the data gives no split.
     seed : int
         Seed of the splits.
-    max_frames : int
+    max_target_length : int
         Most frames of the model's input; the longest clip sets the frame
         count below it.
     sample_rate : int
@@ -150,7 +150,7 @@ def prepare_audio_folder(
     options = {
         "data": data, "fold": fold, "n_folds": n_folds,
         "valid_share": valid_share, "test_share": test_share, "seed": seed,
-        "max_frames": max_frames, "sample_rate": sample_rate,
+        "max_target_length": max_target_length, "sample_rate": sample_rate,
         "skip_bad_files": skip_bad_files, **columns,
     }  # fmt: skip
     summary_path = os.path.join(save_folder, SUMMARY_FILE)
@@ -181,8 +181,8 @@ def prepare_audio_folder(
         write_manifest(
             os.path.join(save_folder, f"{split}.csv"), manifest_rows(part)
         )
-    frames = min(max_frames, frames_covering(max(c.duration for c in clips),
-                                             sample_rate))  # fmt: skip
+    longest = max(clip.duration for clip in clips)
+    frames = min(max_target_length, frames_covering(longest, sample_rate))
     train_paths = [clip.path for clip in splits["train"]][:STATS_CLIPS]
     mean, std = dataset_fbank_stats(train_paths, frames, sample_rate)
     labels = sorted({label for clip in clips for label in clip.labels})

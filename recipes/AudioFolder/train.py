@@ -47,6 +47,19 @@ FROM_DATA = ("n_classes", "multi_label", "target_length", "norm_mean",
              "norm_std")  # fmt: skip
 
 
+RENAMED_OPTIONS = {"max_frames": "max_target_length"}  # before 0.3
+
+
+def renamed_options(overrides):
+    """Command-line options of before 0.3 under their new names, with a
+    deprecation message."""
+    for old, new in RENAMED_OPTIONS.items():
+        if old in overrides:
+            print(f"--{old} is now --{new}", file=sys.stderr)
+            overrides[new] = overrides.pop(old)
+    return overrides
+
+
 def prepare_options(plain, fold):
     """``prepare_audio_folder`` arguments from the recipe's settings."""
     tables = {
@@ -72,7 +85,7 @@ def prepare_options(plain, fold):
         "valid_share": plain["valid_share"],
         "test_share": plain["test_share"],
         "seed": plain["seed"],
-        "max_frames": plain["max_frames"],
+        "max_target_length": plain["max_target_length"],
         "sample_rate": plain["sample_rate"],
         "skip_bad_files": plain["skip_bad_files"],
     }
@@ -154,7 +167,7 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = parse_overrides(overrides)
+    overrides = renamed_options(parse_overrides(overrides))
     plain = read_plain_hparams(hparams_file, overrides)
     if not plain.get("n_folds"):
         run(hparams_file, run_opts, overrides, plain=plain)

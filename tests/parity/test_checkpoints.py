@@ -82,7 +82,7 @@ def test_original_pth_format(hf_audioset_dir, tmp_path):
 
 def test_other_grid_adapts_position_embedding(hf_audioset_dir):
     path, model = hf_audioset_dir
-    encoder, _ = load_ast_checkpoint(str(path), input_tdim=512, tstride=16)
+    encoder, _ = load_ast_checkpoint(str(path), target_length=512, tstride=16)
     assert encoder.grid == (12, 32)  # (512 - 16) // 16 + 1
     hf_pos = model.state_dict()[
         "audio_spectrogram_transformer.embeddings.position_embeddings"
@@ -97,7 +97,7 @@ def test_other_grid_adapts_position_embedding(hf_audioset_dir):
 def test_fewer_mel_bins_and_longer_input(hf_speechcommands_dir):
     path, _ = hf_speechcommands_dir
     encoder, classifier = load_ast_checkpoint(
-        str(path), input_fdim=64, input_tdim=256
+        str(path), input_fdim=64, target_length=256
     )
     assert encoder.grid == (5, 25)
     assert classifier(encoder(torch.randn(1, 256, 64))).shape == (1, 1, 35)

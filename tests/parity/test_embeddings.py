@@ -32,7 +32,7 @@ def model_folder(tmp_path_factory):
         KaldiFbank(target_length=100), FbankNormalization("esc50"),
         AudioSpectrogramTransformer(
             model_size=None, embed_dim=32, depth=1, num_heads=2,
-            input_tdim=100, fstride=10, tstride=10, pooling="mean",
+            target_length=100, fstride=10, tstride=10, pooling="mean",
         ),
         AudioClassificationHead(32, 3),
     ).eval()  # fmt: skip

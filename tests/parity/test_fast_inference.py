@@ -20,7 +20,7 @@ from ast_lobes.model.precision import PRECISION_TOLERANCE, chunked_attention
 def small_encoder(**kwargs):
     torch.manual_seed(0)
     options = dict(model_size=None, embed_dim=64, depth=2, num_heads=4,
-                   input_tdim=200, fstride=16, tstride=16)  # fmt: skip
+                   target_length=200, fstride=16, tstride=16)  # fmt: skip
     options.update(kwargs)
     return AudioSpectrogramTransformer(**options)
 

@@ -56,7 +56,7 @@ def test_patch_conv_is_channel_sum(deit384, deit_file):
 
 def test_patch_embedding_equals_three_channel_vit(deit384, deit_file):
     encoder = pretrained_encoder(
-        imagenet_weights=str(deit_file), input_tdim=128
+        imagenet_weights=str(deit_file), target_length=128
     )
     spec = torch.randn(2, 1, 128, 128)
     ours = encoder.patch_embed.proj(spec)
@@ -84,7 +84,7 @@ def test_position_embedding_interpolated_time_cut_frequency(deit384, deit_file):
 
 def test_position_embedding_cut_both_axes(deit384, deit_file):
     encoder = pretrained_encoder(
-        imagenet_weights=str(deit_file), input_tdim=128
+        imagenet_weights=str(deit_file), target_length=128
     )
     assert encoder.grid == (12, 12)
     expected = deit_grid(deit384)[:, :, 6:18, 6:18].flatten(2).transpose(1, 2)
@@ -114,7 +114,7 @@ def test_plain_vit_without_distillation_token():
     vit = timm.create_model(
         "vit_tiny_patch16_224", pretrained=False, depth=1
     ).state_dict()
-    encoder = AudioSpectrogramTransformer("tiny224", depth=1, input_tdim=128)
+    encoder = AudioSpectrogramTransformer("tiny224", depth=1, target_length=128)
     state = imagenet_to_ast_state_dict(vit, encoder.config)
     torch.testing.assert_close(state["dist_token"], vit["cls_token"])
     torch.testing.assert_close(state["pos_embed"][:, 1], vit["pos_embed"][:, 0])

@@ -36,7 +36,7 @@ def small_tagger(target_length=1024, n_labels=4, seed=0):
     torch.manual_seed(seed)
     encoder = AudioSpectrogramTransformer(
         model_size=None, embed_dim=32, depth=1, num_heads=2,
-        input_tdim=target_length, fstride=16, tstride=16,
+        target_length=target_length, fstride=16, tstride=16,
     )  # fmt: skip
     head = AudioClassificationHead(32, n_labels)
     names = [f"label{i}" for i in range(n_labels)]

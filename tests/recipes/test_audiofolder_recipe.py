@@ -367,7 +367,7 @@ def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
 
     plain = AudioTagger.from_modules(
         AudioSpectrogramTransformer(model_size=None, embed_dim=16, depth=1,
-                                    num_heads=2, input_tdim=100),
+                                    num_heads=2, target_length=100),
         AudioClassificationHead(16, 2), ["a", "b"], target_length=100,
         precision=None,
     )  # fmt: skip

@@ -137,7 +137,7 @@ def test_seeded_masks_are_torchaudios_masks_for_the_same_numbers(axis):
 def tiny_pipeline(seed, two_heads=False):
     torch.manual_seed(seed)
     encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=64,
+        model_size=None, embed_dim=32, depth=1, num_heads=2, target_length=64,
         fstride=16, tstride=16,
         pooling="cls_dist_pair" if two_heads else "cls",
     )  # fmt: skip

@@ -9,14 +9,14 @@ from ast_lobes import AudioSpectrogramTransformer
 def small(**kwargs):
     torch.manual_seed(0)
     args = dict(
-        model_size=None, embed_dim=64, depth=2, num_heads=4, input_tdim=200
+        model_size=None, embed_dim=64, depth=2, num_heads=4, target_length=200
     )
     args.update(kwargs)
     return AudioSpectrogramTransformer(**args).eval()
 
 
 def test_named_sizes():
-    encoder = AudioSpectrogramTransformer("tiny224", depth=1, input_tdim=128)
+    encoder = AudioSpectrogramTransformer("tiny224", depth=1, target_length=128)
     assert encoder.embed_dim == 192
     assert encoder.blocks[0].attn.num_heads == 3
     assert encoder.blocks[0].attn.fused_attn
@@ -95,3 +95,44 @@ def test_gradients_flow():
     encoder(torch.randn(2, 200, 128)).sum().backward()
     assert encoder.pos_embed.grad is not None
     assert encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+
+
+def test_the_input_frames_have_one_name_and_the_old_ones_still_work():
+    import warnings
+
+    from ast_lobes import AudioClassificationHead, KaldiFbank
+    from pretrained_interfaces import AudioTagger
+
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2, target_length=96
+    )
+    tagger = AudioTagger.from_modules(
+        encoder, AudioClassificationHead(32, 2), ["a", "b"],
+        target_length=96, precision="fp32",
+    )  # fmt: skip
+    assert encoder.config.target_length == 96 == tagger.target_length
+    assert isinstance(tagger.pipeline.compute_features, KaldiFbank)
+    assert tagger.pipeline.compute_features.target_length == 96
+    with pytest.warns(DeprecationWarning, match="input_tdim is now"):
+        old = AudioSpectrogramTransformer(
+            model_size=None, embed_dim=32, depth=1, num_heads=2,
+            input_tdim=96,
+        )  # fmt: skip
+    assert old.config == encoder.config
+    with pytest.warns(DeprecationWarning, match="max_frames is now"):
+        old_tagger = AudioTagger.from_modules(
+            old, AudioClassificationHead(32, 2), ["a", "b"], max_frames=96,
+            precision="fp32",
+        )  # fmt: skip
+    assert old_tagger.target_length == 96
+    with pytest.raises(TypeError, match="give target_length only"):
+        AudioSpectrogramTransformer(
+            model_size=None, embed_dim=32, depth=1, num_heads=2,
+            input_tdim=96, target_length=128,
+        )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new name warns of nothing
+        AudioSpectrogramTransformer(
+            model_size=None, embed_dim=32, depth=1, num_heads=2,
+            target_length=96,
+        )  # fmt: skip

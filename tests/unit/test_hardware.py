@@ -52,7 +52,7 @@ def slow_bf16_cpu(monkeypatch):
 
 def encoder():
     return AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=100
+        model_size=None, embed_dim=32, depth=1, num_heads=2, target_length=100
     )
 
 

@@ -24,7 +24,7 @@ def tiny_encoder(tdim=96, stride=16, patch_size=16, fdim=128):
     torch.manual_seed(0)
     return AudioSpectrogramTransformer(
         model_size=None, embed_dim=32, depth=2, num_heads=2, input_fdim=fdim,
-        input_tdim=tdim, patch_size=patch_size, fstride=stride,
+        target_length=tdim, patch_size=patch_size, fstride=stride,
         tstride=stride,
     )  # fmt: skip
 
@@ -69,7 +69,7 @@ def test_frame_masking_hides_whole_time_columns():
     for column in set(cols.tolist()):
         assert sorted(rows[cols == column].tolist()) == [0, 1, 2]
     encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=96,
+        model_size=None, embed_dim=32, depth=1, num_heads=2, target_length=96,
         patch_size=[128, 2], fstride=128, tstride=2,
     )  # fmt: skip
     model = MaskedPatchModel(encoder, mask_count=10, mask_mode="frame")
@@ -139,7 +139,7 @@ def test_pretrained_encoder_loads_for_other_strides_and_frames(tmp_path):
     folder = save_pretrained_encoder(str(tmp_path / "encoder"), pretrained)
     tuned = pretrained_encoder(
         ssast_weights=folder, model_size=None, embed_dim=32, depth=2,
-        num_heads=2, input_tdim=200, fstride=10, tstride=10,
+        num_heads=2, target_length=200, fstride=10, tstride=10,
     )  # fmt: skip
     assert tuned.grid == (12, 19)
     for name, value in pretrained.state_dict().items():
@@ -156,7 +156,7 @@ def test_pretrained_encoder_loads_for_other_strides_and_frames(tmp_path):
 
 def test_frame_mode_pretraining_step_on_frame_patches():
     encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=1, num_heads=2, input_tdim=96,
+        model_size=None, embed_dim=32, depth=1, num_heads=2, target_length=96,
         patch_size=[128, 2], fstride=128, tstride=2,
     )  # fmt: skip
     model = MaskedPatchModel(encoder, mask_count=12, mask_mode="frame")

@@ -77,7 +77,7 @@ def tiny_brain(mixup):
             embed_dim=32,
             depth=1,
             num_heads=2,
-            input_tdim=64,
+            target_length=64,
             fstride=16,
             tstride=16,
         ),  # fmt: skip

@@ -135,7 +135,7 @@ def test_start_from_exported_takes_encoder_and_head_of_same_labels(
     from ast_lobes import AudioSpectrogramTransformer
 
     other = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=48, depth=1, num_heads=2, input_tdim=100
+        model_size=None, embed_dim=48, depth=1, num_heads=2, target_length=100
     )
     with pytest.raises(CheckpointError, match="build the same architecture"):
         start_from_exported(other, head, tmp_path / "model", "abc")
