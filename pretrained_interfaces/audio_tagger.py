@@ -34,7 +34,7 @@ from speechbrain.utils.data_utils import batch_pad_right
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import set_inference_precision
-from ast_lobes.weights.sources import load_model_source
+from ast_lobes.weights.sources import is_project_export, load_model_source
 from pretrained_interfaces.archive import tag_stream
 from pretrained_interfaces.windows import read_window_batches
 
@@ -198,6 +198,25 @@ class AudioTagger(Pretrained):
             precision=precision,
             force_precision=force_precision,
         )
+
+    @classmethod
+    def from_hparams(cls, source, *args, run_opts=None, precision="auto",
+                     force_precision=False, **kwargs):  # fmt: skip
+        """SpeechBrain's ``from_hparams``, except that a local folder this
+        project exported is read as data (``from_source``: nothing in it
+        runs; ``savedir`` and the like are then not needed). Any other
+        source goes to SpeechBrain's, which builds what its YAML says: use
+        that only on folders you trust."""
+        if os.path.isdir(os.fspath(source)) and is_project_export(source):
+            device = (run_opts or {}).get("device", "cpu")
+            return cls.from_source(
+                os.fspath(source), device=device, precision=precision,
+                force_precision=force_precision,
+            )  # fmt: skip
+        return super().from_hparams(
+            source, *args, run_opts=run_opts, precision=precision,
+            force_precision=force_precision, **kwargs,
+        )  # fmt: skip
 
     @classmethod
     def from_modules(cls, encoder, classifier, label_names,

@@ -141,7 +141,7 @@ class Distillation:
     """
 
     def __init__(self, teacher, kind="hard", tau=3.0, weight=0.1, draws=0,
-                 seed=0, batch_size=16):  # fmt: skip
+                 seed=0, batch_size=16, trust_code=False):  # fmt: skip
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         if draws < 0:
@@ -153,6 +153,7 @@ class Distillation:
         self.label_names = None
         self.logits = {}
         self.computed = 0  # clip-draws the teacher ran on in this process
+        self.trust_code = bool(trust_code)  # another toolkit's folder
 
     def settings(self):
         """What the stored outputs depend on besides the teacher."""
@@ -188,8 +189,9 @@ class Distillation:
             logger.info("teacher outputs reused from %s", stored)
             return self
         model = load_model_source(
-            self.teacher, savedir=os.path.join(save_folder, "teacher_model")
-        )
+            self.teacher, savedir=os.path.join(save_folder, "teacher_model"),
+            trust_code=self.trust_code,
+        )  # fmt: skip
         if self.draws and not isinstance(
             model.pipeline, AudioClassificationPipeline
         ):
@@ -296,7 +298,7 @@ class Distillation:
 
 
 def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1,
-                      draws=0, seed=0):  # fmt: skip
+                      draws=0, seed=0, trust_code=False):  # fmt: skip
     """A ``Distillation`` from ``teacher``, or None without one (for a
     YAML whose ``teacher`` key may be null).
 
@@ -308,7 +310,8 @@ def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1,
     if not teacher:
         return None
     return Distillation(teacher, kind=kind, tau=tau, weight=weight,
-                        draws=draws, seed=seed)  # fmt: skip
+                        draws=draws, seed=seed,
+                        trust_code=trust_code)  # fmt: skip
 
 
 @torch.no_grad()

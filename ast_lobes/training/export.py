@@ -1,12 +1,15 @@
 """Export of a trained AST classifier into a self-contained model folder.
 
-The folder holds ``hyperparams.yaml`` (loadable with SpeechBrain's
-``EncoderClassifier.from_hparams`` and with
-``pretrained_interfaces.AudioTagger.from_hparams``), ``embedding_model.ckpt``,
-``classifier.ckpt`` and ``label_encoder.ckpt`` (SpeechBrain's text format
-of the label list), the file names the ``Pretrainer`` looks for by default,
-and ``custom_interface.py`` (the tagger, for SpeechBrain's
-``foreign_class``). The YAML also defines ``pipeline``, the
+The folder holds ``model.json`` (the data-only description: architecture,
+front end, head, labels, outputs, thresholds) and ``model.safetensors``
+(the weights), which this project's loaders read without running anything
+from the folder; and, for SpeechBrain's ``EncoderClassifier.from_hparams``
+(which builds what the YAML says: for folders you trust),
+``hyperparams.yaml``, ``embedding_model.ckpt``, ``classifier.ckpt`` and
+``label_encoder.ckpt`` (SpeechBrain's text format of the label list), the
+file names the ``Pretrainer`` looks for by default, and
+``custom_interface.py`` (the tagger, for SpeechBrain's ``foreign_class``).
+The YAML also defines ``pipeline``, the
 ``ast_lobes.AudioClassificationPipeline`` over the same modules.
 
 Authors
@@ -14,6 +17,7 @@ Authors
 """
 
 import io
+import json
 import os
 
 import torch
@@ -22,6 +26,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.tag import Tag
 
 from ast_lobes.model.head import head_kind
+from ast_lobes.weights.exported import (
+    DESCRIPTION_FILE,
+    WEIGHTS_FILE,
+    describe_pipeline,
+)
 
 CUSTOM_INTERFACE = (
     '"""The tagger, for SpeechBrain\'s foreign_class."""\n\n'
@@ -199,7 +208,31 @@ def export_classifier(folder, pipeline, label_encoder, multi_label=False,
     )
     torch.save(classifier.state_dict(), os.path.join(folder, "classifier.ckpt"))
     label_encoder.save(os.path.join(folder, "label_encoder.ckpt"))
+    write_description(folder, pipeline, label_encoder, multi_label,
+                      thresholds)  # fmt: skip
     interface = os.path.join(folder, "custom_interface.py")
     with open(interface, "w", encoding="utf-8") as handle:
         handle.write(CUSTOM_INTERFACE)
     return path
+
+
+def write_description(folder, pipeline, label_encoder, multi_label,
+                      thresholds=None):  # fmt: skip
+    """Writes ``model.json`` and ``model.safetensors`` (the encoder's
+    tensors under ``encoder.``, the head's under ``classifier.``)."""
+    from safetensors.torch import save_file
+
+    labels = [label_encoder.ind2lab[i] for i in range(len(label_encoder))]
+    description = describe_pipeline(pipeline, labels, multi_label, thresholds)
+    with open(os.path.join(folder, DESCRIPTION_FILE), "w",
+              encoding="utf-8") as handle:  # fmt: skip
+        json.dump(description, handle, indent=1)
+    tensors = {
+        f"{prefix}.{name}": tensor.detach().cpu().contiguous()
+        for prefix, module in (
+            ("encoder", pipeline.bare_encoder),
+            ("classifier", pipeline.head),
+        )  # fmt: skip
+        for name, tensor in module.state_dict().items()
+    }
+    save_file(tensors, os.path.join(folder, WEIGHTS_FILE))

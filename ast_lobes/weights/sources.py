@@ -18,7 +18,12 @@ from torch import nn
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.weights.exported import ExportedModel, load_exported_model
+from ast_lobes.weights.exported import (
+    DESCRIPTION_FILE,
+    ExportedModel,
+    UnsafeModelFolderError,
+    load_exported_model,
+)
 from ast_lobes.weights.labels import audioset_label_names
 from ast_lobes.weights.published import (
     checkpoint_modules,
@@ -44,16 +49,31 @@ class SpeechBrainClassifier(nn.Module):
 
 
 def is_project_export(folder):
-    """True for a folder written by ``ast_lobes.export_classifier``."""
+    """True for a folder written by ``ast_lobes.export_classifier`` (of
+    this version: ``model.json``; or of an earlier one)."""
+    if os.path.isfile(os.path.join(folder, DESCRIPTION_FILE)):
+        return True
     path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
+        return False
     with open(path, encoding="utf-8") as handle:
         return "ast_lobes." in handle.read()
 
 
-def load_speechbrain_classifier(folder, savedir=None):
+def load_speechbrain_classifier(folder, savedir=None, trust_code=False):
     """Another SpeechBrain classifier folder, through ``EncoderClassifier``
-    (its features are its own: no augmentation draws)."""
+    (its features are its own: no augmentation draws). Building it runs
+    what its ``hyperparams.yaml`` says, so it is refused unless
+    ``trust_code``."""
     from speechbrain.inference.classifiers import EncoderClassifier
+
+    if not trust_code:
+        raise UnsafeModelFolderError(
+            f"{folder}: a SpeechBrain classifier folder of another model: "
+            "loading it builds what its hyperparams.yaml says, which can "
+            "run any code; refused unless you trust it (trust_code=True; "
+            "for a teacher, --teacher_trust_code true)"
+        )
 
     classifier = EncoderClassifier.from_hparams(
         source=os.path.abspath(folder),
@@ -106,7 +126,7 @@ def load_published_model(source, savedir=None, label_names=None,
                          checkpoint.multi_label, {})  # fmt: skip
 
 
-def load_model_source(source, savedir=None, **published):
+def load_model_source(source, savedir=None, trust_code=False, **published):
     """Any trained classifier this project can run or learn from.
 
     Arguments
@@ -118,6 +138,10 @@ def load_model_source(source, savedir=None, **published):
         original ``.pth``, a Hugging Face folder or hub id.
     savedir : str or None
         Where downloads and SpeechBrain's links go.
+    trust_code : bool
+        Load another SpeechBrain classifier folder (building its YAML runs
+        code); this project's folders and published ASTs are read as data
+        and need no trust.
     **published
         For a published AST: ``label_names`` (default: the checkpoint's,
         or AudioSet's for 527 outputs), ``target_length`` and
@@ -152,10 +176,10 @@ def load_model_source(source, savedir=None, **published):
     (['cat', 'dog'], 'clip')
     """
     source = str(source)
+    if is_project_export(source):
+        return load_exported_model(source)
     if os.path.isfile(os.path.join(source, "hyperparams.yaml")):
-        if is_project_export(source):
-            return load_exported_model(source)
-        return load_speechbrain_classifier(source, savedir)
+        return load_speechbrain_classifier(source, savedir, trust_code)
     return load_published_model(source, savedir, **published)
 
 

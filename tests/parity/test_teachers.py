@@ -11,6 +11,7 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes import SpecAugment
 from ast_lobes.training.distillation import Distillation
+from ast_lobes.weights.exported import UnsafeModelFolderError
 
 
 def clips_dataset():
@@ -89,7 +90,12 @@ def test_speechbrain_classifier_folder_teaches_clean_clips(tmp_path):
 
     dataset, waves = clips_dataset()
     student_labels = ["cow", "cat", "dog"]
-    distillation = Distillation(str(folder), kind="soft")
+    # building another toolkit's folder runs its YAML: refused untrusted
+    with pytest.raises(UnsafeModelFolderError, match="teacher_trust_code"):
+        Distillation(str(folder), kind="soft").prepare(
+            dataset, str(tmp_path / "untrusted"), label_names=student_labels
+        )
+    distillation = Distillation(str(folder), kind="soft", trust_code=True)
     distillation.prepare(dataset, str(tmp_path / "save"),
                          label_names=student_labels)  # fmt: skip
     reference = EncoderClassifier.from_hparams(
@@ -102,7 +108,7 @@ def test_speechbrain_classifier_folder_teaches_clean_clips(tmp_path):
     torch.testing.assert_close(got, expected[:, columns], atol=1e-4, rtol=0)
 
     with pytest.raises(ValueError, match="cannot see the student's augm"):
-        Distillation(str(folder), draws=2).prepare(
+        Distillation(str(folder), draws=2, trust_code=True).prepare(
             dataset,
             str(tmp_path / "other"),
             SpecAugment(8, 10),
