@@ -41,16 +41,23 @@ class AtomicCheckpointer(Checkpointer):
     1
     """
 
+    run_identity = None  # set by check_run_identity, stored in every meta
+
     def save_checkpoint(
         self, meta=None, end_of_epoch=True, name=None, **kwargs
     ):
-        """Saves like SpeechBrain, then publishes the meta file."""
+        """Saves like SpeechBrain (with the run's identity in the meta,
+        see ``ast_lobes.training.identity``), then publishes the meta
+        file."""
+        meta = dict(meta or {})
+        if self.run_identity is not None:
+            meta["run_identity"] = self.run_identity
         if name is not None and if_main_process():
             stale_meta = self._custom_checkpoint_dirpath(name) / METAFNAME
             if stale_meta.exists():
                 os.remove(stale_meta)
         checkpoint = super().save_checkpoint(
-            meta=meta or {}, end_of_epoch=end_of_epoch, name=name, **kwargs
+            meta=meta, end_of_epoch=end_of_epoch, name=name, **kwargs
         )
         ddp_barrier()
         if checkpoint is not None:

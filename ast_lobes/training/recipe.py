@@ -30,6 +30,7 @@ from ast_lobes.training.evaluation.thresholds import (
     f1_thresholds,
 )
 from ast_lobes.training.export import export_classifier
+from ast_lobes.training.identity import check_run_identity, run_identity
 from ast_lobes.training.stages import optional
 from ast_lobes.weights.exported import start_from_exported
 
@@ -85,6 +86,80 @@ def load_experiment(hparams_file, overrides):
         overrides=overrides,
     )
     return hparams
+
+
+# A fold's own folders and files, which folds may not share.
+FOLD_PATH_KEYS = ("save_folder", "export_folder", "train_log", "metrics_file")
+
+
+class RecipeOptionError(ValueError):
+    """A command-line option a recipe cannot take as given."""
+
+
+def fold_root_overrides(overrides, n_folds, folds_set_by_recipe=True):
+    """Overrides under which folds never share a folder.
+
+    With several folds, ``output_folder`` is the root of the fold folders
+    (it becomes ``experiment_folder``; each fold runs in its ``fold<N>``
+    there, and the summary is written there); a fold's own folder or file
+    (``save_folder``, ``export_folder``, ``train_log``, ``metrics_file``)
+    given without ``{fold}`` in it is refused, and so is ``fold``, which
+    the recipe sets for each fold.
+
+    Arguments
+    ---------
+    overrides : dict
+        The command line's overrides.
+    n_folds : int
+        Folds this run trains.
+    folds_set_by_recipe : bool
+        Whether ``train.py`` sets ``fold`` for each fold.
+
+    Returns
+    -------
+    dict
+        The overrides to run the folds with.
+
+    Example
+    -------
+    >>> fold_root_overrides({"output_folder": "runs/cv"}, 5)
+    {'experiment_folder': 'runs/cv'}
+    >>> fold_root_overrides({"save_folder": "runs/save"}, 5)
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.recipe.RecipeOptionError: --save_folder runs/save ...
+    """
+    overrides = dict(overrides)
+    if "fold" in overrides and folds_set_by_recipe:
+        raise RecipeOptionError(
+            "--fold: train.py sets the fold of each run; choose the folds "
+            "with --folds (ESC-50, e.g. --folds [2]) or --n_folds"
+        )
+    if n_folds <= 1:
+        return overrides
+    for key in FOLD_PATH_KEYS:
+        value = overrides.get(key)
+        if value is not None and "{fold}" not in str(value):
+            raise RecipeOptionError(
+                f"--{key} {value} with {n_folds} folds would put every "
+                f"fold's {key} in one place; pass --experiment_folder (each "
+                "fold then runs in its own fold<N> folder there), or put "
+                "{fold} in the path"
+            )
+    root = overrides.get("output_folder")
+    if root is not None and "{fold}" not in str(root):
+        if overrides.get("experiment_folder") is not None:
+            raise RecipeOptionError(
+                f"--output_folder and --experiment_folder with {n_folds} "
+                "folds: pass --experiment_folder only (the folds run in its "
+                "fold<N> folders)"
+            )
+        overrides["experiment_folder"] = overrides.pop("output_folder")
+        logger.info(
+            "--output_folder %s with %d folds: the root of the fold folders "
+            "(%s/fold1 ... fold%d)", root, n_folds, root, n_folds,
+        )  # fmt: skip
+    return overrides
 
 
 def fold_overrides(overrides, fold):
@@ -180,6 +255,10 @@ def train_classifier(hparams, run_opts, manifests):
         ``test_stats`` when a test set was evaluated.
     """
     label_encoder, datasets = build_datasets(hparams, manifests)
+    label_names = [
+        label_encoder.ind2lab[index] for index in range(len(label_encoder))
+    ]
+    refuse_other_runs(hparams, manifests, label_names)
     brain = AudioClassificationBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -187,9 +266,7 @@ def train_classifier(hparams, run_opts, manifests):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    brain.label_names = [
-        label_encoder.ind2lab[index] for index in range(len(label_encoder))
-    ]
+    brain.label_names = label_names
     brain.datasets, brain.label_encoder = datasets, label_encoder
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
     if optional(hparams, "balanced_sampling"):
@@ -256,6 +333,24 @@ def train_classifier(hparams, run_opts, manifests):
                 type(brain.pipeline.bare_encoder).__name__,
             )
     return brain
+
+
+def refuse_other_runs(hparams, manifests, label_names=None):
+    """Stores this run's identity with its checkpoints and refuses the
+    checkpoints of another run in its folder (``check_run_identity``;
+    ``resume_anyway``, ``start_over``). Starting over also deletes the
+    old run's metrics file."""
+    identity = run_identity(manifests, hparams, label_names)
+    deleted = check_run_identity(
+        hparams["checkpointer"], identity,
+        resume_anyway=optional(hparams, "resume_anyway"),
+        start_over=optional(hparams, "start_over"),
+    )  # fmt: skip
+    metrics_file = optional(hparams, "metrics_file")
+    if deleted and metrics_file and os.path.isfile(metrics_file):
+        if sb.utils.distributed.if_main_process():
+            os.remove(metrics_file)
+    return identity
 
 
 def start_weights(brain, hparams):
@@ -344,3 +439,52 @@ def export_model(hparams, folder, label_encoder, thresholds=None):
         multi_label=optional(hparams, "multi_label"),
         thresholds=thresholds,
     )
+
+
+def user_errors():
+    """The errors that mean the input or the options are wrong (not the
+    code): missing or bad files and folders, refused keys and folders."""
+    from ast_lobes.audio.io import AudioFileError
+    from ast_lobes.model.hardware import SlowPrecisionError
+    from ast_lobes.training.data.datasets import UnknownLabelError
+    from ast_lobes.training.data.labelled_audio import DataError
+    from ast_lobes.training.identity import RunIdentityError
+    from ast_lobes.training.stages import (
+        ContradictoryHparamsError,
+        UnknownHparamError,
+    )
+    from ast_lobes.weights.files import CheckpointError
+
+    return (
+        AudioFileError, CheckpointError, ContradictoryHparamsError,
+        DataError, FileNotFoundError, RecipeOptionError, RunIdentityError,
+        SlowPrecisionError, UnknownHparamError, UnknownLabelError,
+    )  # fmt: skip
+
+
+def run_main(main, extra_errors=()):
+    """Runs a recipe's ``main``: an error of the input or options (see
+    ``user_errors``, and ``extra_errors``) ends with one short line on
+    stderr naming the file, key or folder, and exit status 2; its
+    traceback goes to the run's ``log.txt`` when the run has one, and to
+    the screen with ``--traceback``."""
+    import sys
+
+    verbose = "--traceback" in sys.argv
+    if verbose:
+        sys.argv.remove("--traceback")
+    try:
+        main()
+    except (*user_errors(), *extra_errors) as error:
+        if verbose:
+            raise
+        logs = [
+            handler.baseFilename
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.FileHandler)
+        ]
+        if logs:  # the run's log.txt; without one, stderr keeps one line
+            logger.error("stopped: %s", error, exc_info=True)
+        where = f"traceback in {logs[0]}" if logs else "--traceback shows it"
+        print(f"error: {error}\n({where})", file=sys.stderr)
+        sys.exit(2)

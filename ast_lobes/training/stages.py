@@ -40,6 +40,8 @@ OPTIONAL_HPARAMS = {
     "distillation": (None, "a teacher supervises the distillation token"),
     "teacher_logits_file": (None, "the trained model's logits, a teacher's"),
     "teacher_draws": (0, "augmentation draws of teacher_logits_file"),
+    "resume_anyway": (False, "go on from checkpoints of another run"),
+    "start_over": (False, "delete checkpoints of another run, train anew"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

@@ -31,11 +31,14 @@ from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
+    RecipeOptionError,
     end_distributed,
     fold_overrides,
+    fold_root_overrides,
     load_experiment,
     parse_overrides,
     read_plain_hparams,
+    run_main,
     train_classifier,
 )
 
@@ -71,7 +74,7 @@ def prepare_options(plain, fold):
         key for key in ("data_folder", "table", "train_table") if plain.get(key)
     ]
     if len(given) != 1:
-        raise ValueError(
+        raise RecipeOptionError(
             "give one of --data_folder (a subfolder per class), --table (a "
             "CSV/TSV of paths and labels) or --train_table (with "
             f"--valid_table, --test_table); got {', '.join(given) or 'none'}"
@@ -169,7 +172,13 @@ def main():
     sb.utils.distributed.ddp_init_group(run_opts)
     overrides = renamed_options(parse_overrides(overrides))
     plain = read_plain_hparams(hparams_file, overrides)
-    if not plain.get("n_folds"):
+    n_folds = int(plain.get("n_folds") or 0)
+    overrides = fold_root_overrides(
+        overrides, n_folds, folds_set_by_recipe=n_folds > 0
+    )
+    if n_folds > 1:  # the root folder may have moved
+        plain = read_plain_hparams(hparams_file, overrides)
+    if not n_folds:
         run(hparams_file, run_opts, overrides, plain=plain)
         end_distributed()
         return
@@ -186,4 +195,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -42,6 +42,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     export_model,
     load_experiment,
     parse_overrides,
+    run_main,
     train_classifier,
 )
 
@@ -132,4 +133,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -19,6 +19,7 @@ import shutil
 import soundfile
 
 from ast_lobes.audio.io import read_audio
+from ast_lobes.training.data.labelled_audio import DataError
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -55,12 +56,10 @@ def read_meta(data_folder):
         rows = list(csv.DictReader(handle))
     missing = [c for c in META_COLUMNS if rows and c not in rows[0]]
     if not rows or missing:
-        raise ValueError(f"{meta}: no rows or missing columns {missing}")
+        raise DataError(f"{meta}: no rows or missing columns {missing}")
     for row in rows:
         if int(row["fold"]) not in FOLDS:
-            raise ValueError(
-                f"{meta}: {row['filename']} has fold {row['fold']}"
-            )
+            raise DataError(f"{meta}: {row['filename']} has fold {row['fold']}")
     return rows
 
 
@@ -93,7 +92,7 @@ def prepare_esc50(
         Target sample rate.
     """
     if fold not in FOLDS:
-        raise ValueError(f"ESC-50 fold must be one of {FOLDS}, got {fold}")
+        raise DataError(f"ESC-50 fold must be one of {FOLDS}, got {fold}")
     resampled_folder = resampled_folder or os.path.join(
         data_folder, "audio_16k"
     )

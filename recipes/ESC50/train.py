@@ -29,9 +29,11 @@ from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: 
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
+    fold_root_overrides,
     load_experiment,
     parse_overrides,
     read_plain_hparams,
+    run_main,
     train_classifier,
 )
 
@@ -73,9 +75,15 @@ def without_options(argv, names):
     return kept
 
 
-def run_folds_in_parallel(folds, workers):
-    """Runs each fold as its own process of this script."""
-    base = without_options(sys.argv[1:], {"folds", "parallel_folds"})
+def run_folds_in_parallel(folds, workers, overrides):
+    """Runs each fold as its own process of this script (with the folds'
+    root folder as decided by ``fold_root_overrides``)."""
+    base = without_options(
+        sys.argv[1:],
+        {"folds", "parallel_folds", "output_folder", "experiment_folder"},
+    )
+    if overrides.get("experiment_folder") is not None:
+        base += ["--experiment_folder", str(overrides["experiment_folder"])]
 
     def launch(fold):
         command = [sys.executable, os.path.abspath(__file__), *base]
@@ -95,9 +103,11 @@ def main():
     overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     folds = [int(fold) for fold in plain["folds"]]
+    overrides = fold_root_overrides(overrides, len(folds))
+    plain = read_plain_hparams(hparams_file, overrides)
     workers = int(plain["parallel_folds"])
     if workers > 1 and len(folds) > 1:
-        run_folds_in_parallel(folds, workers)
+        run_folds_in_parallel(folds, workers, overrides)
     else:
         for fold in folds:
             run_fold(hparams_file, run_opts, overrides, fold)
@@ -115,4 +125,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -32,6 +32,8 @@ from ast_lobes.training.recipe import (  # noqa: E402
     load_experiment,
     parse_overrides,
     read_plain_hparams,
+    refuse_other_runs,
+    run_main,
 )
 from ast_lobes.weights.self_supervised import (  # noqa: E402
     save_pretrained_encoder,
@@ -67,12 +69,14 @@ def main():
     stats = {k: summary[k] for k in ("norm_mean", "norm_std")}
     overrides = {**stats, **overrides}
     hparams = load_experiment(hparams_file, overrides)
-    datasets = {
-        split: pretraining_dataset(
-            os.path.join(hparams["save_folder"], f"{split}.csv"),
-            hparams["sample_rate"],
-        )
+    manifests = {
+        split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid")
+    }
+    refuse_other_runs(hparams, manifests)
+    datasets = {
+        split: pretraining_dataset(path, hparams["sample_rate"])
+        for split, path in manifests.items()
     }
     brain = MaskedPatchBrain(
         modules=hparams["modules"],
@@ -109,4 +113,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

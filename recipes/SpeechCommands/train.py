@@ -19,12 +19,16 @@ import speechbrain as sb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from speech_commands_prepare import prepare_speech_commands  # noqa: E402
+from speech_commands_prepare import (  # noqa: E402
+    SplitLeakError,
+    prepare_speech_commands,
+)
 
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     load_experiment,
     parse_overrides,
+    run_main,
     train_classifier,
 )
 
@@ -58,4 +62,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, (SplitLeakError,))

@@ -243,8 +243,9 @@ def test_multi_label_table_with_grouped_folds(tmp_path):
 def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
     (class_folders / "mid" / "notes.txt").write_text("not audio")
     result = run_recipe(tmp_path, "--data_folder", str(class_folders))
-    assert result.returncode != 0
+    assert result.returncode == 2  # one short message, no traceback
     assert "1 files that are not audio" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "notes.txt" in result.stderr and "skip_other_files" in result.stderr
     result = run_recipe(
         tmp_path, "--data_folder", str(class_folders),
@@ -267,7 +268,7 @@ def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
         "--test_table", table("test.csv", [f"{wav['high']},high"]),
     ]  # fmt: skip
     result = run_recipe(tmp_path, *tables)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "classes only in valid or test, never trained on: high" in (
         result.stderr
     )
@@ -373,3 +374,90 @@ def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
     )  # fmt: skip
     with pytest.raises(ValueError, match="needs a model with a frame-level"):
         detect_events(plain, str(long), resolution="frames")
+
+
+def test_five_folds_with_output_folder_run_in_five_folders(
+    class_folders, tmp_path
+):
+    # the command a SpeechBrain user types by habit: --output_folder
+    def five_folds(data, *extra):
+        command = [
+            sys.executable, os.path.join(RECIPE, "train.py"),
+            os.path.join(RECIPE, "hparams", "cpu.yaml"),
+            "--data_folder", str(data), "--n_folds", "5",
+            "--output_folder", str(tmp_path / "runs" / "cv"),
+            "--number_of_epochs", "1", "--batch_size", "4", *extra,
+        ]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True,
+                              cwd=tmp_path, timeout=600)  # fmt: skip
+
+    result = five_folds(class_folders)
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = tmp_path / "runs" / "cv"
+    tested, own = [], {}
+    for fold in range(1, 6):
+        run = root / f"fold{fold}"
+        tested += [r["wav"] for r in read_rows(run / "save" / "test.csv")]
+        lines = (run / "valid_metrics.jsonl").read_text().splitlines()
+        own[str(fold)] = json.loads(lines[-1])["accuracy"]
+    assert len(tested) == len(set(tested)) == 25  # five disjoint test sets
+    summary = json.loads((root / "cross_validation.json").read_text())
+    assert summary["last_epoch"]["per_fold"] == pytest.approx(own)
+    assert f"(written to {root / 'cross_validation.json'})" in result.stdout
+    assert not (tmp_path / "results").exists()
+
+    # other clips into the same folder: refused, naming what differs,
+    # until the user asks to start over there
+    other = tmp_path / "other"
+    for label, freq in TONES.items():
+        for index in range(6):
+            tone(other / label / f"{label}{index}.wav", freq, 50 + index)
+    before = sorted((root / "fold1" / "save").glob("CKPT+*"))
+    result = five_folds(other)
+    assert result.returncode == 2
+    assert "fold1/save holds 1 checkpoint of another run" in result.stderr
+    assert "the train split's clips or labels" in result.stderr
+    assert sorted((root / "fold1" / "save").glob("CKPT+*")) == before
+    result = five_folds(other, "--start_over", "true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted((root / "fold1" / "save").glob("CKPT+*")) != before
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--save_folder", "s"], "--save_folder s with 3 folds would put"),
+    (["--fold", "2"], "--fold: train.py sets the fold of each run"),
+    (["--output_folder", "o", "--experiment_folder", "e"],
+     "--output_folder and --experiment_folder with 3 folds"),
+])  # fmt: skip
+def test_options_that_would_mix_folds_are_refused(
+    class_folders, tmp_path, monkeypatch, capsys, option, message
+):
+    import runpy
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [
+        "train.py", os.path.join(RECIPE, "hparams", "cpu.yaml"),
+        "--data_folder", str(class_folders), "--n_folds", "3", *option,
+    ])  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(os.path.join(RECIPE, "train.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not any(tmp_path.glob("**/fold1"))  # refused before training
+
+
+def test_the_seed_names_the_default_folders(class_folders, tmp_path):
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "cpu.yaml"), "--data_folder",
+        str(class_folders), "--seed", "7", "--n_folds", "2",
+        "--number_of_epochs", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = tmp_path / "results" / "AudioFolder" / "cpu" / "7"
+    assert (root / "fold1" / "valid_metrics.jsonl").is_file()
+    assert (root / "fold2" / "valid_metrics.jsonl").is_file()
+    assert (root / "cross_validation.json").is_file()

@@ -79,9 +79,10 @@ def test_prepare_errors(esc50_dir, tmp_path):
 
 
 def test_five_fold_smoke_run_in_parallel(esc50_dir, tmp_path):
+    # --output_folder, the habit of SpeechBrain users, is the folds' root
     exp = tmp_path / "exp"
     result = train(
-        ["--data_folder", str(esc50_dir), "--experiment_folder", str(exp),
+        ["--data_folder", str(esc50_dir), "--output_folder", str(exp),
          "--resampled_folder", str(tmp_path / "cache"),
          "--parallel_folds", "2", "--debug", "--debug_persistently",
          "--debug_epochs", "2", "--debug_batches", "2"],
@@ -102,7 +103,10 @@ def test_five_fold_smoke_run_in_parallel(esc50_dir, tmp_path):
         saves = os.listdir(exp / f"fold{fold}" / "save")
         assert any(name.startswith("CKPT+") for name in saves)
         assert (exp / f"fold{fold}" / "model" / "hyperparams.yaml").is_file()
+        assert (exp / f"fold{fold}" / "valid_metrics.jsonl").is_file()
     assert "mean accuracy" in result.stdout
+    assert f"(written to {exp / 'cross_validation.json'})" in result.stdout
+    assert not (exp / "save").exists()  # no fold ran in the root itself
 
 
 def test_killed_run_resumes_with_same_epochs(esc50_dir, tmp_path):
@@ -138,6 +142,53 @@ def test_killed_run_resumes_with_same_epochs(esc50_dir, tmp_path):
     log = (exp / "fold2" / "train_log.txt").read_text()
     assert log.count("epoch: 1,") == 1
     assert log.count("epoch: 4,") == 1
+
+    # the same folder with other clips is refused before anything trains
+    other = tmp_path / "other" / "ESC-50"
+    make_demo_esc50(str(other), clips_per_fold=3, seconds=1.0)
+    args[1] = str(other)
+    args[args.index("--number_of_epochs") + 1] = "5"
+    result = train(args)
+    assert result.returncode == 2
+    assert "fold2/save holds 1 checkpoint of another run" in result.stderr
+    assert "the train split's clips or labels" in result.stderr
+    assert "Traceback" not in result.stderr
+    log = (exp / "fold2" / "train_log.txt").read_text()
+    assert log.count("epoch: 5,") == 0
+    assert "Traceback" in (exp / "fold2" / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--save_folder", "x/save"],
+     "--save_folder x/save with 5 folds would put every fold's save_folder"),
+    (["--fold", "2"], "--fold: train.py sets the fold of each run"),
+])  # fmt: skip
+def test_options_that_would_mix_folds_are_refused(
+    esc50_dir, tmp_path, monkeypatch, capsys, option, message
+):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [
+        "train.py", os.path.join(RECIPE, "hparams", "demo.yaml"),
+        "--data_folder", str(esc50_dir),
+        "--experiment_folder", str(tmp_path / "exp"), *option,
+    ])  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(os.path.join(RECIPE, "train.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "exp").exists()  # refused before any training
+
+
+def test_the_seed_names_the_default_experiment_folder():
+    from ast_lobes.training.recipe import read_plain_hparams
+
+    yaml = os.path.join(RECIPE, "hparams", "ast.yaml")
+    plain = read_plain_hparams(yaml, {"data_folder": "d", "seed": 7,
+                                      "fold": 3})  # fmt: skip
+    assert plain["output_folder"] == "results/ESC50/ast_p/7/fold3"
+    assert plain["save_folder"] == "results/ESC50/ast_p/7/fold3/save"
 
 
 def test_exported_model_reproduces_recipe_accuracy(esc50_dir, tmp_path):

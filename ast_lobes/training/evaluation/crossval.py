@@ -5,6 +5,7 @@ Authors
 """
 
 import json
+import os
 
 import numpy as np
 
@@ -83,7 +84,26 @@ def write_summary(path, summary, metric="accuracy"):
 
 def summarize_fold_runs(metrics_files, path, metric="accuracy"):
     """Summarises the folds' validation ``metric`` per epoch (each fold's
-    ``metrics_file``), writes ``path`` and returns the readable text."""
+    own ``metrics_file``), writes ``path`` and returns the readable text.
+    Two folds read from one file are refused: they would be one fold's
+    run counted twice.
+
+    Example
+    -------
+    >>> summarize_fold_runs({1: "run/m.jsonl", 2: "run/m.jsonl"}, "s.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: folds 1 and 2 read the same metrics file run/m.jsonl: ...
+    """
+    seen = {}
+    for fold, file in metrics_files.items():
+        where = os.path.abspath(file)
+        if where in seen:
+            raise ValueError(
+                f"folds {seen[where]} and {fold} read the same metrics file "
+                f"{file}: each fold must run in its own folder"
+            )
+        seen[where] = fold
     per_fold = {
         fold: read_metrics(file, metric) for fold, file in metrics_files.items()
     }

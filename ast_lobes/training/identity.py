@@ -1,0 +1,224 @@
+"""A run's identity, stored with every checkpoint, so that a run never
+continues from a checkpoint made on other data or other settings.
+
+The identity is a hash of each split's manifest (its clips and labels)
+and the settings that change what is learnt: the architecture, the front
+end, the labels, the fold and the starting weights. ``AtomicCheckpointer``
+writes it into every checkpoint's meta file; ``check_run_identity``
+compares it with the checkpoints already in the run's folder before
+anything is trained and refuses a mismatch, naming what differs, unless
+the user asks to resume anyway (``resume_anyway: true``) or to start over
+in place (``start_over: true``, which deletes those checkpoints).
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+
+from speechbrain.utils.distributed import ddp_barrier, if_main_process
+
+logger = logging.getLogger(__name__)
+
+# Keys of the recipes' YAMLs that choose the weights training starts from.
+STARTING_WEIGHT_KEYS = (
+    "imagenet_weights", "pretrained_ast", "audioset_weights",
+    "ssast_weights", "init_from",
+)  # fmt: skip
+
+
+class RunIdentityError(ValueError):
+    """Checkpoints in a run's folder that were made by another run."""
+
+
+def file_digest(path):
+    """SHA-256 of a file's bytes (the first 16 hex digits).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.csv")
+    >>> _ = open(path, "w").write("ID,wav\\n")
+    >>> file_digest(path)
+    'f2947fb9a1f9d697'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def value_digest(value):
+    """SHA-256 of a JSON-able value (the first 16 hex digits)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def encoder_settings(encoder):
+    """The architecture of an encoder: an AST's config, or another
+    encoder's class and parameter shapes."""
+    encoder = getattr(encoder, "module", encoder)
+    config = getattr(encoder, "config", None)
+    if config is not None and hasattr(config, "as_dict"):
+        return config.as_dict()
+    shapes = {name: list(p.shape) for name, p in encoder.named_parameters()}
+    return {"class": type(encoder).__name__, "parameters": value_digest(shapes)}
+
+
+def front_end_settings(compute_features, normalize):
+    """The front end's settings and the fbank scaling."""
+    settings = {
+        key: getattr(compute_features, key)
+        for key in ("sample_rate", "n_mels", "frame_shift", "target_length")
+        if hasattr(compute_features, key)
+    }
+    for key in ("mean", "std"):
+        if hasattr(normalize, key):
+            settings[f"norm_{key}"] = round(float(getattr(normalize, key)), 6)
+    return settings
+
+
+def run_identity(manifests, hparams, label_names=None):
+    """The identity of a run.
+
+    Arguments
+    ---------
+    manifests : dict
+        Split name to manifest file.
+    hparams : dict
+        The loaded hparams: ``encoder`` (or ``embedding_model``),
+        ``compute_features``, ``normalize``, and where the recipe has
+        them, ``fold`` and the starting-weight keys.
+    label_names : list or None
+        The labels, in output order.
+
+    Returns
+    -------
+    dict
+        ``splits`` (split to a digest of its manifest) and ``settings``.
+    """
+    encoder = hparams.get("encoder", hparams.get("embedding_model"))
+    settings = {
+        "architecture": encoder_settings(encoder),
+        "front_end": front_end_settings(
+            hparams["compute_features"], hparams.get("normalize")
+        ),
+        "labels": None if label_names is None else value_digest(label_names),
+        "fold": hparams.get("fold"),
+        "starting_weights": {
+            key: str(hparams[key])
+            for key in STARTING_WEIGHT_KEYS
+            if hparams.get(key) not in (None, False)
+        },
+    }
+    return {
+        "splits": {
+            split: file_digest(path)
+            for split, path in sorted(manifests.items())
+        },
+        "settings": settings,
+    }
+
+
+def identity_differences(stored, current):
+    """What differs between two identities, as phrases.
+
+    Example
+    -------
+    >>> a = {"splits": {"train": "1", "valid": "2"},
+    ...      "settings": {"fold": 1, "labels": "x"}}
+    >>> b = {"splits": {"train": "3", "valid": "2"},
+    ...      "settings": {"fold": 2, "labels": "x"}}
+    >>> identity_differences(a, b)
+    ["the train split's clips or labels", 'fold (1, this run 2)']
+    """
+    found = []
+    splits = set(stored.get("splits", {})) | set(current["splits"])
+    for split in sorted(splits):
+        if stored.get("splits", {}).get(split) != current["splits"].get(split):
+            found.append(f"the {split} split's clips or labels")
+    stored_settings = stored.get("settings", {})
+    for key, value in current["settings"].items():
+        before = stored_settings.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            keys = sorted(
+                k for k in set(value) | set(before)
+                if value.get(k) != before.get(k)
+            )  # fmt: skip
+            found.append(f"{key} ({', '.join(keys)})")
+        elif key in ("fold",):
+            found.append(f"{key} ({before}, this run {value})")
+        else:
+            found.append(key)
+    return found
+
+
+def check_run_identity(checkpointer, identity, resume_anyway=False,
+                       start_over=False):  # fmt: skip
+    """Makes ``checkpointer`` store ``identity`` with every checkpoint and
+    refuses to go on from checkpoints of another run.
+
+    Arguments
+    ---------
+    checkpointer : ast_lobes.training.checkpoints.AtomicCheckpointer
+        The run's checkpointer.
+    identity : dict
+        ``run_identity(...)`` of this run.
+    resume_anyway : bool
+        Continue from checkpoints of another identity (logged).
+    start_over : bool
+        Delete checkpoints of another identity and start again.
+
+    Returns
+    -------
+    int
+        How many checkpoints ``start_over`` deleted.
+
+    Raises
+    ------
+    RunIdentityError
+        Naming the folder and what differs, and the two ways out.
+    """
+    checkpointer.run_identity = identity
+    others = []
+    for checkpoint in checkpointer.list_checkpoints():
+        stored = checkpoint.meta.get("run_identity")
+        if stored is None:
+            others.append((checkpoint, ["made before runs had an identity"]))
+            continue
+        differences = identity_differences(stored, identity)
+        if differences:
+            others.append((checkpoint, differences))
+    if not others:
+        return 0
+    what = sorted({phrase for _, phrases in others for phrase in phrases})
+    folder = checkpointer.checkpoints_dir
+    if start_over:
+        if if_main_process():
+            for checkpoint, _ in others:
+                shutil.rmtree(checkpoint.path, ignore_errors=True)
+        ddp_barrier()
+        logger.warning(
+            "start_over: deleted %d checkpoints of another run in %s (%s)",
+            len(others), folder, "; ".join(what),
+        )  # fmt: skip
+        return len(others)
+    if resume_anyway:
+        logger.warning(
+            "resume_anyway: continuing from checkpoints in %s made by "
+            "another run (%s)", folder, "; ".join(what),
+        )  # fmt: skip
+        return 0
+    count = f"{len(others)} checkpoint{'s' if len(others) > 1 else ''}"
+    raise RunIdentityError(
+        f"{folder} holds {count} of another run (differing in: "
+        f"{'; '.join(what)}); use another --output_folder or "
+        "--experiment_folder, or pass --start_over true to delete them and "
+        "train again there, or --resume_anyway true to continue from them"
+    )
