@@ -16,6 +16,8 @@ import shutil
 from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpointer
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
+from ast_lobes.training.identity import value_digest, write_identity
+
 logger = logging.getLogger(__name__)
 
 PENDING_META = f".{METAFNAME}.partial"
@@ -41,17 +43,19 @@ class AtomicCheckpointer(Checkpointer):
     1
     """
 
-    run_identity = None  # set by check_run_identity, stored in every meta
+    run_identity = None  # set by check_run_identity, stored in each
 
     def save_checkpoint(
         self, meta=None, end_of_epoch=True, name=None, **kwargs
     ):
-        """Saves like SpeechBrain (with the run's identity in the meta,
-        see ``ast_lobes.training.identity``), then publishes the meta
-        file."""
+        """Saves like SpeechBrain (with the run's identity: its digest in
+        the meta, the whole in ``run_identity.json``; see
+        ``ast_lobes.training.identity``), then publishes the meta file."""
         meta = dict(meta or {})
         if self.run_identity is not None:
-            meta["run_identity"] = self.run_identity
+            # SpeechBrain parses every meta file many times per save: one
+            # short string there, the details beside it
+            meta["run_identity"] = value_digest(self.run_identity)
         if name is not None and if_main_process():
             stale_meta = self._custom_checkpoint_dirpath(name) / METAFNAME
             if stale_meta.exists():
@@ -60,6 +64,8 @@ class AtomicCheckpointer(Checkpointer):
             meta=meta, end_of_epoch=end_of_epoch, name=name, **kwargs
         )
         ddp_barrier()
+        if checkpoint is not None and self.run_identity is not None:
+            write_identity(checkpoint.path, self.run_identity)
         if checkpoint is not None:
             os.replace(
                 checkpoint.path / PENDING_META, checkpoint.path / METAFNAME

@@ -17,6 +17,7 @@ Authors
 import hashlib
 import json
 import logging
+import os
 import shutil
 
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
@@ -56,6 +57,28 @@ def value_digest(value):
     """SHA-256 of a JSON-able value (the first 16 hex digits)."""
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+IDENTITY_FILE = "run_identity.json"
+
+
+def write_identity(folder, identity):
+    """Writes ``identity`` into a checkpoint folder (main process)."""
+    if if_main_process():
+        with open(os.path.join(folder, IDENTITY_FILE), "w",
+                  encoding="utf-8") as handle:  # fmt: skip
+            json.dump(identity, handle, sort_keys=True)
+
+
+def stored_identity(checkpoint):
+    """The identity a checkpoint was saved with, or None (made before runs
+    had one)."""
+    digest = checkpoint.meta.get("run_identity")
+    path = os.path.join(checkpoint.path, IDENTITY_FILE)
+    if digest is None or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def encoder_settings(encoder):
@@ -187,8 +210,11 @@ def check_run_identity(checkpointer, identity, resume_anyway=False,
     """
     checkpointer.run_identity = identity
     others = []
+    digest = value_digest(identity)
     for checkpoint in checkpointer.list_checkpoints():
-        stored = checkpoint.meta.get("run_identity")
+        if checkpoint.meta.get("run_identity") == digest:
+            continue
+        stored = stored_identity(checkpoint)
         if stored is None:
             others.append((checkpoint, ["made before runs had an identity"]))
             continue
