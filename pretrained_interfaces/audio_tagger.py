@@ -439,6 +439,25 @@ class AudioTagger(Pretrained):
             windows=windows,
         )
 
+    def stream(self, chunks, rate=16000, window=None, hop=None, top_k=5,
+               threshold=None):  # fmt: skip
+        """Tags audio as it arrives: a generator over ``chunks`` (arrays of
+        mono samples at ``rate``, int16 or float, of any size) that yields
+        each window as soon as its last sample is in, and the rest of the
+        stream when it ends, exactly as ``tag_file`` cuts and scores the
+        same audio as a file (``streaming.WindowCutter``).
+
+        Yields
+        ------
+        dict
+            ``start``, ``end`` (seconds from the stream's start),
+            ``scores``, ``tags`` and ``end_sample`` (in input samples).
+        """
+        from pretrained_interfaces.streaming import stream_windows
+
+        return stream_windows(self, chunks, rate, window, hop, top_k,
+                              threshold)  # fmt: skip
+
     def tag_files(self, paths, num_workers=0, **kwargs):
         """Tags several files, batching windows of different files
         together; a bad file does not stop the others.

@@ -6,6 +6,7 @@ Examples::
     ast-tag long_recording.wav --window 10 --hop 5 --json
     ast-tag clip.wav --model results/AudioSet/full/1/model_weight_averaged
     ast-tag recordings/ --files-from more.txt --output tags.jsonl
+    arecord -f S16_LE -r 16000 -c 1 -t raw | ast-tag --stream --window 1
 
 ``--model`` is a folder exported by a recipe, a Hugging Face AST folder or
 hub id, a local ``.pth`` or a published checkpoint name (downloaded once).
@@ -76,6 +77,17 @@ def parse_args(argv):
         help="processes decoding audio ahead of the model (0: none; "
         "default: a quarter of the CPU cores, at most 4)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="tag live audio from standard input: raw signed 16-bit "
+        "little-endian mono PCM at --rate; each window is printed as one "
+        "JSON line as soon as its last sample arrives",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate", type=int, default=None,
+        help="with --stream, the input's samples per second (default "
+        "16000; resampled to the model's rate when it differs)",
+    )  # fmt: skip
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--threshold", type=float, default=None)
@@ -135,14 +147,24 @@ def parse_args(argv):
         help="run --precision even where this hardware runs it slowly",
     )
     args = parser.parse_args(argv)
-    if not args.inputs and not args.files_from:
-        parser.error("give audio files, folders or --files-from")
+    if args.stream and (args.inputs or args.files_from):
+        parser.error("--stream reads standard input: no files or folders")
+    if args.rate is not None and not args.stream:
+        parser.error("--rate goes with --stream (files carry their rate)")
+    if args.stream and (args.embeddings or args.json or args.timeline):
+        parser.error("--stream prints JSON lines: no --embeddings, --json "
+                     "or --timeline with it")  # fmt: skip
+    if args.stream and args.events:
+        parser.error("--stream --events is not available yet: stream the "
+                     "tags, or run --events on a file")  # fmt: skip
+    if not args.stream and not args.inputs and not args.files_from:
+        parser.error("give audio files, folders, --files-from or --stream")
     if args.output and args.json:
         parser.error("--json prints to stdout; --output writes a file")
     if args.embeddings and (args.output or args.json):
         parser.error("--embeddings writes embeddings, not tags: no --output "
                      "or --json with it")  # fmt: skip
-    if args.events and (args.embeddings or args.output):
+    if args.events and not args.stream and (args.embeddings or args.output):
         parser.error("--events prints events (or --json): no --embeddings "
                      "or --output with it")  # fmt: skip
     if args.timeline and not args.events:
@@ -297,10 +319,85 @@ def load_tagger(args):
         return None
 
 
+def stream_input(args, source=None, out=None):
+    """``--stream``: tags standard input (or ``source``) window by window,
+    one flushed JSON line each on ``out`` (stdout) or appended to
+    ``--output``; says on stderr when it falls behind real time, and at
+    the end the real-time factor and the latency."""
+    import statistics
+
+    from pretrained_interfaces.streaming import (
+        StreamError,
+        check_rate,
+        pcm_chunks,
+        stream_windows,
+        window_record,
+    )
+
+    try:
+        rate = check_rate(16000 if args.rate is None else args.rate)
+    except StreamError as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
+    tagger = load_tagger(args)
+    if tagger is None:
+        return 2
+    source = source or sys.stdin.buffer
+    out = out or sys.stdout
+    sink = open(args.output, "a", encoding="utf-8") if args.output else out
+    chunks, state = pcm_chunks(source)
+    windows = stream_windows(
+        tagger, chunks, rate, args.window, args.hop, args.top_k,
+        args.threshold,
+    )  # fmt: skip
+    latencies, scoring, audio, warned = [], 0.0, 0.0, -1e9
+    try:
+        for item in windows:
+            sink.write(json.dumps(window_record(item)) + "\n")
+            sink.flush()
+            now = time.perf_counter()
+            latencies.append(now - state["last_read"])
+            scoring += item["seconds"]
+            audio = max(audio, item["end"])
+            behind = (now - state["first_read"]) - item["end_sample"] / rate
+            if behind > max(1.0, args.hop or 0.0) and now - warned > 5:
+                warned = now
+                print(f"ast-tag: {behind:.1f} s behind real time (scoring is "
+                      "slower than the audio arrives; every window is "
+                      "kept)", file=sys.stderr, flush=True)  # fmt: skip
+    except StreamError as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ast-tag: stream interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if sink is not out:
+            sink.close()
+    if latencies:
+        print(
+            f"ast-tag: {audio:.1f} s of audio in {len(latencies)} windows; "
+            f"real-time factor {scoring / max(audio, 1e-9):.3f} (scoring "
+            "time / audio time); latency from a window's last sample read "
+            f"to its line written: median "
+            f"{1000 * statistics.median(latencies):.0f} ms, max "
+            f"{1000 * max(latencies):.0f} ms",
+            file=sys.stderr,
+        )
+    if state["odd_byte"]:
+        print("ast-tag: error: the stream ended with half a sample (an odd "
+              "number of bytes); expected signed 16-bit little-endian mono "
+              "PCM", file=sys.stderr)  # fmt: skip
+        return 2
+    return 0
+
+
 def main(argv=None):
     """Tags the files; exits with 1 if any file could not be tagged, 2 on
     a usage error and 130 when interrupted (run again to resume)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.stream:
+        return stream_input(args)
     try:
         todo, results_file = files_to_tag(args)
     except (FileNotFoundError, ResultsFileError) as error:
