@@ -80,7 +80,8 @@ class WindowCutter:
     [(1.5, 2.5)]
     """
 
-    def __init__(self, rate, window_s, hop_s, target_rate):
+    def __init__(self, rate, window_s, hop_s, target_rate, aligned=False):
+        self.aligned = aligned  # every start on the hop grid (events)
         self.rate = check_rate(rate)
         self.target_rate = int(target_rate)
         self.window = max(1, round(window_s * self.rate))
@@ -131,6 +132,16 @@ class WindowCutter:
             if self.emitted_end == n:
                 return []
             return [self.cut(0, n)]
+        if self.aligned:  # as window_starts(aligned=True): short last ones
+            out = []
+            while self.next_start < n - self.window + self.hop:
+                out.append(
+                    self.cut(
+                        self.next_start, min(self.next_start + self.window, n)
+                    )
+                )
+                self.next_start += self.hop
+            return out
         if self.emitted_end is not None and self.emitted_end >= n:
             return []
         return [self.cut(n - self.window, n)]
@@ -210,3 +221,155 @@ def pcm_chunks(source, clock=time.perf_counter, block=1 << 14):
         state["odd_byte"] = bool(leftover)
 
     return chunks(), state
+
+
+class EventTracker:
+    """Sound events of scores over time as the scores arrive, equal to
+    ``events.scores_to_events`` over the whole sequence.
+
+    Each class's scores are cut at its threshold and median filtered over
+    ``median`` steps (odd), with the ends padded by their nearest step as
+    in ``scipy.ndimage.median_filter(mode="nearest")``; a step's filtered
+    value is known ``median // 2`` steps later, so an event is reported
+    that many steps after its last active step (``delay_steps``).
+
+    Example
+    -------
+    >>> tracker = EventTracker(np.array([0.5]), ["dog"], step=0.1)
+    >>> times = np.arange(5) * 0.1 + 0.05
+    >>> scores = np.array([[0.1], [0.9], [0.8], [0.2], [0.7]])
+    >>> tracker.push(times[:4], scores[:4])
+    [{'label': 'dog', 'onset': 0.1, 'offset': 0.3, 'score': 0.9}]
+    >>> tracker.push(times[4:], scores[4:])
+    []
+    >>> tracker.finish(0.5)
+    [{'label': 'dog', 'onset': 0.4, 'offset': 0.5, 'score': 0.7}]
+    """
+
+    def __init__(self, thresholds, labels, step, median=1):
+        self.thresholds = np.asarray(thresholds)
+        self.labels = list(labels)
+        self.step = float(step)
+        self.half = max(0, int(median) // 2)
+        self.times = []
+        self.scores = []
+        self.active = []
+        self.done = 0  # steps whose filtered value is decided
+        self.open = {}  # class index -> first step of its running event
+
+    @property
+    def delay_steps(self):
+        """Steps between an event's last active step and its report."""
+        return self.half
+
+    def filtered(self, index):
+        """The median-filtered activity of step ``index`` (its
+        neighbours clamped to the steps there are)."""
+        last = len(self.active) - 1
+        rows = [
+            self.active[min(max(j, 0), last)]
+            for j in range(index - self.half, index + self.half + 1)
+        ]
+        return np.sum(rows, axis=0) > self.half
+
+    def event(self, index, first, stop):
+        """The event of class ``index`` over steps ``[first, stop)``."""
+        return {
+            "label": self.labels[index],
+            "onset": round(max(0.0, float(self.times[first])
+                               - self.step / 2), 3),
+            "offset": round(float(self.times[stop - 1]) + self.step / 2, 3),
+            "score": round(float(max(row[index]
+                                     for row in self.scores[first:stop])),
+                           4),
+        }  # fmt: skip
+
+    def advance(self, until):
+        """Decides the filtered steps before ``until``; the events they
+        end."""
+        ended = []
+        for step in range(self.done, until):
+            on = self.filtered(step)
+            for index in range(len(self.labels)):
+                if on[index] and index not in self.open:
+                    self.open[index] = step
+                elif not on[index] and index in self.open:
+                    ended.append(self.event(index, self.open.pop(index),
+                                            step))  # fmt: skip
+        self.done = max(self.done, until)
+        return sorted(ended, key=lambda e: (e["onset"], e["label"]))
+
+    def push(self, times, scores):
+        """Takes the next steps' centre times and scores ``[steps,
+        labels]``; returns the events that have ended."""
+        for at, row in zip(times, scores, strict=True):
+            self.times.append(float(at))
+            self.scores.append(np.asarray(row))
+            self.active.append(np.asarray(row) >= self.thresholds)
+        return self.advance(len(self.active) - self.half)
+
+    def finish(self, end=None):
+        """The events left at the end of the stream (offsets cut at
+        ``end``, the stream's end in seconds, as for files)."""
+        events = self.advance(len(self.active))
+        for index, first in sorted(self.open.items()):
+            events.append(self.event(index, first, len(self.active)))
+        self.open = {}
+        if end is not None:
+            for event in events:
+                event["offset"] = min(event["offset"], round(end, 3))
+        return sorted(events, key=lambda e: (e["onset"], e["label"]))
+
+
+def stream_events(tagger, chunks, rate=16000, threshold=None,
+                  median_filter=0.3, resolution="auto", window=None,
+                  hop=None):  # fmt: skip
+    """Sound events of a stream as they end, equal to
+    ``events.detect_events`` on the same audio as a file: per time step
+    with a frame-level head, else per sliding window (hop a quarter
+    window by default), cut at the class thresholds and median filtered.
+    Yields event dicts (``label``, ``onset``, ``offset``, ``score``), each
+    ``EventTracker.delay_steps`` steps after its last active step, and the
+    events still open when the stream ends."""
+    from pretrained_interfaces.embeddings import steps_hop_seconds
+    from pretrained_interfaces.events import (
+        event_resolution,
+        frame_scores,
+        median_steps,
+    )
+
+    pipeline = tagger.pipeline
+    frames = event_resolution(pipeline, resolution) == "frames"
+    if frames:
+        window = tagger.window_seconds
+        hop = steps_hop_seconds(pipeline)
+        shift = pipeline.compute_features.frame_shift
+        step = pipeline.bare_encoder.tstride * shift / 1000
+    else:
+        window = window or tagger.window_seconds
+        hop = step = hop or window / 4
+    tracker = EventTracker(
+        tagger.class_thresholds(threshold, default=0.5), tagger.label_names,
+        step, median_steps(median_filter, step),
+    )  # fmt: skip
+    cutter = WindowCutter(rate, window, hop, tagger.sample_rate, aligned=True)
+    last_end = 0.0
+
+    def steps_of(windows):
+        nonlocal last_end
+        for start, end, wav, _ in windows:
+            last_end = max(last_end, end)
+            if frames:
+                [(rows, at)] = frame_scores(
+                    pipeline, wav[None].to(tagger.device),
+                    torch.ones(1, device=tagger.device),
+                )  # fmt: skip
+                yield from tracker.push(at + start, rows)
+            else:
+                rows = tagger.scores_batch(wav[None]).float().cpu().numpy()
+                yield from tracker.push([start + window / 2], rows)
+
+    for chunk in chunks:
+        yield from steps_of(cutter.push(chunk))
+    yield from steps_of(cutter.finish())
+    yield from tracker.finish(last_end)

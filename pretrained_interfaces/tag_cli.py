@@ -118,7 +118,12 @@ def parse_args(argv):
     parser.add_argument(
         "--events", action="store_true",
         help="sound events (label, onset, offset, score) instead of tags: "
-        "per time step with a frame-level head, else per sliding window",
+        "per time step with a frame-level head, else per sliding window; "
+        "with --stream each event is printed when it ends, after the half "
+        "of the median filter that follows its last active step "
+        "(--median-filter / 2, in whole steps: 0.15 s at the defaults with "
+        "a frame-level head of 0.1-s steps; none with windows of hops "
+        "longer than the filter), and open events at the end of input",
     )  # fmt: skip
     parser.add_argument(
         "--median-filter", type=float, default=0.3,
@@ -154,9 +159,6 @@ def parse_args(argv):
     if args.stream and (args.embeddings or args.json or args.timeline):
         parser.error("--stream prints JSON lines: no --embeddings, --json "
                      "or --timeline with it")  # fmt: skip
-    if args.stream and args.events:
-        parser.error("--stream --events is not available yet: stream the "
-                     "tags, or run --events on a file")  # fmt: skip
     if not args.stream and not args.inputs and not args.files_from:
         parser.error("give audio files, folders, --files-from or --stream")
     if args.output and args.json:
@@ -346,6 +348,8 @@ def stream_input(args, source=None, out=None):
     out = out or sys.stdout
     sink = open(args.output, "a", encoding="utf-8") if args.output else out
     chunks, state = pcm_chunks(source)
+    if args.events:
+        return stream_event_lines(tagger, chunks, state, rate, args, sink, out)
     windows = stream_windows(
         tagger, chunks, rate, args.window, args.hop, args.top_k,
         args.threshold,
@@ -384,6 +388,38 @@ def stream_input(args, source=None, out=None):
             f"{1000 * max(latencies):.0f} ms",
             file=sys.stderr,
         )
+    if state["odd_byte"]:
+        print("ast-tag: error: the stream ended with half a sample (an odd "
+              "number of bytes); expected signed 16-bit little-endian mono "
+              "PCM", file=sys.stderr)  # fmt: skip
+        return 2
+    return 0
+
+
+def stream_event_lines(tagger, chunks, state, rate, args, sink, out):
+    """``--stream --events``: one flushed JSON line per event as it ends."""
+    from pretrained_interfaces.streaming import StreamError, stream_events
+
+    count = 0
+    try:
+        for event in stream_events(
+            tagger, chunks, rate, threshold=args.threshold,
+            median_filter=args.median_filter, window=args.window,
+            hop=args.hop,
+        ):  # fmt: skip
+            sink.write(json.dumps(event) + "\n")
+            sink.flush()
+            count += 1
+    except StreamError as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ast-tag: stream interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if sink is not out:
+            sink.close()
+    print(f"ast-tag: {count} events", file=sys.stderr)
     if state["odd_byte"]:
         print("ast-tag: error: the stream ended with half a sample (an odd "
               "number of bytes); expected signed 16-bit little-endian mono "

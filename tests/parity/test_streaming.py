@@ -169,3 +169,79 @@ def test_bad_streams_are_refused_with_a_clear_message(tmp_path, capsys):
         parse_args(["--stream", "clip.wav"])
     assert stopped.value.code == 2
     assert "--stream reads standard input" in capsys.readouterr().err
+
+
+def frame_level_tagger():
+    import torch
+
+    from ast_lobes import AudioSpectrogramTransformer, FrameLevelHead
+
+    torch.manual_seed(4)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2,
+        target_length=100, fstride=16, tstride=10, pooling="time_steps",
+    )  # fmt: skip
+    return AudioTagger.from_modules(
+        encoder, FrameLevelHead(32, 3), ["a", "b", "c"], target_length=100,
+        normalization="audioset", precision="fp32",
+    )  # fmt: skip
+
+
+def by_onset(events):
+    return sorted(events, key=lambda e: (e["onset"], e["label"]))
+
+
+def varied_pcm(seconds, seed=7, rate=16000):
+    """Segments of silence, noise and tones at several levels, so that
+    scores cross their thresholds often."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    while sum(len(p) for p in parts) < seconds * rate:
+        n = int(rng.uniform(0.2, 0.9) * rate)
+        t = np.arange(n) / rate
+        kind = rng.integers(3)
+        if kind == 0:
+            part = np.zeros(n)
+        elif kind == 1:
+            part = rng.uniform(0.05, 0.5) * rng.standard_normal(n)
+        else:
+            part = 0.4 * np.sin(2 * np.pi * rng.uniform(200, 4000) * t)
+        parts.append(part)
+    wave = np.concatenate(parts)[: round(seconds * rate)]
+    return np.clip(wave * 32767, -32768, 32767).astype("<i2")
+
+
+@pytest.mark.parametrize("kind", ["frames", "windows"])
+def test_streamed_events_equal_the_file_events(tagger, tmp_path, kind):
+    from pretrained_interfaces.events import detect_events
+    from pretrained_interfaces.streaming import stream_events
+
+    model = frame_level_tagger() if kind == "frames" else tagger
+    options = {"median_filter": 0.3}
+    if kind == "windows":
+        options["hop"] = 0.25
+    pcm = varied_pcm(6.3)
+    path = as_file(tmp_path, pcm)
+    scores = detect_events(model, path, threshold=1.0, **options).scores
+    options["threshold"] = float(np.median(scores))  # many crossings
+    expected = detect_events(model, path, **options)
+    assert expected.resolution == kind and len(expected.events) >= 2
+    chunks = (pcm[i : i + 4000] for i in range(0, len(pcm), 4000))
+    got = list(stream_events(model, chunks, **options))
+    assert by_onset(got) == by_onset(expected.events)
+
+
+def test_events_are_printed_as_json_lines_when_they_end(tagger, tmp_path):
+    from pretrained_interfaces.events import detect_events
+
+    pcm = varied_pcm(6.3)
+    path = as_file(tmp_path, pcm)
+    scores = detect_events(tagger, path, threshold=1.0, hop=0.25).scores
+    threshold = f"{float(np.median(scores)):.4f}"
+    code, lines = streamed_lines(pcm.tobytes(), "--events", "--hop", "0.25",
+                                 "--threshold", threshold)  # fmt: skip
+    assert code == 0
+    expected = detect_events(tagger, path, threshold=float(threshold),
+                             hop=0.25)  # fmt: skip
+    assert len(expected.events) >= 2
+    assert by_onset(lines) == by_onset(expected.events)
