@@ -2,45 +2,47 @@
 
 from setuptools import find_packages, setup
 
-# A known-good set: PyPI's torchaudio wheels are built against the CUDA torch
-# wheels, so torch, torchaudio and torchvision are pinned together.
+# Ranges from the oldest version tested (so far the known-good set in
+# constraints.txt, which scripts/venv.sh installs) to the next major one.
+# PyPI's torchaudio wheels only load with the torch they were built
+# against: torch, torchaudio and torchvision move together.
 INSTALL_REQUIRES = [
-    "torch==2.14.1",
-    "torchaudio==2.11.0",
-    "torchvision==0.29.1",
-    "speechbrain==1.1.2",
-    "hyperpyyaml==1.2.3",
-    "timm==1.0.31",
-    "sentencepiece==0.2.3",
-    "numpy==2.4.6",
-    "scipy==1.17.1",
-    "scikit-learn==1.9.1",
-    "soundfile==0.14.0",
-    "safetensors==0.8.0",
-    "huggingface_hub==2.4.0",
-    "tqdm==4.70.1",
-    "torchao==0.18.0",
-    "matplotlib==3.11.2",
+    "torch>=2.14.1,<3",
+    "torchaudio>=2.11.0,<3",
+    "torchvision>=0.29.1,<0.30",
+    "speechbrain>=1.1.2,<2",
+    "hyperpyyaml>=1.2.3,<2",
+    "timm>=1.0.31,<2",
+    "sentencepiece>=0.2.3,<0.3",
+    "numpy>=2.4.6,<3",
+    "scipy>=1.17.1,<2",
+    "scikit-learn>=1.9.1,<2",
+    "soundfile>=0.14.0,<0.15",
+    "safetensors>=0.8.0,<0.9",
+    "huggingface_hub>=2.4.0,<3",
+    "tqdm>=4.70.1,<5",
+    "torchao>=0.18.0,<0.19",
+    "matplotlib>=3.11.2,<4",
 ]
 ONNX_REQUIRES = [
-    "onnx==1.23.2",
-    "onnxscript==0.7.2",
-    "onnxruntime==1.32.0",
+    "onnx>=1.23.2,<2",
+    "onnxscript>=0.7.2,<0.8",
+    "onnxruntime>=1.32.0,<2",
 ]
 # Sound event scores (ast_lobes.training.evaluation.event_metrics):
 # sed_eval reads its event lists with dcase_util, which still imports
 # pkg_resources (setuptools before 81).
 EVENTS_REQUIRES = [
-    "sed_eval==0.2.1",
-    "dcase_util==0.2.20",
-    "setuptools==80.10.2",
+    "sed_eval>=0.2.1,<0.3",
+    "dcase_util>=0.2.20,<0.3",
+    "setuptools>=80.10.2,<81",
 ]
 TEST_REQUIRES = [
-    "transformers==5.23.0",
-    "pytest==9.2.0",
-    "ruff==0.17.6",
-    "yamllint==1.38.0",
-    "import-linter==2.16",
+    "transformers>=5.23.0,<6",
+    "pytest>=9.2.0,<10",
+    "ruff>=0.17.6,<0.18",
+    "yamllint>=1.38.0,<2",
+    "import-linter>=2.16,<3",
     *ONNX_REQUIRES,
     *EVENTS_REQUIRES,
 ]

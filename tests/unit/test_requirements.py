@@ -1,0 +1,56 @@
+"""The package requires ranges, so that it installs beside a user's
+SpeechBrain, and the known-good set the README's commands install lies
+inside them."""
+
+import ast
+import os
+
+from packaging.requirements import Requirement
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+
+
+def setup_lists():
+    """The requirement lists assigned at the top of setup.py."""
+    with open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    lists = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
+            name = node.targets[0].id
+            lists[name] = [
+                element.value
+                for element in node.value.elts
+                if isinstance(element, ast.Constant)
+            ]
+    return lists
+
+
+def constraints():
+    with open(os.path.join(ROOT, "constraints.txt"), encoding="utf-8") as f:
+        rows = [line.split("#")[0].strip() for line in f]
+    return dict(row.split("==") for row in rows if row)
+
+
+def test_install_requires_are_ranges_not_pins():
+    required = [Requirement(r) for r in setup_lists()["INSTALL_REQUIRES"]]
+    names = {r.name for r in required}
+    assert {"torch", "torchaudio", "speechbrain", "numpy"} <= names
+    for requirement in required:
+        operators = {spec.operator for spec in requirement.specifier}
+        assert "==" not in operators, requirement
+        assert {">=", "<"} <= operators, requirement  # tested .. next major
+
+
+def test_the_known_good_set_lies_inside_the_ranges():
+    pinned = constraints()
+    for name, entries in setup_lists().items():
+        for text in entries:
+            requirement = Requirement(text)
+            assert requirement.name in pinned, (name, requirement.name)
+            assert requirement.specifier.contains(pinned[requirement.name]), (
+                requirement,
+                pinned[requirement.name],
+            )
