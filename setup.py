@@ -43,6 +43,8 @@ TEST_REQUIRES = [
     "ruff>=0.17.6,<0.18",
     "yamllint>=1.38.0,<2",
     "import-linter>=2.16,<3",
+    "sphinx>=9.0.4,<10",
+    "myst-parser>=5.2.0,<6",
     *ONNX_REQUIRES,
     *EVENTS_REQUIRES,
 ]

@@ -10,8 +10,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-python -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$ROOT"
-(cd "$ROOT" && python setup.py -q sdist -d "$WORK/dist" > /dev/null 2>&1)
+# built from a copy, so that nothing is written into the checkout
+mkdir "$WORK/src"
+(cd "$ROOT" && git ls-files -z | xargs -0 tar -cf - 2> /dev/null) \
+  | tar -xf - -C "$WORK/src"
+python -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" \
+  "$WORK/src"
+(cd "$WORK/src" && python setup.py -q sdist -d "$WORK/dist" > /dev/null 2>&1)
 ls "$WORK"/dist/ast_lobes-*.whl "$WORK"/dist/ast_lobes-*.tar.gz > /dev/null
 python -m venv --without-pip "$WORK/env"
 SITE="$("$WORK/env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

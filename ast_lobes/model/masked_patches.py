@@ -104,8 +104,8 @@ def choose_masked(grid, count, mode="patch", cluster=True, generator=None):
 
 def info_nce(predictions, targets):
     """Each masked position's prediction must pick its own patch among
-    the clip's masked patches: cross-entropy over
-    ``predictions[k] . targets[j]`` (j = k is right), with the share of
+    the clip's masked patches: cross-entropy over the dot products
+    ``predictions[k] @ targets[j]`` (j = k is right), with the share of
     positions that pick their own patch.
 
     Arguments

@@ -37,8 +37,9 @@ def pretraining_dataset(manifest, sample_rate=16000):
 
 
 class MaskedPatchBrain(sb.Brain):
-    """Pretrains ``modules.model`` (``ast_lobes.model.masked_patches.
-    MaskedPatchModel``) on ``normalize(compute_features(wav))``.
+    """Pretrains ``modules.model`` (a ``MaskedPatchModel``, see
+    ``ast_lobes.model.masked_patches``) on
+    ``normalize(compute_features(wav))``.
 
     hparams: ``epoch_counter``, ``train_logger``, optionally
     ``lr_schedule`` (``ReferenceLRSchedule``), ``metrics_file`` (one JSON
