@@ -1,6 +1,15 @@
 """Audio Spectrogram Transformer lobes and inference for SpeechBrain."""
 
+import re
+
 from setuptools import find_packages, setup
+
+
+def package_version():
+    """``__version__`` of ast_lobes/__init__.py, read as text."""
+    with open("ast_lobes/__init__.py", encoding="utf-8") as handle:
+        return re.search(r'__version__ = "([^"]+)"', handle.read())[1]
+
 
 # Ranges from the oldest version tested (so far the known-good set in
 # constraints.txt, which scripts/venv.sh installs) to the next major one.
@@ -51,7 +60,7 @@ TEST_REQUIRES = [
 
 setup(
     name="ast-lobes",
-    version="0.2.0",
+    version=package_version(),
     description=(
         "Audio Spectrogram Transformer (Gong et al., 2021) for SpeechBrain: "
         "encoder lobe, checkpoint loaders, recipes and inference"
