@@ -97,6 +97,7 @@ def ast_to_hf_state(encoder_state, head_state, hf_keys):
 
     Example
     -------
+    >>> import torch
     >>> state = ast_to_hf_state(
     ...     {"blocks.0.attn.qkv.bias": torch.arange(6.0)}, {},
     ...     ["audio_spectrogram_transformer.encoder.layer.0.attention."
