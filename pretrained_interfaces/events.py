@@ -146,6 +146,24 @@ def event_resolution(pipeline, resolution="auto"):
     return "frames" if frames and resolution != "windows" else "windows"
 
 
+def event_windows(tagger, resolution="auto", window=None, hop=None):
+    """``(resolution, window, hop, step)`` in seconds of events read from
+    ``tagger``'s scores: per time step of a frame-level head (the model's
+    window, the hop that keeps the steps evenly spaced, the steps'
+    spacing), or per sliding window (``window``, default the model's; hop
+    and step ``hop``, default a quarter window)."""
+    pipeline = tagger.pipeline
+    resolution = event_resolution(pipeline, resolution)
+    if resolution == "frames":
+        shift = pipeline.compute_features.frame_shift
+        step = pipeline.bare_encoder.tstride * shift / 1000
+        hop = steps_hop_seconds(pipeline)
+        return resolution, tagger.window_seconds, hop, step
+    window = window or tagger.window_seconds
+    hop = hop or window / 4
+    return resolution, window, hop, hop
+
+
 def detect_events(tagger, path, threshold=None, median_filter=0.3,
                   resolution="auto", window=None, hop=None,
                   batch_size=8):  # fmt: skip
@@ -177,15 +195,9 @@ def detect_events(tagger, path, threshold=None, median_filter=0.3,
     EventResult
     """
     pipeline = tagger.pipeline
-    resolution = event_resolution(pipeline, resolution)
-    if resolution == "frames":
-        window = tagger.window_seconds
-        hop = steps_hop_seconds(pipeline)
-        shift = pipeline.compute_features.frame_shift
-        step = pipeline.bare_encoder.tstride * shift / 1000
-    else:
-        window = window or tagger.window_seconds
-        hop = step = hop or window / 4
+    resolution, window, hop, step = event_windows(
+        tagger, resolution, window, hop
+    )
     scores, times, ends = [], [], []
     for batch in read_window_batches(path, tagger.sample_rate, window, hop,
                                      batch_size, tagger.min_window_samples,

@@ -331,23 +331,17 @@ def stream_events(tagger, chunks, rate=16000, threshold=None,
     Yields event dicts (``label``, ``onset``, ``offset``, ``score``), each
     ``EventTracker.delay_steps`` steps after its last active step, and the
     events still open when the stream ends."""
-    from pretrained_interfaces.embeddings import steps_hop_seconds
     from pretrained_interfaces.events import (
-        event_resolution,
+        event_windows,
         frame_scores,
         median_steps,
     )
 
     pipeline = tagger.pipeline
-    frames = event_resolution(pipeline, resolution) == "frames"
-    if frames:
-        window = tagger.window_seconds
-        hop = steps_hop_seconds(pipeline)
-        shift = pipeline.compute_features.frame_shift
-        step = pipeline.bare_encoder.tstride * shift / 1000
-    else:
-        window = window or tagger.window_seconds
-        hop = step = hop or window / 4
+    resolution, window, hop, step = event_windows(
+        tagger, resolution, window, hop
+    )
+    frames = resolution == "frames"
     tracker = EventTracker(
         tagger.class_thresholds(threshold, default=0.5), tagger.label_names,
         step, median_steps(median_filter, step),

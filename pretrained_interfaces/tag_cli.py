@@ -355,29 +355,22 @@ def stream_input(args, source=None, out=None):
         args.threshold,
     )  # fmt: skip
     latencies, scoring, audio, warned = [], 0.0, 0.0, -1e9
-    try:
-        for item in windows:
-            sink.write(json.dumps(window_record(item)) + "\n")
-            sink.flush()
-            now = time.perf_counter()
-            latencies.append(now - state["last_read"])
-            scoring += item["seconds"]
-            audio = max(audio, item["end"])
-            behind = (now - state["first_read"]) - item["end_sample"] / rate
-            if behind > max(1.0, args.hop or 0.0) and now - warned > 5:
-                warned = now
-                print(f"ast-tag: {behind:.1f} s behind real time (scoring is "
-                      "slower than the audio arrives; every window is "
-                      "kept)", file=sys.stderr, flush=True)  # fmt: skip
-    except StreamError as error:
-        print(f"ast-tag: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ast-tag: stream interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if sink is not out:
-            sink.close()
+
+    def after_line(item):
+        nonlocal scoring, audio, warned
+        now = time.perf_counter()
+        latencies.append(now - state["last_read"])
+        scoring += item["seconds"]
+        audio = max(audio, item["end"])
+        behind = (now - state["first_read"]) - item["end_sample"] / rate
+        if behind > max(1.0, args.hop or 0.0) and now - warned > 5:
+            warned = now
+            print(f"ast-tag: {behind:.1f} s behind real time (scoring is "
+                  "slower than the audio arrives; every window is kept)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    status = write_stream_lines(windows, window_record, sink, out, state,
+                                after_line)  # fmt: skip
     if latencies:
         print(
             f"ast-tag: {audio:.1f} s of audio in {len(latencies)} windows; "
@@ -388,28 +381,36 @@ def stream_input(args, source=None, out=None):
             f"{1000 * max(latencies):.0f} ms",
             file=sys.stderr,
         )
-    if state["odd_byte"]:
-        print("ast-tag: error: the stream ended with half a sample (an odd "
-              "number of bytes); expected signed 16-bit little-endian mono "
-              "PCM", file=sys.stderr)  # fmt: skip
-        return 2
-    return 0
+    return status
 
 
 def stream_event_lines(tagger, chunks, state, rate, args, sink, out):
     """``--stream --events``: one flushed JSON line per event as it ends."""
-    from pretrained_interfaces.streaming import StreamError, stream_events
+    from pretrained_interfaces.streaming import stream_events
 
-    count = 0
+    events = stream_events(
+        tagger, chunks, rate, threshold=args.threshold,
+        median_filter=args.median_filter, window=args.window, hop=args.hop,
+    )  # fmt: skip
+    count = []
+    status = write_stream_lines(events, dict, sink, out, state, count.append)
+    print(f"ast-tag: {len(count)} events", file=sys.stderr)
+    return status
+
+
+def write_stream_lines(items, to_record, sink, out, state, after_line):
+    """Writes each of ``items`` as one flushed JSON line on ``sink``
+    (``after_line`` is told of each); closes ``sink`` unless it is
+    ``out``. Returns the exit status: 2 for a stream that cannot be read
+    (said on stderr, after the lines it gave), 130 when interrupted, else
+    0."""
+    from pretrained_interfaces.streaming import StreamError
+
     try:
-        for event in stream_events(
-            tagger, chunks, rate, threshold=args.threshold,
-            median_filter=args.median_filter, window=args.window,
-            hop=args.hop,
-        ):  # fmt: skip
-            sink.write(json.dumps(event) + "\n")
+        for item in items:
+            sink.write(json.dumps(to_record(item)) + "\n")
             sink.flush()
-            count += 1
+            after_line(item)
     except StreamError as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return 2
@@ -419,7 +420,6 @@ def stream_event_lines(tagger, chunks, state, rate, args, sink, out):
     finally:
         if sink is not out:
             sink.close()
-    print(f"ast-tag: {count} events", file=sys.stderr)
     if state["odd_byte"]:
         print("ast-tag: error: the stream ended with half a sample (an odd "
               "number of bytes); expected signed 16-bit little-endian mono "
