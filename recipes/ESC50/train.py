@@ -103,8 +103,9 @@ def main():
     overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
     folds = [int(fold) for fold in plain["folds"]]
-    overrides = fold_root_overrides(overrides, len(folds))
-    plain = read_plain_hparams(hparams_file, overrides)
+    rooted = fold_root_overrides(overrides, len(folds))
+    if rooted != overrides:  # the folds' root folder moved
+        overrides, plain = rooted, read_plain_hparams(hparams_file, rooted)
     workers = int(plain["parallel_folds"])
     if workers > 1 and len(folds) > 1:
         run_folds_in_parallel(folds, workers, overrides)

@@ -432,16 +432,19 @@ def test_five_folds_with_output_folder_run_in_five_folders(
 def test_options_that_would_mix_folds_are_refused(
     class_folders, tmp_path, monkeypatch, capsys, option, message
 ):
-    import runpy
+    from recipe_main import exit_status_of
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", [
-        "train.py", os.path.join(RECIPE, "hparams", "cpu.yaml"),
-        "--data_folder", str(class_folders), "--n_folds", "3", *option,
-    ])  # fmt: skip
-    with pytest.raises(SystemExit) as stopped:
-        runpy.run_path(os.path.join(RECIPE, "train.py"), run_name="__main__")
-    assert stopped.value.code == 2
+    argv = [
+        os.path.join(RECIPE, "hparams", "cpu.yaml"),
+        "--data_folder",
+        class_folders,
+        "--n_folds",
+        "3",
+        *option,
+    ]
+    script = os.path.join(RECIPE, "train.py")
+    assert exit_status_of(script, argv, monkeypatch) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
     assert not any(tmp_path.glob("**/fold1"))  # refused before training

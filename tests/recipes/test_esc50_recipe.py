@@ -166,16 +166,18 @@ def test_killed_run_resumes_with_same_epochs(esc50_dir, tmp_path):
 def test_options_that_would_mix_folds_are_refused(
     esc50_dir, tmp_path, monkeypatch, capsys, option, message
 ):
-    import runpy
+    from recipe_main import exit_status_of
 
-    monkeypatch.setattr(sys, "argv", [
-        "train.py", os.path.join(RECIPE, "hparams", "demo.yaml"),
-        "--data_folder", str(esc50_dir),
-        "--experiment_folder", str(tmp_path / "exp"), *option,
-    ])  # fmt: skip
-    with pytest.raises(SystemExit) as stopped:
-        runpy.run_path(os.path.join(RECIPE, "train.py"), run_name="__main__")
-    assert stopped.value.code == 2
+    argv = [
+        os.path.join(RECIPE, "hparams", "demo.yaml"),
+        "--data_folder",
+        esc50_dir,
+        "--experiment_folder",
+        tmp_path / "exp",
+        *option,
+    ]
+    script = os.path.join(RECIPE, "train.py")
+    assert exit_status_of(script, argv, monkeypatch) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
     assert not (tmp_path / "exp").exists()  # refused before any training
