@@ -38,6 +38,7 @@ from ast_lobes.model.precision import (
     resolve_precision,
     set_inference_precision,
 )
+from ast_lobes.training.budget import TimeBudget, run_started
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (
@@ -65,6 +66,8 @@ class AudioClassificationBrain(sb.Brain):
     label_names = None
     evaluation_name = "test"
     use_current_weights = False
+    budget = None
+    after_training_share = 1.0
 
     def __init__(self, *args, hparams=None, **kwargs):
         check_optional_hparams(hparams or {})
@@ -109,10 +112,26 @@ class AudioClassificationBrain(sb.Brain):
         )
 
     def on_fit_start(self):
-        """Logs which training stages are on, then starts as usual."""
+        """Logs which training stages are on, then starts as usual (and
+        the time budget's clock, with a resumed run's plan)."""
         logger.info(describe_stages(self.settings))
         super().on_fit_start()
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
+        self.budget = start_time_budget(self)
+
+    def follow_time_budget(self, epoch):
+        """The budget's plan after ``epoch``, applied to the epoch counter
+        and the learning-rate decay; its checkpoint meta."""
+        if self.budget is None:
+            return {}
+        epochs, milestone = self.budget.epoch_done(
+            epoch, time.monotonic() - self.valid_started,
+            self.after_training_share,
+        )  # fmt: skip
+        self.hparams.epoch_counter.limit = epochs
+        self.hparams.lr_schedule.milestone_start = milestone
+        plan = self.budget.plan
+        return {f"budget_{key}": value for key, value in plan.items()}
 
     def log_time_left(self, epoch):
         """Logs the epochs done and the time left at this run's pace."""
@@ -184,6 +203,7 @@ class AudioClassificationBrain(sb.Brain):
         self.correct = 0
         self.total = 0
         self.scores = MultiLabelStats(self.label_names)
+        self.valid_started = time.monotonic()
 
     def stage_stats(self, stage_loss):
         """Loss, accuracy and (multi-label) mAP, mAUC and d-prime."""
@@ -210,7 +230,8 @@ class AudioClassificationBrain(sb.Brain):
             # Recorded before the checkpoint: a run killed between the two
             # re-runs the epoch and its new line replaces this one.
             self.record({"epoch": epoch, **stats})
-            self.save_epoch_checkpoint(stats, epoch)
+            plan = self.follow_time_budget(epoch)
+            self.save_epoch_checkpoint(stats, epoch, plan)
             self.log_time_left(epoch)
             self.save_predictions(f"valid_epoch{epoch}")
         else:
@@ -226,10 +247,10 @@ class AudioClassificationBrain(sb.Brain):
             self.write_per_class_stats()
         self.last_stats = stats
 
-    def save_epoch_checkpoint(self, stats, epoch):
+    def save_epoch_checkpoint(self, stats, epoch, extra_meta=None):
         """Keeps the best and latest checkpoints, or all of them."""
         best_key = self.settings["best_key"]
-        meta = {best_key: stats[best_key], "epoch": epoch}
+        meta = {best_key: stats[best_key], "epoch": epoch, **(extra_meta or {})}
         if self.settings["keep_all_checkpoints"]:
             self.checkpointer.save_checkpoint(meta=meta)
         else:
@@ -316,6 +337,31 @@ def check_autocast_precision(brain, force=False):
     """
     if "bf16" in (brain.precision, brain.eval_precision):
         resolve_precision("bf16-autocast", str(brain.device), force=force)
+
+
+def start_time_budget(brain):
+    """The ``TimeBudget`` of a Brain whose hparams set ``time_budget``
+    (None without), started with the plan of the checkpoint it resumed."""
+    minutes = optional(vars(brain.hparams), "time_budget")
+    if minutes is None:
+        return None
+    budget = TimeBudget(
+        minutes, brain.hparams.epoch_counter.limit,
+        brain.hparams.lr_schedule.milestone_start,
+    )  # fmt: skip
+    checkpoint = brain.checkpointer.find_checkpoint() if brain.checkpointer \
+        else None  # fmt: skip
+    meta = checkpoint.meta if checkpoint is not None else {}
+    stored = {
+        key[len("budget_") :]: value for key, value in meta.items()
+        if key.startswith("budget_")
+    }  # fmt: skip
+    budget.start(stored or None, brain.hparams.epoch_counter.current,
+                 run_started())  # fmt: skip
+    if stored:
+        brain.hparams.epoch_counter.limit = stored["epochs"]
+        brain.hparams.lr_schedule.milestone_start = stored["milestone_start"]
+    return budget
 
 
 def log_time_left(brain, epoch):

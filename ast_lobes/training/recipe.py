@@ -228,6 +228,17 @@ def build_datasets(hparams, manifests):
     return label_encoder, datasets
 
 
+def after_training_share(hparams, datasets):
+    """Clips scored after training (the test; the training clips once per
+    stored teacher draw) per validation clip: what a time budget keeps."""
+    valid_clips = max(1, len(datasets["valid"]))
+    clips = len(datasets.get("test", ()))
+    if optional(hparams, "teacher_logits_file"):
+        draws = max(1, optional(hparams, "teacher_draws") or 0)
+        clips += draws * len(datasets["train"])
+    return clips / valid_clips
+
+
 def train_classifier(hparams, run_opts, manifests):
     """Trains, optionally tests, and exports one classifier.
 
@@ -268,6 +279,7 @@ def train_classifier(hparams, run_opts, manifests):
     )
     brain.label_names = label_names
     brain.datasets, brain.label_encoder = datasets, label_encoder
+    brain.after_training_share = after_training_share(hparams, datasets)
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
     if optional(hparams, "balanced_sampling"):
         brain.train_sampler = label_balanced_sampler(
@@ -470,9 +482,12 @@ def run_main(main, extra_errors=()):
     the screen with ``--traceback``."""
     import sys
 
+    from ast_lobes.training.budget import mark_run_start
+
     verbose = "--traceback" in sys.argv
     if verbose:
         sys.argv.remove("--traceback")
+    mark_run_start()
     try:
         main()
     except (*user_errors(), *extra_errors) as error:

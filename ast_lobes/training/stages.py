@@ -42,6 +42,7 @@ OPTIONAL_HPARAMS = {
     "teacher_draws": (0, "augmentation draws of teacher_logits_file"),
     "resume_anyway": (False, "go on from checkpoints of another run"),
     "start_over": (False, "delete checkpoints of another run, train anew"),
+    "time_budget": (None, "minutes: epochs and lr decay fitted to them"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

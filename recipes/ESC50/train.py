@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from esc50_prepare import prepare_esc50  # noqa: E402
 
+from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
@@ -39,7 +40,9 @@ from ast_lobes.training.recipe import (  # noqa: E402
 
 
 def run_fold(hparams_file, run_opts, overrides, fold):
-    """Trains and evaluates one fold in this process."""
+    """Trains and evaluates one fold in this process (a time budget is
+    for each fold)."""
+    mark_run_start()
     overrides = fold_overrides(overrides, fold)
     hparams = load_experiment(hparams_file, overrides)
     sb.utils.distributed.run_on_main(

@@ -1,0 +1,70 @@
+"""The time budget's schedule, on a clock the test moves by hand."""
+
+import pytest
+
+from ast_lobes.training.budget import TimeBudget
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_first_epoch_sets_the_epochs_that_fit_and_moves_the_decay():
+    clock = Clock()
+    budget = TimeBudget(5, epochs=30, milestone_start=20, clock=clock)
+    budget.start(started=90.0)  # 10 s of preparation before training
+    clock.now += 20.0  # epoch 1: 20 s, 2 s of it validation
+    # 300 s - 30 s spent - 2 s x 1.5 test share x 1.2 = 266.4 s left:
+    # 13 more epochs of 20 s; decay at 20 / 30 of 14 epochs = 9.33
+    assert budget.epoch_done(
+        1, valid_seconds=2.0, after_training_share=1.5
+    ) == (14, 9)
+    assert budget.plan["spent_seconds"] == 30.0
+
+
+def test_a_slower_epoch_ends_the_run_before_the_plan():
+    clock = Clock()
+    budget = TimeBudget(2, epochs=30, milestone_start=20, clock=clock)
+    budget.start()
+    clock.now += 10.0
+    assert budget.epoch_done(1, 1.0, 1.0) == (11, 7)  # 108.8 s left
+    for epoch in range(2, 6):
+        clock.now += 10.0
+        assert budget.epoch_done(epoch, 1.0, 1.0) == (11, 7)
+    clock.now += 55.0  # epoch 6 took 55 s: 120 - 105 - 1.2 = 13.8 s left,
+    # under the 17.5 s an epoch now averages
+    assert budget.epoch_done(6, 1.0, 1.0) == (6, 7)
+
+
+def test_at_most_max_epochs_and_at_least_the_epoch_done():
+    clock = Clock()
+    budget = TimeBudget(60, epochs=10, milestone_start=5, clock=clock)
+    budget.start()
+    clock.now += 1.0
+    assert budget.epoch_done(1, 0.1, 1.0) == (40, 20)  # 4 x 10 epochs
+    tight = TimeBudget(0.1, epochs=10, milestone_start=5, clock=clock)
+    tight.start()
+    clock.now += 30.0  # one epoch already spent five times the budget
+    assert tight.epoch_done(1, 1.0, 1.0) == (1, 1)
+
+
+def test_a_resumed_run_keeps_its_plan_and_counts_the_minutes_spent():
+    clock = Clock()
+    budget = TimeBudget(5, epochs=30, milestone_start=20, clock=clock)
+    stored = {"epochs": 14, "milestone_start": 9, "spent_seconds": 200.0}
+    budget.start(stored, epoch=4)
+    clock.now += 20.0  # epoch 5: 220 s spent, 300 - 220 - 2.4 > 20 s
+    assert budget.epoch_done(5, 2.0, 1.0) == (14, 9)
+    clock.now += 60.0  # epoch 6 took 60 s: 280 s spent, under an epoch left
+    assert budget.epoch_done(6, 2.0, 1.0) == (6, 9)
+    assert budget.plan["spent_seconds"] == 280.0
+
+
+@pytest.mark.parametrize("minutes", [0, -1, None])
+def test_a_budget_of_no_minutes_is_refused(minutes):
+    with pytest.raises(ValueError, match="time_budget"):
+        TimeBudget(minutes, epochs=3, milestone_start=2)
