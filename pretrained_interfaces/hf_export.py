@@ -53,6 +53,9 @@ def what_hf_lacks(pipeline):
     if config.patch_size[0] != config.patch_size[1]:
         lacks.append(f"{config.patch_size[0]}x{config.patch_size[1]} "
                      "patches (square ones only)")  # fmt: skip
+    if config.stem_channels:
+        lacks.append("convolutional stem (its patches are read from the "
+                     "fbank itself)")  # fmt: skip
     hidden = config.mlp_ratio * config.embed_dim
     if hidden != int(hidden):
         lacks.append(f"an MLP of {hidden} units (a whole number)")

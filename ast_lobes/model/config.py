@@ -135,6 +135,10 @@ class AudioSpectrogramTransformerConfig:
         Patch stride along time.
     patch_size : tuple
         Patch ``(frequency, time)`` extent; an int means a square patch.
+    stem_channels : int
+        A convolutional stem: two 3x3 convolutions (GELU after each) of
+        this many channels over the fbank before the patch projection,
+        which then reads those channels (0: none, as the reference).
     pooling : str
         ``cls_dist`` (mean of the cls and distillation tokens, the
         reference), ``cls``, ``mean`` (of the patch tokens), or, for a
@@ -176,6 +180,7 @@ class AudioSpectrogramTransformerConfig:
     fstride: int = 10
     tstride: int = 10
     patch_size: tuple = (16, 16)
+    stem_channels: int = 0
     pooling: str = "cls_dist"
     output_all_tokens: bool = False
     layer_norm_eps: float = 1e-6

@@ -114,6 +114,7 @@ class AudioSpectrogramTransformer(nn.Module):
         fstride=10,
         tstride=10,
         patch_size=16,
+        stem_channels=0,
         embed_dim=None,
         depth=12,
         num_heads=None,
@@ -159,6 +160,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 fstride=fstride,
                 tstride=tstride,
                 patch_size=patch_size,
+                stem_channels=stem_channels,
                 embed_dim=embed_dim,
                 depth=depth,
                 num_heads=num_heads,
@@ -175,8 +177,16 @@ class AudioSpectrogramTransformer(nn.Module):
         embed_dim = config.embed_dim
 
         self.patch_embed = nn.Module()
+        channels = config.stem_channels
+        if channels:
+            self.patch_embed.stem = nn.Sequential(
+                nn.Conv2d(1, channels, 3, padding=1),
+                nn.GELU(),
+                nn.Conv2d(channels, channels, 3, padding=1),
+                nn.GELU(),
+            )
         self.patch_embed.proj = nn.Conv2d(
-            1,
+            channels or 1,
             embed_dim,
             kernel_size=config.patch_size,
             stride=(config.fstride, config.tstride),
@@ -340,7 +350,10 @@ class AudioSpectrogramTransformer(nn.Module):
                 f"{tuple(x.shape)}"
             )
         grid = self.patch_grid(x.shape[1], x.shape[2])
-        patches = self.patch_embed.proj(x.transpose(1, 2).unsqueeze(1))
+        image = x.transpose(1, 2).unsqueeze(1)
+        if self.config.stem_channels:
+            image = self.patch_embed.stem(image)
+        patches = self.patch_embed.proj(image)
         patches = patches.flatten(2).transpose(1, 2)
         if masked is not None:
             patches = torch.where(

@@ -79,6 +79,12 @@ def pretrained_encoder(
             "Give one of imagenet_weights, audioset_weights, ssast_weights"
         )
     encoder = AudioSpectrogramTransformer(**encoder_args)
+    if any(given) and encoder.config.stem_channels:
+        raise ValueError(
+            "stem_channels: a convolutional stem has no pretrained weights "
+            "(ImageNet, AudioSet or SSAST encoders read patches from the "
+            "fbank itself); set stem_channels 0 or train from scratch"
+        )
     if ssast_weights:
         state = pretrained_encoder_state(
             str(ssast_weights), encoder.config, position_resize_mode

@@ -44,13 +44,14 @@ FLITE_VOICES = ("kal16", "awb", "rms", "slt")
 SAMPLE_RATE = 16000
 
 
-def voices():
-    """``(name, command builder)`` of every voice, in a fixed order."""
+def voices(variants=VARIANTS):
+    """``(name, command builder)`` of every voice, in a fixed order: each
+    espeak-ng accent with each of ``variants``, then flite and festival."""
     rng = np.random.default_rng(0)
     found = []
     if shutil.which("espeak-ng"):
         for accent in ACCENTS:
-            for variant in VARIANTS:
+            for variant in variants:
                 speed, pitch = rng.integers(120, 200), rng.integers(20, 80)
                 found.append((
                     f"espeak-{accent}-{variant}",

@@ -21,6 +21,7 @@ Authors
 
 import os
 import sys
+import time
 
 import speechbrain as sb
 
@@ -28,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
+from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
@@ -50,7 +52,10 @@ FROM_DATA = ("n_classes", "multi_label", "target_length", "norm_mean",
              "norm_std")  # fmt: skip
 
 
-RENAMED_OPTIONS = {"max_frames": "max_target_length"}  # before 0.3
+RENAMED_OPTIONS = {  # before 0.3
+    "max_frames": ("max_target_length",),
+    "patch_stride": ("fstride", "tstride"),
+}
 
 
 def renamed_options(overrides):
@@ -58,8 +63,9 @@ def renamed_options(overrides):
     deprecation message."""
     for old, new in RENAMED_OPTIONS.items():
         if old in overrides:
-            print(f"--{old} is now --{new}", file=sys.stderr)
-            overrides[new] = overrides.pop(old)
+            print(f"--{old} is now --{' and --'.join(new)}", file=sys.stderr)
+            value = overrides.pop(old)
+            overrides.update({name: value for name in new})
     return overrides
 
 
@@ -111,7 +117,9 @@ def data_overrides(summary, overrides):
 
 
 CARD_SETTINGS = (
-    "embed_dim", "depth", "num_heads", "patch_stride", "pretrained_ast",
+    "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
+    "stem_channels",
+    "pretrained_ast",
     "number_of_epochs", "batch_size", "lr", "loss", "target_length",
     "norm_mean", "norm_std", "seed", "teacher", "teacher_loss",
 )  # fmt: skip
@@ -134,12 +142,83 @@ def model_card(hparams, summary, data, brain):
 
 
 def run(hparams_file, run_opts, overrides, fold=None, plain=None):
-    """Prepares, trains, tests and exports one split (or fold); ``plain``:
-    the YAML's settings when they are already read for these overrides."""
+    """Prepares, trains, tests and exports one split (or fold), after its
+    teacher when the YAML names a ``teacher_recipe``; ``plain``: the YAML's
+    settings when they are already read for these overrides."""
     if fold is not None:
         overrides = {**fold_overrides(overrides, fold),
                      "run_folder": f"fold{fold}"}  # fmt: skip
     if plain is None or fold is not None:
+        plain = read_plain_hparams(hparams_file, overrides)
+    mark_run_start()  # a time budget is for this split or fold
+    if plain.get("teacher_recipe") and not plain.get("teacher"):
+        overrides = train_teacher_first(
+            hparams_file, run_opts, overrides, plain, fold
+        )
+        plain = read_plain_hparams(hparams_file, overrides)
+        print(f"stage 2 of 2: the student ({os.path.basename(hparams_file)})"
+              f" in {plain['output_folder']}", flush=True)  # fmt: skip
+    return train_split(hparams_file, run_opts, overrides, fold, plain)
+
+
+# What the teacher of a teacher_recipe shares with its student: the data,
+# the split and the seed (the recipe's own keys, set on the command line).
+SHARED_WITH_TEACHER = (
+    "data_folder", "table", "train_table", "valid_table", "test_table",
+    *TABLE_OPTIONS, "skip_other_files", "skip_bad_files", "valid_share",
+    "test_share", "n_folds", "fold", "sample_rate", "max_target_length",
+    "resample_on_load", "start_over", "resume_anyway",
+)  # fmt: skip
+
+
+def teacher_recipe_path(name, hparams_file):
+    """A ``teacher_recipe`` as given, or beside the student's YAML."""
+    if os.path.isfile(name):
+        return name
+    beside = os.path.join(os.path.dirname(os.path.abspath(hparams_file)), name)
+    if os.path.isfile(beside):
+        return beside
+    raise RecipeOptionError(
+        f"--teacher_recipe {name}: no such YAML (as given, or beside "
+        f"{hparams_file})"
+    )
+
+
+def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
+    """Trains the ``teacher_recipe`` on the same data, split and seed in
+    ``<output_folder>/teacher`` (its outputs stored for ``teacher_draws``
+    draws); returns the student's overrides: that teacher, and what is
+    left of the time budget."""
+    teacher_yaml = teacher_recipe_path(plain["teacher_recipe"], hparams_file)
+    folder = os.path.join(plain["output_folder"], "teacher")
+    teacher_overrides = {
+        key: value for key, value in overrides.items()
+        if key in SHARED_WITH_TEACHER
+    }  # fmt: skip
+    teacher_overrides.update({
+        "seed": plain["seed"], "teacher_draws": plain["teacher_draws"],
+        "output_folder": folder, "run_folder": "teacher",
+    })  # fmt: skip
+    budget = plain.get("time_budget")
+    if budget:
+        share = plain["teacher_budget_share"]
+        teacher_overrides["time_budget"] = budget * share
+    print(f"stage 1 of 2: the teacher ({os.path.basename(teacher_yaml)}) in "
+          f"{folder}", flush=True)  # fmt: skip
+    started = time.monotonic()
+    teacher = train_split(teacher_yaml, run_opts, teacher_overrides, fold)
+    minutes = (time.monotonic() - started) / 60
+    print(f"stage 1 of 2 done in {minutes:.1f} min", flush=True)
+    if budget:
+        print(f"{max(budget - minutes, 0):.1f} of the {budget} minutes left "
+              "for the student", flush=True)  # fmt: skip
+    return {**overrides, "teacher": teacher["teacher_logits_file"]}
+
+
+def train_split(hparams_file, run_opts, overrides, fold=None, plain=None):
+    """Prepares, trains, tests and exports one split or fold, with the
+    folders ``overrides`` give."""
+    if plain is None:
         plain = read_plain_hparams(hparams_file, overrides)
     options = prepare_options(plain, fold)
     sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
@@ -153,17 +232,19 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
     brain = train_classifier(hparams, run_opts, manifests)
     key = hparams["best_key"]
     exported = os.path.isdir(hparams["export_folder"])
-    if exported and sb.utils.distributed.if_main_process():
+    if not sb.utils.distributed.if_main_process():
+        return hparams
+    if exported and not brain.test_only:
         write_model_card(hparams["export_folder"], model_card(
             hparams, summary, options["data"], brain
         ))  # fmt: skip
-        where = f" (fold {fold})" if fold is not None else ""
-        print(
-            f"test {key}{where}: {brain.test_stats[key]:.4f}; "
-            f"{summary['clips']['train']} training clips, "
-            f"{summary['n_classes']} classes; model in "
-            f"{hparams['export_folder']}"
-        )
+    where = f" (fold {fold})" if fold is not None else ""
+    model = f"; model in {hparams['export_folder']}" if exported else ""
+    print(
+        f"test {key}{where}: {brain.test_stats[key]:.4f}; "
+        f"{summary['clips']['train']} training clips, "
+        f"{summary['n_classes']} classes{model}"
+    )
     return hparams
 
 

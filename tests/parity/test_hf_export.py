@@ -27,13 +27,15 @@ from pretrained_interfaces.hf_export import main as hf_export
 LABELS = ["dog", "rain", "siren", "bird"]
 
 
-def exported(tmp_path, multi_label, head=None, pooling="cls_dist"):
+def exported(tmp_path, multi_label, head=None, pooling="cls_dist",
+             stem_channels=0):  # fmt: skip
     torch.manual_seed(3)
     pipeline = AudioClassificationPipeline(
         KaldiFbank(target_length=120), FbankNormalization((-5.5, 4.2)),
         AudioSpectrogramTransformer(model_size=None, embed_dim=48, depth=2,
                                     num_heads=4, target_length=120,
-                                    fstride=12, tstride=8, pooling=pooling),
+                                    fstride=12, tstride=8, pooling=pooling,
+                                    stem_channels=stem_channels),
         head or AudioClassificationHead(48, len(LABELS)),
     ).eval()  # fmt: skip
     labels = CategoricalEncoder()
@@ -114,13 +116,15 @@ def test_a_published_format_ast_travels_back_unchanged(tmp_path):
     assert model.config.id2label[0] == "Speech"  # AudioSet's names
 
 
-@pytest.mark.parametrize("head, pooling, lacks", [
-    (DistillationHead(48, 4), "cls_dist_pair", "a distillation head"),
-    (None, "mean", "mean pooling"),
+@pytest.mark.parametrize("head, pooling, stem, lacks", [
+    (DistillationHead(48, 4), "cls_dist_pair", 0, "a distillation head"),
+    (None, "mean", 0, "mean pooling"),
+    (None, "cls_dist", 4, "convolutional stem"),
 ])  # fmt: skip
 def test_what_hugging_face_lacks_is_named(tmp_path, capsys, head, pooling,
-                                          lacks):  # fmt: skip
-    folder = exported(tmp_path, False, head=head, pooling=pooling)
+                                          stem, lacks):  # fmt: skip
+    folder = exported(tmp_path, False, head=head, pooling=pooling,
+                      stem_channels=stem)  # fmt: skip
     with pytest.raises(HuggingFaceExportError, match=lacks):
         export_to_huggingface(folder, str(tmp_path / "hf"))
     assert hf_export([folder, str(tmp_path / "hf2")]) == 2

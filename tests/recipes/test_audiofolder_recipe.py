@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -464,3 +465,48 @@ def test_the_seed_names_the_default_folders(class_folders, tmp_path):
     assert (root / "fold1" / "valid_metrics.jsonl").is_file()
     assert (root / "fold2" / "valid_metrics.jsonl").is_file()
     assert (root / "cross_validation.json").is_file()
+
+
+def test_teacher_then_student_in_one_command_within_its_time_budget(
+    class_folders, tmp_path
+):
+    budget_minutes = 1.0
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "cpu.yaml"),
+        "--data_folder", str(class_folders),
+        "--output_folder", str(tmp_path / "run"), "--batch_size", "4",
+        "--teacher_recipe", "cnn_teacher.yaml", "--teacher_draws", "2",
+        "--time_budget", str(budget_minutes), "--number_of_epochs", "500",
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)  # fmt: skip
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    stages = [line for line in lines if line.startswith("stage ")]
+    assert stages[0].startswith("stage 1 of 2: the teacher (cnn_teacher.yaml)")
+    assert stages[1].startswith("stage 1 of 2 done in ")
+    assert stages[2].startswith("stage 2 of 2: the student (cpu.yaml)")
+    # The budget counts from the recipe's start (after Python's imports):
+    # the whole command may take those and the export on top.
+    assert seconds < 60 * budget_minutes + 45, seconds
+    teacher_log = (tmp_path / "run" / "teacher" / "log.txt").read_text()
+    student_log = (tmp_path / "run" / "log.txt").read_text()
+    for log, yaml_epochs in ((teacher_log, 30), (student_log, 500)):
+        plan = re.search(r"time budget [0-9.]+ min: .* (\d+) epochs fit", log)
+        assert plan, log[-2000:]
+        assert 1 <= int(plan.group(1)) < yaml_epochs
+    assert "teacher outputs read from" in student_log
+    assert str(tmp_path / "run" / "teacher" / "teacher_logits.npz") in (
+        student_log
+    )
+    clip = class_folders / "high" / "high1.wav"
+    tagged = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ast-tag"), str(clip),
+         "--model", str(tmp_path / "run" / "model"), "--top", "3"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert tagged.returncode == 0, tagged.stderr[-3000:]
+    assert {"high", "low", "mid"} <= set(re.findall(r"[a-z]+", tagged.stdout))

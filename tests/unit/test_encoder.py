@@ -62,8 +62,9 @@ def test_shorter_input_uses_leading_positions():
     torch.testing.assert_close(tokens[:, 2:], expected)
 
 
-def test_padded_batch_with_lengths_equals_clip_alone():
-    encoder = small()
+@pytest.mark.parametrize("stem_channels", [0, 8])
+def test_padded_batch_with_lengths_equals_clip_alone(stem_channels):
+    encoder = small(stem_channels=stem_channels)
     clip = torch.randn(1, 120, 128)
     padded = torch.cat([clip, torch.zeros(1, 80, 128)], dim=1)
     other = torch.randn(1, 200, 128)
@@ -136,3 +137,34 @@ def test_the_input_frames_have_one_name_and_the_old_ones_still_work():
             model_size=None, embed_dim=32, depth=1, num_heads=2,
             target_length=96,
         )  # fmt: skip
+
+
+def test_a_convolutional_stem_feeds_the_patch_projection():
+    encoder = small(stem_channels=4, patch_size=(128, 2), fstride=128,
+                    tstride=2)  # fmt: skip
+    fbank = torch.randn(2, 50, 128)
+    stem = encoder.patch_embed.stem
+    image = fbank.transpose(1, 2).unsqueeze(1)  # [batch, 1, mel, time]
+    image = torch.nn.functional.gelu(torch.nn.functional.conv2d(
+        image, stem[0].weight, stem[0].bias, padding=1))  # fmt: skip
+    image = torch.nn.functional.gelu(torch.nn.functional.conv2d(
+        image, stem[2].weight, stem[2].bias, padding=1))  # fmt: skip
+    proj = encoder.patch_embed.proj
+    assert proj.weight.shape == (64, 4, 128, 2)
+    patches = torch.nn.functional.conv2d(
+        image, proj.weight, proj.bias, stride=(128, 2)
+    )  # [batch, 64, 1, 25]: one token per 2 frames
+    expected = patches.flatten(2).transpose(1, 2)
+    expected = expected + encoder.patch_position_embedding(1, 25)
+    with torch.no_grad():
+        tokens, grid = encoder.embed(fbank)
+    assert grid == (1, 25)
+    torch.testing.assert_close(tokens[:, 2:], expected)
+
+
+def test_a_stem_has_no_pretrained_weights():
+    from ast_lobes import pretrained_encoder
+
+    with pytest.raises(ValueError, match="stem_channels: a convolutional"):
+        pretrained_encoder(imagenet_weights=True, model_size="tiny224",
+                           stem_channels=8, target_length=100)  # fmt: skip

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Runs every preset of the AudioFolder recipe on every small set (made
+by ``make_sets.py``) and prints one table: test accuracy and wall minutes
+of each run, with two reference rows, logistic regression on log-mel
+statistics (scikit-learn) and the ECAPA-TDNN convnet teacher.
+
+Each set is split once by its group column (a speaker, recording, kit or
+voice pack is never in two splits; 15 % validation, 20 % test, seed 1986),
+and every row uses that split. A run whose folder already holds its
+result is not run again (delete the folder to measure it again). The
+held-out set (``voices``) is printed apart: it is never used to choose a
+setting.
+
+To run::
+
+    python make_sets.py small_sets
+    python run_presets.py small_sets --output results/small_sets
+    python run_presets.py small_sets --presets logreg cpu --sets drums
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECIPE = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, RECIPE)
+
+from make_sets import HELD_OUT, SETS  # noqa: E402
+
+SPLIT = ["--group_column", "group", "--valid_share", "0.15",
+         "--test_share", "0.2", "--seed", "1986"]  # fmt: skip
+HPARAMS = os.path.join(RECIPE, "hparams")
+FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
+WIDE = ["--embed_dim", "128", "--depth", "4", "--warmup_steps", "200"]
+STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
+           "--teacher_loss", "soft", "--teacher_weight", "0.5"]  # fmt: skip
+STEM = ["--stem_channels", "16"]
+EPOCHS_60 = ["--number_of_epochs", "60", "--lr_milestone_start", "45"]
+# name: (YAML, overrides, description); a {teacher} in an override is the
+# set's teacher logits (the teacher row runs first).
+PRESETS = {
+    "teacher": (
+        "cnn_teacher.yaml",
+        ["--teacher_draws", "10"],
+        "ECAPA-TDNN convnet teacher (0.75 M), 10 stored draws",
+    ),
+    "cpu_0.3": (
+        "cpu.yaml",
+        [],
+        "0.3 CPU preset: 64 x 2 AST, 16x16 patches at stride 10",
+    ),
+    "frames": (
+        "cpu.yaml",
+        ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"],
+        "0.3 preset with frame patches (128 x 2, stride 2)",
+    ),
+    "frames_student": (
+        "cpu.yaml",
+        [
+            "--patch_size",
+            "[128,2]",
+            "--fstride",
+            "128",
+            "--tstride",
+            "2",
+            "--teacher",
+            "{teacher}",
+            "--teacher_draws",
+            "10",
+            "--teacher_loss",
+            "soft",
+            "--teacher_weight",
+            "0.5",
+        ],
+        "frame patches, one head learning labels and the teacher (soft)",
+    ),
+}
+REFERENCES = ("logreg", "teacher")
+
+
+def run_recipe(yaml, overrides, folder, table):
+    """One ``train.py`` run: its test accuracy and wall seconds."""
+    result = os.path.join(folder, "result.json")
+    if os.path.exists(result):
+        with open(result) as handle:
+            return json.load(handle)
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        os.path.join(HPARAMS, yaml), "--table", table, *SPLIT,
+        "--output_folder", folder, *overrides,
+    ]  # fmt: skip
+    os.makedirs(folder, exist_ok=True)
+    start = time.time()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.time() - start
+    with open(os.path.join(folder, "run_output.txt"), "w") as handle:
+        handle.write(" ".join(command) + "\n" + done.stdout + done.stderr)
+    found = re.findall(r"^test accuracy: ([0-9.]+);", done.stdout, re.M)
+    if done.returncode != 0 or not found:
+        raise SystemExit(
+            f"error: {' '.join(command)} failed (exit {done.returncode}); "
+            f"see {folder}/run_output.txt"
+        )
+    measured = {"accuracy": float(found[-1]), "seconds": seconds}
+    with open(result, "w") as handle:
+        json.dump(measured, handle)
+    return measured
+
+
+def run_logreg(folder, table):
+    """Logistic regression on the mean and std of each mel band over time,
+    C chosen on the validation split; the split is the recipe's own."""
+    result = os.path.join(folder, "result.json")
+    if os.path.exists(result):
+        with open(result) as handle:
+            return json.load(handle)
+    from logmel_baseline import logmel_logistic_regression
+
+    start = time.time()
+    accuracy = logmel_logistic_regression(table, folder, SPLIT)
+    measured = {"accuracy": accuracy, "seconds": time.time() - start}
+    with open(result, "w") as handle:
+        json.dump(measured, handle)
+    return measured
+
+
+def measure(sets_dir, output, sets, presets):
+    rows = {}
+    for name in sets:
+        table = os.path.join(sets_dir, name, "clips.csv")
+        if not os.path.exists(table):
+            raise SystemExit(
+                f"error: {table} does not exist; build it with "
+                f"make_sets.py {sets_dir} --sets {name}"
+            )
+        teacher = os.path.join(output, name, "teacher", "teacher_logits.npz")
+        for preset in presets:
+            folder = os.path.join(output, name, preset)
+            print(f"{name}: {preset} ...", flush=True)
+            if preset == "logreg":
+                rows[name, preset] = run_logreg(folder, table)
+            else:
+                yaml, overrides, _ = PRESETS[preset]
+                overrides = [o.format(teacher=teacher) for o in overrides]
+                rows[name, preset] = run_recipe(yaml, overrides, folder, table)
+            found = rows[name, preset]
+            print(f"{name}: {preset}: {100 * found['accuracy']:.1f} % in "
+                  f"{found['seconds'] / 60:.1f} min", flush=True)  # fmt: skip
+    return rows
+
+
+def table_text(rows, sets, presets):
+    """A Markdown table: a row per preset, a column per set."""
+    tuned = [name for name in sets if name not in HELD_OUT]
+    held = [name for name in sets if name in HELD_OUT]
+    header = ["preset", *tuned, "worst tuned set"]
+    if held:
+        header += [f"{name} (held out)" for name in held]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "---|" * len(header)]  # fmt: skip
+
+    def cell(name, preset):
+        found = rows.get((name, preset))
+        if found is None:
+            return "-"
+        return (f"{100 * found['accuracy']:.1f} % "
+                f"({found['seconds'] / 60:.1f} min)")  # fmt: skip
+
+    for preset in presets:
+        scores = [rows[n, preset]["accuracy"] for n in tuned
+                  if (n, preset) in rows]  # fmt: skip
+        worst = f"{100 * min(scores):.1f} %" if scores else "-"
+        label = preset if preset not in REFERENCES else f"{preset} (reference)"
+        cells = [label, *(cell(n, preset) for n in tuned), worst]
+        cells += [cell(n, preset) for n in held]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets_dir")
+    parser.add_argument("--output", default="results/small_sets")
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=SETS)
+    parser.add_argument("--presets", nargs="+",
+                        choices=["logreg", *PRESETS],
+                        default=["logreg", *PRESETS])  # fmt: skip
+    args = parser.parse_args(argv)
+    presets = list(args.presets)
+    if any("{teacher}" in " ".join(PRESETS[p][1]) for p in presets
+           if p in PRESETS) and "teacher" in presets:  # fmt: skip
+        presets.remove("teacher")
+        presets.insert(0, "teacher")
+    rows = measure(args.sets_dir, args.output, args.sets, presets)
+    text = table_text(rows, args.sets, presets)
+    print("\n" + text)
+    with open(os.path.join(args.output, "table.md"), "w") as handle:
+        handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The small-set builders' pieces (recipes/AudioFolder/benchmark), on
+hand-made signals: classes from file names, recordings from variant
+numbers, windows of a recording, a word over a background at its SNR."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioFolder", "benchmark"))
+
+import make_sets  # noqa: E402
+
+
+@pytest.mark.parametrize("name, label", [
+    ("default_grass_footstep.2", "footsteps"),
+    ("doors_steel_door_open", "door"),
+    ("tnt_explode", "explosion"),
+    ("wolf-hit-3", "creature_voice"),
+    ("Oxygen-Im-New-Mail", "ui_notification"),
+    ("main_theme", None),
+])  # fmt: skip
+def test_effect_classes_come_from_file_names(name, label):
+    assert make_sets.category(name, make_sets.EFFECT_CATEGORIES) == label
+
+
+@pytest.mark.parametrize("name, label", [
+    ("EE_Kick_Hard_1", "kick"), ("bassdrum_4mics_soft2", "kick"),
+    ("Snare Rock", "snare"), ("Open HH", "hihat"), ("tomhi4", "tom"),
+    ("ride-crash20inch", "cymbal"), ("AgogoHigh_0", "hand_percussion"),
+])  # fmt: skip
+def test_drum_classes_come_from_file_names(name, label):
+    assert make_sets.category(name, make_sets.DRUM_CLASSES) == label
+
+
+def test_variants_of_a_recording_are_one_group():
+    names = ["/a/wolf-hit-1.ogg", "/a/wolf-hit-4.ogg", "/b/carts.1.ogg",
+             "/b/carts.3.ogg", "/c/Droplet2.ogg"]  # fmt: skip
+    assert [make_sets.recording_name(n) for n in names] == [
+        "wolf-hit",
+        "wolf-hit",
+        "carts",
+        "carts",
+        "droplet",
+    ]
+
+
+def test_windows_start_at_the_onset_and_stop_where_the_sound_fades():
+    rate = make_sets.SAMPLE_RATE
+    audio = torch.zeros(5 * rate)
+    audio[rate // 2 : rate // 2 + 3 * rate] = 1.0  # 3 s of sound at 0.5 s
+    audio[rate // 2 + 2 * rate :] *= 0.2  # its third second 14 dB lower
+    found = make_sets.windows(audio, most=5)
+    # from the onset: two loud seconds, a third at 0.04 of the energy
+    # (under a tenth of the first's): two windows
+    assert len(found) == 2 and all(len(w) == rate for w in found)
+    assert float(found[0][0]) == 1.0 and float(found[1][-1]) == 1.0
+    assert len(make_sets.windows(audio, most=1)) == 1
+
+
+def test_a_background_is_mixed_at_the_given_snr():
+    audio = torch.full((1000,), 0.5)  # power 0.25
+    noise = torch.tensor([1.0, -1.0] * 500)  # power 1
+    mixed = make_sets.mix_at_snr(audio, noise, 10.0)
+    # 10 dB under 0.25 is 0.025: the noise scaled by sqrt(0.025)
+    assert torch.allclose(mixed - audio, noise * 0.025**0.5)
+
+
+def test_a_clip_of_a_word_is_one_second_at_a_random_peak():
+    rate = make_sets.SAMPLE_RATE
+    word = torch.zeros(rate)
+    word[4000:8000] = torch.sin(torch.arange(4000) * 0.3)
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal(
+        3 * rate)).float()  # fmt: skip
+    clip = make_sets.noisy_word(word, lambda a: a, [noise],
+                                np.random.default_rng(5))  # fmt: skip
+    assert clip.shape == (rate,)
+    assert 0.1 <= float(clip.abs().max()) <= 0.9 + 1e-6
