@@ -59,6 +59,9 @@ def what_hf_lacks(pipeline):
     hidden = config.mlp_ratio * config.embed_dim
     if hidden != int(hidden):
         lacks.append(f"an MLP of {hidden} units (a whole number)")
+    if pipeline.normalize.per_clip_mean:
+        lacks.append("per-clip mean normalisation (its feature extractor "
+                     "removes one global mean)")  # fmt: skip
     features = pipeline.compute_features
     if features.frame_shift != 10.0:
         lacks.append(f"a {features.frame_shift}-ms frame shift (10 ms)")

@@ -38,30 +38,44 @@ def normalization_stats(normalization):
 
 
 class FbankNormalization(nn.Module):
-    """The reference scaling ``(x - mean) / (2 * std)``.
+    """The reference scaling ``(x - mean) / (2 * std)``, or, with
+    ``per_clip_mean``, ``(x - clip mean) / (2 * std)``: each mel band's
+    mean over the clip's frames removed (cepstral mean normalisation, which
+    takes out a recording channel's fixed coloration and gain).
 
     Usable as the ``mean_var_norm`` module of SpeechBrain's
-    ``EncoderClassifier`` (it takes and ignores the relative lengths).
+    ``EncoderClassifier`` (it takes and ignores the relative lengths: a
+    clip padded to ``target_length`` is scaled with its padding, as the
+    model saw it in training).
 
     Arguments
     ---------
     normalization : str or tuple
         A preset (``audioset``, ``esc50``, ``speechcommands``) or
         ``(mean, std)``.
+    per_clip_mean : bool
+        Remove each clip's own band means instead of ``mean``.
 
     Example
     -------
     >>> norm = FbankNormalization((1.0, 2.0))
     >>> norm(torch.full((1, 2, 3), 5.0))[0, 0, 0].item()
     1.0
+    >>> feats = torch.tensor([[[1.0, 7.0], [3.0, 5.0]]])  # 2 frames, 2 bands
+    >>> FbankNormalization((1.0, 2.0), per_clip_mean=True)(feats)
+    tensor([[[-0.2500,  0.2500],
+             [ 0.2500, -0.2500]]])
     """
 
-    def __init__(self, normalization):
+    def __init__(self, normalization, per_clip_mean=False):
         super().__init__()
         self.mean, self.std = normalization_stats(normalization)
+        self.per_clip_mean = bool(per_clip_mean)
 
     def forward(self, feats, lengths=None):
         """Scales ``feats``; ``lengths`` is accepted for SpeechBrain."""
+        if self.per_clip_mean:
+            return (feats - feats.mean(dim=1, keepdim=True)) / (2 * self.std)
         return (feats - self.mean) / (2 * self.std)
 
 

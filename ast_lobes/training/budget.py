@@ -152,5 +152,19 @@ class TimeBudget:
         return self.plan["epochs"], self.plan["milestone_start"]
 
 
+def main_process_plan(epochs, milestone_start):
+    """``(epochs, milestone_start)`` of the main process in every process
+    of a distributed run (their clocks differ a little; one epoch more in
+    one process would leave the others waiting), else as given."""
+    import torch.distributed
+
+    if not (torch.distributed.is_available()
+            and torch.distributed.is_initialized()):  # fmt: skip
+        return epochs, milestone_start
+    plan = [epochs, milestone_start]
+    torch.distributed.broadcast_object_list(plan, src=0)
+    return plan[0], plan[1]
+
+
 def _minutes(seconds):
     return f"{seconds / 60:.1f} min"

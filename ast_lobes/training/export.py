@@ -40,6 +40,12 @@ CUSTOM_INTERFACE = (
 HEADER = "# Inference hyperparameters of an exported AST classifier.\n"
 
 
+def per_clip_mean_setting(normalize):
+    """``{"per_clip_mean": True}`` for a normalisation that removes each
+    clip's mean, else nothing (the files of models without it unchanged)."""
+    return {"per_clip_mean": True} if normalize.per_clip_mean else {}
+
+
 def new(callable_name, **arguments):
     """A YAML mapping tagged ``!new:<callable_name>``."""
     node = CommentedMap(arguments)
@@ -108,6 +114,7 @@ def inference_hparams(pipeline, multi_label, thresholds=None):
             normalization=inline(
                 [pipeline.normalize.mean, pipeline.normalize.std]
             ),
+            **per_clip_mean_setting(pipeline.normalize),
         ),
         embedding_model=new(
             "ast_lobes.AudioSpectrogramTransformer",

@@ -102,6 +102,8 @@ def front_end_settings(compute_features, normalize):
     for key in ("mean", "std"):
         if hasattr(normalize, key):
             settings[f"norm_{key}"] = round(float(getattr(normalize, key)), 6)
+    if getattr(normalize, "per_clip_mean", False):
+        settings["norm_per_clip_mean"] = True
     return settings
 
 

@@ -117,6 +117,7 @@ def describe_pipeline(pipeline, label_names, multi_label, thresholds=None):
         "normalization": [
             float(pipeline.normalize.mean), float(pipeline.normalize.std)
         ],
+        "per_clip_mean": bool(pipeline.normalize.per_clip_mean),
         "encoder": pipeline.bare_encoder.config.as_dict(),
         "head": head_settings(pipeline.head),
         "labels": list(label_names),
@@ -161,7 +162,10 @@ def pipeline_from_description(description, source):
         mean, std = description["normalization"]
         return AudioClassificationPipeline(
             KaldiFbank(**description["front_end"]),
-            FbankNormalization((float(mean), float(std))),
+            FbankNormalization(
+                (float(mean), float(std)),
+                bool(description.get("per_clip_mean", False)),
+            ),
             AudioSpectrogramTransformer(
                 config=AudioSpectrogramTransformerConfig(**encoder_fields)
             ),
@@ -234,6 +238,9 @@ def description_from_yaml(folder):
         "multi_label": bool(tree.get("multi_label", False)),
         "front_end": values["compute_features"],
         "normalization": values["mean_var_norm"]["normalization"],
+        "per_clip_mean": bool(
+            values["mean_var_norm"].get("per_clip_mean", False)
+        ),
         "encoder": encoder_config_fields(values["embedding_model"], path),
         "head": {"kind": HEAD_TAGS[head_tag], **values["classifier"]},
         "labels": read_label_file(folder),

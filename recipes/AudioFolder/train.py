@@ -118,10 +118,9 @@ def data_overrides(summary, overrides):
 
 CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
-    "stem_channels",
-    "pretrained_ast",
-    "number_of_epochs", "batch_size", "lr", "loss", "target_length",
-    "norm_mean", "norm_std", "seed", "teacher", "teacher_loss",
+    "stem_channels", "pretrained_ast", "number_of_epochs", "batch_size",
+    "lr", "loss", "target_length", "norm_mean", "norm_std", "seed",
+    "teacher", "teacher_loss",
 )  # fmt: skip
 
 
@@ -187,8 +186,9 @@ def teacher_recipe_path(name, hparams_file):
 def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
     """Trains the ``teacher_recipe`` on the same data, split and seed in
     ``<output_folder>/teacher`` (its outputs stored for ``teacher_draws``
-    draws); returns the student's overrides: that teacher, and what is
-    left of the time budget."""
+    draws, and a ``time_budget`` share of ``teacher_budget_share``);
+    returns the student's overrides, with that teacher. The student's
+    budget counts from the same start, so it gets what is left."""
     teacher_yaml = teacher_recipe_path(plain["teacher_recipe"], hparams_file)
     folder = os.path.join(plain["output_folder"], "teacher")
     teacher_overrides = {

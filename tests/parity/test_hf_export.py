@@ -28,10 +28,11 @@ LABELS = ["dog", "rain", "siren", "bird"]
 
 
 def exported(tmp_path, multi_label, head=None, pooling="cls_dist",
-             stem_channels=0):  # fmt: skip
+             stem_channels=0, per_clip_mean=False):  # fmt: skip
     torch.manual_seed(3)
     pipeline = AudioClassificationPipeline(
-        KaldiFbank(target_length=120), FbankNormalization((-5.5, 4.2)),
+        KaldiFbank(target_length=120),
+        FbankNormalization((-5.5, 4.2), per_clip_mean),
         AudioSpectrogramTransformer(model_size=None, embed_dim=48, depth=2,
                                     num_heads=4, target_length=120,
                                     fstride=12, tstride=8, pooling=pooling,
@@ -116,15 +117,17 @@ def test_a_published_format_ast_travels_back_unchanged(tmp_path):
     assert model.config.id2label[0] == "Speech"  # AudioSet's names
 
 
-@pytest.mark.parametrize("head, pooling, stem, lacks", [
-    (DistillationHead(48, 4), "cls_dist_pair", 0, "a distillation head"),
-    (None, "mean", 0, "mean pooling"),
-    (None, "cls_dist", 4, "convolutional stem"),
+@pytest.mark.parametrize("head, pooling, stem, per_clip, lacks", [
+    (DistillationHead(48, 4), "cls_dist_pair", 0, False,
+     "a distillation head"),
+    (None, "mean", 0, False, "mean pooling"),
+    (None, "cls_dist", 4, False, "convolutional stem"),
+    (None, "cls_dist", 0, True, "per-clip mean normalisation"),
 ])  # fmt: skip
 def test_what_hugging_face_lacks_is_named(tmp_path, capsys, head, pooling,
-                                          stem, lacks):  # fmt: skip
+                                          stem, per_clip, lacks):  # fmt: skip
     folder = exported(tmp_path, False, head=head, pooling=pooling,
-                      stem_channels=stem)  # fmt: skip
+                      stem_channels=stem, per_clip_mean=per_clip)  # fmt: skip
     with pytest.raises(HuggingFaceExportError, match=lacks):
         export_to_huggingface(folder, str(tmp_path / "hf"))
     assert hf_export([folder, str(tmp_path / "hf2")]) == 2

@@ -17,6 +17,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes import (
+    AudioClassificationHead,
     AudioClassificationPipeline,
     AudioSpectrogramTransformer,
     DistillationHead,
@@ -121,5 +122,33 @@ def test_a_new_export_loads_from_its_description_alone(tmp_path):
     assert model.output_kind == "pair"
     np.testing.assert_allclose(model.thresholds, [0.2, 0.5, 0.7])
     wavs = torch.randn(2, 16000)
+    with torch.no_grad():
+        torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
+
+
+@pytest.mark.parametrize("keep", ["description", "yaml"])
+def test_a_stem_and_per_clip_means_travel_in_both_formats(tmp_path, keep):
+    torch.manual_seed(1)
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=60),
+        FbankNormalization((-4.0, 3.0), per_clip_mean=True),
+        AudioSpectrogramTransformer(model_size=None, embed_dim=32, depth=1,
+                                    num_heads=2, target_length=60,
+                                    patch_size=(128, 2), fstride=128,
+                                    tstride=2, stem_channels=4,
+                                    pooling="mean"),
+        AudioClassificationHead(32, 2),
+    ).eval()  # fmt: skip
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b"])
+    folder = tmp_path / "model"
+    export_classifier(str(folder), pipeline, labels)
+    if keep == "yaml":  # an export of before model.json
+        os.remove(folder / "model.json")
+        os.remove(folder / "model.safetensors")
+    model = load_exported_model(str(folder))
+    assert model.pipeline.normalize.per_clip_mean
+    assert model.pipeline.bare_encoder.config.stem_channels == 4
+    wavs = torch.randn(2, 9000)
     with torch.no_grad():
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))

@@ -68,3 +68,27 @@ def test_a_resumed_run_keeps_its_plan_and_counts_the_minutes_spent():
 def test_a_budget_of_no_minutes_is_refused(minutes):
     with pytest.raises(ValueError, match="time_budget"):
         TimeBudget(minutes, epochs=3, milestone_start=2)
+
+
+def plan_in_process(rank, folder, results):
+    import torch.distributed
+
+    from ast_lobes.training.budget import main_process_plan
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{folder}/rendezvous", rank=rank,
+        world_size=2,
+    )  # fmt: skip
+    # each process's own clock gave another plan
+    results[rank] = main_process_plan(14 + rank, 9 + rank)
+    torch.distributed.destroy_process_group()
+
+
+def test_every_process_of_a_distributed_run_follows_the_main_one(tmp_path):
+    import torch.multiprocessing
+
+    with torch.multiprocessing.Manager() as manager:
+        results = manager.dict()
+        torch.multiprocessing.spawn(plan_in_process, (str(tmp_path), results),
+                                    nprocs=2)  # fmt: skip
+        assert dict(results) == {0: (14, 9), 1: (14, 9)}

@@ -44,46 +44,35 @@ WIDE = ["--embed_dim", "128", "--depth", "4", "--warmup_steps", "200"]
 STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
            "--teacher_loss", "soft", "--teacher_weight", "0.5"]  # fmt: skip
 STEM = ["--stem_channels", "16"]
+CMN = ["--per_clip_mean", "true"]
 EPOCHS_60 = ["--number_of_epochs", "60", "--lr_milestone_start", "45"]
 # name: (YAML, overrides, description); a {teacher} in an override is the
 # set's teacher logits (the teacher row runs first).
+# fmt: off
 PRESETS = {
-    "teacher": (
-        "cnn_teacher.yaml",
-        ["--teacher_draws", "10"],
-        "ECAPA-TDNN convnet teacher (0.75 M), 10 stored draws",
-    ),
-    "cpu_0.3": (
-        "cpu.yaml",
-        [],
-        "0.3 CPU preset: 64 x 2 AST, 16x16 patches at stride 10",
-    ),
-    "frames": (
-        "cpu.yaml",
-        ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"],
-        "0.3 preset with frame patches (128 x 2, stride 2)",
-    ),
-    "frames_student": (
-        "cpu.yaml",
-        [
-            "--patch_size",
-            "[128,2]",
-            "--fstride",
-            "128",
-            "--tstride",
-            "2",
-            "--teacher",
-            "{teacher}",
-            "--teacher_draws",
-            "10",
-            "--teacher_loss",
-            "soft",
-            "--teacher_weight",
-            "0.5",
-        ],
-        "frame patches, one head learning labels and the teacher (soft)",
-    ),
+    "teacher": ("cnn_teacher.yaml", ["--teacher_draws", "10"],
+                "ECAPA-TDNN convnet teacher (0.75 M), 10 stored draws"),
+    "cpu_0.3": ("cpu.yaml", [],
+                "0.3 CPU preset: 64 x 2 AST, 16x16 patches at stride 10"),
+    "frames": ("cpu.yaml", FRAMES,
+               "0.3 preset with frame patches (128 x 2, stride 2)"),
+    "frames_student": ("cpu.yaml", [*FRAMES, *STUDENT],
+                       "frames, one head learning labels and the teacher"),
+    "stem_frames": ("cpu.yaml", [*FRAMES, *STEM],
+                    "frame patches over a 16-channel convolutional stem"),
+    "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
+                            "stem_frames learning labels and the teacher"),
+    "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
+                        "stem_frames with each clip's band means removed"),
+    "cmn_stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *CMN, *STUDENT],
+                                "cmn_stem_frames learning labels and the "
+                                "teacher"),
+    "frames_wide": ("cpu.yaml", [*FRAMES, *WIDE],
+                    "frame patches, 128 x 4 AST, warm-up 200 steps"),
+    "frames_wide_student": ("cpu.yaml", [*FRAMES, *WIDE, *STUDENT],
+                            "frames_wide learning labels and the teacher"),
 }
+# fmt: on
 REFERENCES = ("logreg", "teacher")
 
 
