@@ -182,6 +182,12 @@ class MaskedPatchModel(nn.Module):
                 f"patch size {tuple(encoder.patch_size)}, strides "
                 f"{(encoder.fstride, encoder.tstride)}"
             )
+        if encoder.config.stem_channels:
+            raise ValueError(
+                "masked patch modelling needs an encoder without a "
+                "convolutional stem (stem_channels 0): the stem's 3x3 "
+                "convolutions would show each masked patch its neighbours"
+            )
         if mask_mode not in MASK_MODES:
             raise ValueError(
                 f"mask_mode must be one of {MASK_MODES}, not {mask_mode!r}"

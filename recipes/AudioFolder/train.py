@@ -161,12 +161,14 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
 
 
 # What the teacher of a teacher_recipe shares with its student: the data,
-# the split and the seed (the recipe's own keys, set on the command line).
+# the split, the seed and the augmentation its stored draws repeat (the
+# recipe's own keys, set on the command line).
 SHARED_WITH_TEACHER = (
     "data_folder", "table", "train_table", "valid_table", "test_table",
     *TABLE_OPTIONS, "skip_other_files", "skip_bad_files", "valid_share",
     "test_share", "n_folds", "fold", "sample_rate", "max_target_length",
-    "resample_on_load", "start_over", "resume_anyway",
+    "resample_on_load", "start_over", "resume_anyway", "freq_mask",
+    "time_mask",
 )  # fmt: skip
 
 

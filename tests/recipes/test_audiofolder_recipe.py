@@ -429,6 +429,8 @@ def test_five_folds_with_output_folder_run_in_five_folders(
     (["--fold", "2"], "--fold: train.py sets the fold of each run"),
     (["--output_folder", "o", "--experiment_folder", "e"],
      "--output_folder and --experiment_folder with 3 folds"),
+    (["--teacher_recipe", "nowhere.yaml"],
+     "--teacher_recipe nowhere.yaml: no such YAML"),
 ])  # fmt: skip
 def test_options_that_would_mix_folds_are_refused(
     class_folders, tmp_path, monkeypatch, capsys, option, message

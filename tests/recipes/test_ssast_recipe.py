@@ -83,6 +83,9 @@ def test_pretrain_resume_and_fine_tune(unlabelled, tmp_path):
         "--data_folder", str(classes), "--number_of_epochs", "1",
         "--batch_size", "4", "--experiment_folder", str(tmp_path / "tuned"),
         "--ssast_weights", str(exp / "encoder"),
+        # the patches SSAST's cpu.yaml pretrains, without a stem
+        "--stem_channels", "0", "--patch_size", "[16,16]", "--fstride", "10",
+        "--tstride", "10",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)  # fmt: skip

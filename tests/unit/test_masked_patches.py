@@ -166,3 +166,14 @@ def test_frame_mode_pretraining_step_on_frame_patches():
     assert 0 <= out["accuracy"].item() <= 1
     with pytest.raises(ValueError, match="non-overlapping patches"):
         MaskedPatchModel(tiny_encoder(stride=10), mask_count=4)
+
+
+def test_an_encoder_with_a_stem_is_refused():
+    torch.manual_seed(0)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2,
+        target_length=96, patch_size=16, fstride=16, tstride=16,
+        stem_channels=4,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="without a convolutional stem"):
+        MaskedPatchModel(encoder, mask_count=4)

@@ -9,13 +9,15 @@ voice pack is never in two splits; 15 % validation, 20 % test, seed 1986),
 and every row uses that split. A run whose folder already holds its
 result is not run again (delete the folder to measure it again). The
 held-out set (``voices``) is printed apart: it is never used to choose a
-setting.
+setting. A time marked * was measured while another run shared the two
+cores (``"shared_cpu": true`` in its ``result.json``).
 
 To run::
 
     python make_sets.py small_sets
     python run_presets.py small_sets --output results/small_sets
-    python run_presets.py small_sets --presets logreg cpu --sets drums
+    python run_presets.py small_sets --presets logreg frames --sets drums
+    python run_presets.py small_sets --table_only   # what is measured
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -39,27 +41,36 @@ from make_sets import HELD_OUT, SETS  # noqa: E402
 SPLIT = ["--group_column", "group", "--valid_share", "0.15",
          "--test_share", "0.2", "--seed", "1986"]  # fmt: skip
 HPARAMS = os.path.join(RECIPE, "hparams")
+# Every preset names its patches and stem: cpu.yaml's own defaults are
+# stem_frames since 0.4 (the presets keep their meaning whatever it holds).
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
+NO_STEM = ["--stem_channels", "0"]
+STEM = ["--stem_channels", "16"]
+PATCHES_16 = ["--patch_size", "[16,16]", "--fstride", "10", "--tstride", "10"]
 WIDE = ["--embed_dim", "128", "--depth", "4", "--warmup_steps", "200"]
 STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
            "--teacher_loss", "soft", "--teacher_weight", "0.5"]  # fmt: skip
-STEM = ["--stem_channels", "16"]
 CMN = ["--per_clip_mean", "true"]
-EPOCHS_60 = ["--number_of_epochs", "60", "--lr_milestone_start", "45"]
+MASKS = ["--freq_mask", "24", "--time_mask", "20"]
+EPOCHS_100 = ["--number_of_epochs", "100", "--lr_milestone_start", "75"]
 # name: (YAML, overrides, description); a {teacher} in an override is the
 # set's teacher logits (the teacher row runs first).
 # fmt: off
 PRESETS = {
     "teacher": ("cnn_teacher.yaml", ["--teacher_draws", "10"],
                 "ECAPA-TDNN convnet teacher (0.75 M), 10 stored draws"),
-    "cpu_0.3": ("cpu.yaml", [],
+    "cpu_0.3": ("cpu.yaml", [*PATCHES_16, *NO_STEM],
                 "0.3 CPU preset: 64 x 2 AST, 16x16 patches at stride 10"),
-    "frames": ("cpu.yaml", FRAMES,
+    "frames": ("cpu.yaml", [*FRAMES, *NO_STEM],
                "0.3 preset with frame patches (128 x 2, stride 2)"),
-    "frames_student": ("cpu.yaml", [*FRAMES, *STUDENT],
+    "frames_student": ("cpu.yaml", [*FRAMES, *NO_STEM, *STUDENT],
                        "frames, one head learning labels and the teacher"),
+    "frames_student_100": ("cpu.yaml", [*FRAMES, *NO_STEM, *STUDENT,
+                                        *EPOCHS_100],
+                           "frames_student for 100 epochs (decay from 75)"),
     "stem_frames": ("cpu.yaml", [*FRAMES, *STEM],
-                    "frame patches over a 16-channel convolutional stem"),
+                    "frame patches over a 16-channel convolutional stem "
+                    "(cpu.yaml's default since 0.4)"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
@@ -67,9 +78,15 @@ PRESETS = {
     "cmn_stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *CMN, *STUDENT],
                                 "cmn_stem_frames learning labels and the "
                                 "teacher"),
-    "frames_wide": ("cpu.yaml", [*FRAMES, *WIDE],
+    "cmn_frames_student_100": ("cpu.yaml", [*FRAMES, *NO_STEM, *CMN,
+                                            *STUDENT, *EPOCHS_100],
+                               "frames_student_100 with each clip's band "
+                               "means removed"),
+    "cmn_stem_frames_masks": ("cpu.yaml", [*FRAMES, *STEM, *CMN, *MASKS],
+                              "cmn_stem_frames, SpecAugment 24 / 20"),
+    "frames_wide": ("cpu.yaml", [*FRAMES, *NO_STEM, *WIDE],
                     "frame patches, 128 x 4 AST, warm-up 200 steps"),
-    "frames_wide_student": ("cpu.yaml", [*FRAMES, *WIDE, *STUDENT],
+    "frames_wide_student": ("cpu.yaml", [*FRAMES, *NO_STEM, *WIDE, *STUDENT],
                             "frames_wide learning labels and the teacher"),
 }
 # fmt: on
@@ -122,6 +139,18 @@ def run_logreg(folder, table):
     return measured
 
 
+def stored_results(output, sets, presets):
+    """The results already measured in ``output`` (``--table_only``)."""
+    rows = {}
+    for name in sets:
+        for preset in presets:
+            path = os.path.join(output, name, preset, "result.json")
+            if os.path.exists(path):
+                with open(path) as handle:
+                    rows[name, preset] = json.load(handle)
+    return rows
+
+
 def measure(sets_dir, output, sets, presets):
     rows = {}
     for name in sets:
@@ -151,7 +180,7 @@ def table_text(rows, sets, presets):
     """A Markdown table: a row per preset, a column per set."""
     tuned = [name for name in sets if name not in HELD_OUT]
     held = [name for name in sets if name in HELD_OUT]
-    header = ["preset", *tuned, "worst tuned set"]
+    header = ["preset", *tuned, "worst tuned set", "most behind the teacher"]
     if held:
         header += [f"{name} (held out)" for name in held]
     lines = ["| " + " | ".join(header) + " |",
@@ -161,15 +190,25 @@ def table_text(rows, sets, presets):
         found = rows.get((name, preset))
         if found is None:
             return "-"
+        shared = " *" if found.get("shared_cpu") else ""
         return (f"{100 * found['accuracy']:.1f} % "
-                f"({found['seconds'] / 60:.1f} min)")  # fmt: skip
+                f"({found['seconds'] / 60:.1f} min{shared})")  # fmt: skip
 
     for preset in presets:
+        if not any(key[1] == preset for key in rows):
+            continue
         scores = [rows[n, preset]["accuracy"] for n in tuned
                   if (n, preset) in rows]  # fmt: skip
-        worst = f"{100 * min(scores):.1f} %" if scores else "-"
+        whole = bool(tuned) and len(scores) == len(tuned)
+        worst = f"{100 * min(scores):.1f} %" if whole else "-"
+        gaps = [rows[n, "teacher"]["accuracy"] - rows[n, preset]["accuracy"]
+                for n in tuned if (n, "teacher") in rows
+                and (n, preset) in rows]  # fmt: skip
+        behind = "-"
+        if whole and len(gaps) == len(tuned) and preset not in REFERENCES:
+            behind = f"{100 * max(gaps):.1f} points"
         label = preset if preset not in REFERENCES else f"{preset} (reference)"
-        cells = [label, *(cell(n, preset) for n in tuned), worst]
+        cells = [label, *(cell(n, preset) for n in tuned), worst, behind]
         cells += [cell(n, preset) for n in held]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -183,13 +222,18 @@ def main(argv=None):
     parser.add_argument("--presets", nargs="+",
                         choices=["logreg", *PRESETS],
                         default=["logreg", *PRESETS])  # fmt: skip
+    parser.add_argument("--table_only", action="store_true",
+                        help="print the results already measured")  # fmt: skip
     args = parser.parse_args(argv)
     presets = list(args.presets)
     if any("{teacher}" in " ".join(PRESETS[p][1]) for p in presets
            if p in PRESETS) and "teacher" in presets:  # fmt: skip
         presets.remove("teacher")
         presets.insert(0, "teacher")
-    rows = measure(args.sets_dir, args.output, args.sets, presets)
+    if args.table_only:
+        rows = stored_results(args.output, args.sets, presets)
+    else:
+        rows = measure(args.sets_dir, args.output, args.sets, presets)
     text = table_text(rows, args.sets, presets)
     print("\n" + text)
     with open(os.path.join(args.output, "table.md"), "w") as handle:
