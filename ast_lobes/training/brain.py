@@ -38,11 +38,7 @@ from ast_lobes.model.precision import (
     resolve_precision,
     set_inference_precision,
 )
-from ast_lobes.training.budget import (
-    TimeBudget,
-    main_process_plan,
-    run_started,
-)
+from ast_lobes.training.budget import TimeBudget, run_started
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (
@@ -132,8 +128,6 @@ class AudioClassificationBrain(sb.Brain):
             epoch, time.monotonic() - self.valid_started,
             self.after_training_share,
         )  # fmt: skip
-        epochs, milestone = main_process_plan(epochs, milestone)
-        self.budget.plan.update(epochs=epochs, milestone_start=milestone)
         self.hparams.epoch_counter.limit = epochs
         self.hparams.lr_schedule.milestone_start = milestone
         plan = self.budget.plan

@@ -8,7 +8,8 @@ proportion (the YAML's shape: decay from ``milestone_start`` of
 the run early if the next epoch would not fit. The best validation
 checkpoint is then tested and exported as usual. The plan is stored in
 each checkpoint's meta, so a resumed run keeps its schedule and counts
-the minutes it had already spent.
+the minutes it had already spent; in a distributed run every process
+follows the main process's plan.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -148,6 +149,9 @@ class TimeBudget:
                 self.plan["epochs"],
             )  # fmt: skip
             self.plan["epochs"] = epoch
+        self.plan["epochs"], self.plan["milestone_start"] = main_process_plan(
+            self.plan["epochs"], self.plan["milestone_start"]
+        )
         self.plan["spent_seconds"] = spent
         return self.plan["epochs"], self.plan["milestone_start"]
 
