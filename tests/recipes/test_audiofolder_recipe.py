@@ -345,7 +345,8 @@ def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
     soundfile.write(long, np.concatenate(parts).astype(np.float32), 16000)
     events = detect_events(tagger, str(long), threshold=0.5)
     assert events.resolution == "frames"
-    assert np.allclose(np.diff(events.times), 0.1, atol=1e-6)
+    # one time step per patch column: cpu.yaml's tstride 2 frames of 10 ms
+    assert np.allclose(np.diff(events.times), 0.02, atol=1e-6)
     assert events.scores.shape == (len(events.times), 3)
     for event in events.events:
         assert event["label"] in ("high", "low", "mid")
@@ -496,10 +497,12 @@ def test_teacher_then_student_in_one_command_within_its_time_budget(
     assert seconds < 60 * budget_minutes + 45, seconds
     teacher_log = (tmp_path / "run" / "teacher" / "log.txt").read_text()
     student_log = (tmp_path / "run" / "log.txt").read_text()
-    for log, yaml_epochs in ((teacher_log, 30), (student_log, 500)):
+    # the plan fits the minutes: at most 4 x the YAML's epochs (the
+    # teacher's 30 may grow), and the student's 500 do not fit in 1 min
+    for log, most in ((teacher_log, 4 * 30), (student_log, 500 - 1)):
         plan = re.search(r"time budget [0-9.]+ min: .* (\d+) epochs fit", log)
         assert plan, log[-2000:]
-        assert 1 <= int(plan.group(1)) < yaml_epochs
+        assert 1 <= int(plan.group(1)) <= most
     assert "teacher outputs read from" in student_log
     assert str(tmp_path / "run" / "teacher" / "teacher_logits.npz") in (
         student_log
