@@ -199,7 +199,7 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
     }  # fmt: skip
     teacher_overrides.update({
         "seed": plain["seed"], "teacher_draws": plain["teacher_draws"],
-        "output_folder": folder, "run_folder": "teacher",
+        "output_folder": folder,
     })  # fmt: skip
     budget = plain.get("time_budget")
     if budget:
