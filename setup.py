@@ -11,27 +11,30 @@ def package_version():
         return re.search(r'__version__ = "([^"]+)"', handle.read())[1]
 
 
-# Ranges from the oldest version tested (so far the known-good set in
-# constraints.txt, which scripts/venv.sh installs) to the next major one.
+# Ranges from the oldest version tested to the next major one: the lower
+# bounds are constraints-oldest.txt where it names the package, else the
+# known-good set of constraints.txt (scripts/venv.sh installs that one).
 # PyPI's torchaudio wheels only load with the torch they were built
 # against: torch, torchaudio and torchvision move together.
 INSTALL_REQUIRES = [
-    "torch>=2.14.1,<3",
-    "torchaudio>=2.11.0,<3",
-    "torchvision>=0.29.1,<0.30",
-    "speechbrain>=1.1.2,<2",
+    "torch>=2.9.1,<3",
+    "torchaudio>=2.9.1,<3",
+    "torchvision>=0.24.1,<1",
+    "speechbrain>=1.1.0,<2",
     "hyperpyyaml>=1.2.3,<2",
     "timm>=1.0.31,<2",
     "sentencepiece>=0.2.3,<0.3",
-    "numpy>=2.4.6,<3",
+    "numpy>=1.26.4,<3",
     "scipy>=1.17.1,<2",
     "scikit-learn>=1.9.1,<2",
     "soundfile>=0.14.0,<0.15",
     "safetensors>=0.8.0,<0.9",
     "huggingface_hub>=2.4.0,<3",
     "tqdm>=4.70.1,<5",
-    "torchao>=0.18.0,<0.19",
+    "torchao>=0.14.1,<0.19",
     "matplotlib>=3.11.2,<4",
+    "webdataset>=1.0.2,<2",
+    "braceexpand>=0.1.7,<0.2",
 ]
 ONNX_REQUIRES = [
     "onnx>=1.23.2,<2",

@@ -1,10 +1,11 @@
 """ONNX export of an AST classifier, with a dynamic time axis.
 
 ``export_classifier_onnx`` writes ``fbank [batch, frames, n_mels] ->
-logits [batch, n_labels]`` with dynamic batch and frame counts (from one
-patch up to the model's ``target_length`` frames: longer audio is tagged in
-windows). ``export_front_end_onnx`` writes the Kaldi fbank front end with
-its normalisation, ``waveform [samples] -> fbank [1, frames, n_mels]``;
+logits [batch, n_labels]`` with dynamic batch and frame counts (from two
+patches in time up to the model's ``target_length`` frames: longer audio
+is tagged in windows). ``export_front_end_onnx`` writes the Kaldi fbank
+front end with its normalisation, ``waveform [samples] -> fbank [1,
+frames, n_mels]``;
 torchaudio's fbank computes its frame count in Python, so the exporter
 fixes the number of samples (export it for your window, e.g. 164,080
 samples = 1024 frames).
@@ -25,6 +26,7 @@ Authors
 """
 
 import argparse
+import math
 import os
 
 import torch
@@ -79,7 +81,9 @@ def export_classifier_onnx(pipeline, path, opset_version=18):
     model = LogitsModel(pipeline).eval()
     encoder = pipeline.encoder
     frames_max = encoder.target_length
-    frames_min = encoder.patch_size[1]
+    # Two patches in time: with one, torch 2.9's exporter specialises the
+    # graph to the patch count of the example.
+    frames_min = encoder.patch_size[1] + encoder.tstride
     example = torch.randn(2, frames_max, encoder.input_fdim)
     dynamic = {
         "fbank": {
@@ -102,6 +106,28 @@ def export_classifier_onnx(pipeline, path, opset_version=18):
     return path
 
 
+def hann_window(
+    window_length, periodic=True, *, dtype=None, device=None, **unused
+):
+    """``torch.hann_window`` in elementary operations, which every torch's
+    ONNX exporter translates (torch 2.9's has no translation of its own).
+
+    Example
+    -------
+    >>> torch.allclose(
+    ...     hann_window(400, False), torch.hann_window(400, periodic=False)
+    ... )
+    True
+    >>> hann_window(1).tolist()
+    [1.0]
+    """
+    if window_length == 1:
+        return torch.ones(1, dtype=dtype, device=device)
+    span = window_length if periodic else window_length - 1
+    index = torch.arange(window_length, dtype=dtype, device=device)
+    return 0.5 - 0.5 * torch.cos(index * (2 * math.pi / span))
+
+
 def export_front_end_onnx(pipeline, path, n_samples, opset_version=18):
     """Writes the fbank front end for waveforms of ``n_samples`` samples.
 
@@ -112,8 +138,13 @@ def export_front_end_onnx(pipeline, path, n_samples, opset_version=18):
     """
     model = FrontEnd(pipeline).eval()
     with torch.no_grad():
+        program = torch.export.export(model, (torch.randn(n_samples),))
+        window = torch.ops.aten.hann_window
+        program = program.run_decompositions(
+            {window.default: hann_window, window.periodic: hann_window}
+        )
         torch.onnx.export(
-            model,
+            program,
             (torch.randn(n_samples),),
             path,
             dynamo=True,

@@ -6,6 +6,7 @@ import ast
 import os
 
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,8 +29,8 @@ def setup_lists():
     return lists
 
 
-def constraints():
-    with open(os.path.join(ROOT, "constraints.txt"), encoding="utf-8") as f:
+def constraints(name="constraints.txt"):
+    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
         rows = [line.split("#")[0].strip() for line in f]
     return dict(row.split("==") for row in rows if row)
 
@@ -54,3 +55,22 @@ def test_the_known_good_set_lies_inside_the_ranges():
                 requirement,
                 pinned[requirement.name],
             )
+
+
+def test_the_lower_bounds_are_the_oldest_set_tested():
+    """Each lower bound is the version run_tests.sh tests: the oldest set's
+    where constraints-oldest.txt names the package, else the pinned one."""
+    oldest = constraints("constraints-oldest.txt")
+    tested = {**constraints(), **oldest}
+    assert {"torch", "torchaudio", "speechbrain", "numpy"} <= set(oldest)
+    for entries in setup_lists().values():
+        for text in entries:
+            requirement = Requirement(text)
+            lower = [
+                spec.version
+                for spec in requirement.specifier
+                if spec.operator == ">="
+            ]
+            assert lower == [tested[requirement.name]], requirement
+    for name, version in oldest.items():
+        assert Version(version) <= Version(constraints()[name]), name
