@@ -39,6 +39,8 @@ from ast_lobes.model.precision import (
     set_inference_precision,
 )
 from ast_lobes.training.budget import TimeBudget, run_started
+from ast_lobes.training.data.sampling import EvaluationPart, interleave_parts
+from ast_lobes.training.data.shards import distributed_place
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (
@@ -68,6 +70,7 @@ class AudioClassificationBrain(sb.Brain):
     use_current_weights = False
     budget = None
     after_training_share = 1.0
+    random_state = None  # ast_lobes.training.checkpoints.RandomState
 
     def __init__(self, *args, hparams=None, **kwargs):
         check_optional_hparams(hparams or {})
@@ -191,7 +194,10 @@ class AudioClassificationBrain(sb.Brain):
         return loss
 
     def on_fit_batch_start(self, batch, should_step):
-        """Sets the learning rate of the coming optimizer step."""
+        """Sets the learning rate of the coming optimizer step (and, in a
+        run resumed inside an epoch, the random generators' saved state)."""
+        if self.random_state is not None:
+            self.random_state.apply_pending()
         self.hparams.lr_schedule.set_lr(
             self.optimizer,
             self.hparams.epoch_counter.current,
@@ -204,6 +210,56 @@ class AudioClassificationBrain(sb.Brain):
         self.total = 0
         self.scores = MultiLabelStats(self.label_names)
         self.valid_started = time.monotonic()
+
+    def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-",
+                        **loader_kwargs):  # fmt: skip
+        """SpeechBrain's loader; with several processes, an evaluation
+        loader over this process's part of the set (``EvaluationPart``)."""
+        processes, rank = distributed_place()
+        if (
+            stage != sb.Stage.TRAIN
+            and processes > 1
+            and not isinstance(dataset, torch.utils.data.IterableDataset)
+            and loader_kwargs.get("sampler") is None
+        ):
+            loader_kwargs = {**loader_kwargs, "shuffle": False}
+            loader_kwargs["sampler"] = EvaluationPart(
+                len(dataset), rank, processes
+            )
+            logger.info(
+                "evaluation split over %d processes: rank %d scores %d of "
+                "the %d clips", processes, rank,
+                len(loader_kwargs["sampler"]), len(dataset),
+            )  # fmt: skip
+        return super().make_dataloader(
+            dataset, stage, ckpt_prefix, **loader_kwargs
+        )
+
+    def gather_evaluation(self, stage_loss):
+        """With several processes: every process's scores, counts and loss
+        brought together in the evaluation set's order, so that the metrics
+        are those of one process scoring it all. Returns the loss (the
+        processes' means weighted by their clips)."""
+        processes, _ = distributed_place()
+        if processes == 1:
+            return stage_loss
+        ids, scores, targets = self.scores.stacked() if self.total else (
+            [], np.zeros((0, 0)), np.zeros((0, 0))
+        )  # fmt: skip
+        mine = (ids, scores, targets, self.correct, self.total,
+                float(stage_loss))  # fmt: skip
+        parts = [None] * processes
+        torch.distributed.all_gather_object(parts, mine)
+        parts = [part for part in parts if part[4]]
+        self.scores.clear()
+        self.scores.append(
+            interleave_parts([part[0] for part in parts]),
+            np.stack(interleave_parts([list(part[1]) for part in parts])),
+            np.stack(interleave_parts([list(part[2]) for part in parts])),
+        )  # fmt: skip
+        self.correct = sum(part[3] for part in parts)
+        self.total = sum(part[4] for part in parts)
+        return sum(part[5] * part[4] for part in parts) / self.total
 
     def stage_stats(self, stage_loss):
         """Loss, accuracy and (multi-label) mAP, mAUC and d-prime."""
@@ -219,6 +275,7 @@ class AudioClassificationBrain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
+        stage_loss = self.gather_evaluation(stage_loss)
         stats = self.stage_stats(stage_loss)
         if stage == sb.Stage.VALID:
             lr = self.optimizer.param_groups[0]["lr"]

@@ -1,4 +1,5 @@
-"""A SpeechBrain Checkpointer whose checkpoints survive a kill mid-save.
+"""A SpeechBrain Checkpointer whose checkpoints survive a kill mid-save,
+and the random generators' state as a recoverable.
 
 SpeechBrain's ``Checkpointer`` writes a checkpoint's meta file
 (``CKPT.yaml``, which makes a folder count as a checkpoint) before its
@@ -11,9 +12,19 @@ the same keys never choose again and the next save deletes.)
 
 import logging
 import os
+import random
 import shutil
 
-from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpointer
+import numpy as np
+import torch
+from speechbrain.utils.checkpoints import (
+    CKPT_PREFIX,
+    METAFNAME,
+    Checkpointer,
+    mark_as_loader,
+    mark_as_saver,
+    register_checkpoint_hooks,
+)
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from ast_lobes.training.identity import value_digest, write_identity
@@ -110,3 +121,83 @@ class AtomicCheckpointer(Checkpointer):
                 shutil.rmtree(path)
                 removed.append(path)
         return removed
+
+
+@register_checkpoint_hooks
+class RandomState:
+    """The random generators of Python, NumPy and torch (CPU and CUDA) as a
+    checkpoint recoverable, so that a run resumed from a checkpoint draws
+    the same mixup, masks and dropout as the run that was not stopped.
+
+    Checkpoints are written by the main process: with several processes,
+    the main one resumes its own draws and the others go on from their
+    seeds.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "rng.pt")
+    >>> state = RandomState()
+    >>> state.save(path)
+    >>> expected = torch.rand(3)
+    >>> state.load(path, end_of_epoch=True)
+    >>> torch.equal(torch.rand(3), expected)
+    True
+    >>> state.load(path, end_of_epoch=False)  # applied before a batch
+    >>> torch.equal(torch.rand(3), expected)
+    False
+    >>> state.apply_pending()
+    >>> torch.equal(torch.rand(3), expected)
+    True
+    """
+
+    @mark_as_saver
+    def save(self, path):
+        """Writes the generators' states."""
+        torch.save(
+            {
+                "python": random.getstate(),
+                "numpy": numpy_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all()
+                if torch.cuda.is_available()
+                else [],
+            },
+            path,
+        )
+
+    pending = None
+
+    @mark_as_loader
+    def load(self, path, end_of_epoch):
+        """Restores them (in the main process; see the class): at once
+        for a checkpoint made at an epoch's end; for one made inside an
+        epoch at ``apply_pending``, before the next training batch, since
+        the data loader draws its seed when the epoch starts."""
+        if not if_main_process():
+            return
+        self.pending = torch.load(path, weights_only=True)
+        if end_of_epoch:
+            self.apply_pending()
+
+    def apply_pending(self):
+        """Sets the generators to a loaded state not yet applied."""
+        state, self.pending = self.pending, None
+        if state is None:
+            return
+        random.setstate(state["python"])
+        name, keys, position, has_gauss, gauss = state["numpy"]
+        np.random.set_state(
+            (name, keys.numpy().astype(np.uint32), position, has_gauss, gauss)
+        )
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def numpy_state():
+    """NumPy's global generator state, its key as a tensor (so that the
+    checkpoint loads with ``weights_only``)."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    return (name, torch.from_numpy(keys.astype(np.int64)), position,
+            has_gauss, gauss)  # fmt: skip

@@ -14,11 +14,17 @@ from ruamel.yaml import YAML
 
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.brain import AudioClassificationBrain
+from ast_lobes.training.checkpoints import RandomState
 from ast_lobes.training.data.datasets import (
     build_label_encoder,
     classification_dataset,
 )
 from ast_lobes.training.data.sampling import label_balanced_sampler
+from ast_lobes.training.data.shards import (
+    ShardedClips,
+    ShardLoader,
+    shard_index_paths,
+)
 from ast_lobes.training.distillation import write_teacher_logits
 from ast_lobes.training.evaluation.report import (
     per_class_table,
@@ -269,6 +275,12 @@ def train_classifier(hparams, run_opts, manifests):
     label_names = [
         label_encoder.ind2lab[index] for index in range(len(label_encoder))
     ]
+    train_shards = optional(hparams, "train_shards")
+    shard_loader = None
+    if train_shards:
+        shard_loader = shard_train_loader(hparams, label_encoder)
+        (index_path,) = shard_index_paths(shard_loader.dataset.shards)[:1]
+        manifests = {**manifests, "train": index_path}
     refuse_other_runs(hparams, manifests, label_names)
     brain = AudioClassificationBrain(
         modules=hparams["modules"],
@@ -277,11 +289,21 @@ def train_classifier(hparams, run_opts, manifests):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    brain.random_state = RandomState()
+    brain.checkpointer.add_recoverable(  # checkpoints before 0.4 lack it
+        "random_state", brain.random_state, optional_load=True
+    )
     brain.label_names = label_names
     brain.datasets, brain.label_encoder = datasets, label_encoder
     brain.after_training_share = after_training_share(hparams, datasets)
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
-    if optional(hparams, "balanced_sampling"):
+    train_set = datasets["train"]
+    if shard_loader is not None:
+        brain.train_sampler = train_set = shard_loader  # set_epoch
+        brain.checkpointer.add_recoverable(
+            "train_shard_position", train_set, optional_load=True
+        )
+    elif optional(hparams, "balanced_sampling"):
         brain.train_sampler = label_balanced_sampler(
             manifests["train"], seed=hparams.get("seed", 0)
         )
@@ -299,7 +321,7 @@ def train_classifier(hparams, run_opts, manifests):
         )
     brain.fit(
         hparams["epoch_counter"],
-        datasets["train"],
+        train_set,
         datasets["valid"],
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
@@ -345,6 +367,20 @@ def train_classifier(hparams, run_opts, manifests):
                 type(brain.pipeline.bare_encoder).__name__,
             )
     return brain
+
+
+def shard_train_loader(hparams, label_encoder):
+    """The ``ShardLoader`` of ``train_shards`` (``batch_size`` and
+    ``num_workers`` of ``train_dataloader_opts``, ``balanced_sampling``,
+    ``shuffle_buffer``, ``seed``)."""
+    options = hparams["train_dataloader_opts"]
+    clips = ShardedClips(
+        hparams["train_shards"], label_encoder, options["batch_size"],
+        seed=hparams.get("seed", 0),
+        balanced=bool(optional(hparams, "balanced_sampling")),
+        shuffle_buffer=optional(hparams, "shuffle_buffer") or 0,
+    )  # fmt: skip
+    return ShardLoader(clips, num_workers=options.get("num_workers", 0))
 
 
 def refuse_other_runs(hparams, manifests, label_names=None):

@@ -43,6 +43,8 @@ OPTIONAL_HPARAMS = {
     "resume_anyway": (False, "go on from checkpoints of another run"),
     "start_over": (False, "delete checkpoints of another run, train anew"),
     "time_budget": (None, "minutes: epochs and lr decay fitted to them"),
+    "train_shards": (None, "WebDataset shards of the training clips"),
+    "shuffle_buffer": (1000, "clips the shard reader shuffles among"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

@@ -222,7 +222,7 @@ def test_full_smoke_run_with_averaging_and_ensembles(audioset_dir, tmp_path):
                       for m in exports}  # fmt: skip
 
 
-def test_torchrun_two_processes_match_single_process_eval(
+def test_two_processes_split_the_evaluation_and_match_one_process(
     audioset_dir, tmp_path
 ):
     from speechbrain.inference.classifiers import EncoderClassifier
@@ -244,7 +244,22 @@ def test_torchrun_two_processes_match_single_process_eval(
     with np.load(exp / "predictions" / "valid_epoch1.npz") as data:
         ids, scores = list(data["ids"]), data["scores"]
     rows = {r["ID"]: r for r in read_rows(exp / "save" / "eval.csv")}
-    assert sorted(ids) == sorted(rows)
+    assert ids == list(rows)  # each clip once, in the set's order
+    log = (exp / "log.txt").read_text()
+    assert f"rank 0 scores {len(rows) // 2} of the {len(rows)} clips" in log
+    # each process scored its half; one process scoring the whole set
+    # (--test_only, the same checkpoint) gives the same metrics exactly
+    split = json.loads((exp / "metrics.jsonl").read_text().splitlines()[0])
+    assert split["epoch"] == 1
+    run_recipe(
+        [os.path.join(RECIPE, "hparams", "balanced.yaml"),
+         *data_args(folder, exp), *SMALL, "--number_of_epochs", "1",
+         "--average_epochs", "[1, 1]", "--device", "cpu", "--test_only"]
+    )  # fmt: skip
+    whole = json.loads((exp / "metrics.jsonl").read_text().splitlines()[-2])
+    assert whole["test"] == "test"
+    for key in ("mAP", "mAUC", "d_prime", "accuracy"):
+        assert whole[key] == split[key], key
     model = EncoderClassifier.from_hparams(
         source=str(exp / "model"), hparams_file="hyperparams.yaml",
         savedir=str(tmp_path / "loaded"),
@@ -256,3 +271,102 @@ def test_torchrun_two_processes_match_single_process_eval(
         assert np.allclose(
             torch.sigmoid(logits).flatten().numpy(), expected, atol=1e-5
         )
+
+
+def write_demo_shards(folder, exp):
+    """The demo's training clips in shards of 5, from the manifest the
+    recipe writes (prepared here with the recipe's own options)."""
+    from ast_lobes.training.data.shards import write_shards
+
+    prepare_audioset(
+        str(exp / "save"), str(folder / "class_labels_indices.csv"), "full",
+        str(folder), str(folder / "audio"),
+    )  # fmt: skip
+    index = write_shards(
+        str(exp / "save" / "train.csv"), str(exp / "shards"), 5,
+        log=lambda line: None,
+    )  # fmt: skip
+    last = len(index["shards"]) - 1
+    return str(exp / "shards" / f"shard-{{000000..{last:06d}}}.tar")
+
+
+def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
+    folder, _ = audioset_dir
+    exp = tmp_path / "shards_ddp"
+    pattern = write_demo_shards(folder, exp)
+    output = run_recipe(
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(folder, exp), *SMALL, "--number_of_epochs", "1",
+         "--average_epochs", "[1, 1]", "--train_shards", pattern,
+         "--distributed_backend", "gloo", "--device", "cpu"],
+        launcher=(sys.executable, "-m", "torch.distributed.run",
+                  "--nproc_per_node=2", f"--master_port={free_port()}"),
+    )  # fmt: skip
+    assert "Cannot automatically solve distributed sampling" not in output
+    results = json.loads((exp / "results.json").read_text())
+    assert 0.0 <= results["last_epoch"]["mAP"] <= 1.0
+    assert (exp / "model" / "hyperparams.yaml").is_file()
+
+
+def model_tensors(folder):
+    tensors = {}
+    for name in ("embedding_model.ckpt", "classifier.ckpt"):
+        state = torch.load(folder / name, weights_only=True)
+        for key, value in state.items():
+            tensors[f"{name}:{key}"] = value
+    return tensors
+
+
+def kill_after_a_mid_epoch_checkpoint(command, save_folder):
+    """Starts the recipe and kills it (SIGKILL) as soon as it has written a
+    checkpoint inside an epoch."""
+    import time
+
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and process.poll() is None:
+            metas = list(save_folder.glob("CKPT*/CKPT.yaml"))
+            if any("brain_intra_epoch_ckpt" in m.read_text() for m in metas):
+                process.kill()
+                break
+            time.sleep(0.002)
+    finally:
+        process.kill()
+        process.wait()
+    return process.returncode
+
+
+@pytest.mark.parametrize("source", ["files", "shards"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(
+    audioset_dir, tmp_path, source
+):
+    folder, _ = audioset_dir
+    small = list(SMALL)
+    small[small.index("--batch_size") + 1] = "2"
+    runs = {}
+    for name in ("whole", "killed"):
+        exp = tmp_path / name
+        extra = []
+        if source == "shards":
+            extra = ["--train_shards", write_demo_shards(folder, exp)]
+        args = [
+            os.path.join(RECIPE, "hparams", "balanced.yaml"),
+            *data_args(folder, exp), *small, "--number_of_epochs", "2",
+            "--average_epochs", "[1, 2]",
+            "--ckpt_interval_steps", "3", "--mixup_probability", "0.5",
+            "--device", "cpu", *extra,
+        ]  # fmt: skip
+        if name == "killed":
+            code = kill_after_a_mid_epoch_checkpoint(
+                [sys.executable, os.path.join(RECIPE, "train.py"), *args],
+                exp / "save",
+            )
+            assert code == -9, "the run ended before it could be killed"
+            assert not (exp / "model").exists()
+        run_recipe(args)
+        runs[name] = model_tensors(exp / "model")
+    assert runs["whole"].keys() == runs["killed"].keys()
+    for key, value in runs["whole"].items():
+        assert torch.allclose(value, runs["killed"][key], atol=1e-6), key

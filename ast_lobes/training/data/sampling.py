@@ -7,6 +7,7 @@ Authors
 from collections import Counter
 
 import speechbrain as sb
+import torch
 from speechbrain.dataio.sampler import ReproducibleWeightedRandomSampler
 
 from ast_lobes.training.data.datasets import split_labels
@@ -54,3 +55,38 @@ def label_balanced_sampler(csv_path, seed=0, label_column="label"):
     return ReproducibleWeightedRandomSampler(
         weights, num_samples=len(weights), replacement=True, seed=seed
     )
+
+
+class EvaluationPart(torch.utils.data.Sampler):
+    """The clips ``rank, rank + processes, ...`` of an evaluation set: each
+    process scores its part once, nothing padded or repeated (the Brain
+    gathers the parts back into the set's order).
+
+    Example
+    -------
+    >>> list(EvaluationPart(7, rank=1, processes=3))
+    [1, 4]
+    """
+
+    def __init__(self, clips, rank, processes):
+        super().__init__()
+        self.indices = range(rank, clips, processes)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def interleave_parts(parts):
+    """The rows of ``EvaluationPart`` parts (one list per rank) back in the
+    set's order.
+
+    Example
+    -------
+    >>> interleave_parts([[0, 3, 6], [1, 4], [2, 5]])
+    [0, 1, 2, 3, 4, 5, 6]
+    """
+    longest = max(len(part) for part in parts)
+    return [part[k] for k in range(longest) for part in parts if k < len(part)]

@@ -1,0 +1,232 @@
+"""WebDataset shards: written from a manifest and read back, resumed,
+checked, dealt out to processes and workers, resumed inside an epoch, and
+drawn label-balanced like the loose-file sampler."""
+
+import csv
+import json
+import os
+import sys
+import tarfile
+from collections import Counter
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torchaudio
+from speechbrain.dataio.encoder import CategoricalEncoder
+
+from ast_lobes.training.data.sampling import label_balanced_sampler
+from ast_lobes.training.data.shards import (
+    ShardedClips,
+    ShardError,
+    ShardLoader,
+    check_shards,
+    write_shards,
+)
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioSet"))
+
+from audioset_prepare import prepare_audioset  # noqa: E402
+from make_audioset_demo import make_demo_audioset  # noqa: E402
+
+
+def quiet(line):
+    del line
+
+
+@pytest.fixture(scope="module")
+def demo_manifest(tmp_path_factory):
+    """The AudioSet recipe's demo set (wav and flac, 16 and 32 kHz)."""
+    folder = tmp_path_factory.mktemp("audioset")
+    make_demo_audioset(str(folder))
+    prepare_audioset(
+        str(folder / "save"), str(folder / "class_labels_indices.csv"),
+        "full", str(folder), str(folder / "audio"),
+    )  # fmt: skip
+    return folder / "save" / "train.csv"
+
+
+def manifest(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def tar_members(path):
+    with tarfile.open(path) as archive:
+        return {
+            member.name: archive.extractfile(member).read()
+            for member in archive.getmembers()
+        }
+
+
+def test_shards_hold_the_manifest_clips_labels_and_ids(demo_manifest, tmp_path):
+    rows = manifest(demo_manifest)
+    index = write_shards(str(demo_manifest), str(tmp_path), 5, log=quiet)
+    assert index["clips"] == len(rows)
+    assert [s["clips"] for s in index["shards"]] == [5] * (len(rows) // 5) + (
+        [len(rows) % 5] if len(rows) % 5 else []
+    )
+    stored = {}
+    for shard in index["shards"]:
+        members = tar_members(tmp_path / shard["name"])
+        for name, data in members.items():
+            key, extension = name.split(".", 1)
+            stored.setdefault(key, {})[extension] = data
+    assert len(stored) == len(rows)
+    for position, row in enumerate(rows):
+        sample = stored[f"{position:09d}"]
+        record = json.loads(sample["json"])
+        assert record["id"] == row["ID"]
+        assert record["labels"] == row["label"].split(";")
+        # the reference: torchaudio's resampling of soundfile's samples,
+        # stored as 16-bit FLAC
+        original, rate = soundfile.read(row["wav"], dtype="float32")
+        expected = torch.from_numpy(original)
+        if rate != 16000:
+            expected = torchaudio.functional.resample(expected, rate, 16000)
+        got, got_rate = soundfile.read(
+            __import__("io").BytesIO(sample["flac"]), dtype="float32"
+        )
+        assert got_rate == 16000 and got.shape == expected.shape
+        assert np.abs(got - expected.numpy()).max() <= 1.0 / 32768 + 1e-6
+        assert record["duration"] == pytest.approx(len(got) / 16000)
+
+
+def test_an_interrupted_writer_resumes_at_the_missing_shard(
+    demo_manifest, tmp_path
+):
+    index = write_shards(str(demo_manifest), str(tmp_path), 5, log=quiet)
+    last = index["shards"][-1]
+    (tmp_path / last["name"]).unlink()  # killed while writing the last one
+    (tmp_path / (last["name"] + ".partial")).write_bytes(b"half a tar")
+    lines = []
+    again = write_shards(str(demo_manifest), str(tmp_path), 5, log=lines.append)
+    assert len(lines) == 1 and last["name"] in lines[0]
+    assert again == index  # the same bytes: tar times are fixed
+    assert check_shards(str(tmp_path)) == index
+
+
+def test_check_names_a_changed_shard_and_other_settings_are_refused(
+    demo_manifest, tmp_path
+):
+    index = write_shards(str(demo_manifest), str(tmp_path), 5, log=quiet)
+    first = tmp_path / index["shards"][0]["name"]
+    data = bytearray(first.read_bytes())
+    data[700] ^= 1
+    first.write_bytes(bytes(data))
+    with pytest.raises(ShardError, match="shard-000000.tar: its SHA-256"):
+        check_shards(str(tmp_path))
+    with pytest.raises(ShardError, match="another manifest or with other"):
+        write_shards(str(demo_manifest), str(tmp_path), 7, log=quiet)
+    with pytest.raises(ShardError, match="shards.json: missing"):
+        ShardedClips(str(tmp_path / "x" / "shard-0.tar"), None, 2)
+
+
+def tiny_set(folder, labels, seconds=0.02):
+    """A manifest of tiny clips with the given label lists."""
+    path = folder / "m.csv"
+    with open(path, "w") as handle:
+        handle.write("ID,duration,wav,label\n")
+        for number, names in enumerate(labels):
+            wav = folder / f"{number}.wav"
+            soundfile.write(wav, np.full(int(16000 * seconds), 0.01), 16000)
+            handle.write(f"clip{number},{seconds},{wav},{';'.join(names)}\n")
+    return path
+
+
+def encoder_of(names):
+    encoder = CategoricalEncoder()
+    encoder.update_from_iterable(sorted(names))
+    return encoder
+
+
+def test_processes_read_disjoint_parts_covering_the_set(tmp_path):
+    labels = [["a"] if n % 3 else ["b"] for n in range(40)]
+    write_shards(str(tiny_set(tmp_path, labels)), str(tmp_path), 4, log=quiet)
+    pattern = str(tmp_path / "shard-{000000..000009}.tar")
+    seen = []
+    for rank in (0, 1):
+        clips = ShardedClips(pattern, encoder_of("ab"), 5, seed=3,
+                             world_size=2, rank=rank)  # fmt: skip
+        clips.set_epoch(2)
+        batches = list(clips)
+        assert len(batches) == len(clips) == 4  # 20 clips each, 5 a batch
+        seen.append([i for batch in batches for i in batch.id])
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == sorted(f"clip{n}" for n in range(40))
+    again = ShardedClips(pattern, encoder_of("ab"), 5, seed=3, world_size=2,
+                         rank=0)  # fmt: skip
+    again.set_epoch(3)
+    assert [i for b in again for i in b.id] != seen[0]  # a new epoch order
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_resumed_epoch_yields_exactly_the_batches_left(tmp_path, workers):
+    labels = [["a"] if n % 2 else ["b"] for n in range(30)]
+    write_shards(str(tiny_set(tmp_path, labels)), str(tmp_path), 3, log=quiet)
+    pattern = str(tmp_path / "shard-{000000..000009}.tar")
+
+    def loader():
+        clips = ShardedClips(pattern, encoder_of("ab"), 2, seed=5,
+                             balanced=True, world_size=1, rank=0)  # fmt: skip
+        return ShardLoader(clips, num_workers=workers)
+
+    whole = loader()
+    whole.set_epoch(4)
+    full = [list(batch.id) for batch in whole]
+    assert len(full) == 15
+    first = loader()
+    first.set_epoch(4)
+    stream = iter(first)
+    for _ in range(6):
+        next(stream)
+    first.save(str(tmp_path / "position.json"))  # killed after 6 batches
+    resumed = loader()
+    resumed.load(str(tmp_path / "position.json"), end_of_epoch=False)
+    resumed.set_epoch(4)
+    assert [list(batch.id) for batch in resumed] == full[6:]
+    assert [list(batch.id) for batch in resumed] == full  # next pass: whole
+
+
+def test_balanced_draws_from_shards_match_the_loose_file_sampler(tmp_path):
+    # a skewed set of 39 clips: "a" on 36, "b" on 3, "c" on 1 (with "a")
+    labels = [["a"]] * 35 + [["b"]] * 3 + [["a", "c"]]
+    manifest_path = tiny_set(tmp_path, labels, seconds=0.005)
+    write_shards(str(manifest_path), str(tmp_path), 4, log=quiet)
+    pattern = str(tmp_path / "shard-{000000..000009}.tar")
+    clips = ShardedClips(pattern, encoder_of("abc"), 13, seed=1,
+                         balanced=True, world_size=1, rank=0)  # fmt: skip
+    from_shards, shard_draws = Counter(), 0
+    for epoch in range(60):
+        clips.set_epoch(epoch)
+        for batch in clips:
+            for row in batch.targets.data:
+                from_shards.update(np.flatnonzero(row.numpy()).tolist())
+                shard_draws += 1
+    sampler = label_balanced_sampler(str(manifest_path), seed=1)
+    from_files = Counter()
+    for epoch in range(60):
+        sampler.set_epoch(epoch)
+        for index in sampler:
+            from_files.update(labels[index])
+    # expected share of draws carrying each label: the weights' shares,
+    # 1000 / (count + 0.01) per label, summed over a clip's labels
+    weight = {"a": 1000 / 36.01, "b": 1000 / 3.01, "c": 1000 / 1.01}
+    clip_weights = [sum(weight[x] for x in names) for names in labels]
+    total = sum(clip_weights)
+    draws = 60 * 39
+    assert shard_draws == draws  # 3 batches of 13 an epoch
+    for position, name in enumerate("abc"):
+        expected = sum(
+            w for w, names in zip(clip_weights, labels, strict=True)
+            if name in names
+        ) / total  # fmt: skip
+        shards_share = from_shards[position] / shard_draws
+        files_share = from_files[name] / draws
+        spread = 4 * np.sqrt(expected * (1 - expected) / draws)
+        assert abs(shards_share - expected) < spread, (name, shards_share)
+        assert abs(files_share - expected) < spread, (name, files_share)
