@@ -22,6 +22,8 @@ import shutil
 
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
+from ast_lobes.training.data.shards import file_sha256
+
 logger = logging.getLogger(__name__)
 
 # Keys of the recipes' YAMLs that choose the weights training starts from.
@@ -46,11 +48,7 @@ def file_digest(path):
     >>> file_digest(path)
     'f2947fb9a1f9d697'
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def value_digest(value):

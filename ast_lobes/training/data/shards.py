@@ -54,7 +54,16 @@ class ShardError(ValueError):
 
 
 def file_sha256(path):
-    """SHA-256 of a file's bytes, in hex."""
+    """SHA-256 of a file's bytes, in hex (read in 1 MiB blocks).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.csv")
+    >>> _ = open(path, "w").write("ID,wav\\n")
+    >>> file_sha256(path)[:16]
+    'f2947fb9a1f9d697'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -136,7 +145,8 @@ def write_shards(
     -------
     dict
         The index: ``source`` (what the shards hold), ``clips`` and
-        ``shards`` (name, clip count, SHA-256).
+        ``shards`` (name, clip count, sum of the clips' balanced-sampling
+        weights, SHA-256).
 
     Example
     -------
@@ -207,7 +217,12 @@ def write_shards(
             writer.close()
         os.replace(partial, path)
         shards.append(
-            {"name": name, "clips": stop - start, "sha256": file_sha256(path)}
+            {
+                "name": name,
+                "clips": stop - start,
+                "weight": sum(weights[start:stop]),
+                "sha256": file_sha256(path),
+            }
         )
         index["shards"] = shards + [
             shard for shard in index["shards"] if shard["name"] > name
@@ -273,8 +288,9 @@ def expand_shards(shards):
 
     Returns
     -------
-    list of (str, int)
-        ``(path, clips)`` per shard.
+    list of (str, int, float)
+        ``(path, clips, weight)`` per shard (weight: the sum of its clips'
+        balanced-sampling weights).
     """
     import braceexpand
 
@@ -288,7 +304,7 @@ def expand_shards(shards):
         folder = os.path.dirname(os.path.abspath(path))
         if folder not in indexes:
             indexes[folder] = {
-                shard["name"]: shard["clips"]
+                shard["name"]: (shard["clips"], shard["weight"])
                 for shard in read_index(folder)["shards"]
             }
         name = os.path.basename(path)
@@ -296,13 +312,13 @@ def expand_shards(shards):
             raise ShardError(
                 f"{path}: not a finished shard of {folder}/{INDEX_NAME}"
             )
-        listed.append((path, indexes[folder][name]))
+        listed.append((path, *indexes[folder][name]))
     return listed
 
 
 def shard_index_paths(shards):
     """The ``shards.json`` of every folder the shards lie in."""
-    folders = {os.path.dirname(os.path.abspath(p)) for p, _ in shards}
+    folders = {os.path.dirname(os.path.abspath(s[0])) for s in shards}
     return [os.path.join(folder, INDEX_NAME) for folder in sorted(folders)]
 
 
@@ -382,7 +398,8 @@ class ShardedClips(torch.utils.data.IterableDataset):
         if world_size is None:
             world_size, rank = distributed_place()
         self.world_size, self.rank = int(world_size), int(rank)
-        self.clips = sum(clips for _, clips in self.shards)
+        self.clips = sum(clips for _, clips, _ in self.shards)
+        self.total_weight = sum(weight for _, _, weight in self.shards)
         self.epoch = 0
         self.skip_batches = 0
 
@@ -396,20 +413,15 @@ class ShardedClips(torch.utils.data.IterableDataset):
         per_process = math.ceil(self.clips / self.world_size)
         return max(1, math.ceil(per_process / self.batch_size))
 
-    def slot_batches(self, slot, slots):
-        """Batches of an epoch that loader slot ``slot`` makes (the
-        loader takes them from its workers in turn), after the skip."""
-        batches = len(range(slot, len(self), slots))
-        return batches - len(range(slot, self.skip_batches, slots))
-
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (
             (0, 1) if info is None else (info.id, info.num_workers)
         )
         slot, slots = self.rank * workers + worker, self.world_size * workers
+        # the loader takes batches from its workers in turn
+        wanted = len(range(worker, len(self), workers))
         skipped = len(range(worker, self.skip_batches, workers))
-        wanted = self.slot_batches(worker, workers) + skipped
         stream = self.slot_samples(slot, slots)
         for number in range(wanted):
             chunk = [next(stream) for _ in range(self.batch_size)]
@@ -429,7 +441,7 @@ class ShardedClips(torch.utils.data.IterableDataset):
             mine, keep = [self.shards[i] for i in order[slot::slots]], None
         else:  # fewer shards than slots: every slot reads all, keeps its part
             mine, keep = [self.shards[i] for i in order], (slot, slots)
-        rate = self.clips / self.total_weight() if self.balanced else None
+        rate = self.clips / self.total_weight if self.balanced else None
         buffer = []
         seen = 0
         while True:  # each pass: every clip of the slot once (or drawn)
@@ -454,18 +466,6 @@ class ShardedClips(torch.utils.data.IterableDataset):
             rng.shuffle(buffer)
             yield from buffer
             buffer = []
-
-    def total_weight(self):
-        """The sum of the clips' balanced-sampling weights (read once)."""
-        if not hasattr(self, "_total_weight"):
-            from webdataset.tariterators import tarfile_samples
-
-            self._total_weight = sum(
-                json.loads(sample["json"])["weight"]
-                for path, _ in self.shards
-                for sample in tarfile_samples([{"url": path}])
-            )
-        return self._total_weight
 
     def make_batch(self, samples):
         """A ``PaddedBatch`` of decoded clips with their targets."""
