@@ -22,7 +22,10 @@ yamllint -s .
 lint-imports
 bash scripts/check_wheel.sh
 python -m sphinx -W --keep-going -q -b html docs docs/_build
-python -m pytest -q "$@"
+# two test processes (pytest-xdist) of one thread each: most tests are
+# Python start-up and small models, which one core runs as fast as two
+WORKERS=(-n "${AST_TEST_WORKERS:-2}")
+python -m pytest -q "${WORKERS[@]}" "$@"
 if ! wait "$OLDEST_INSTALL"; then
   grep -v "^WARNING: Location" "$OLDEST_LOG" >&2
   echo "run_tests.sh: could not install the oldest supported set in" \
@@ -31,4 +34,4 @@ if ! wait "$OLDEST_INSTALL"; then
 fi
 echo "The unit and parity tests in the oldest supported set" \
   "(constraints-oldest.txt, in $OLDEST):"
-"$OLDEST/bin/python" -m pytest -q -m "not recipe" "$@"
+"$OLDEST/bin/python" -m pytest -q "${WORKERS[@]}" -m "not recipe" "$@"

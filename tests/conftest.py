@@ -17,7 +17,12 @@ import sys
 import pytest
 import torch
 
-torch.set_num_threads(2)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two workers on two cores: one thread each, in their subprocesses too
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(2)
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(TESTS, "helpers"))
 KINDS = ("unit", "parity", "recipes")
