@@ -105,7 +105,7 @@ def front_end_settings(compute_features, normalize):
     return settings
 
 
-def run_identity(manifests, hparams, label_names=None):
+def run_identity(manifests, hparams, label_names=None, split_digests=None):
     """The identity of a run.
 
     Arguments
@@ -118,6 +118,9 @@ def run_identity(manifests, hparams, label_names=None):
         them, ``fold`` and the starting-weight keys.
     label_names : list or None
         The labels, in output order.
+    split_digests : dict or None
+        Digests of splits that are not one manifest file (training shards),
+        in place of the file's.
 
     Returns
     -------
@@ -142,7 +145,8 @@ def run_identity(manifests, hparams, label_names=None):
         "splits": {
             split: file_digest(path)
             for split, path in sorted(manifests.items())
-        },
+        }
+        | (split_digests or {}),
         "settings": settings,
     }
 

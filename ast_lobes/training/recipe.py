@@ -23,7 +23,8 @@ from ast_lobes.training.data.sampling import label_balanced_sampler
 from ast_lobes.training.data.shards import (
     ShardedClips,
     ShardLoader,
-    shard_index_paths,
+    shard_contents,
+    write_shards,
 )
 from ast_lobes.training.distillation import write_teacher_logits
 from ast_lobes.training.evaluation.report import (
@@ -36,7 +37,11 @@ from ast_lobes.training.evaluation.thresholds import (
     f1_thresholds,
 )
 from ast_lobes.training.export import export_classifier
-from ast_lobes.training.identity import check_run_identity, run_identity
+from ast_lobes.training.identity import (
+    check_run_identity,
+    run_identity,
+    value_digest,
+)
 from ast_lobes.training.stages import optional
 from ast_lobes.weights.exported import start_from_exported
 
@@ -275,13 +280,15 @@ def train_classifier(hparams, run_opts, manifests):
     label_names = [
         label_encoder.ind2lab[index] for index in range(len(label_encoder))
     ]
-    train_shards = optional(hparams, "train_shards")
-    shard_loader = None
-    if train_shards:
-        shard_loader = shard_train_loader(hparams, label_encoder)
-        (index_path,) = shard_index_paths(shard_loader.dataset.shards)[:1]
-        manifests = {**manifests, "train": index_path}
-    refuse_other_runs(hparams, manifests, label_names)
+    shard_loader, split_digests = None, None
+    if optional(hparams, "train_shards"):
+        shard_loader = shard_train_loader(
+            hparams, label_encoder, manifests["train"]
+        )
+        split_digests = {
+            "train": value_digest(shard_contents(shard_loader.dataset.shards))
+        }
+    refuse_other_runs(hparams, manifests, label_names, split_digests)
     brain = AudioClassificationBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -369,13 +376,31 @@ def train_classifier(hparams, run_opts, manifests):
     return brain
 
 
-def shard_train_loader(hparams, label_encoder):
+def shard_train_loader(hparams, label_encoder, manifest):
     """The ``ShardLoader`` of ``train_shards`` (``batch_size`` and
     ``num_workers`` of ``train_dataloader_opts``, ``balanced_sampling``,
-    ``shuffle_buffer``, ``seed``)."""
+    ``shuffle_buffer``, ``seed``).
+
+    ``train_shards`` names shards (a ``.tar`` brace pattern or list), or a
+    folder, into which the main process first writes the training
+    manifest's clips (``clips_per_shard`` a shard), or finishes writing
+    them, or checks that they are this manifest's."""
+    shards = hparams["train_shards"]
+    if optional(hparams, "distillation") is not None:
+        raise RecipeOptionError(
+            "train_shards: distillation from shards is not supported (the "
+            "teacher's outputs are stored for the manifest's clips); set "
+            "train_shards: null or leave distillation out"
+        )
+    if isinstance(shards, str) and ".tar" not in shards:
+        sb.utils.distributed.run_on_main(
+            write_shards,
+            args=[manifest, shards, optional(hparams, "clips_per_shard")],
+            kwargs={"sample_rate": hparams["sample_rate"], "log": logger.info},
+        )
     options = hparams["train_dataloader_opts"]
     clips = ShardedClips(
-        hparams["train_shards"], label_encoder, options["batch_size"],
+        shards, label_encoder, options["batch_size"],
         seed=hparams.get("seed", 0),
         balanced=bool(optional(hparams, "balanced_sampling")),
         shuffle_buffer=optional(hparams, "shuffle_buffer") or 0,
@@ -383,12 +408,13 @@ def shard_train_loader(hparams, label_encoder):
     return ShardLoader(clips, num_workers=options.get("num_workers", 0))
 
 
-def refuse_other_runs(hparams, manifests, label_names=None):
+def refuse_other_runs(hparams, manifests, label_names=None,
+                      split_digests=None):  # fmt: skip
     """Stores this run's identity with its checkpoints and refuses the
     checkpoints of another run in its folder (``check_run_identity``;
     ``resume_anyway``, ``start_over``). Starting over also deletes the
     old run's metrics file."""
-    identity = run_identity(manifests, hparams, label_names)
+    identity = run_identity(manifests, hparams, label_names, split_digests)
     deleted = check_run_identity(
         hparams["checkpointer"], identity,
         resume_anyway=optional(hparams, "resume_anyway"),

@@ -45,6 +45,7 @@ OPTIONAL_HPARAMS = {
     "time_budget": (None, "minutes: epochs and lr decay fitted to them"),
     "train_shards": (None, "WebDataset shards of the training clips"),
     "shuffle_buffer": (1000, "clips the shard reader shuffles among"),
+    "clips_per_shard": (1000, "clips per shard the recipe writes"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

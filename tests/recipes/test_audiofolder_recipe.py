@@ -515,3 +515,32 @@ def test_teacher_then_student_in_one_command_within_its_time_budget(
     )  # fmt: skip
     assert tagged.returncode == 0, tagged.stderr[-3000:]
     assert {"high", "low", "mid"} <= set(re.findall(r"[a-z]+", tagged.stdout))
+
+
+def test_a_shard_folder_is_written_once_and_trained_from(
+    class_folders, tmp_path
+):
+    shards = tmp_path / "shards"
+    options = ("--data_folder", str(class_folders), "--train_shards",
+               str(shards), "--clips_per_shard", "4")  # fmt: skip
+    result = run_recipe(tmp_path, *options, epochs=1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy: " in result.stdout
+    run = tmp_path / "exp" / "single"
+    train = read_rows(run / "save" / "train.csv")
+    index = json.loads((shards / "shards.json").read_text())
+    assert index["clips"] == len(train)
+    assert [s["clips"] for s in index["shards"]][:-1] == [4] * (
+        len(index["shards"]) - 1
+    )
+    written = {s["name"]: (shards / s["name"]).stat().st_mtime_ns
+               for s in index["shards"]}  # fmt: skip
+    again = run_recipe(tmp_path, *options, epochs=2)  # resumes at epoch 2
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert written == {name: (shards / name).stat().st_mtime_ns
+                       for name in written}  # fmt: skip
+    log = (run / "train_log.txt").read_text().splitlines()
+    assert [line.split(",")[0] for line in log if line.startswith("epoch")] == [
+        "epoch: 1", "epoch: 2",
+    ]  # fmt: skip
+    assert (run / "model" / "hyperparams.yaml").is_file()

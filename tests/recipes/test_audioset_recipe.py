@@ -306,6 +306,17 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     results = json.loads((exp / "results.json").read_text())
     assert 0.0 <= results["last_epoch"]["mAP"] <= 1.0
     assert (exp / "model" / "hyperparams.yaml").is_file()
+    # resuming on other shards (one left out) is refused
+    fewer = pattern.replace("{000000..", "{000001..")
+    refused = subprocess.run(
+        [sys.executable, os.path.join(RECIPE, "train.py"),
+         os.path.join(RECIPE, "hparams", "full.yaml"), *data_args(folder, exp),
+         *SMALL, "--number_of_epochs", "2", "--average_epochs", "[1, 1]",
+         "--train_shards", fewer, "--device", "cpu"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "the train split's clips or labels" in refused.stderr
 
 
 def model_tensors(folder):

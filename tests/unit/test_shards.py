@@ -24,6 +24,7 @@ from ast_lobes.training.data.shards import (
     check_shards,
     write_shards,
 )
+from ast_lobes.training.data.write_shards import main as write_shards_main
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,9 +98,14 @@ def test_shards_hold_the_manifest_clips_labels_and_ids(demo_manifest, tmp_path):
 
 
 def test_an_interrupted_writer_resumes_at_the_missing_shard(
-    demo_manifest, tmp_path
+    demo_manifest, tmp_path, capsys
 ):
-    index = write_shards(str(demo_manifest), str(tmp_path), 5, log=quiet)
+    index = write_shards_main(
+        [str(demo_manifest), str(tmp_path), "--clips_per_shard", "5"]
+    )
+    assert f"{index['clips']} clips in {len(index['shards'])} shards" in (
+        capsys.readouterr().out
+    )
     last = index["shards"][-1]
     (tmp_path / last["name"]).unlink()  # killed while writing the last one
     (tmp_path / (last["name"] + ".partial")).write_bytes(b"half a tar")
@@ -120,6 +126,8 @@ def test_check_names_a_changed_shard_and_other_settings_are_refused(
     first.write_bytes(bytes(data))
     with pytest.raises(ShardError, match="shard-000000.tar: its SHA-256"):
         check_shards(str(tmp_path))
+    with pytest.raises(SystemExit, match="write_shards: .*000000.tar: its"):
+        write_shards_main(["-", str(tmp_path), "--check"])
     with pytest.raises(ShardError, match="another manifest or with other"):
         write_shards(str(demo_manifest), str(tmp_path), 7, log=quiet)
     with pytest.raises(ShardError, match="shards.json: missing"):

@@ -240,7 +240,7 @@ def read_index(folder):
     if not os.path.isfile(path):
         raise ShardError(
             f"{path}: missing; a shard folder is written by write_shards "
-            "(recipes/AudioSet/write_shards.py)"
+            "(python -m ast_lobes.training.data.write_shards)"
         )
     with open(path, encoding="utf-8") as handle:
         index = json.load(handle)
@@ -284,7 +284,7 @@ def check_shards(folder):
 def expand_shards(shards):
     """Paths of a brace pattern (``a/shard-{000000..000009}.tar``), a
     comma-separated list or a list, each checked against its folder's
-    ``shards.json``.
+    ``shards.json``; a folder stands for every shard of its index.
 
     Returns
     -------
@@ -296,7 +296,13 @@ def expand_shards(shards):
 
     if isinstance(shards, str):
         shards = [part for part in shards.split(",") if part]
-    paths = [path for part in shards for path in braceexpand.braceexpand(part)]
+    paths = []
+    for part in shards:
+        if os.path.isdir(part):
+            names = [shard["name"] for shard in read_index(part)["shards"]]
+            paths += [os.path.join(part, name) for name in names]
+        else:
+            paths += braceexpand.braceexpand(part)
     if not paths:
         raise ShardError("no shards given")
     indexes, listed = {}, []
@@ -316,10 +322,21 @@ def expand_shards(shards):
     return listed
 
 
-def shard_index_paths(shards):
-    """The ``shards.json`` of every folder the shards lie in."""
-    folders = {os.path.dirname(os.path.abspath(s[0])) for s in shards}
-    return [os.path.join(folder, INDEX_NAME) for folder in sorted(folders)]
+def shard_contents(shards):
+    """``[name, SHA-256]`` of each shard of ``expand_shards``, in order,
+    from the indexes: what a run trains on, for its identity (a run
+    resumed on other shards, or on shards rewritten, is refused)."""
+    indexes, contents = {}, []
+    for path, _, _ in shards:
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in indexes:
+            indexes[folder] = {
+                shard["name"]: shard["sha256"]
+                for shard in read_index(folder)["shards"]
+            }
+        name = os.path.basename(path)
+        contents.append([name, indexes[folder][name]])
+    return contents
 
 
 def identity(item):
