@@ -123,15 +123,15 @@ class AtomicCheckpointer(Checkpointer):
         return removed
 
 
-@register_checkpoint_hooks
 class RandomState:
     """The random generators of Python, NumPy and torch (CPU and CUDA) as a
     checkpoint recoverable, so that a run resumed from a checkpoint draws
     the same mixup, masks and dropout as the run that was not stopped.
 
-    Checkpoints are written by the main process: with several processes,
-    the main one resumes its own draws and the others go on from their
-    seeds.
+    With several processes every one's generators are gathered into the
+    checkpoint (the main process writes it) and each restores its own; a
+    checkpoint made with another process count restores the main
+    process's only.
 
     Example
     -------
@@ -153,30 +153,36 @@ class RandomState:
 
     @mark_as_saver
     def save(self, path):
-        """Writes the generators' states."""
-        torch.save(
-            {
-                "python": random.getstate(),
-                "numpy": numpy_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all()
-                if torch.cuda.is_available()
-                else [],
-            },
-            path,
-        )
+        """Writes every process's generator states (a collective call
+        with several processes)."""
+        states = [generator_states()]
+        rank, world = process_place()
+        if world > 1:
+            states = [None] * world
+            torch.distributed.all_gather_object(states, generator_states())
+        if rank == 0:
+            torch.save({"processes": states}, path)
 
     pending = None
 
     @mark_as_loader
     def load(self, path, end_of_epoch):
-        """Restores them (in the main process; see the class): at once
-        for a checkpoint made at an epoch's end; for one made inside an
-        epoch at ``apply_pending``, before the next training batch, since
-        the data loader draws its seed when the epoch starts."""
-        if not if_main_process():
-            return
-        self.pending = torch.load(path, weights_only=True)
+        """Restores this process's states: at once for a checkpoint made at
+        an epoch's end; for one made inside an epoch at ``apply_pending``,
+        before the next training batch, since the data loader draws its
+        seed when the epoch starts."""
+        stored = torch.load(path, weights_only=True)
+        states = stored.get("processes", [stored])  # 0.4: the main one's
+        rank, world = process_place()
+        if len(states) == world:
+            self.pending = states[rank]
+        elif rank == 0:
+            self.pending = states[0]
+            logger.warning(
+                "%s holds the generators of %d processes, this run has %d: "
+                "only the main process's are restored", path, len(states),
+                world,
+            )  # fmt: skip
         if end_of_epoch:
             self.apply_pending()
 
@@ -193,6 +199,30 @@ class RandomState:
         torch.set_rng_state(state["torch"])
         if state["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# every process saves: the states are gathered before the main one writes
+register_checkpoint_hooks(RandomState, save_on_main_only=False)
+
+
+def process_place():
+    """``(rank, world size)`` of this process (``(0, 1)`` alone)."""
+    distributed = torch.distributed
+    if distributed.is_available() and distributed.is_initialized():
+        return distributed.get_rank(), distributed.get_world_size()
+    return 0, 1
+
+
+def generator_states():
+    """This process's generator states, loadable with ``weights_only``."""
+    return {
+        "python": random.getstate(),
+        "numpy": numpy_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all()
+        if torch.cuda.is_available()
+        else [],
+    }
 
 
 def numpy_state():

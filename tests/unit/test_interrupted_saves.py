@@ -1,4 +1,7 @@
-"""A save killed halfway never becomes the checkpoint a run resumes from."""
+"""A save killed halfway never becomes the checkpoint a run resumes from,
+and every process of a run resumes its own random generators."""
+
+import os
 
 import pytest
 import torch
@@ -60,3 +63,59 @@ def test_saving_under_a_name_again_replaces_it(tmp_path):
     (checkpoint,) = checkpointer.list_checkpoints()
     assert checkpoint.meta["epoch"] == 2
     assert checkpoint.path.name == "CKPT+latest"
+
+
+def draws():
+    import random
+
+    import numpy as np
+
+    return (torch.rand(2).tolist(), np.random.rand(2).tolist(),
+            random.random())  # fmt: skip
+
+
+def generators_in_process(rank, folder, results):
+    import random
+
+    import numpy as np
+    import torch.distributed
+
+    from ast_lobes.training.checkpoints import RandomState
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{folder}/rendezvous", rank=rank,
+        world_size=2,
+    )  # fmt: skip
+    torch.manual_seed(100 + rank)
+    np.random.seed(200 + rank)
+    random.seed(300 + rank)
+    state = RandomState()
+    state.save(os.path.join(folder, "rng.pt"))  # every process calls it
+    expected = draws()
+    torch.manual_seed(0)  # the resumed process starts from other states
+    np.random.seed(0)
+    random.seed(0)
+    torch.distributed.barrier()
+    state.load(os.path.join(folder, "rng.pt"), end_of_epoch=True)
+    results[rank] = (expected, draws())
+    torch.distributed.destroy_process_group()
+
+
+def test_each_process_resumes_its_own_generators(tmp_path):
+    import torch.multiprocessing
+
+    from ast_lobes.training.checkpoints import RandomState
+
+    with torch.multiprocessing.Manager() as manager:
+        results = manager.dict()
+        torch.multiprocessing.spawn(
+            generators_in_process, (str(tmp_path), results), nprocs=2
+        )
+        results = dict(results)
+    for rank in (0, 1):
+        expected, got = results[rank]
+        assert got == expected, rank
+    assert results[0][0] != results[1][0]  # two processes, two streams
+    # one process resuming a two-process checkpoint takes the main one's
+    RandomState().load(str(tmp_path / "rng.pt"), end_of_epoch=True)
+    assert torch.rand(2).tolist() == results[0][0][0]
