@@ -205,6 +205,23 @@ class RandomState:
 register_checkpoint_hooks(RandomState, save_on_main_only=False)
 
 
+def keep_random_state(brain):
+    """Puts a ``RandomState`` in ``brain``'s checkpoints (as
+    ``random_state``, optional to load: older checkpoints lack it); the
+    Brain calls its ``apply_pending`` before each training batch.
+
+    Returns
+    -------
+    RandomState
+        Also ``brain.random_state``.
+    """
+    brain.random_state = RandomState()
+    brain.checkpointer.add_recoverable(
+        "random_state", brain.random_state, optional_load=True
+    )
+    return brain.random_state
+
+
 def process_place():
     """``(rank, world size)`` of this process (``(0, 1)`` alone)."""
     distributed = torch.distributed

@@ -64,8 +64,13 @@ class MaskedPatchBrain(sb.Brain):
         self.count += count
         return predictions["loss"]
 
+    random_state = None  # ast_lobes.training.checkpoints.RandomState
+
     def on_fit_batch_start(self, batch, should_step):
-        """Sets the learning rate of the coming step."""
+        """Sets the learning rate of the coming step (and, in a run resumed
+        inside an epoch, the random generators' saved state)."""
+        if self.random_state is not None:
+            self.random_state.apply_pending()
         schedule = getattr(self.hparams, "lr_schedule", None)
         if schedule is not None:
             schedule.set_lr(self.optimizer, self.hparams.epoch_counter.current,

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.brain import AudioClassificationBrain
-from ast_lobes.training.checkpoints import RandomState
+from ast_lobes.training.checkpoints import keep_random_state
 from ast_lobes.training.data.datasets import (
     build_label_encoder,
     classification_dataset,
@@ -296,10 +296,7 @@ def train_classifier(hparams, run_opts, manifests):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    brain.random_state = RandomState()
-    brain.checkpointer.add_recoverable(  # checkpoints before 0.4 lack it
-        "random_state", brain.random_state, optional_load=True
-    )
+    keep_random_state(brain)
     brain.label_names = label_names
     brain.datasets, brain.label_encoder = datasets, label_encoder
     brain.after_training_share = after_training_share(hparams, datasets)

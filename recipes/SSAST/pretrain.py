@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ssast_prepare import prepare_pretraining  # noqa: E402
 
+from ast_lobes.training.checkpoints import keep_random_state  # noqa: E402
 from ast_lobes.training.pretraining import (  # noqa: E402
     MaskedPatchBrain,
     pretraining_dataset,
@@ -85,6 +86,7 @@ def main():
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    keep_random_state(brain)  # the masks of a run resumed inside an epoch
     brain.fit(
         hparams["epoch_counter"],
         datasets["train"],
