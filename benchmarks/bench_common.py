@@ -30,7 +30,8 @@ SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),
     "base": (768, 12, 12),
 }
-MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic")
+MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic",
+         "ort-fp32", "ort-int8")  # fmt: skip
 
 
 @functools.cache
@@ -38,7 +39,7 @@ def slow_modes():
     """Modes this CPU runs slower than fp32: those ``set_inference_precision``
     refuses here (int8 counted compiled)."""
     slow = []
-    for mode in MODES[1:]:
+    for mode in [m for m in MODES[1:] if m not in ORT_MODES]:
         try:
             decide_precision(mode, "cpu", compile=mode == "int8")
         except SlowPrecisionError:
@@ -110,8 +111,86 @@ def load_student(stride, frames):
     return lambda x: classifier(converted(x)).squeeze(1)
 
 
+def split_merge(mode):
+    """``(precision, merge rate)`` of a mode such as
+    ``int8-dynamic+merge0.3`` (token merging on top of a precision)."""
+    precision, _, rate = mode.partition("+merge")
+    return precision, float(rate or 0.0)
+
+
+def convert(encoder, mode):
+    """``encoder`` converted for ``mode`` (a precision, perhaps with
+    ``+merge<rate>``), forced even where this CPU runs it slowly."""
+    precision, rate = split_merge(mode)
+    converted = set_inference_precision(
+        encoder, precision, compile=precision == "int8", force=True
+    )
+    return converted.set_merge_rate(rate)
+
+
+ORT_MODES = ("ort-fp32", "ort-int8")
+
+
+def checkpoint_pipeline(path, frames):
+    """The AST checkpoint of ``path`` as a pipeline (its ``classify``)."""
+    from ast_lobes import (
+        AudioClassificationPipeline,
+        FbankNormalization,
+        KaldiFbank,
+        load_ast_checkpoint,
+    )
+
+    encoder, classifier = load_ast_checkpoint(path)
+    return AudioClassificationPipeline(
+        KaldiFbank(target_length=frames), FbankNormalization("audioset"),
+        encoder.eval(), classifier.eval(),
+    )  # fmt: skip
+
+
+def onnx_file(mode, folder, make_pipeline):
+    """``make_pipeline()`` exported to ONNX in ``folder`` (``ort-fp32``)
+    and quantised by ONNX Runtime's dynamic int8 (``ort-int8``: weights
+    int8 per tensor, activations per batch, as ``int8-dynamic``), each
+    written once."""
+    from pretrained_interfaces.onnx_export import export_classifier_onnx
+
+    fp32 = os.path.join(folder, "model.onnx")
+    if not os.path.isfile(fp32):
+        export_classifier_onnx(make_pipeline(), fp32)
+    if mode == "ort-fp32":
+        return fp32
+    int8 = os.path.join(folder, "model.int8.onnx")
+    if not os.path.isfile(int8):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+    return int8
+
+
+def load_onnx(mode, folder, make_pipeline):
+    """ONNX Runtime (CPU, as many threads as torch) running ``mode``."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    # idle threads that spin would slow the modes timed in turn with it
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(
+        onnx_file(mode, folder, make_pipeline), options,
+        providers=["CPUExecutionProvider"],
+    )  # fmt: skip
+
+    def forward(fbank):
+        logits = session.run(None, {"fbank": fbank.numpy()})[0]
+        return torch.from_numpy(logits)
+
+    return forward
+
+
 def load(mode, path, frames):
     """A function fbank -> logits for ``mode``."""
+    if mode in ORT_MODES:
+        return load_onnx(mode, path, lambda: checkpoint_pipeline(path, frames))
     if student_stride(mode):
         return load_student(student_stride(mode), frames)
     if mode == "hf-fp32":
@@ -124,9 +203,7 @@ def load(mode, path, frames):
     from ast_lobes import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(path)
-    converted = set_inference_precision(
-        encoder, mode, compile=mode == "int8", force=True
-    )
+    converted = convert(encoder, mode)
     return lambda x: classifier(converted(x)).squeeze(1)
 
 

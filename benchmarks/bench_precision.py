@@ -27,10 +27,15 @@ alternation as AST-Base and compared with Hugging Face's fp32 AST-Base
 (``--student-strides``; their accuracy is measured by the distillation
 recipes, see ``bench_distillation.py``).
 
+Token merging (``--merge-rates 0.25 0.5``): the mode ``auto`` picks with
+that share of the patch tokens merged away by the last block, timed and
+checked for agreement like the modes.
+
 Usage::
 
     python benchmarks/bench_precision.py [--sizes base] [--batches 1 8] \
-        [--demo-experiment demo_output/esc50] [--student-strides 10 16]
+        [--demo-experiment demo_output/esc50] [--student-strides 10 16] \
+        [--merge-rates 0.25 0.5]
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -49,16 +54,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import (  # noqa: E402
     MODES,
+    ORT_MODES,
     SIZES,
     auto_precision,
     build_reference,
+    convert,
     header,
+    load_onnx,
     run_worker,
     slow_modes,
     student_stride,
 )
-
-from ast_lobes import set_inference_precision  # noqa: E402
 
 
 def demo_agreement(experiment, modes):
@@ -74,6 +80,7 @@ def demo_agreement(experiment, modes):
     total = 0
     for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
         pipeline = load_exported_model(os.path.join(fold, "model")).pipeline
+        scratch = tempfile.mkdtemp()  # the fold's ONNX files
         encoder, head = pipeline.encoder, pipeline.classifier
         with open(os.path.join(fold, "save", "test.csv")) as handle:
             wavs = [line.split(",")[2] for line in handle.read().split()[1:]]
@@ -83,11 +90,13 @@ def demo_agreement(experiment, modes):
         with torch.inference_mode():
             reference = head(encoder(fbank)).squeeze(1)
             for mode in hits:
-                converted = set_inference_precision(
-                    copy.deepcopy(encoder), mode, compile=mode == "int8",
-                    force=True,
-                )  # fmt: skip
-                logits = head(converted(fbank)).squeeze(1)
+                if mode in ORT_MODES:
+                    logits = load_onnx(mode, scratch, lambda p=pipeline: p)(
+                        fbank
+                    )
+                else:
+                    converted = convert(copy.deepcopy(encoder), mode)
+                    logits = head(converted(fbank)).squeeze(1)
                 hits[mode] += int(
                     (logits.argmax(-1) == reference.argmax(-1)).sum()
                 )
@@ -166,11 +175,17 @@ def main(argv=None):
         help="AST-Tiny rows (the size of a distilled student) with these "
         "patch strides, timed beside AST-Base",
     )  # fmt: skip
+    parser.add_argument(
+        "--merge-rates", nargs="*", type=float, default=[],
+        help="token merging rates timed on top of the mode auto picks here",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     args.modes = ["hf-fp32", "fp32"] + [
         m for m in args.modes if m not in ("hf-fp32", "fp32")
     ]
+    auto = auto_precision()[0]
+    args.modes += [f"{auto}+merge{rate:g}" for rate in args.merge_rates]
     print(header())
     agreement = {}
     if os.path.isdir(args.demo_experiment):

@@ -10,7 +10,8 @@ read to its line written (median and maximum), and whether it fell behind.
 
 Usage::
 
-    python benchmarks/bench_stream.py [--seconds 20] [--sizes base tiny]
+    python benchmarks/bench_stream.py [--seconds 20] [--sizes base tiny] \
+        [--merge-rates 0.4]
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -47,11 +48,12 @@ def feed(stdin, seconds, rate=16000, chunk=0.1):
     stdin.close()
 
 
-def stream_once(model, seconds, window):
+def stream_once(model, seconds, window, merge_rate=0.0):
     """``ast-tag --stream`` over live noise: its closing report."""
     command = [
         sys.executable, "-m", "pretrained_interfaces.tag_cli", "--stream",
         "--model", model, "--output", os.devnull,
+        "--merge-tokens", str(merge_rate),
     ]  # fmt: skip
     if window:
         command += ["--window", str(window)]
@@ -75,6 +77,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--sizes", nargs="+", default=["base", "tiny"])
+    parser.add_argument(
+        "--merge-rates", nargs="*", type=float, default=[],
+        help="also stream with these token merging rates (--merge-tokens)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     print(header())
@@ -88,13 +94,16 @@ def main(argv=None):
             path = os.path.join(tmp, size)
             build_reference(size, 1024, path)
             name = "AST-Base" if size == "base" else "AST-Tiny student"
-            for window, label in ((1.0, "1 s"), (None, "own (10.255 s)")):
-                factor, median, largest, behind = stream_once(
-                    path, args.seconds, window
-                )
-                print(f"| {name} | {label} | auto: {auto} | {factor:.3f} "
-                      f"| {median:.0f} | {largest:.0f} | {behind:.1f} |",
-                      flush=True)  # fmt: skip
+            windows = ((1.0, "1 s"), (None, "own (10.255 s)"))
+            for rate in [0.0, *args.merge_rates]:
+                mode = f"auto: {auto}" + (f", merge {rate:g}" if rate else "")
+                for window, label in windows:
+                    factor, median, largest, behind = stream_once(
+                        path, args.seconds, window, rate
+                    )
+                    print(f"| {name} | {label} | {mode} | {factor:.3f} "
+                          f"| {median:.0f} | {largest:.0f} | {behind:.1f} |",
+                          flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

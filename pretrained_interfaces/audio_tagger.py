@@ -288,6 +288,33 @@ class AudioTagger(Pretrained):
             target_length=target_length, normalization=normalization,
         )  # fmt: skip
 
+    def merge_tokens(self, merge_rate):
+        """Merges ``merge_rate`` of the patch tokens away by the encoder's
+        last block (token merging, ``ast_lobes.model.token_merging``):
+        faster, and no longer the model's exact scores; measure the top-1
+        agreement on your own clips first (``benchmarks/bench_precision.py
+        --merge_rates``). 0 turns it off. Returns the tagger.
+
+        Example
+        -------
+        >>> from ast_lobes import (AudioSpectrogramTransformer,
+        ...     AudioClassificationHead)
+        >>> encoder = AudioSpectrogramTransformer(
+        ...     model_size=None, embed_dim=32, depth=2, num_heads=2,
+        ...     target_length=100, fstride=16, tstride=10)
+        >>> tagger = AudioTagger.from_modules(
+        ...     encoder, AudioClassificationHead(32, 3), ["a", "b", "c"],
+        ...     target_length=100, normalization="audioset", precision="fp32")
+        >>> import torch
+        >>> clip = torch.randn(1, 16000)
+        >>> exact = tagger.scores_batch(clip)
+        >>> merged = tagger.merge_tokens(0.3).scores_batch(clip)
+        >>> bool((exact - merged).abs().max() > 0)
+        True
+        """
+        self.pipeline.encoder.set_merge_rate(merge_rate)
+        return self
+
     def use_head(self, head="average"):
         """Which output of a distilled model (``DistillationHead``) the
         scores come from: ``average`` of the two heads (default), ``cls``

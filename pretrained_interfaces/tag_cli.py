@@ -151,6 +151,14 @@ def parse_args(argv):
         action="store_true",
         help="run --precision even where this hardware runs it slowly",
     )
+    parser.add_argument(
+        "--merge-tokens",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="merge that share of the patch tokens away by the last block "
+        "(token merging: faster, approximate; 0, the default, is exact)",
+    )
     args = parser.parse_args(argv)
     if args.stream and (args.inputs or args.files_from):
         parser.error("--stream reads standard input: no files or folders")
@@ -315,7 +323,7 @@ def load_tagger(args):
                 args.model, device=args.device, precision=args.precision,
                 force_precision=args.force_precision,
             )  # fmt: skip
-        return tagger.use_head(args.head)
+        return tagger.use_head(args.head).merge_tokens(args.merge_tokens)
     except (CheckpointError, SlowPrecisionError, ValueError) as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return None

@@ -46,6 +46,11 @@ from ast_lobes.model.hardware import (
     fast_precisions,
 )
 from ast_lobes.model.modes import PRECISIONS
+from ast_lobes.model.token_merging import (
+    check_mergeable,
+    merged_transform,
+    size_weighted_pool,
+)
 
 # Largest logit difference to fp32 accepted on a fixed small model (logits
 # of order 1; measured there: 7e-3 bf16, 6e-3 bf16-autocast, 2e-2 int8).
@@ -267,20 +272,40 @@ class InferenceEncoder(nn.Module):
     the mode is ``precision``. Built by ``set_inference_precision``.
     """
 
+    merge_rate = 0.0
+
     def __init__(self, encoder, precision):
         super().__init__()
         self.module = encoder
         self.precision = precision
+
+    def set_merge_rate(self, merge_rate):
+        """Merges that share of the patch tokens away by the last block
+        (``ast_lobes.model.token_merging``; 0: none). Clips padded to the
+        window (``lengths`` below 1) run unmerged."""
+        check_mergeable(self.module, merge_rate)
+        self.merge_rate = float(merge_rate)
+        return self
 
     def forward(self, x, lengths=None, all_tokens=False):
         """The encoder's output in ``x``'s dtype (see
         ``AudioSpectrogramTransformer.forward``)."""
         if self.precision == "bf16-autocast":
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                return self.module(x, lengths, all_tokens).to(x.dtype)
+                return self.encode(x, lengths, all_tokens).to(x.dtype)
         weight_dtype = self.module.patch_embed.proj.weight.dtype
-        out = self.module(x.to(weight_dtype), lengths, all_tokens)
+        out = self.encode(x.to(weight_dtype), lengths, all_tokens)
         return out.to(x.dtype)
+
+    def encode(self, x, lengths, all_tokens):
+        """The encoder, with its tokens merged when ``merge_rate`` is set
+        and every clip fills the input."""
+        padded = lengths is not None and bool((lengths < 1).any())
+        if not self.merge_rate or all_tokens or padded:
+            return self.module(x, lengths, all_tokens)
+        tokens, _ = self.module.embed(x)
+        tokens, size = merged_transform(self.module, tokens, self.merge_rate)
+        return size_weighted_pool(self.module, tokens, size)
 
 
 def set_inference_precision(

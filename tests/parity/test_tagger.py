@@ -193,6 +193,14 @@ def test_command_line_tags_good_files_and_reports_bad(
     text = capsys.readouterr().out.splitlines()
     assert code == 0 and text[0].startswith(files[0])
     assert len(text) == 1 + 3  # clip line, then windows at 0, 0.25, 0.5 s
+    # token merging: a rate outside [0, 1) is refused with its name
+    code = ast_tag([files[0], "--model", str(model), "--merge-tokens", "1"])
+    assert code == 2
+    assert "merge_rate must be in [0, 1)" in capsys.readouterr().err
+    code = ast_tag([files[0], "--model", str(model), "--merge-tokens", "0.3",
+                    "--json"])  # fmt: skip
+    merged = json.loads(capsys.readouterr().out)["results"][0]["tags"]
+    assert code == 0 and len(merged) == len(tagger.label_names)
 
 
 def test_export_loads_with_from_hparams_and_foreign_class(tmp_path):
