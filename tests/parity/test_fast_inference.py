@@ -105,6 +105,7 @@ def test_onnx_matches_pytorch_for_three_lengths(tmp_path):
     from pretrained_interfaces.onnx_export import (
         export_classifier_onnx,
         export_front_end_onnx,
+        quantize_onnx_int8,
     )
 
     encoder = small_encoder().eval()
@@ -120,6 +121,14 @@ def test_onnx_matches_pytorch_for_three_lengths(tmp_path):
         got = session.run(None, {"fbank": fbank.numpy()})[0]
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() < 1e-4
+    # ONNX Runtime's dynamic int8: quantised, and within int8's tolerance
+    int8 = quantize_onnx_int8(path, str(tmp_path / "m.int8.onnx"))
+    quantized = onnxruntime.InferenceSession(int8)
+    fbank = torch.randn(8, 200, 128)
+    with torch.no_grad():
+        expected = head(encoder(fbank)).squeeze(1).numpy()
+    got = quantized.run(None, {"fbank": fbank.numpy()})[0]
+    assert 0 < np.abs(got - expected).max() < PRECISION_TOLERANCE["int8"]
     front = export_front_end_onnx(pipeline, str(tmp_path / "f.onnx"), 32000)
     wave = torch.randn(32000)
     got = onnxruntime.InferenceSession(front).run(
