@@ -209,7 +209,8 @@ def build_datasets(hparams, manifests):
 
     The label encoder is ``save_folder/label_encoder.txt`` if it exists
     (a prepare script may write it in a fixed order), else the sorted labels
-    of the training manifest; its size must equal ``n_classes``.
+    of the training manifest; its size must equal ``n_classes``. Without a
+    training manifest (training from shards) the file must exist.
 
     Returns
     -------
@@ -217,10 +218,16 @@ def build_datasets(hparams, manifests):
         ``(label_encoder, {split: dataset})``.
     """
     encoder_file = os.path.join(hparams["save_folder"], "label_encoder.txt")
+    if "train" not in manifests and not os.path.isfile(encoder_file):
+        raise FileNotFoundError(
+            f"{encoder_file}: missing; without a training manifest the "
+            "prepare step must write the labels"
+        )
+    train_csv = manifests.get("train")
     sb.utils.distributed.run_on_main(
-        build_label_encoder, args=[encoder_file, manifests["train"]]
+        build_label_encoder, args=[encoder_file, train_csv]
     )
-    label_encoder = build_label_encoder(encoder_file, manifests["train"])
+    label_encoder = build_label_encoder(encoder_file, train_csv)
     n_classes = hparams.get("n_classes")
     if n_classes is not None and n_classes != len(label_encoder):
         raise ValueError(
@@ -244,7 +251,7 @@ def after_training_share(hparams, datasets):
     stored teacher draw) per validation clip: what a time budget keeps."""
     valid_clips = max(1, len(datasets["valid"]))
     clips = len(datasets.get("test", ()))
-    if optional(hparams, "teacher_logits_file"):
+    if optional(hparams, "teacher_logits_file") and "train" in datasets:
         draws = max(1, optional(hparams, "teacher_draws") or 0)
         clips += draws * len(datasets["train"])
     return clips / valid_clips
@@ -283,7 +290,7 @@ def train_classifier(hparams, run_opts, manifests):
     shard_loader, split_digests = None, None
     if optional(hparams, "train_shards"):
         shard_loader = shard_train_loader(
-            hparams, label_encoder, manifests["train"]
+            hparams, label_encoder, manifests.get("train")
         )
         split_digests = {
             "train": value_digest(shard_contents(shard_loader.dataset.shards))
@@ -301,7 +308,7 @@ def train_classifier(hparams, run_opts, manifests):
     brain.datasets, brain.label_encoder = datasets, label_encoder
     brain.after_training_share = after_training_share(hparams, datasets)
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
-    train_set = datasets["train"]
+    train_set = datasets.get("train")
     if shard_loader is not None:
         brain.train_sampler = train_set = shard_loader  # set_epoch
         brain.checkpointer.add_recoverable(
@@ -314,7 +321,7 @@ def train_classifier(hparams, run_opts, manifests):
         train_loader_kwargs["sampler"] = brain.train_sampler
         train_loader_kwargs.pop("shuffle", None)
     start_weights(brain, hparams)
-    prepare_teacher(brain, hparams, datasets["train"])
+    prepare_teacher(brain, hparams, datasets.get("train"))
     best_key = optional(hparams, "best_key")
     if brain.test_only and (
         hparams["checkpointer"].find_checkpoint(max_key=best_key) is None
@@ -383,13 +390,19 @@ def shard_train_loader(hparams, label_encoder, manifest):
     manifest's clips (``clips_per_shard`` a shard), or finishes writing
     them, or checks that they are this manifest's."""
     shards = hparams["train_shards"]
-    if optional(hparams, "distillation") is not None:
-        raise RecipeOptionError(
-            "train_shards: distillation from shards is not supported (the "
-            "teacher's outputs are stored for the manifest's clips); set "
-            "train_shards: null or leave distillation out"
-        )
+    for key in ("distillation", "teacher_logits_file"):
+        if optional(hparams, key) is not None:
+            raise RecipeOptionError(
+                f"train_shards: {key} is not supported from shards (the "
+                "teacher's outputs are stored for the manifest's clips); set "
+                f"train_shards: null or leave {key} out"
+            )
     if isinstance(shards, str) and ".tar" not in shards:
+        if manifest is None:
+            raise RecipeOptionError(
+                f"train_shards: {shards} is a folder to write shards into, "
+                "from the training manifest, and there is none"
+            )
         sb.utils.distributed.run_on_main(
             write_shards,
             args=[manifest, shards, optional(hparams, "clips_per_shard")],

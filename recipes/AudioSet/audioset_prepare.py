@@ -189,6 +189,7 @@ def prepare_audioset(
     clips_folder=None,
     train_json=None,
     eval_json=None,
+    splits=("train", "eval"),
 ):
     """Writes the train and eval manifests and the missing-clip report.
 
@@ -207,6 +208,9 @@ def prepare_audioset(
         Folder (searched recursively) of the downloaded clips.
     train_json, eval_json : str or None
         Reference JSON datafiles, used instead of the CSVs when given.
+    splits : tuple
+        The splits prepared: ``("eval",)`` when the training clips come
+        from shards (their loose files are then neither listed nor read).
 
     Returns
     -------
@@ -227,6 +231,9 @@ def prepare_audioset(
         ]
     }
     options["subset"] = subset
+    splits = tuple(splits)
+    if splits != ("train", "eval"):  # folders prepared before keep counting
+        options["splits"] = list(splits)
     report_file = os.path.join(save_folder, "prepare_report.json")
     if already_prepared(save_folder, options):
         logger.info("AudioSet already prepared in %s", save_folder)
@@ -236,7 +243,7 @@ def prepare_audioset(
     mid_to_name = dict(labels)
     jsons = {"train": train_json, "eval": eval_json}
     clips = {}
-    if not (train_json and eval_json):
+    if not all(jsons[split] for split in splits):
         if not (csv_folder and clips_folder):
             raise ValueError(
                 "give csv_folder and clips_folder, or train_json and eval_json"
@@ -244,6 +251,8 @@ def prepare_audioset(
         clips = index_clips(clips_folder)
     report, problems = {}, []
     for split, key in (("train", subset), ("eval", "eval")):
+        if split not in splits:
+            continue
         files = [os.path.join(csv_folder or "", f) for f in SEGMENT_FILES[key]]
         entries = split_entries(split, files, jsons[split], clips, mid_to_name)
         rows, bad = [], {"missing": 0, "unreadable": 0}

@@ -109,6 +109,10 @@ def main():
     sb.utils.distributed.ddp_init_group(run_opts)
     overrides = parse_overrides(overrides)
     hparams = load_experiment(hparams_file, overrides)
+    # shards written beforehand hold the training clips: only eval is read
+    shards = hparams.get("train_shards")
+    from_shards = bool(shards) and ".tar" in str(shards)
+    splits = ("eval",) if from_shards else ("train", "eval")
     sb.utils.distributed.run_on_main(
         prepare_audioset,
         kwargs={
@@ -119,12 +123,12 @@ def main():
             "clips_folder": hparams["clips_folder"],
             "train_json": hparams["train_json"],
             "eval_json": hparams["eval_json"],
+            "splits": splits,
         },
     )
-    manifests = {
-        "train": os.path.join(hparams["save_folder"], "train.csv"),
-        "valid": os.path.join(hparams["save_folder"], "eval.csv"),
-    }
+    manifests = {"valid": os.path.join(hparams["save_folder"], "eval.csv")}
+    if not from_shards:
+        manifests["train"] = os.path.join(hparams["save_folder"], "train.csv")
     brain = train_classifier(hparams, run_opts, manifests)
     averaged = evaluate_weight_average(brain, hparams)
     if sb.utils.distributed.if_main_process():

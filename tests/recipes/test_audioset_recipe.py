@@ -317,6 +317,19 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     )  # fmt: skip
     assert refused.returncode != 0
     assert "the train split's clips or labels" in refused.stderr
+    # a run from written shards prepares the eval split only: the loose
+    # training clips are neither listed nor read
+    other = tmp_path / "from_shards_only"
+    run_recipe(
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(folder, other), *SMALL, "--number_of_epochs", "1",
+         "--average_epochs", "[1, 1]", "--train_shards", pattern,
+         "--device", "cpu"],
+    )  # fmt: skip
+    assert not (other / "save" / "train.csv").exists()
+    report = json.loads((other / "save" / "prepare_report.json").read_text())
+    assert list(report) == ["eval"]
+    assert (other / "model" / "hyperparams.yaml").is_file()
 
 
 def model_tensors(folder):
