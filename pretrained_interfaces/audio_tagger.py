@@ -292,8 +292,9 @@ class AudioTagger(Pretrained):
         """Merges ``merge_rate`` of the patch tokens away by the encoder's
         last block (token merging, ``ast_lobes.model.token_merging``):
         faster, and no longer the model's exact scores; measure the top-1
-        agreement on your own clips first (``benchmarks/bench_precision.py
-        --merge_rates``). 0 turns it off. Returns the tagger.
+        agreement on your own clips first
+        (``python -m pretrained_interfaces.merge_agreement``). 0 turns it
+        off. Returns the tagger.
 
         Example
         -------

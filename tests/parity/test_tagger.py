@@ -237,3 +237,46 @@ def test_encoder_classifier_resamples_and_mixes_down(tmp_path):
     wav = read_audio(tmp_path / "s.flac", 16000).unsqueeze(0)
     from_wave = classifier.classify_batch(wav)[0]
     assert torch.allclose(from_file, from_wave, atol=1e-4)
+
+
+def test_merge_agreement_measures_each_rate_on_the_users_files(
+    tmp_path, capsys
+):
+    from pretrained_interfaces.merge_agreement import main, merge_agreement
+
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for number in range(6):
+        wave = rng.uniform(0.05, 0.5) * rng.standard_normal(16000)
+        soundfile.write(folder / f"{number}.wav", wave.astype(np.float32),
+                        16000)  # fmt: skip
+    paths = sorted(str(p) for p in folder.iterdir())
+    torch.manual_seed(0)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=3, num_heads=2,
+        target_length=100, fstride=16, tstride=10,
+    )  # fmt: skip
+    tagger = AudioTagger.from_modules(
+        encoder, AudioClassificationHead(32, 4), list("abcd"),
+        target_length=100, precision="fp32",
+    )  # fmt: skip
+    exact = [tagger.tag_file(p, top_k=1).tags[0][0] for p in paths]
+    rows = merge_agreement(tagger, paths, [0.3, 0.6])
+    assert [row["rate"] for row in rows] == [0.0, 0.3, 0.6]
+    assert rows[0]["agreement"] == 1.0
+    merged = [tagger.merge_tokens(0.6).tag_file(p, top_k=1).tags[0][0]
+              for p in paths]  # fmt: skip
+    same = sum(a == b for a, b in zip(merged, exact, strict=True))
+    assert rows[2]["agreement"] == same / len(paths)
+    changed = tagger.tag_file(paths[0], top_k=None).scores  # merged
+    tagger.merge_tokens(0.0)
+    assert np.abs(tagger.tag_file(paths[0], top_k=None).scores
+                  - changed).max() > 0  # fmt: skip
+    assert [tagger.tag_file(p, top_k=1).tags[0][0] for p in paths] == exact
+    model = export_tagger(small_tagger(target_length=100), tmp_path / "m")
+    assert main([str(model), str(folder), "--rates", "0.3",
+                 "--min-agreement", "0.5"]) == 0.3  # fmt: skip
+    out = capsys.readouterr().out
+    assert "6 files, precision " in out and "| 0.3 | " in out
+    assert "ast-tag --merge-tokens 0.3" in out
