@@ -39,8 +39,11 @@ from ast_lobes.model.precision import (
     set_inference_precision,
 )
 from ast_lobes.training.budget import TimeBudget, run_started
-from ast_lobes.training.data.sampling import EvaluationPart, interleave_parts
-from ast_lobes.training.data.shards import distributed_place
+from ast_lobes.training.data.sampling import (
+    EvaluationPart,
+    distributed_place,
+    interleave_parts,
+)
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (

@@ -27,6 +27,7 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
+from ast_lobes.training.data.sampling import distributed_place
 from ast_lobes.training.identity import value_digest, write_identity
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class RandomState:
         """Writes every process's generator states (a collective call
         with several processes)."""
         states = [generator_states()]
-        rank, world = process_place()
+        world, rank = distributed_place()
         if world > 1:
             states = [None] * world
             torch.distributed.all_gather_object(states, generator_states())
@@ -173,7 +174,7 @@ class RandomState:
         seed when the epoch starts."""
         stored = torch.load(path, weights_only=True)
         states = stored.get("processes", [stored])  # 0.4: the main one's
-        rank, world = process_place()
+        world, rank = distributed_place()
         if len(states) == world:
             self.pending = states[rank]
         elif rank == 0:
@@ -220,14 +221,6 @@ def keep_random_state(brain):
         "random_state", brain.random_state, optional_load=True
     )
     return brain.random_state
-
-
-def process_place():
-    """``(rank, world size)`` of this process (``(0, 1)`` alone)."""
-    distributed = torch.distributed
-    if distributed.is_available() and distributed.is_initialized():
-        return distributed.get_rank(), distributed.get_world_size()
-    return 0, 1
 
 
 def generator_states():

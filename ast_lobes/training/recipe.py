@@ -23,6 +23,7 @@ from ast_lobes.training.data.sampling import label_balanced_sampler
 from ast_lobes.training.data.shards import (
     ShardedClips,
     ShardLoader,
+    names_shard_folder,
     shard_contents,
     write_shards,
 )
@@ -397,7 +398,7 @@ def shard_train_loader(hparams, label_encoder, manifest):
                 "teacher's outputs are stored for the manifest's clips); set "
                 f"train_shards: null or leave {key} out"
             )
-    if isinstance(shards, str) and ".tar" not in shards:
+    if names_shard_folder(shards):
         if manifest is None:
             raise RecipeOptionError(
                 f"train_shards: {shards} is a folder to write shards into, "

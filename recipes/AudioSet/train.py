@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audioset_prepare import prepare_audioset  # noqa: E402
 
+from ast_lobes.training.data.shards import names_shard_folder  # noqa: E402
 from ast_lobes.training.evaluation.averaging import (  # noqa: E402
     average_checkpoint_weights,
     ensemble_scores,
@@ -111,7 +112,7 @@ def main():
     hparams = load_experiment(hparams_file, overrides)
     # shards written beforehand hold the training clips: only eval is read
     shards = hparams.get("train_shards")
-    from_shards = bool(shards) and ".tar" in str(shards)
+    from_shards = bool(shards) and not names_shard_folder(shards)
     splits = ("eval",) if from_shards else ("train", "eval")
     sb.utils.distributed.run_on_main(
         prepare_audioset,

@@ -57,6 +57,19 @@ def label_balanced_sampler(csv_path, seed=0, label_column="label"):
     )
 
 
+def distributed_place():
+    """``(world_size, rank)`` of this process (``(1, 0)`` without DDP).
+
+    Example
+    -------
+    >>> distributed_place()
+    (1, 0)
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
 class EvaluationPart(torch.utils.data.Sampler):
     """The clips ``rank, rank + processes, ...`` of an evaluation set: each
     process scores its part once, nothing padded or repeated (the Brain

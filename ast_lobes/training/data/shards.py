@@ -43,7 +43,10 @@ from speechbrain.utils.checkpoints import (
 
 from ast_lobes.audio.io import read_audio
 from ast_lobes.training.data.datasets import UnknownLabelError, split_labels
-from ast_lobes.training.data.sampling import label_balanced_weights
+from ast_lobes.training.data.sampling import (
+    distributed_place,
+    label_balanced_weights,
+)
 
 INDEX_NAME = "shards.json"
 INDEX_VERSION = 1
@@ -281,6 +284,19 @@ def check_shards(folder):
     return index
 
 
+def names_shard_folder(shards):
+    """True when ``train_shards`` names a folder for the recipe to write
+    shards into, False when it names ``.tar`` shards written beforehand.
+
+    Example
+    -------
+    >>> names_shard_folder("/data/shards"), names_shard_folder(
+    ...     "/data/shards/shard-{000000..000009}.tar")
+    (True, False)
+    """
+    return isinstance(shards, str) and ".tar" not in shards
+
+
 def expand_shards(shards):
     """Paths of a brace pattern (``a/shard-{000000..000009}.tar``), a
     comma-separated list or a list, each checked against its folder's
@@ -505,13 +521,6 @@ class ShardedClips(torch.utils.data.IterableDataset):
                 }
             )
         return PaddedBatch(items)
-
-
-def distributed_place():
-    """``(world_size, rank)`` of this process (``(1, 0)`` without DDP)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size(), torch.distributed.get_rank()
-    return 1, 0
 
 
 @register_checkpoint_hooks
