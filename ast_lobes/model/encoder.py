@@ -444,7 +444,8 @@ class AudioSpectrogramTransformer(nn.Module):
 
     def pool_tokens(self, tokens, grid, keep=None):
         """The pooled output of encoded tokens ``[batch, 2 + patches,
-        dim]`` of a ``grid`` (``keep``: ``padding_mask``), as ``forward``
+        dim]`` of a ``grid`` (``keep``: ``padding_mask``, or each token's
+        weight in the patch mean, as merged tokens have), as ``forward``
         gives it: ``[batch, 1, dim]``, ``[batch, 2, dim]`` for the pair
         poolings or ``[batch, time steps, dim]`` for ``time_steps``."""
         if self.pooling == "time_steps":
@@ -489,7 +490,8 @@ class AudioSpectrogramTransformer(nn.Module):
         return torch.cat((special, patches + 2))
 
     def pool(self, tokens, keep=None, pooling=None):
-        """Pools the encoded tokens into one vector per clip."""
+        """Pools the encoded tokens into one vector per clip (``keep``:
+        the tokens' weights in the patch mean, a mask or counts)."""
         pooling = pooling or self.pooling
         if pooling == "cls_dist":
             return (tokens[:, 0] + tokens[:, 1]) / 2

@@ -46,11 +46,7 @@ from ast_lobes.model.hardware import (
     fast_precisions,
 )
 from ast_lobes.model.modes import PRECISIONS
-from ast_lobes.model.token_merging import (
-    check_mergeable,
-    merged_transform,
-    size_weighted_pool,
-)
+from ast_lobes.model.token_merging import check_mergeable, merged_transform
 
 # Largest logit difference to fp32 accepted on a fixed small model (logits
 # of order 1; measured there: 7e-3 bf16, 6e-3 bf16-autocast, 2e-2 int8).
@@ -303,9 +299,9 @@ class InferenceEncoder(nn.Module):
         padded = lengths is not None and bool((lengths < 1).any())
         if not self.merge_rate or all_tokens or padded:
             return self.module(x, lengths, all_tokens)
-        tokens, _ = self.module.embed(x)
+        tokens, grid = self.module.embed(x)
         tokens, size = merged_transform(self.module, tokens, self.merge_rate)
-        return size_weighted_pool(self.module, tokens, size)
+        return self.module.pool_tokens(tokens, grid, keep=size)
 
 
 def set_inference_precision(

@@ -129,18 +129,6 @@ def merged_transform(encoder, tokens, merge_rate):
     return encoder.norm(tokens), size
 
 
-def size_weighted_pool(encoder, tokens, size):
-    """The encoder's pooling of merged tokens: cls and dist as they are,
-    the patch mean weighted by the patches each token stands for."""
-    if encoder.pooling in ("cls", "cls_dist", "cls_dist_pair"):
-        return encoder.pool_tokens(tokens, None)
-    weights = size[:, PROTECTED:].unsqueeze(-1).to(tokens.dtype)
-    mean = (tokens[:, PROTECTED:] * weights).sum(1) / weights.sum(1)
-    if encoder.pooling == "mean":
-        return mean.unsqueeze(1)
-    return torch.stack((mean, tokens[:, 1]), dim=1)  # mean_dist_pair
-
-
 MERGEABLE_POOLINGS = ("cls", "cls_dist", "cls_dist_pair", "mean",
                       "mean_dist_pair")  # fmt: skip
 

@@ -70,3 +70,18 @@ def test_frame_outputs_are_not_merged():
     converted = set_inference_precision(encoder_of("time_steps"), "fp32")
     with pytest.raises(ValueError, match="keeps every time step"):
         converted.set_merge_rate(0.3)
+
+
+def test_mean_pooling_weights_each_merged_token_by_its_patches():
+    # one block merges 16 of the 32 identical pairs: the patch mean must
+    # count each merged token twice to equal the unmerged mean (an
+    # unweighted mean of the 48 tokens left is 0.18 off here)
+    encoder = encoder_of("mean", depth=1)
+    with torch.no_grad():
+        encoder.pos_embed.zero_()
+    half = torch.randn(1, 4, 16, 128)
+    fbank = torch.cat((half, half), dim=2).reshape(1, 128, 128)
+    with torch.no_grad():
+        exact = encoder(fbank)
+        merged = set_inference_precision(encoder, "fp32").set_merge_rate(0.25)
+        assert torch.allclose(merged(fbank), exact, atol=1e-5)
