@@ -533,6 +533,7 @@ def user_errors():
     from ast_lobes.model.hardware import SlowPrecisionError
     from ast_lobes.training.data.datasets import UnknownLabelError
     from ast_lobes.training.data.labelled_audio import DataError
+    from ast_lobes.training.data.shards import ShardError
     from ast_lobes.training.identity import RunIdentityError
     from ast_lobes.training.stages import (
         ContradictoryHparamsError,
@@ -543,7 +544,7 @@ def user_errors():
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
         DataError, FileNotFoundError, RecipeOptionError, RunIdentityError,
-        SlowPrecisionError, UnknownHparamError, UnknownLabelError,
+        ShardError, SlowPrecisionError, UnknownHparamError, UnknownLabelError,
     )  # fmt: skip
 
 

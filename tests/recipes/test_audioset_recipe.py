@@ -317,6 +317,17 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     )  # fmt: skip
     assert refused.returncode != 0
     assert "the train split's clips or labels" in refused.stderr
+    # shards that are not there: one line naming the index, exit status 2
+    missing = subprocess.run(
+        [sys.executable, os.path.join(RECIPE, "train.py"),
+         os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(folder, tmp_path / "no_shards"), *SMALL,
+         "--train_shards", str(tmp_path / "nowhere" / "shard-{0..1}.tar")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert "nowhere/shards.json: missing" in missing.stderr
+    assert "Traceback" not in missing.stderr
     # a run from written shards prepares the eval split only: the loose
     # training clips are neither listed nor read
     other = tmp_path / "from_shards_only"
