@@ -22,6 +22,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -35,8 +36,15 @@ from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.model.precision import set_inference_precision
 from ast_lobes.weights.sources import is_project_export, load_model_source
+from pretrained_interfaces.agreement import (
+    mode_agreement,
+    read_agreement_record,
+    recorded_merge_rate,
+)
 from pretrained_interfaces.archive import tag_stream
 from pretrained_interfaces.windows import read_window_batches
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,7 +132,7 @@ class AudioTagger(Pretrained):
     ]
 
     def __init__(self, *args, precision="auto", force_precision=False,
-                 **kwargs):  # fmt: skip
+                 agreement=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
         encoder = self.hparams.label_encoder
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
@@ -137,9 +145,11 @@ class AudioTagger(Pretrained):
             else None
         )
         self.sample_rate = self.hparams.sample_rate
+        automatic = (precision or "fp32") == "auto" and bool(agreement)
         converted = set_inference_precision(
             self.mods.embedding_model, precision or "fp32",
             force=force_precision,
+            agreement=mode_agreement(agreement) if automatic else None,
         )  # fmt: skip
         self.precision = converted.precision
         self.pipeline = AudioClassificationPipeline(
@@ -148,11 +158,19 @@ class AudioTagger(Pretrained):
             converted,
             self.mods.classifier,
         ).eval()
+        rate = recorded_merge_rate(agreement, self.precision)
+        if automatic and rate:
+            self.merge_tokens(rate)
+            logger.info(
+                "precision auto: merging tokens at rate %g (its recorded "
+                "top-1 agreement with fp32: %.1f %%)", rate,
+                100 * agreement[self.precision][rate],
+            )  # fmt: skip
 
     @classmethod
     def from_pipeline(cls, pipeline, label_names, multi_label=True,
                       thresholds=None, device="cpu", precision="auto",
-                      force_precision=False):  # fmt: skip
+                      force_precision=False, agreement=None):  # fmt: skip
         """Builds a tagger over an ``AudioClassificationPipeline`` (its
         encoder is converted in place for ``precision``).
 
@@ -172,6 +190,11 @@ class AudioTagger(Pretrained):
             ``auto`` or one of ``ast_lobes.PRECISIONS``.
         force_precision : bool
             Run ``precision`` even where the hardware runs it slowly.
+        agreement : dict or None
+            The model's recorded top-1 agreement with fp32, ``{precision:
+            {merge rate: share}}`` (``pretrained_interfaces.agreement``):
+            ``auto`` refuses a mode under ``MIN_AGREEMENT`` and merges
+            tokens at the largest recorded rate that keeps it.
 
         Returns
         -------
@@ -197,6 +220,7 @@ class AudioTagger(Pretrained):
             run_opts={"device": device},
             precision=precision,
             force_precision=force_precision,
+            agreement=agreement,
         )
 
     @classmethod
@@ -251,7 +275,9 @@ class AudioTagger(Pretrained):
         a published name, an original ``.pth``, a Hugging Face folder or
         hub id (``published``: ``label_names``, ``target_length``,
         ``normalization`` for those; labels it cannot name are
-        ``class_<i>``). Other arguments as for ``from_pipeline``.
+        ``class_<i>``). An exported folder's ``inference_agreement.json``
+        (``pretrained_interfaces.agreement``) guides ``auto``. Other
+        arguments as for ``from_pipeline``.
 
         Returns
         -------
@@ -265,9 +291,13 @@ class AudioTagger(Pretrained):
                 f"{source}: a SpeechBrain classifier that is not an AST; "
                 "load it with speechbrain's EncoderClassifier"
             )
+        agreement = None
+        if os.path.isdir(os.fspath(source)):
+            agreement = read_agreement_record(source)
         return cls.from_pipeline(
             model.pipeline, model.label_names, model.multi_label,
             model.thresholds, device, precision, force_precision,
+            agreement,
         )  # fmt: skip
 
     @classmethod
@@ -293,7 +323,7 @@ class AudioTagger(Pretrained):
         last block (token merging, ``ast_lobes.model.token_merging``):
         faster, and no longer the model's exact scores; measure the top-1
         agreement on your own clips first
-        (``python -m pretrained_interfaces.merge_agreement``). 0 turns it
+        (``python -m pretrained_interfaces.agreement``). 0 turns it
         off. Returns the tagger.
 
         Example

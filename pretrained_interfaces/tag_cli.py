@@ -154,10 +154,12 @@ def parse_args(argv):
     parser.add_argument(
         "--merge-tokens",
         type=float,
-        default=0.0,
+        default=None,
         metavar="RATE",
         help="merge that share of the patch tokens away by the last block "
-        "(token merging: faster, approximate; 0, the default, is exact)",
+        "(token merging: faster, approximate; 0 is exact; default: 0, or "
+        "with --precision auto the rate the model folder's recorded "
+        "agreement allows, see python -m pretrained_interfaces.agreement)",
     )
     args = parser.parse_args(argv)
     if args.stream and (args.inputs or args.files_from):
@@ -207,15 +209,20 @@ def precision_reported():
     stderr while the precision is set."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("ast-tag: %(message)s"))
-    logger = logging.getLogger("ast_lobes.model.hardware")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    loggers = [logging.getLogger(name) for name in (
+        "ast_lobes.model.hardware", "pretrained_interfaces.audio_tagger",
+        "pretrained_interfaces.agreement",
+    )]  # fmt: skip
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def files_to_tag(args):
@@ -323,7 +330,10 @@ def load_tagger(args):
                 args.model, device=args.device, precision=args.precision,
                 force_precision=args.force_precision,
             )  # fmt: skip
-        return tagger.use_head(args.head).merge_tokens(args.merge_tokens)
+        tagger = tagger.use_head(args.head)
+        if args.merge_tokens is not None:
+            tagger.merge_tokens(args.merge_tokens)
+        return tagger
     except (CheckpointError, SlowPrecisionError, ValueError) as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return None

@@ -128,10 +128,37 @@ def fast_precisions(hardware, compile=False):
 # A probe must beat fp32 by this much to be chosen, and an explicit mode
 # measured below ``1 / MARGIN`` of fp32 is refused.
 MARGIN = 1.1
+# ``auto`` never runs a mode (or merge rate) whose top-1 agreement with
+# fp32, recorded for the model, is below this.
+MIN_AGREEMENT = 0.99
+
+
+def agreeing_modes(modes, agreement):
+    """``(kept, refused)``: the modes of ``modes`` whose recorded top-1
+    agreement with fp32 (``{mode: share}``; a mode not in it is kept) is
+    at least ``MIN_AGREEMENT``, and ``{mode: share}`` of the others.
+
+    Example
+    -------
+    >>> agreeing_modes(["bf16", "int8-dynamic", "fp32"],
+    ...                {"int8-dynamic": 0.97, "bf16": 0.995})
+    (['bf16', 'fp32'], {'int8-dynamic': 0.97})
+    """
+    agreement = agreement or {}
+    refused = {
+        mode: agreement[mode] for mode in modes
+        if mode != "fp32" and agreement.get(mode, 1.0) < MIN_AGREEMENT
+    }  # fmt: skip
+    return [mode for mode in modes if mode not in refused], refused
 
 
 def choose_precision(
-    precision="auto", hardware=None, compile=False, force=False, speeds=None
+    precision="auto",
+    hardware=None,
+    compile=False,
+    force=False,
+    speeds=None,
+    agreement=None,
 ):
     """The precision to run: ``auto`` resolved, a slow choice refused.
 
@@ -155,6 +182,10 @@ def choose_precision(
         Speed of modes relative to fp32 on this hardware (see
         ``ast_lobes.model.precision.probe_speeds``); without it, ``auto``
         takes the first mode of ``fast_precisions``.
+    agreement : dict or None
+        Top-1 agreement with fp32 recorded for the model (``{mode:
+        share}``, ``pretrained_interfaces.agreement``): ``auto`` refuses
+        a mode below ``MIN_AGREEMENT``, whatever its speed.
 
     Returns
     -------
@@ -172,6 +203,8 @@ def choose_precision(
     >>> choose_precision("auto", xeon, speeds={"bf16": 0.6,
     ...                                        "int8-dynamic": 1.7})
     'int8-dynamic'
+    >>> choose_precision("auto", avx2, agreement={"int8-dynamic": 0.95})
+    'fp32'
     >>> choose_precision("bf16", avx2)
     Traceback (most recent call last):
     ...
@@ -183,6 +216,7 @@ than fp32 on this CPU AVX2 without native bf16 ...
     hardware = hardware or detect_hardware("cpu")
     fast = fast_precisions(hardware, compile)
     if precision == "auto":
+        fast, refused = agreeing_modes(fast, agreement)
         chosen, why = fast[0], "the fastest mode"
         if speeds:
             measured = {m: v for m, v in speeds.items() if m in fast}
@@ -194,6 +228,16 @@ than fp32 on this CPU AVX2 without native bf16 ...
                     f"{mode} {speed:.2f}x" for mode, speed in measured.items()
                 )
                 + " of fp32"
+            )
+        if refused:
+            why += (
+                "; refused for this model's recorded top-1 agreement "
+                + (
+                    ", ".join(
+                        f"{m} {100 * v:.1f} %" for m, v in refused.items()
+                    )
+                )
+                + f" (under {100 * MIN_AGREEMENT:g} %)"
             )
         logger.info(
             "precision auto: %s (%s) on this %s",

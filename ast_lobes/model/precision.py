@@ -224,12 +224,14 @@ def measured_speeds(precision, hardware, compile):
 
 
 def decide_precision(precision="auto", device="cpu", compile=False,
-                     force=False):  # fmt: skip
+                     force=False, agreement=None):  # fmt: skip
     """The one decision of a precision mode: ``(mode, speeds)``, the mode
     ``set_inference_precision`` runs on ``device`` (``auto`` resolved by
     the capabilities and the speed probe; a slow explicit mode refused,
     ``SlowPrecisionError``, unless ``force``) and the probe's figures it
     was decided on (``{mode: speed vs fp32}``, None when none was needed).
+    ``agreement``: the model's recorded top-1 agreement with fp32 per mode
+    (``choose_precision``).
 
     Example
     -------
@@ -243,11 +245,14 @@ def decide_precision(precision="auto", device="cpu", compile=False,
         )
     hardware = detect_hardware(device)
     speeds = None if force else measured_speeds(precision, hardware, compile)
-    return choose_precision(precision, hardware, compile, force, speeds), speeds
+    chosen = choose_precision(
+        precision, hardware, compile, force, speeds, agreement
+    )
+    return chosen, speeds
 
 
 def resolve_precision(precision="auto", device="cpu", compile=False,
-                      force=False):  # fmt: skip
+                      force=False, agreement=None):  # fmt: skip
     """The mode of ``decide_precision``, without the probe's figures.
 
     Example
@@ -255,7 +260,7 @@ def resolve_precision(precision="auto", device="cpu", compile=False,
     >>> resolve_precision("fp32")
     'fp32'
     """
-    return decide_precision(precision, device, compile, force)[0]
+    return decide_precision(precision, device, compile, force, agreement)[0]
 
 
 class InferenceEncoder(nn.Module):
@@ -305,7 +310,7 @@ class InferenceEncoder(nn.Module):
 
 
 def set_inference_precision(
-    encoder, precision="auto", compile=False, force=False
+    encoder, precision="auto", compile=False, force=False, agreement=None
 ):
     """Converts ``encoder`` in place for inference in ``precision`` and
     wraps it so that it takes and returns float32.
@@ -323,6 +328,9 @@ def set_inference_precision(
         Wrap the blocks with ``torch.compile`` (recommended for int8).
     force : bool
         Run an explicit mode even where the hardware runs it slowly.
+    agreement : dict or None
+        The model's recorded top-1 agreement with fp32 per mode: ``auto``
+        refuses a mode below ``MIN_AGREEMENT`` (``choose_precision``).
 
     Returns
     -------
@@ -350,7 +358,9 @@ def set_inference_precision(
             "convert a fresh fp32 copy"
         )
     device = next(encoder.parameters()).device
-    precision = resolve_precision(precision, str(device), compile, force)
+    precision = resolve_precision(
+        precision, str(device), compile, force, agreement
+    )
     encoder.eval()
     if precision == "bf16":
         encoder.to(torch.bfloat16)

@@ -239,28 +239,37 @@ def test_encoder_classifier_resamples_and_mixes_down(tmp_path):
     assert torch.allclose(from_file, from_wave, atol=1e-4)
 
 
-def test_merge_agreement_measures_each_rate_on_the_users_files(
-    tmp_path, capsys
-):
-    from pretrained_interfaces.merge_agreement import main, merge_agreement
-
-    rng = np.random.default_rng(3)
-    folder = tmp_path / "clips"
+def noise_clips(folder, count=6, seed=3):
+    """``count`` one-second noise clips of different loudness in
+    ``folder``; their paths, sorted."""
+    rng = np.random.default_rng(seed)
     folder.mkdir()
-    for number in range(6):
+    for number in range(count):
         wave = rng.uniform(0.05, 0.5) * rng.standard_normal(16000)
         soundfile.write(folder / f"{number}.wav", wave.astype(np.float32),
                         16000)  # fmt: skip
-    paths = sorted(str(p) for p in folder.iterdir())
+    return sorted(str(p) for p in folder.iterdir())
+
+
+def deep_tagger():
     torch.manual_seed(0)
     encoder = AudioSpectrogramTransformer(
         model_size=None, embed_dim=32, depth=3, num_heads=2,
         target_length=100, fstride=16, tstride=10,
     )  # fmt: skip
-    tagger = AudioTagger.from_modules(
+    return AudioTagger.from_modules(
         encoder, AudioClassificationHead(32, 4), list("abcd"),
         target_length=100, precision="fp32",
     )  # fmt: skip
+
+
+def test_agreement_measures_each_precision_and_rate_on_the_users_files(
+    tmp_path, capsys
+):
+    from pretrained_interfaces.agreement import main, merge_agreement
+
+    paths = noise_clips(tmp_path / "clips")
+    tagger = deep_tagger()
     exact = [tagger.tag_file(p, top_k=1).tags[0][0] for p in paths]
     rows = merge_agreement(tagger, paths, [0.3, 0.6])
     assert [row["rate"] for row in rows] == [0.0, 0.3, 0.6]
@@ -274,9 +283,79 @@ def test_merge_agreement_measures_each_rate_on_the_users_files(
     assert np.abs(tagger.tag_file(paths[0], top_k=None).scores
                   - changed).max() > 0  # fmt: skip
     assert [tagger.tag_file(p, top_k=1).tags[0][0] for p in paths] == exact
-    model = export_tagger(small_tagger(target_length=100), tmp_path / "m")
-    assert main([str(model), str(folder), "--rates", "0.3",
-                 "--min-agreement", "0.5"]) == 0.3  # fmt: skip
+    # every precision against the fp32 model's own top tags, from a folder
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    fp32 = AudioTagger.from_source(str(model), precision="fp32")
+    exact = [fp32.tag_file(p, top_k=1).tags[0][0] for p in paths]
+    int8 = AudioTagger.from_source(str(model), precision="int8-dynamic")
+    tops = [int8.merge_tokens(0.3).tag_file(p, top_k=1).tags[0][0]
+            for p in paths]  # fmt: skip
+    expected = sum(a == b for a, b in zip(tops, exact, strict=True)) / 6
+    found = main([str(model), str(tmp_path / "clips"), "--precisions",
+                  "int8-dynamic", "--rates", "0.3", "--record"])  # fmt: skip
     out = capsys.readouterr().out
-    assert "6 files, precision " in out and "| 0.3 | " in out
-    assert "ast-tag --merge-tokens 0.3" in out
+    assert "6 files" in out and "| fp32 | 0.3 | " in out
+    assert f"| int8-dynamic | 0.3 | {100 * expected:.1f} % |" in out
+    assert found[0] in ("fp32", "int8-dynamic")
+    record = json.loads((model / "inference_agreement.json").read_text())
+    assert record["files"] == 6
+    assert record["agreement"]["int8-dynamic"]["0.3"] == pytest.approx(expected)
+    assert record["agreement"]["fp32"]["0"] == 1.0
+
+
+def write_record(folder, agreement):
+    """An agreement record for the exported ``folder``, written by hand
+    (SHA-256 of its weights file computed here with hashlib)."""
+    import hashlib
+
+    digest = hashlib.sha256(b"model.safetensors")
+    digest.update((folder / "model.safetensors").read_bytes())
+    record = {"weights_sha256": digest.hexdigest(), "files": 100,
+              "measured_on": "a test", "agreement": agreement}  # fmt: skip
+    (folder / "inference_agreement.json").write_text(json.dumps(record))
+
+
+def test_auto_refuses_modes_that_lose_agreement_and_merges_as_recorded(
+    tmp_path, capsys
+):
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    # every fast mode of this CPU recorded under 99 %: auto runs fp32,
+    # merged at the largest rate that kept 99 % (0.2, not 0.4)
+    write_record(model, {
+        "bf16": {"0": 0.95}, "int8-dynamic": {"0": 0.97, "0.2": 0.96},
+        "fp32": {"0.2": 0.995, "0.4": 0.98},
+    })  # fmt: skip
+    tagger = AudioTagger.from_source(str(model))
+    assert tagger.precision == "fp32"
+    assert tagger.pipeline.encoder.merge_rate == 0.2
+    # an explicit mode is the user's choice: run as asked, unmerged
+    explicit = AudioTagger.from_source(str(model), precision="int8-dynamic")
+    assert explicit.precision == "int8-dynamic"
+    assert explicit.pipeline.encoder.merge_rate == 0.0
+    # ast-tag says why, and --merge-tokens 0 still turns merging off
+    clip = noise_clips(tmp_path / "clips", count=1)[0]
+    assert ast_tag([clip, "--model", str(model), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "refused for this model's recorded top-1 agreement" in err
+    assert "int8-dynamic 97.0 %" in err and "merging tokens at rate 0.2" in err
+    from pretrained_interfaces.tag_cli import load_tagger, parse_args
+
+    args = parse_args([clip, "--model", str(model), "--merge-tokens", "0"])
+    assert load_tagger(args).pipeline.encoder.merge_rate == 0.0
+
+
+def test_an_agreement_record_of_other_weights_is_not_used(tmp_path, caplog):
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    write_record(model, {"fp32": {"0.2": 1.0}})
+    other = export_tagger(small_tagger(target_length=100, seed=5),
+                          tmp_path / "other")  # fmt: skip
+    (other / "inference_agreement.json").write_text(
+        (model / "inference_agreement.json").read_text()
+    )
+    with caplog.at_level("WARNING"):
+        tagger = AudioTagger.from_source(str(other))
+    assert tagger.pipeline.encoder.merge_rate == 0.0
+    assert "measured on other weights" in caplog.text
+    (model / "inference_agreement.json").write_text("{not json")
+    with pytest.raises(ValueError, match="inference_agreement.json: not an"):
+        AudioTagger.from_source(str(model))
