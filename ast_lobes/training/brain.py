@@ -47,6 +47,8 @@ from ast_lobes.training.data.sampling import (
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 from ast_lobes.training.stages import (
+    TRAINING_STAGES,
+    active_stage,
     check_head_settings,
     check_optional_hparams,
     describe_stages,
@@ -105,6 +107,8 @@ class AudioClassificationBrain(sb.Brain):
                 "distillation",
             )
         }
+        for name in TRAINING_STAGES:
+            self.settings[name] = active_stage(self.settings[name])
 
     @property
     def pipeline(self):

@@ -98,6 +98,25 @@ def optional(hparams, name):
     return OPTIONAL_HPARAMS[name][0] if value is None else value
 
 
+def active_stage(stage):
+    """``stage``, or None when it is a stage that changes nothing (a
+    ``Mixup`` of probability 0, an ``FbankNoise`` of scale 0 and no shift):
+    a YAML can then hold every stage with its strength as a key.
+
+    Example
+    -------
+    >>> active_stage(Mixup(probability=0.0)) is None
+    True
+    >>> active_stage(FbankNoise(scale=0.0, max_shift=5)) is not None
+    True
+    """
+    if isinstance(stage, Mixup) and stage.probability == 0:
+        return None
+    if isinstance(stage, FbankNoise) and not (stage.scale or stage.max_shift):
+        return None
+    return stage
+
+
 def describe_stages(hparams):
     """One line naming the training stages on and off.
 
@@ -106,8 +125,9 @@ def describe_stages(hparams):
     >>> describe_stages({"spec_augment": object()})
     'training stages: spec_augment on; mixup off, fbank_noise off'
     """
-    on = [name for name in TRAINING_STAGES if hparams.get(name) is not None]
-    off = [name for name in TRAINING_STAGES if hparams.get(name) is None]
+    active = {name: active_stage(hparams.get(name)) for name in TRAINING_STAGES}
+    on = [name for name, stage in active.items() if stage is not None]
+    off = [name for name, stage in active.items() if stage is None]
     parts = [
         ", ".join(f"{n} on" for n in on),
         ", ".join(f"{n} off" for n in off),
@@ -170,7 +190,7 @@ mean_dist_pair (or two_heads: false)
             "multi_label: true"
         )
     if hparams.get("distillation") is not None and (
-        hparams.get("mixup") is not None
+        active_stage(hparams.get("mixup")) is not None
     ):
         problems.append(
             "teacher: its stored outputs are for the clips as they are, "

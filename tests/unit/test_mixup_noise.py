@@ -127,3 +127,35 @@ def test_fbank_noise_is_bounded_uniform_noise_and_a_roll():
     assert noisy.min() >= 0 and noisy.max() < 0.1
     peaks = noisy.amax(dim=(1, 2))
     assert peaks.min() < 0.03 and peaks.max() > 0.07  # per-clip strength
+
+
+def test_stages_of_zero_strength_are_off_and_leave_the_batch_alone():
+    """A YAML holds every stage with its strength as a key (AudioFolder's
+    cpu.yaml): at 0 it is off, so a teacher may go with it."""
+    from ast_lobes.training.stages import (
+        ContradictoryHparamsError,
+        check_head_settings,
+    )
+
+    batch = PaddedBatch([
+        {"id": str(i), "sig": torch.randn(8000), "targets": torch.eye(4)[i]}
+        for i in range(4)
+    ])  # fmt: skip
+    plain = tiny_brain(None)
+    plain.settings["fbank_noise"] = None
+    zero = AudioClassificationBrain(modules=tiny_brain(None).modules, hparams={
+        "loss": "bce", "mixup": Mixup(probability=0.0),
+        "fbank_noise": FbankNoise(scale=0.0, max_shift=0),
+    })  # fmt: skip
+    assert zero.settings["mixup"] is None
+    assert zero.settings["fbank_noise"] is None
+    torch.manual_seed(1)
+    first, _ = zero.compute_forward(batch, sb.Stage.TRAIN)
+    torch.manual_seed(1)
+    second, _ = plain.compute_forward(batch, sb.Stage.TRAIN)
+    assert torch.equal(first, second)  # same draws: nothing drawn for them
+    head = AudioClassificationHead(32, 4)
+    teacher = {"classifier": head, "loss": "ce", "distillation": object()}
+    check_head_settings({**teacher, "mixup": Mixup(probability=0.0)})
+    with pytest.raises(ContradictoryHparamsError, match="set mixup: null"):
+        check_head_settings({**teacher, "mixup": Mixup(probability=0.5)})

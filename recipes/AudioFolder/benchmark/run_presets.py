@@ -5,12 +5,16 @@ of each run, with two reference rows, logistic regression on log-mel
 statistics (scikit-learn) and the ECAPA-TDNN convnet teacher.
 
 Each set is split once by its group column (a speaker, recording, kit or
-voice pack is never in two splits; 15 % validation, 20 % test, seed 1986),
-and every row uses that split. A run whose folder already holds its
-result is not run again (delete the folder to measure it again). The
-held-out set (``voices``) is printed apart: it is never used to choose a
-setting. A time marked * was measured while another run shared the two
-cores (``"shared_cpu": true`` in its ``result.json``).
+voice pack is never in two splits; 15 % validation, 20 % test, seed
+1986), and every row uses that split; or, with ``--n_folds K``, into K
+folds by group, each fold once the held-out one (validation and test, as
+ESC-50), and a cell is the mean test accuracy over the folds at the last
+epoch (unbiased by the choice of a checkpoint on those clips) with its
+spread. A run whose folder already holds its result is not run again
+(delete the folder to measure it again). The held-out set (``voices``)
+is printed apart: it is never used to choose a setting. A time marked *
+was measured while another run shared the two cores (``"shared_cpu":
+true`` in its ``result.json``).
 
 To run::
 
@@ -18,6 +22,8 @@ To run::
     python run_presets.py small_sets --output results/small_sets
     python run_presets.py small_sets --presets logreg frames --sets drums
     python run_presets.py small_sets --table_only   # what is measured
+    python run_presets.py small_sets --n_folds 4 --sets drums effects \
+        --output results/small_sets_folds
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -52,6 +58,8 @@ STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
            "--teacher_loss", "soft", "--teacher_weight", "0.5"]  # fmt: skip
 CMN = ["--per_clip_mean", "true"]
 MASKS = ["--freq_mask", "24", "--time_mask", "20"]
+MIXUP = ["--mixup_probability", "0.5"]
+SHIFT = ["--noise_scale", "0.1", "--noise_max_shift", "10"]
 EPOCHS_100 = ["--number_of_epochs", "100", "--lr_milestone_start", "75"]
 # name: (YAML, overrides, description); a {teacher} in an override is the
 # set's teacher logits (the teacher row runs first).
@@ -71,6 +79,12 @@ PRESETS = {
     "stem_frames": ("cpu.yaml", [*FRAMES, *STEM],
                     "frame patches over a 16-channel convolutional stem "
                     "(cpu.yaml's default since 0.4)"),
+    "stem_frames_mixup": ("cpu.yaml", [*FRAMES, *STEM, *MIXUP],
+                          "stem_frames with mixup (half the clips, "
+                          "Beta(10, 10))"),
+    "stem_frames_shift": ("cpu.yaml", [*FRAMES, *STEM, *SHIFT],
+                          "stem_frames with fbank noise (0.1) and time "
+                          "rolls of up to 10 frames"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
@@ -93,15 +107,32 @@ PRESETS = {
 REFERENCES = ("logreg", "teacher")
 
 
-def run_recipe(yaml, overrides, folder, table):
-    """One ``train.py`` run: its test accuracy and wall seconds."""
+def split_options(n_folds):
+    """The recipe's split options: one split, or ``n_folds`` folds."""
+    if n_folds > 1:
+        return ["--group_column", "group", "--n_folds", str(n_folds),
+                "--seed", "1986"]  # fmt: skip
+    return SPLIT
+
+
+def fold_accuracy(folder):
+    """Mean and spread over the folds of a run at its last epoch."""
+    with open(os.path.join(folder, "cross_validation.json")) as handle:
+        last = json.load(handle)["last_epoch"]
+    return last["mean"], last["std"]
+
+
+def run_recipe(yaml, overrides, folder, table, n_folds=1):
+    """One ``train.py`` run (of every fold): its test accuracy (the mean
+    over folds at the last epoch), spread and wall seconds."""
     result = os.path.join(folder, "result.json")
     if os.path.exists(result):
         with open(result) as handle:
             return json.load(handle)
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
-        os.path.join(HPARAMS, yaml), "--table", table, *SPLIT,
+        os.path.join(HPARAMS, yaml), "--table", table,
+        *split_options(n_folds),
         "--output_folder", folder, *overrides,
     ]  # fmt: skip
     os.makedirs(folder, exist_ok=True)
@@ -111,29 +142,49 @@ def run_recipe(yaml, overrides, folder, table):
     with open(os.path.join(folder, "run_output.txt"), "w") as handle:
         handle.write(" ".join(command) + "\n" + done.stdout + done.stderr)
     found = re.findall(r"^test accuracy: ([0-9.]+);", done.stdout, re.M)
+    if n_folds > 1 and done.returncode == 0:
+        found = [fold_accuracy(folder)]
     if done.returncode != 0 or not found:
         raise SystemExit(
             f"error: {' '.join(command)} failed (exit {done.returncode}); "
             f"see {folder}/run_output.txt"
         )
-    measured = {"accuracy": float(found[-1]), "seconds": seconds}
+    measured = {"seconds": seconds}
+    if n_folds > 1:
+        measured["accuracy"], measured["fold_std"] = found[-1]
+        measured["n_folds"] = n_folds
+    else:
+        measured["accuracy"] = float(found[-1])
     with open(result, "w") as handle:
         json.dump(measured, handle)
     return measured
 
 
-def run_logreg(folder, table):
+def run_logreg(folder, table, n_folds=1):
     """Logistic regression on the mean and std of each mel band over time,
-    C chosen on the validation split; the split is the recipe's own."""
+    C chosen on the validation split (with folds: on the training folds);
+    the split is the recipe's own."""
     result = os.path.join(folder, "result.json")
     if os.path.exists(result):
         with open(result) as handle:
             return json.load(handle)
-    from logmel_baseline import logmel_logistic_regression
+    from logmel_baseline import (
+        logmel_logistic_regression,
+        logmel_logistic_regression_folds,
+    )
 
     start = time.time()
-    accuracy = logmel_logistic_regression(table, folder, SPLIT)
-    measured = {"accuracy": accuracy, "seconds": time.time() - start}
+    measured = {}
+    if n_folds > 1:
+        measured["accuracy"], measured["fold_std"] = (
+            logmel_logistic_regression_folds(
+                table, folder, split_options(n_folds), n_folds
+            )
+        )
+        measured["n_folds"] = n_folds
+    else:
+        measured["accuracy"] = logmel_logistic_regression(table, folder, SPLIT)
+    measured["seconds"] = time.time() - start
     with open(result, "w") as handle:
         json.dump(measured, handle)
     return measured
@@ -151,7 +202,7 @@ def stored_results(output, sets, presets):
     return rows
 
 
-def measure(sets_dir, output, sets, presets):
+def measure(sets_dir, output, sets, presets, n_folds=1):
     rows = {}
     for name in sets:
         table = os.path.join(sets_dir, name, "clips.csv")
@@ -161,15 +212,21 @@ def measure(sets_dir, output, sets, presets):
                 f"make_sets.py {sets_dir} --sets {name}"
             )
         teacher = os.path.join(output, name, "teacher", "teacher_logits.npz")
+        if n_folds > 1:
+            teacher = os.path.join(
+                output, name, "teacher", "fold{fold}", "teacher_logits.npz"
+            )
         for preset in presets:
             folder = os.path.join(output, name, preset)
             print(f"{name}: {preset} ...", flush=True)
             if preset == "logreg":
-                rows[name, preset] = run_logreg(folder, table)
+                rows[name, preset] = run_logreg(folder, table, n_folds)
             else:
                 yaml, overrides, _ = PRESETS[preset]
                 overrides = [o.format(teacher=teacher) for o in overrides]
-                rows[name, preset] = run_recipe(yaml, overrides, folder, table)
+                rows[name, preset] = run_recipe(
+                    yaml, overrides, folder, table, n_folds
+                )
             found = rows[name, preset]
             print(f"{name}: {preset}: {100 * found['accuracy']:.1f} % in "
                   f"{found['seconds'] / 60:.1f} min", flush=True)  # fmt: skip
@@ -191,7 +248,10 @@ def table_text(rows, sets, presets):
         if found is None:
             return "-"
         shared = " *" if found.get("shared_cpu") else ""
-        return (f"{100 * found['accuracy']:.1f} % "
+        spread = ""
+        if "fold_std" in found:
+            spread = f" +- {100 * found['fold_std']:.1f}"
+        return (f"{100 * found['accuracy']:.1f} %{spread} "
                 f"({found['seconds'] / 60:.1f} min{shared})")  # fmt: skip
 
     for preset in presets:
@@ -207,6 +267,8 @@ def table_text(rows, sets, presets):
         behind = "-"
         if whole and len(gaps) == len(tuned) and preset not in REFERENCES:
             behind = f"{100 * max(gaps):.1f} points"
+            if max(gaps) < 0:
+                behind = f"none (ahead by {-100 * max(gaps):.1f})"
         label = preset if preset not in REFERENCES else f"{preset} (reference)"
         cells = [label, *(cell(n, preset) for n in tuned), worst, behind]
         cells += [cell(n, preset) for n in held]
@@ -222,6 +284,13 @@ def main(argv=None):
     parser.add_argument("--presets", nargs="+",
                         choices=["logreg", *PRESETS],
                         default=["logreg", *PRESETS])  # fmt: skip
+    parser.add_argument(
+        "--n_folds",
+        type=int,
+        default=1,
+        help="K folds by group instead of one split; a "
+        "cell is the mean over folds at the last epoch",
+    )
     parser.add_argument("--table_only", action="store_true",
                         help="print the results already measured")  # fmt: skip
     args = parser.parse_args(argv)
@@ -233,7 +302,8 @@ def main(argv=None):
     if args.table_only:
         rows = stored_results(args.output, args.sets, presets)
     else:
-        rows = measure(args.sets_dir, args.output, args.sets, presets)
+        rows = measure(args.sets_dir, args.output, args.sets, presets,
+                       args.n_folds)  # fmt: skip
     text = table_text(rows, args.sets, presets)
     print("\n" + text)
     with open(os.path.join(args.output, "table.md"), "w") as handle:
