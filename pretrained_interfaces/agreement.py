@@ -11,8 +11,9 @@ figures into MODEL (a folder exported by a recipe) as
 ``inference_agreement.json``, with the SHA-256 of its weights: a tagger
 built from that folder with ``precision="auto"`` then never picks a mode
 whose recorded agreement is under 99 % (``MIN_AGREEMENT``) and merges
-tokens at the largest recorded rate that keeps it. Without a record,
-``auto`` decides by speed alone and never merges.
+tokens at the largest recorded rate that keeps it; a mode the record
+lacks is judged by speed alone. Without a record, ``auto`` decides by
+speed alone and never merges.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -84,11 +85,12 @@ def merge_agreement(tagger, paths, rates, window=None, reference=None,
 
 
 def measure_agreement(source, paths, precisions, rates, window=None,
-                      device="cpu"):  # fmt: skip
+                      device="cpu", skip_slow=False):  # fmt: skip
     """Per precision of ``precisions`` and merge rate of ``rates``, the
     top-1 agreement over ``paths`` with the model of ``source`` in fp32,
     unmerged (each precision on a fresh copy of the model; one it runs
-    slower than fp32 here is refused, ``SlowPrecisionError``).
+    slower than fp32 here is refused, ``SlowPrecisionError``, or with
+    ``skip_slow`` left out, saying so in the log).
 
     Returns
     -------
@@ -106,8 +108,16 @@ def measure_agreement(source, paths, precisions, rates, window=None,
     reference, seconds = top_tags(exact, paths, window)
     rows = [{"precision": "fp32", "rate": 0.0, "agreement": 1.0,
              "seconds": seconds}]  # fmt: skip
+    from ast_lobes.model.hardware import SlowPrecisionError
+
     for precision in dict.fromkeys(["fp32", *precisions]):
-        tagger = exact if precision == "fp32" else tagger_in(precision)
+        try:
+            tagger = exact if precision == "fp32" else tagger_in(precision)
+        except SlowPrecisionError as error:
+            if not skip_slow:
+                raise
+            logger.warning("%s not measured: %s", precision, error)
+            continue
         measured = merge_agreement(tagger, paths, rates, window, reference,
                                    exact=precision == "fp32")  # fmt: skip
         rows += [{"precision": precision, **row} for row in measured]
@@ -245,6 +255,7 @@ def main(argv=None):
     from ast_lobes.model.modes import PRECISIONS
     from ast_lobes.weights.files import CheckpointError
     from pretrained_interfaces.archive import find_audio_files
+    from pretrained_interfaces.precision_report import precision_reported
 
     parser = argparse.ArgumentParser(
         prog="agreement", description=__doc__.split("\n\n")[0]
@@ -274,8 +285,11 @@ def main(argv=None):
                  f"{args.model} is not one")  # fmt: skip
     precisions = args.precisions or default_precisions()
     try:
-        rows = measure_agreement(args.model, paths, precisions, args.rates,
-                                 args.window, args.device)  # fmt: skip
+        with precision_reported("agreement"):
+            rows = measure_agreement(
+                args.model, paths, precisions, args.rates, args.window,
+                args.device, skip_slow=args.precisions is None,
+            )  # fmt: skip
         if args.record:
             written = write_agreement_record(args.model, rows, len(paths))
     except (CheckpointError, SlowPrecisionError, ValueError) as error:

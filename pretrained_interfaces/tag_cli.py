@@ -22,9 +22,7 @@ Authors
 """
 
 import argparse
-import contextlib
 import json
-import logging
 import os
 import sys
 import time
@@ -203,28 +201,6 @@ def describe(result):
     return lines
 
 
-@contextlib.contextmanager
-def precision_reported():
-    """Shows the precision choice (``auto``: which mode and why) on
-    stderr while the precision is set."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ast-tag: %(message)s"))
-    loggers = [logging.getLogger(name) for name in (
-        "ast_lobes.model.hardware", "pretrained_interfaces.audio_tagger",
-        "pretrained_interfaces.agreement",
-    )]  # fmt: skip
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-
-
 def files_to_tag(args):
     """``(todo, results_file)``: files not yet in ``--output``, and that
     output opened for appending (None without ``--output``)."""
@@ -323,9 +299,10 @@ def load_tagger(args):
     from ast_lobes.model.hardware import SlowPrecisionError
     from ast_lobes.weights.files import CheckpointError
     from pretrained_interfaces.audio_tagger import AudioTagger
+    from pretrained_interfaces.precision_report import precision_reported
 
     try:
-        with precision_reported():
+        with precision_reported("ast-tag"):
             tagger = AudioTagger.from_source(
                 args.model, device=args.device, precision=args.precision,
                 force_precision=args.force_precision,

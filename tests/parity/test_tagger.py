@@ -359,3 +359,20 @@ def test_an_agreement_record_of_other_weights_is_not_used(tmp_path, caplog):
     (model / "inference_agreement.json").write_text("{not json")
     with pytest.raises(ValueError, match="inference_agreement.json: not an"):
         AudioTagger.from_source(str(model))
+
+
+def test_agreement_skips_a_mode_this_cpu_runs_slowly_unless_asked_for(
+    tmp_path, monkeypatch
+):
+    import ast_lobes.model.precision as precision
+    from ast_lobes.model.hardware import Hardware, SlowPrecisionError
+    from pretrained_interfaces.agreement import measure_agreement
+
+    avx2 = Hardware("cpu", "AVX2", False)  # no bf16 units: bf16 is slow
+    monkeypatch.setattr(precision, "detect_hardware", lambda device: avx2)
+    paths = noise_clips(tmp_path / "clips", count=2)
+    model = str(export_tagger(deep_tagger(), tmp_path / "m"))
+    rows = measure_agreement(model, paths, ["bf16"], [], skip_slow=True)
+    assert [(r["precision"], r["rate"]) for r in rows] == [("fp32", 0.0)]
+    with pytest.raises(SlowPrecisionError, match="bf16 runs slower"):
+        measure_agreement(model, paths, ["bf16"], [])
