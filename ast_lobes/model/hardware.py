@@ -133,21 +133,33 @@ MARGIN = 1.1
 MIN_AGREEMENT = 0.99
 
 
+# A mode without a record of its own is judged by the record of the mode
+# whose arithmetic it shares (bf16 products under autocast).
+SAME_ARITHMETIC = {"bf16-autocast": "bf16"}
+
+
 def agreeing_modes(modes, agreement):
     """``(kept, refused)``: the modes of ``modes`` whose recorded top-1
-    agreement with fp32 (``{mode: share}``; a mode not in it is kept) is
-    at least ``MIN_AGREEMENT``, and ``{mode: share}`` of the others.
+    agreement with fp32 (``{mode: share}``; a mode not in it, nor its
+    ``SAME_ARITHMETIC`` mode, is kept) is at least ``MIN_AGREEMENT``, and
+    ``{mode: share}`` of the others.
 
     Example
     -------
     >>> agreeing_modes(["bf16", "int8-dynamic", "fp32"],
     ...                {"int8-dynamic": 0.97, "bf16": 0.995})
     (['bf16', 'fp32'], {'int8-dynamic': 0.97})
+    >>> agreeing_modes(["bf16", "bf16-autocast", "fp32"], {"bf16": 0.9})
+    (['fp32'], {'bf16': 0.9, 'bf16-autocast': 0.9})
     """
     agreement = agreement or {}
+    recorded = {
+        mode: agreement.get(mode, agreement.get(SAME_ARITHMETIC.get(mode)))
+        for mode in modes if mode != "fp32"
+    }  # fmt: skip
     refused = {
-        mode: agreement[mode] for mode in modes
-        if mode != "fp32" and agreement.get(mode, 1.0) < MIN_AGREEMENT
+        mode: share for mode, share in recorded.items()
+        if share is not None and share < MIN_AGREEMENT
     }  # fmt: skip
     return [mode for mode in modes if mode not in refused], refused
 
