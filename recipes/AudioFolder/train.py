@@ -160,16 +160,20 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
     return train_split(hparams_file, run_opts, overrides, fold, plain)
 
 
-# What the teacher of a teacher_recipe shares with its student: the data,
-# the split, the seed and the augmentation its stored draws repeat (the
-# recipe's own keys, set on the command line).
+# What the teacher of a teacher_recipe shares with its student when set
+# on the command line: the data, the split and the run's handling.
 SHARED_WITH_TEACHER = (
     "data_folder", "table", "train_table", "valid_table", "test_table",
     *TABLE_OPTIONS, "skip_other_files", "skip_bad_files", "valid_share",
     "test_share", "n_folds", "fold", "sample_rate", "max_target_length",
-    "resample_on_load", "start_over", "resume_anyway", "freq_mask",
-    "time_mask",
+    "resample_on_load", "start_over", "resume_anyway",
 )  # fmt: skip
+
+
+# The augmentation the teacher's stored draws repeat: the student's own
+# values (its YAML's or the command line's) go to the teacher.
+DRAWN_AUGMENTATION = ("freq_mask", "time_mask", "noise_scale",
+                      "noise_max_shift")  # fmt: skip
 
 
 def teacher_recipe_path(name, hparams_file):
@@ -197,6 +201,9 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
         key: value for key, value in overrides.items()
         if key in SHARED_WITH_TEACHER
     }  # fmt: skip
+    teacher_overrides.update({
+        key: plain[key] for key in DRAWN_AUGMENTATION if key in plain
+    })  # fmt: skip
     teacher_overrides.update({
         "seed": plain["seed"], "teacher_draws": plain["teacher_draws"],
         "output_folder": folder,

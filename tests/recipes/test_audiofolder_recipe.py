@@ -289,6 +289,8 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
         "--experiment_folder", str(tmp_path / "teacher"),
         "--number_of_epochs", "1", "--batch_size", "4",
         "--teacher_draws", "2",
+        # the student's (cpu.yaml's) fbank noise and rolls, in its draws
+        "--noise_scale", "0.1", "--noise_max_shift", "10",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)  # fmt: skip
