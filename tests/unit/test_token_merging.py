@@ -32,14 +32,19 @@ def test_rate_zero_gives_the_blocks_outputs():
         assert torch.equal(converted(fbank), exact)
 
 
-def test_merging_identical_tokens_changes_nothing():
-    # without position embeddings, a time patch repeated at once gives
-    # two identical tokens: one of the first set, one of the second
-    encoder = encoder_of()
+def repeated_patches(encoder):
+    """Fbank whose every time patch is repeated at once, for ``encoder``
+    with its position embeddings zeroed: identical token pairs, one of
+    the first set and one of the second."""
     with torch.no_grad():
         encoder.pos_embed.zero_()
     half = torch.randn(1, 4, 16, 128)
-    fbank = torch.cat((half, half), dim=2).reshape(1, 128, 128)
+    return torch.cat((half, half), dim=2).reshape(1, 128, 128)
+
+
+def test_merging_identical_tokens_changes_nothing():
+    encoder = encoder_of()
+    fbank = repeated_patches(encoder)
     with torch.no_grad():
         exact = encoder(fbank)
         merged = set_inference_precision(encoder, "fp32").set_merge_rate(0.5)
@@ -77,10 +82,7 @@ def test_mean_pooling_weights_each_merged_token_by_its_patches():
     # count each merged token twice to equal the unmerged mean (an
     # unweighted mean of the 48 tokens left is 0.18 off here)
     encoder = encoder_of("mean", depth=1)
-    with torch.no_grad():
-        encoder.pos_embed.zero_()
-    half = torch.randn(1, 4, 16, 128)
-    fbank = torch.cat((half, half), dim=2).reshape(1, 128, 128)
+    fbank = repeated_patches(encoder)
     with torch.no_grad():
         exact = encoder(fbank)
         merged = set_inference_precision(encoder, "fp32").set_merge_rate(0.25)
