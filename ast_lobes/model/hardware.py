@@ -242,14 +242,12 @@ than fp32 on this CPU AVX2 without native bf16 ...
                 + " of fp32"
             )
         if refused:
+            listed = ", ".join(
+                f"{mode} {100 * share:.1f} %" for mode, share in refused.items()
+            )
             why += (
-                "; refused for this model's recorded top-1 agreement "
-                + (
-                    ", ".join(
-                        f"{m} {100 * v:.1f} %" for m, v in refused.items()
-                    )
-                )
-                + f" (under {100 * MIN_AGREEMENT:g} %)"
+                f"; refused for this model's recorded top-1 agreement "
+                f"{listed} (under {100 * MIN_AGREEMENT:g} %)"
             )
         logger.info(
             "precision auto: %s (%s) on this %s",

@@ -71,24 +71,31 @@ def split_statistics(table, folder, split_args, fold=None):
     return data
 
 
+def scaled_logistic_regression(c=1.0):
+    """Standardised features into scikit-learn's logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=c, max_iter=2000)
+    )
+
+
 def logmel_logistic_regression_folds(table, folder, split_args, n_folds):
     """Mean and spread over the recipe's ``n_folds`` folds of the test
     accuracy, C chosen by 3-fold cross-validation on each fold's training
     clips (the held-out fold is its validation split too, so choosing C
     there would flatter the baseline)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     scores = []
     for fold in range(1, n_folds + 1):
         data = split_statistics(table, folder, split_args, fold)
-        model = make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=2000)
-        )
         search = GridSearchCV(
-            model, {"logisticregression__C": list(C_VALUES)}, cv=3
+            scaled_logistic_regression(),
+            {"logisticregression__C": list(C_VALUES)},
+            cv=3,
         )
         search.fit(*data["train"])
         scores.append(float(search.score(*data["test"])))
@@ -97,16 +104,10 @@ def logmel_logistic_regression_folds(table, folder, split_args, n_folds):
 
 def logmel_logistic_regression(table, folder, split_args):
     """Test accuracy of the baseline on the recipe's split of ``table``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     data = split_statistics(table, folder, split_args)
     best = None
     for c in C_VALUES:
-        model = make_pipeline(
-            StandardScaler(), LogisticRegression(C=c, max_iter=2000)
-        )
+        model = scaled_logistic_regression(c)
         model.fit(*data["train"])
         score = model.score(*data["valid"])
         if best is None or score > best[0]:
