@@ -24,6 +24,10 @@ from ast_lobes.model.hardware import (  # noqa: E402
     SlowPrecisionError,
     detect_hardware,
 )
+from ast_lobes.model.onnx_runtime import (  # noqa: E402
+    new_session,
+    quantize_onnx_int8,
+)
 from ast_lobes.model.precision import decide_precision  # noqa: E402
 
 SIZES = {  # hidden, layers, heads
@@ -161,24 +165,15 @@ def onnx_file(mode, folder, make_pipeline):
         return fp32
     int8 = os.path.join(folder, "model.int8.onnx")
     if not os.path.isfile(int8):
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+        quantize_onnx_int8(fp32, int8)
     return int8
 
 
 def load_onnx(mode, folder, make_pipeline):
-    """ONNX Runtime (CPU, as many threads as torch) running ``mode``."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    # idle threads that spin would slow the modes timed in turn with it
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = onnxruntime.InferenceSession(
-        onnx_file(mode, folder, make_pipeline), options,
-        providers=["CPUExecutionProvider"],
-    )  # fmt: skip
+    """ONNX Runtime (CPU, as many threads as torch, idle threads not
+    spinning) running ``mode``: the whole classifier exported as one
+    graph, as a user of the ONNX export runs it."""
+    session = new_session(onnx_file(mode, folder, make_pipeline))
 
     def forward(fbank):
         logits = session.run(None, {"fbank": fbank.numpy()})[0]

@@ -28,6 +28,7 @@ import sys
 import time
 
 from ast_lobes.model.hardware import MIN_AGREEMENT
+from ast_lobes.model.modes import UNMERGEABLE
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def measure_agreement(source, paths, precisions, rates, window=None,
     top-1 agreement over ``paths`` with the model of ``source`` in fp32,
     unmerged (each precision on a fresh copy of the model; one it runs
     slower than fp32 here is refused, ``SlowPrecisionError``, or with
-    ``skip_slow`` left out, saying so in the log).
+    ``skip_slow`` left out, saying so in the log; ``ort-int8``, which
+    cannot merge, at rate 0 only).
 
     Returns
     -------
@@ -118,7 +120,8 @@ def measure_agreement(source, paths, precisions, rates, window=None,
                 raise
             logger.warning("%s not measured: %s", precision, error)
             continue
-        measured = merge_agreement(tagger, paths, rates, window, reference,
+        merged = [] if precision in UNMERGEABLE else rates
+        measured = merge_agreement(tagger, paths, merged, window, reference,
                                    exact=precision == "fp32")  # fmt: skip
         rows += [{"precision": precision, **row} for row in measured]
     return rows

@@ -102,7 +102,8 @@ class AudioTagger(Pretrained):
     Arguments are those of SpeechBrain's ``Pretrained``, and
     ``precision`` (``auto`` or one of ``ast_lobes.PRECISIONS``: the
     encoder's inference mode, decided here; a mode the hardware runs
-    slower than fp32 is refused unless ``force_precision``). Build it with
+    slower than fp32 is refused unless ``force_precision``) and
+    ``merge_rate`` (token merging, see ``from_pipeline``). Build it with
     ``AudioTagger.from_source(...)`` or ``from_hparams(source=<exported
     model folder>)``.
 
@@ -132,7 +133,7 @@ class AudioTagger(Pretrained):
     ]
 
     def __init__(self, *args, precision="auto", force_precision=False,
-                 agreement=None, **kwargs):  # fmt: skip
+                 agreement=None, merge_rate=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
         encoder = self.hparams.label_encoder
         self.label_names = [encoder.ind2lab[i] for i in range(len(encoder))]
@@ -146,10 +147,17 @@ class AudioTagger(Pretrained):
         )
         self.sample_rate = self.hparams.sample_rate
         automatic = (precision or "fp32") == "auto" and bool(agreement)
+        if merge_rate is None:
+            merging = automatic and any(
+                recorded_merge_rate(agreement, mode) for mode in agreement
+            )
+        else:
+            merging = bool(merge_rate)
         converted = set_inference_precision(
             self.mods.embedding_model, precision or "fp32",
             force=force_precision,
             agreement=mode_agreement(agreement) if automatic else None,
+            merging=merging,
         )  # fmt: skip
         self.precision = converted.precision
         self.pipeline = AudioClassificationPipeline(
@@ -159,7 +167,9 @@ class AudioTagger(Pretrained):
             self.mods.classifier,
         ).eval()
         rate = recorded_merge_rate(agreement, self.precision)
-        if automatic and rate:
+        if merge_rate is not None:
+            self.merge_tokens(merge_rate)
+        elif automatic and rate:
             self.merge_tokens(rate)
             logger.info(
                 "precision auto: merging tokens at rate %g (its recorded "
@@ -170,7 +180,8 @@ class AudioTagger(Pretrained):
     @classmethod
     def from_pipeline(cls, pipeline, label_names, multi_label=True,
                       thresholds=None, device="cpu", precision="auto",
-                      force_precision=False, agreement=None):  # fmt: skip
+                      force_precision=False, agreement=None,
+                      merge_rate=None):  # fmt: skip
         """Builds a tagger over an ``AudioClassificationPipeline`` (its
         encoder is converted in place for ``precision``).
 
@@ -195,6 +206,10 @@ class AudioTagger(Pretrained):
             {merge rate: share}}`` (``pretrained_interfaces.agreement``):
             ``auto`` refuses a mode under ``MIN_AGREEMENT`` and merges
             tokens at the largest recorded rate that keeps it.
+        merge_rate : float or None
+            Merge tokens at this rate (``merge_tokens``; 0: never), in
+            place of the recorded one; with ``auto``, a rate above 0 keeps
+            to the modes that merge tokens.
 
         Returns
         -------
@@ -221,6 +236,7 @@ class AudioTagger(Pretrained):
             precision=precision,
             force_precision=force_precision,
             agreement=agreement,
+            merge_rate=merge_rate,
         )
 
     @classmethod
@@ -270,7 +286,7 @@ class AudioTagger(Pretrained):
     @classmethod
     def from_source(cls, source, savedir=None, device="cpu",
                     precision="auto", force_precision=False,
-                    **published):  # fmt: skip
+                    merge_rate=None, **published):  # fmt: skip
         """Loads any model ``load_model_source`` reads: an exported folder,
         a published name, an original ``.pth``, a Hugging Face folder or
         hub id (``published``: ``label_names``, ``target_length``,
@@ -297,7 +313,7 @@ class AudioTagger(Pretrained):
         return cls.from_pipeline(
             model.pipeline, model.label_names, model.multi_label,
             model.thresholds, device, precision, force_precision,
-            agreement,
+            agreement, merge_rate,
         )  # fmt: skip
 
     @classmethod

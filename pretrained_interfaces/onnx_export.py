@@ -32,7 +32,17 @@ import os
 import torch
 from torch import nn
 
+from ast_lobes.model.onnx_runtime import (
+    export_encoder_onnx,
+    quantize_onnx_int8,
+)
 from ast_lobes.weights.exported import load_exported_model
+
+__all__ = [
+    "export_classifier_onnx",
+    "export_front_end_onnx",
+    "quantize_onnx_int8",
+]
 
 
 class LogitsModel(nn.Module):
@@ -61,8 +71,9 @@ class FrontEnd(nn.Module):
         return self.pipeline.features(waveform)[0]
 
 
-def export_classifier_onnx(pipeline, path, opset_version=18):
-    """Writes the encoder and head to ``path`` with dynamic batch and time.
+def export_classifier_onnx(pipeline, path):
+    """Writes the encoder and head to ``path`` with dynamic batch and time
+    (from two time patches up to the model's ``target_length`` frames).
 
     Arguments
     ---------
@@ -70,40 +81,16 @@ def export_classifier_onnx(pipeline, path, opset_version=18):
         The model (fp32).
     path : str
         Output ``.onnx`` file.
-    opset_version : int
-        ONNX opset.
 
     Returns
     -------
     str
         ``path``.
     """
-    model = LogitsModel(pipeline).eval()
-    encoder = pipeline.encoder
-    frames_max = encoder.target_length
-    # Two patches in time: with one, torch 2.9's exporter specialises the
-    # graph to the patch count of the example.
-    frames_min = encoder.patch_size[1] + encoder.tstride
-    example = torch.randn(2, frames_max, encoder.input_fdim)
-    dynamic = {
-        "fbank": {
-            0: torch.export.Dim("batch", min=1, max=4096),
-            1: torch.export.Dim("frames", min=frames_min, max=frames_max),
-        }
-    }
-    with torch.no_grad():
-        torch.onnx.export(
-            model,
-            (example,),
-            path,
-            dynamo=True,
-            dynamic_shapes=dynamic,
-            input_names=["fbank"],
-            output_names=["logits"],
-            opset_version=opset_version,
-            verbose=False,
-        )
-    return path
+    return export_encoder_onnx(
+        LogitsModel(pipeline), pipeline.bare_encoder, path,
+        output_name="logits",
+    )  # fmt: skip
 
 
 def hann_window(
@@ -154,16 +141,6 @@ def export_front_end_onnx(pipeline, path, n_samples, opset_version=18):
             verbose=False,
         )
     return path
-
-
-def quantize_onnx_int8(path, quantized_path):
-    """ONNX Runtime's dynamic int8 quantisation of an exported model
-    (int8 weights per tensor, activations quantised per batch, as the
-    ``int8-dynamic`` precision): ``quantized_path``."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(path, quantized_path, weight_type=QuantType.QInt8)
-    return quantized_path
 
 
 def main(argv=None):

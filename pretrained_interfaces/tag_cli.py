@@ -306,11 +306,9 @@ def load_tagger(args):
             tagger = AudioTagger.from_source(
                 args.model, device=args.device, precision=args.precision,
                 force_precision=args.force_precision,
+                merge_rate=args.merge_tokens,
             )  # fmt: skip
-        tagger = tagger.use_head(args.head)
-        if args.merge_tokens is not None:
-            tagger.merge_tokens(args.merge_tokens)
-        return tagger
+        return tagger.use_head(args.head)
     except (CheckpointError, SlowPrecisionError, ValueError) as error:
         print(f"ast-tag: error: {error}", file=sys.stderr)
         return None

@@ -11,8 +11,11 @@ Tests are sorted by kind, one folder each, and marked by it:
 The fast loop is ``bash run_tests.sh -m "not recipe"``.
 """
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -23,6 +26,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 else:
     torch.set_num_threads(2)
+# ONNX exports (precision ort-int8) and downloads go to a folder of this
+# run, not the user's cache, here and in the recipes' subprocesses
+if "AST_LOBES_CACHE" not in os.environ:
+    os.environ["AST_LOBES_CACHE"] = tempfile.mkdtemp(prefix="ast-cache-")
+    atexit.register(shutil.rmtree, os.environ["AST_LOBES_CACHE"], True)
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(TESTS, "helpers"))
 KINDS = ("unit", "parity", "recipes")

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ast_lobes.model.modes import UNMERGEABLE
+from ast_lobes.model.onnx_runtime import onnxruntime_installed
+
 logger = logging.getLogger(__name__)
 
 
@@ -105,10 +108,15 @@ def fast_precisions(hardware, compile=False):
 
     Example
     -------
+    ``ort-int8`` (ONNX Runtime's int8) counts where ONNX Runtime is
+    installed.
+
+    Example
+    -------
     >>> fast_precisions(Hardware("cpu", "AVX2", False))
-    ['int8-dynamic', 'fp32']
+    ['int8-dynamic', 'ort-int8', 'fp32']
     >>> fast_precisions(Hardware("cpu", "AVX512", True), compile=True)
-    ['bf16', 'int8', 'int8-dynamic', 'bf16-autocast', 'fp32']
+    ['bf16', 'int8', 'int8-dynamic', 'ort-int8', 'bf16-autocast', 'fp32']
     >>> fast_precisions(Hardware("cpu", "DEFAULT", False))
     ['fp32']
     """
@@ -120,6 +128,8 @@ def fast_precisions(hardware, compile=False):
             modes.append("int8")  # torchao's int8 needs torch.compile
     if cpu and hardware.capability in FAST_INT8_CPUS:
         modes.append("int8-dynamic")
+        if onnxruntime_installed():
+            modes.append("ort-int8")
     if hardware.native_bf16:
         modes.append("bf16-autocast")
     return modes + ["fp32"]
@@ -171,6 +181,7 @@ def choose_precision(
     force=False,
     speeds=None,
     agreement=None,
+    merging=False,
 ):
     """The precision to run: ``auto`` resolved, a slow choice refused.
 
@@ -198,6 +209,9 @@ def choose_precision(
         Top-1 agreement with fp32 recorded for the model (``{mode:
         share}``, ``pretrained_interfaces.agreement``): ``auto`` refuses
         a mode below ``MIN_AGREEMENT``, whatever its speed.
+    merging : bool
+        Tokens will be merged (a merge rate is recorded for the model):
+        ``auto`` keeps to the modes that merge (not ``ort-int8``).
 
     Returns
     -------
@@ -215,8 +229,15 @@ def choose_precision(
     >>> choose_precision("auto", xeon, speeds={"bf16": 0.6,
     ...                                        "int8-dynamic": 1.7})
     'int8-dynamic'
-    >>> choose_precision("auto", avx2, agreement={"int8-dynamic": 0.95})
+    >>> choose_precision("auto", avx2, agreement={"int8-dynamic": 0.95,
+    ...                                          "ort-int8": 0.98})
     'fp32'
+    >>> choose_precision("auto", avx2, speeds={"int8-dynamic": 1.4,
+    ...                                        "ort-int8": 1.6})
+    'ort-int8'
+    >>> choose_precision("auto", avx2, speeds={"int8-dynamic": 1.4,
+    ...                                        "ort-int8": 1.6}, merging=True)
+    'int8-dynamic'
     >>> choose_precision("bf16", avx2)
     Traceback (most recent call last):
     ...
@@ -228,6 +249,8 @@ than fp32 on this CPU AVX2 without native bf16 ...
     hardware = hardware or detect_hardware("cpu")
     fast = fast_precisions(hardware, compile)
     if precision == "auto":
+        if merging:
+            fast = [mode for mode in fast if mode not in UNMERGEABLE]
         fast, refused = agreeing_modes(fast, agreement)
         chosen, why = fast[0], "the fastest mode"
         if speeds:
@@ -249,6 +272,8 @@ than fp32 on this CPU AVX2 without native bf16 ...
                 f"; refused for this model's recorded top-1 agreement "
                 f"{listed} (under {100 * MIN_AGREEMENT:g} %)"
             )
+        if merging:
+            why += "; among the modes that merge tokens"
         logger.info(
             "precision auto: %s (%s) on this %s",
             chosen,

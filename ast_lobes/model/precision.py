@@ -26,6 +26,15 @@ from float32 inputs (the model itself holds no precision state):
   AST-Base: 1.97x Hugging Face's fp32 on AVX-512, 1.57x with PyTorch held
   to AVX2 kernels). CPU only. ``torch.ao`` marks this API deprecated in
   favour of torchao, which has no fast eager int8 CPU kernel yet.
+* ``ort-int8``: ONNX Runtime's dynamic int8 of the whole encoder, exported
+  once per model and cached (``ast_lobes.model.onnx_runtime``); the
+  fastest mode measured on AMD EPYC Zen 5 at batch 1. CPU only, no token
+  merging; needs ``pip install "ast-lobes[onnx]"``.
+
+``auto`` decides by a speed probe: one AST-Base transformer block at the
+model's token count in each candidate mode (at 1,214 tokens the
+attention's share decides between bf16 and int8, which a probe at 600
+tokens misjudged on an AMD EPYC Zen 5).
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -46,6 +55,11 @@ from ast_lobes.model.hardware import (
     fast_precisions,
 )
 from ast_lobes.model.modes import PRECISIONS
+from ast_lobes.model.onnx_runtime import (
+    OrtInt8Encoder,
+    block_runner,
+    require_onnxruntime,
+)
 from ast_lobes.model.token_merging import check_mergeable, merged_transform
 
 # Largest logit difference to fp32 accepted on a fixed small model (logits
@@ -56,6 +70,7 @@ PRECISION_TOLERANCE = {
     "bf16-autocast": 0.1,
     "int8": 0.2,
     "int8-dynamic": 0.2,
+    "ort-int8": 0.2,
 }
 
 
@@ -153,13 +168,29 @@ def quantize_linear_layers(module):
         )
 
 
-def probe_block(precision):
-    """``(block, input)``: an AST-Base transformer block (768 wide, 12
-    heads) and 600 tokens, converted for ``precision``."""
+# The probe's block when the model is not known: AST-Base (768 wide, 12
+# heads) on a 10-s clip at stride 10 (1,212 patches and 2 class tokens).
+PROBE_SHAPE = (768, 12, 1214)
+
+
+def probe_shape(encoder):
+    """``(width, heads, tokens)`` of the probe for ``encoder``: AST-Base's
+    block at the encoder's token count, which sets the attention's share
+    of the time (smaller blocks are too short to time apart from the
+    calls' overheads: a 32-wide block measured int8 below fp32)."""
+    width, heads, _ = PROBE_SHAPE
+    return width, heads, encoder.num_patches + 2
+
+
+def probe_block(precision, shape=PROBE_SHAPE):
+    """``(block, input)``: a seeded transformer block of ``shape``
+    (``width, heads, tokens``) and its tokens, converted for
+    ``precision`` (``fp32``, ``bf16`` or ``int8-dynamic``)."""
+    dim, heads, n_tokens = shape
     with torch.random.fork_rng(devices=[]):  # leaves the caller's seed
         torch.manual_seed(0)
-        block = Block(768, 12, qkv_bias=True).eval()
-        tokens = torch.randn(1, 600, 768)
+        block = Block(dim, heads, qkv_bias=True).eval()
+        tokens = torch.randn(1, n_tokens, dim)
     if precision == "bf16":
         block.to(torch.bfloat16)
         use_bf16_attention_kernel([block], "cpu")
@@ -169,32 +200,45 @@ def probe_block(precision):
     return block, tokens
 
 
+def probe_runner(precision, shape=PROBE_SHAPE):
+    """``run()``: one call of the probe's block in ``precision``."""
+    if precision == "ort-int8":
+        return block_runner(*shape)
+    block, tokens = probe_block(precision, shape)
+    return lambda: block(tokens)
+
+
 @functools.cache
-def probe_speeds(modes, threads=None):
+def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
     """Speed of each of ``modes`` relative to fp32 on this CPU, measured
-    on one AST-Base block (about a second, once per process).
+    on one transformer block of ``shape`` (about a second for AST-Base,
+    once per process and shape; ``ort-int8``'s block is exported once and
+    cached on disk).
 
     Arguments
     ---------
     modes : tuple of str
-        Among ``bf16``, ``int8-dynamic``.
+        Among ``bf16``, ``int8-dynamic``, ``ort-int8``.
     threads : int or None
         ``torch.get_num_threads()``, part of the cache key.
+    shape : tuple
+        ``(width, heads, tokens)`` of the model's blocks
+        (``probe_shape``).
 
     Returns
     -------
     dict
         ``{mode: fp32 seconds / mode seconds}``.
     """
-    runs = {mode: probe_block(mode) for mode in ("fp32", *modes)}
+    runs = {mode: probe_runner(mode, shape) for mode in ("fp32", *modes)}
     seconds = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():
-        for block, tokens in runs.values():
-            block(tokens)  # warm-up
+        for run in runs.values():
+            run()  # warm-up
         for _ in range(3):
-            for mode, (block, tokens) in runs.items():
+            for mode, run in runs.items():
                 start = time.perf_counter()
-                block(tokens)
+                run()
                 elapsed = time.perf_counter() - start
                 seconds[mode] = min(seconds[mode], elapsed)
     return {mode: seconds["fp32"] / seconds[mode] for mode in modes}
@@ -204,12 +248,13 @@ def probe_speeds(modes, threads=None):
 # bf16 matrix products as bf16 and is never faster, so bf16's figure is
 # its upper bound.
 PROBED_AS = {"bf16": "bf16", "bf16-autocast": "bf16",
-             "int8-dynamic": "int8-dynamic"}  # fmt: skip
+             "int8-dynamic": "int8-dynamic",
+             "ort-int8": "ort-int8"}  # fmt: skip
 
 
-def measured_speeds(precision, hardware, compile):
+def measured_speeds(precision, hardware, compile, shape=PROBE_SHAPE):
     """Probe speeds deciding ``precision`` on a CPU (None elsewhere, or
-    when no probed mode is in question)."""
+    when no probed mode is in question) for blocks of ``shape``."""
     if hardware.device != "cpu":
         return None
     candidates = fast_precisions(hardware, compile)
@@ -219,19 +264,21 @@ def measured_speeds(precision, hardware, compile):
     probed = tuple(dict.fromkeys(PROBED_AS[m] for m in candidates))
     if not probed:
         return None
-    speeds = probe_speeds(probed, torch.get_num_threads())
+    speeds = probe_speeds(probed, torch.get_num_threads(), shape)
     return {mode: speeds[PROBED_AS[mode]] for mode in candidates}
 
 
 def decide_precision(precision="auto", device="cpu", compile=False,
-                     force=False, agreement=None):  # fmt: skip
+                     force=False, agreement=None, merging=False,
+                     shape=PROBE_SHAPE):  # fmt: skip
     """The one decision of a precision mode: ``(mode, speeds)``, the mode
     ``set_inference_precision`` runs on ``device`` (``auto`` resolved by
     the capabilities and the speed probe; a slow explicit mode refused,
     ``SlowPrecisionError``, unless ``force``) and the probe's figures it
     was decided on (``{mode: speed vs fp32}``, None when none was needed).
     ``agreement``: the model's recorded top-1 agreement with fp32 per mode
-    (``choose_precision``).
+    and ``merging``: tokens will be merged (``choose_precision``);
+    ``shape``: the model's blocks, for the probe (``probe_shape``).
 
     Example
     -------
@@ -243,16 +290,21 @@ def decide_precision(precision="auto", device="cpu", compile=False,
             f"Unknown precision {precision!r}; expected auto or one of "
             f"{PRECISIONS}"
         )
+    if precision == "ort-int8":
+        require_onnxruntime()
     hardware = detect_hardware(device)
-    speeds = None if force else measured_speeds(precision, hardware, compile)
+    speeds = None
+    if not force:
+        speeds = measured_speeds(precision, hardware, compile, shape)
     chosen = choose_precision(
-        precision, hardware, compile, force, speeds, agreement
+        precision, hardware, compile, force, speeds, agreement, merging
     )
     return chosen, speeds
 
 
 def resolve_precision(precision="auto", device="cpu", compile=False,
-                      force=False, agreement=None):  # fmt: skip
+                      force=False, agreement=None, merging=False,
+                      shape=PROBE_SHAPE):  # fmt: skip
     """The mode of ``decide_precision``, without the probe's figures.
 
     Example
@@ -260,7 +312,9 @@ def resolve_precision(precision="auto", device="cpu", compile=False,
     >>> resolve_precision("fp32")
     'fp32'
     """
-    return decide_precision(precision, device, compile, force, agreement)[0]
+    return decide_precision(
+        precision, device, compile, force, agreement, merging, shape
+    )[0]
 
 
 class InferenceEncoder(nn.Module):
@@ -310,7 +364,12 @@ class InferenceEncoder(nn.Module):
 
 
 def set_inference_precision(
-    encoder, precision="auto", compile=False, force=False, agreement=None
+    encoder,
+    precision="auto",
+    compile=False,
+    force=False,
+    agreement=None,
+    merging=False,
 ):
     """Converts ``encoder`` in place for inference in ``precision`` and
     wraps it so that it takes and returns float32.
@@ -331,10 +390,12 @@ def set_inference_precision(
     agreement : dict or None
         The model's recorded top-1 agreement with fp32 per mode: ``auto``
         refuses a mode below ``MIN_AGREEMENT`` (``choose_precision``).
+    merging : bool
+        Tokens will be merged: ``auto`` keeps to the modes that merge.
 
     Returns
     -------
-    InferenceEncoder
+    InferenceEncoder or OrtInt8Encoder
         The converted encoder, with the mode run as ``precision``.
 
     Example
@@ -352,16 +413,21 @@ def set_inference_precision(
     >>> bool((out - expected).abs().max() < 0.05)
     True
     """
-    if isinstance(encoder, InferenceEncoder):
+    if isinstance(encoder, (InferenceEncoder, OrtInt8Encoder)):
         raise ValueError(
             f"The encoder is already converted to {encoder.precision}; "
             "convert a fresh fp32 copy"
         )
     device = next(encoder.parameters()).device
     precision = resolve_precision(
-        precision, str(device), compile, force, agreement
-    )
+        precision, str(device), compile, force, agreement, merging,
+        probe_shape(encoder),
+    )  # fmt: skip
     encoder.eval()
+    if precision == "ort-int8":
+        if compile:
+            raise ValueError("precision ort-int8 is not compiled by torch")
+        return OrtInt8Encoder(encoder)
     if precision == "bf16":
         encoder.to(torch.bfloat16)
         use_bf16_attention_kernel(encoder.blocks, device.type)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ast_lobes.model.cache import default_cache_dir
 from ast_lobes.model.config import AudioSpectrogramTransformerConfig
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
 from ast_lobes.model.head import AudioClassificationHead
@@ -61,14 +62,6 @@ class AstCheckpoint:
     labels: list = None
     front_end: FrontEnd = None
     multi_label: bool = True
-
-
-def default_cache_dir():
-    """Where downloaded checkpoints are kept (``$AST_LOBES_CACHE``)."""
-    return os.environ.get(
-        "AST_LOBES_CACHE",
-        os.path.join(os.path.expanduser("~"), ".cache", "ast_lobes"),
-    )
 
 
 def fetch_checkpoint(source, savedir=None, entry=None):

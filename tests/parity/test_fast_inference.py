@@ -75,7 +75,7 @@ def test_chunked_attention_with_mask_equals_sdpa():
 
 
 @pytest.mark.parametrize(
-    "precision", ["bf16", "bf16-autocast", "int8", "int8-dynamic"]
+    "precision", ["bf16", "bf16-autocast", "int8", "int8-dynamic", "ort-int8"]
 )
 def test_precision_modes_agree_with_fp32(precision):
     encoder = small_encoder().eval()

@@ -9,15 +9,16 @@ import soundfile
 import torch
 from checkpoint_formats import to_original_format
 from safetensors.torch import load_file
+from tagger_models import (
+    deep_tagger,
+    export_tagger,
+    noise_clips,
+    small_tagger,
+    write_record,
+)
 
 from ast_lobes import (
-    AudioClassificationHead,
-    AudioClassificationPipeline,
     AudioFileError,
-    AudioSpectrogramTransformer,
-    FbankNormalization,
-    KaldiFbank,
-    export_classifier,
     read_audio,
 )
 from ast_lobes.weights.labels import audioset_label_names
@@ -30,32 +31,6 @@ FULL_WINDOW = (1024 - 1) * 160 + 400  # samples filling 1024 frames exactly
 def zero_mean_wave(n_samples, seed=0):
     wave = np.random.default_rng(seed).normal(0, 0.1, n_samples)
     return (wave - wave.mean()).astype(np.float32)
-
-
-def small_tagger(target_length=1024, n_labels=4, seed=0):
-    torch.manual_seed(seed)
-    encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=1, num_heads=2,
-        target_length=target_length, fstride=16, tstride=16,
-    )  # fmt: skip
-    head = AudioClassificationHead(32, n_labels)
-    names = [f"label{i}" for i in range(n_labels)]
-    return AudioTagger.from_modules(
-        encoder, head, names, target_length=target_length, precision="fp32"
-    )
-
-
-def export_tagger(tagger, folder, multi_label=True):
-    """Exports a tagger's model as a recipe would (100-frame front end)."""
-    pipeline = AudioClassificationPipeline(
-        KaldiFbank(target_length=100), FbankNormalization("audioset"),
-        tagger.mods.embedding_model, tagger.mods.classifier,
-    )  # fmt: skip
-    export_classifier(
-        str(folder), pipeline, tagger.hparams.label_encoder,
-        multi_label=multi_label,
-    )  # fmt: skip
-    return folder
 
 
 def test_tagger_on_hf_checkpoint_matches_hf_sigmoid(hf_audioset_dir, tmp_path):
@@ -239,30 +214,6 @@ def test_encoder_classifier_resamples_and_mixes_down(tmp_path):
     assert torch.allclose(from_file, from_wave, atol=1e-4)
 
 
-def noise_clips(folder, count=6, seed=3):
-    """``count`` one-second noise clips of different loudness in
-    ``folder``; their paths, sorted."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir()
-    for number in range(count):
-        wave = rng.uniform(0.05, 0.5) * rng.standard_normal(16000)
-        soundfile.write(folder / f"{number}.wav", wave.astype(np.float32),
-                        16000)  # fmt: skip
-    return sorted(str(p) for p in folder.iterdir())
-
-
-def deep_tagger():
-    torch.manual_seed(0)
-    encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=3, num_heads=2,
-        target_length=100, fstride=16, tstride=10,
-    )  # fmt: skip
-    return AudioTagger.from_modules(
-        encoder, AudioClassificationHead(32, 4), list("abcd"),
-        target_length=100, precision="fp32",
-    )  # fmt: skip
-
-
 def test_agreement_measures_each_precision_and_rate_on_the_users_files(
     tmp_path, capsys
 ):
@@ -301,18 +252,6 @@ def test_agreement_measures_each_precision_and_rate_on_the_users_files(
     assert record["files"] == 6
     assert record["agreement"]["int8-dynamic"]["0.3"] == pytest.approx(expected)
     assert record["agreement"]["fp32"]["0"] == 1.0
-
-
-def write_record(folder, agreement):
-    """An agreement record for the exported ``folder``, written by hand
-    (SHA-256 of its weights file computed here with hashlib)."""
-    import hashlib
-
-    digest = hashlib.sha256(b"model.safetensors")
-    digest.update((folder / "model.safetensors").read_bytes())
-    record = {"weights_sha256": digest.hexdigest(), "files": 100,
-              "measured_on": "a test", "agreement": agreement}  # fmt: skip
-    (folder / "inference_agreement.json").write_text(json.dumps(record))
 
 
 def test_auto_refuses_modes_that_lose_agreement_and_merges_as_recorded(

@@ -25,7 +25,7 @@ def mock_cpu(monkeypatch, capability, native_bf16, speeds, amx=False):
     )
     probed = []
 
-    def probe(modes, threads=None):
+    def probe(modes, threads=None, shape=None):
         probed.append(modes)
         return {mode: speeds[mode] for mode in modes}
 
@@ -35,18 +35,19 @@ def mock_cpu(monkeypatch, capability, native_bf16, speeds, amx=False):
 
 @pytest.fixture
 def avx2_cpu(monkeypatch):
-    return mock_cpu(monkeypatch, "AVX2", False, {"int8-dynamic": 1.5})
+    speeds = {"int8-dynamic": 1.5, "ort-int8": 1.3}
+    return mock_cpu(monkeypatch, "AVX2", False, speeds)
 
 
 @pytest.fixture
 def bf16_cpu(monkeypatch):
-    speeds = {"bf16": 2.9, "int8-dynamic": 1.9}
+    speeds = {"bf16": 2.9, "int8-dynamic": 1.9, "ort-int8": 2.5}
     return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
 @pytest.fixture
 def slow_bf16_cpu(monkeypatch):
-    speeds = {"bf16": 0.55, "int8-dynamic": 1.85}
+    speeds = {"bf16": 0.55, "int8-dynamic": 1.85, "ort-int8": 1.6}
     return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
@@ -137,20 +138,55 @@ def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
         set_inference_precision(encoder(), "bf16")
     with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
         set_inference_precision(encoder(), "bf16-autocast")
-    assert slow_bf16_cpu == [("bf16", "int8-dynamic"), ("bf16",), ("bf16",)]
+    assert slow_bf16_cpu == [
+        ("bf16", "int8-dynamic", "ort-int8"),
+        ("bf16",),
+        ("bf16",),
+    ]
     forced = set_inference_precision(encoder(), "bf16", force=True)
     assert forced.precision == "bf16"
 
 
 def test_auto_keeps_fp32_when_nothing_measures_faster(monkeypatch):
-    mock_cpu(monkeypatch, "AVX512", True, {"bf16": 0.9, "int8-dynamic": 1.05})
+    speeds = {"bf16": 0.9, "int8-dynamic": 1.05, "ort-int8": 1.0}
+    mock_cpu(monkeypatch, "AVX512", True, speeds)
     assert set_inference_precision(encoder(), "auto").precision == ("fp32")
 
 
-def test_real_probe_measures_both_modes():
-    speeds = precision_module.probe_speeds.__wrapped__(("bf16", "int8-dynamic"))
-    assert set(speeds) == {"bf16", "int8-dynamic"}
+def test_real_probe_measures_every_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("AST_LOBES_CACHE", str(tmp_path))
+    modes = ("bf16", "int8-dynamic", "ort-int8")
+    speeds = precision_module.probe_speeds.__wrapped__(modes, 1, (64, 2, 50))
+    assert set(speeds) == set(modes)
     assert all(0 < speed < 100 for speed in speeds.values())
+    assert len(list((tmp_path / "onnx").glob("*.int8.onnx"))) == 1
+
+
+def test_probe_block_has_the_asked_shape():
+    block, tokens = precision_module.probe_block("int8-dynamic", (64, 4, 30))
+    assert tokens.shape == (1, 30, 64)
+    assert block.attn.num_heads == 4
+    assert block(tokens).shape == (1, 30, 64)
+
+
+def test_probe_runs_at_the_models_token_count(monkeypatch):
+    shapes = []
+
+    def probe(modes, threads=None, shape=None):
+        shapes.append(shape)
+        return dict.fromkeys(modes, 1.5)
+
+    monkeypatch.setattr(precision_module, "probe_speeds", probe)
+    model = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=48, depth=1, num_heads=3,
+        target_length=100, fstride=16, tstride=16,
+    )  # fmt: skip
+    set_inference_precision(model, "auto")
+    # AST-Base's block at the model's 8 x 6 patches (128 mel bins and 100
+    # frames in 16 x 16 patches, stride 16) and 2 class tokens
+    assert shapes == [(768, 12, 8 * 6 + 2)]
+    precision_module.decide_precision("auto")
+    assert shapes[-1] == (768, 12, 1214)  # AST-Base at 10 s, stride 10
 
 
 def test_int8_needs_compile_to_be_fast(bf16_cpu):

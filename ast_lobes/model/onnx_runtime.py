@@ -1,0 +1,354 @@
+"""ONNX Runtime's dynamic int8 as an inference backend (``ort-int8``).
+
+The encoder is exported to ONNX once per weights and configuration (about
+15 s for AST-Base), quantised by ONNX Runtime's dynamic int8 (int8 weights
+per tensor, activations quantised per call, as ``int8-dynamic``) and kept
+in the cache folder (``$AST_LOBES_CACHE/onnx``, default
+``~/.cache/ast_lobes/onnx``) under the SHA-256 of the weights, the
+configuration and the library versions, so a model loads from the cache
+the next time and another model never gets its file.
+
+``OrtInt8Encoder`` runs it behind the encoder's call (``x, lengths,
+all_tokens``): the graph returns every token, pooled afterwards by the
+encoder's own ``pool_tokens``. The length rule holds without masks in the
+graph: a batch whose clips all fill it runs at once, and a padded clip
+runs alone at its own frames (its patches are those the mask keeps), so
+its scores are the clip's alone. Inputs outside the graph's frames (under
+two time patches, over the model's ``target_length``) run in PyTorch at
+fp32, with a warning.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+import warnings
+
+import torch
+from torch import nn
+
+from ast_lobes.model.cache import default_cache_dir
+
+logger = logging.getLogger(__name__)
+
+# Token-merging needs the PyTorch blocks; the ONNX graph has none to merge.
+NO_MERGING = (
+    "precision ort-int8 runs ONNX Runtime's graph, which cannot merge "
+    "tokens; use int8-dynamic or bf16 with token merging"
+)
+
+
+def onnxruntime_installed():
+    """Whether ``onnxruntime`` (and the exporter's ``onnxscript``) can be
+    imported: ``pip install "ast-lobes[onnx]"``."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("onnxruntime", "onnxscript", "onnx")
+    )
+
+
+def require_onnxruntime():
+    """Raises a clear ``ImportError`` when ONNX Runtime is missing."""
+    if not onnxruntime_installed():
+        raise ImportError(
+            "precision ort-int8 needs ONNX Runtime: pip install "
+            '"ast-lobes[onnx]"'
+        )
+
+
+def replace_atomically(write, path):
+    """Calls ``write(tmp)`` on a file beside ``path``, then renames it to
+    ``path``: a killed run never leaves half a file under that name."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.partial.onnx"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+# The loggers of the exporter and quantiser, which report every pass.
+EXPORT_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "root")
+
+
+@contextlib.contextmanager
+def quiet(names):
+    """Only errors from the loggers ``names`` while inside."""
+    loggers = [logging.getLogger(None if n == "root" else n) for n in names]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
+
+
+def export_onnx(module, example, path, dynamic_shapes, input_names,
+                output_names, opset_version=18):  # fmt: skip
+    """``torch.onnx.export`` (the dynamo exporter) of ``module`` called on
+    ``example`` (a tuple), written to ``path``; the exporter's own
+    progress messages are kept out of the user's log."""
+    with torch.no_grad(), warnings.catch_warnings(), quiet(EXPORT_LOGGERS):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(),
+            example,
+            path,
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            input_names=input_names,
+            output_names=output_names,
+            opset_version=opset_version,
+            verbose=False,
+        )
+    return path
+
+
+def quantize_onnx_int8(path, quantized_path):
+    """ONNX Runtime's dynamic int8 quantisation of an exported model
+    (int8 weights per tensor, activations quantised per call, as the
+    ``int8-dynamic`` precision): ``quantized_path``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with quiet(["root"]):  # its advice on pre-processing, to the root logger
+        quantize_dynamic(path, quantized_path, weight_type=QuantType.QInt8)
+    return quantized_path
+
+
+def cached_int8_onnx(key, export):
+    """The int8 ONNX file of ``key`` in the cache folder, made by
+    ``export(fp32_path)`` and quantised the first time."""
+    folder = os.path.join(default_cache_dir(), "onnx")
+    path = os.path.join(folder, f"{key}.int8.onnx")
+    if os.path.isfile(path):
+        return path
+
+    def write(tmp):
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            fp32 = export(os.path.join(scratch, "model.onnx"))
+            quantize_onnx_int8(fp32, tmp)
+
+    os.makedirs(folder, exist_ok=True)
+    return replace_atomically(write, path)
+
+
+def versions_key():
+    """The libraries whose versions change an exported file."""
+    import onnxruntime
+
+    return f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+
+
+def encoder_digest(encoder):
+    """SHA-256 of an encoder's configuration, weights and the library
+    versions: the key of its cached ONNX file."""
+    digest = hashlib.sha256()
+    config = json.dumps(encoder.config.as_dict(), sort_keys=True, default=str)
+    digest.update(config.encode())
+    digest.update(versions_key().encode())
+    for name, tensor in encoder.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def new_session(path, threads=None):
+    """An ONNX Runtime CPU session of ``path`` with ``threads`` (default:
+    torch's) threads that do not spin while idle (they would take the
+    cores from audio decoding and from other models)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(
+        path, options, providers=["CPUExecutionProvider"]
+    )
+
+
+class AllTokens(nn.Module):
+    """An encoder returning every token (what the ONNX graph holds)."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, fbank):
+        """``[batch, 2 + patches, dim]`` of ``fbank [batch, frames, mel]``."""
+        return self.encoder(fbank, all_tokens=True)
+
+
+def graph_frames(encoder):
+    """``(min, max)`` input frames of an encoder's ONNX graph: two time
+    patches (with one, torch 2.9's exporter fixes the patch count) up to
+    the position grid's ``target_length``."""
+    return encoder.patch_size[1] + encoder.tstride, encoder.target_length
+
+
+def export_encoder_onnx(module, encoder, path, input_name="fbank",
+                        output_name="tokens"):  # fmt: skip
+    """Writes ``module`` (a function of ``encoder``'s fbank input) to
+    ``path`` with dynamic batch and frame counts (``graph_frames``)."""
+    frames_min, frames_max = graph_frames(encoder)
+    example = torch.randn(2, frames_max, encoder.input_fdim)
+    dynamic = {
+        input_name: {
+            0: torch.export.Dim("batch", min=1, max=4096),
+            1: torch.export.Dim("frames", min=frames_min, max=frames_max),
+        }
+    }
+    return export_onnx(
+        module, (example,), path, dynamic, [input_name], [output_name]
+    )
+
+
+class OrtInt8Encoder(nn.Module):
+    """An encoder run by ONNX Runtime in dynamic int8, called as the
+    encoder is (see the module's docstring); ``module`` is the fp32
+    encoder itself (its attributes, pooling and the inputs the graph does
+    not take). Built by ``set_inference_precision(encoder, "ort-int8")``.
+
+    Example
+    -------
+    >>> from ast_lobes import AudioSpectrogramTransformer
+    >>> encoder = AudioSpectrogramTransformer(
+    ...     model_size=None, embed_dim=32, depth=1, num_heads=2,
+    ...     target_length=100, fstride=16, tstride=16).eval()
+    >>> fbank = torch.randn(2, 100, 128)
+    >>> expected = encoder(fbank)
+    >>> converted = OrtInt8Encoder(encoder)
+    >>> bool((converted(fbank) - expected).abs().max() < 0.2)
+    True
+    """
+
+    precision = "ort-int8"
+    merge_rate = 0.0
+
+    def __init__(self, encoder):
+        super().__init__()
+        require_onnxruntime()
+        if next(encoder.parameters()).device.type != "cpu":
+            raise ValueError("precision ort-int8 runs on the CPU only")
+        self.module = encoder.eval()
+        key = encoder_digest(encoder)
+        self.path = cached_int8_onnx(key, self.export)
+        self.session = new_session(self.path)
+        self.frames = graph_frames(encoder)
+        self.warned = False
+
+    def export(self, path):
+        """Writes the fp32 encoder's every-token graph to ``path``."""
+        logger.info(
+            "precision ort-int8: exporting the encoder to ONNX once "
+            "(cached in %s)", os.path.join(default_cache_dir(), "onnx"),
+        )  # fmt: skip
+        return export_encoder_onnx(AllTokens(self.module), self.module, path)
+
+    def set_merge_rate(self, merge_rate):
+        """Only 0: the graph cannot merge tokens."""
+        if merge_rate:
+            raise ValueError(NO_MERGING)
+        return self
+
+    def tokens(self, x):
+        """Every token of ``x [batch, frames, mel]``: ONNX Runtime where
+        the graph takes the input, else PyTorch in fp32."""
+        frames_min, frames_max = self.frames
+        if frames_min <= x.shape[1] <= frames_max:
+            fbank = x.detach().float().cpu().contiguous().numpy()
+            out = self.session.run(None, {"fbank": fbank})[0]
+            return torch.from_numpy(out).to(x.device)
+        if not self.warned:
+            logger.warning(
+                "precision ort-int8: inputs of %d frames run in PyTorch at "
+                "fp32 (the ONNX graph takes %d to %d)",
+                x.shape[1], frames_min, frames_max,
+            )  # fmt: skip
+            self.warned = True
+        return self.module(x.float(), all_tokens=True)
+
+    def forward(self, x, lengths=None, all_tokens=False):
+        """The encoder's output (see ``AudioSpectrogramTransformer.
+        forward``); padded clips are run one by one at their own frames,
+        their padded tokens zero."""
+        encoder = self.module
+        grid = encoder.patch_grid(x.shape[1], x.shape[2])
+        keep = None
+        if lengths is None or not bool((lengths < 1).any()):
+            tokens = self.tokens(x)
+        else:
+            keep = encoder.padding_mask(lengths.to(x.device), x.shape[1], grid)
+            tokens = self.padded_tokens(x, lengths, grid)
+        tokens = tokens.to(x.dtype)
+        if encoder.output_all_tokens or all_tokens:
+            return tokens
+        return encoder.pool_tokens(tokens, grid, keep)
+
+    def padded_tokens(self, x, lengths, grid):
+        """Every token of a padded batch: full clips together, each padded
+        clip alone at its own frames (at least one patch), zeros where
+        the batch's padding is."""
+        f_dim, t_dim = grid
+        frames = torch.round(lengths * x.shape[1]).long().tolist()
+        full = [i for i, n in enumerate(frames) if n >= x.shape[1]]
+        tokens = torch.zeros(len(x), f_dim, t_dim, self.module.embed_dim)
+        special = torch.zeros(len(x), 2, self.module.embed_dim)
+        parts = [(full, x[full])] if full else []
+        one_patch = self.module.patch_size[1]
+        for i, n in enumerate(frames):
+            if i not in full:
+                parts.append(([i], x[i : i + 1, : max(n, one_patch)]))
+        for rows, fbank in parts:
+            out = self.tokens(fbank).float().cpu()
+            steps = self.module.patch_grid(fbank.shape[1], fbank.shape[2])[1]
+            special[rows] = out[:, :2]
+            tokens[rows, :, :steps] = out[:, 2:].reshape(
+                len(rows), f_dim, steps, -1
+            )
+        return torch.cat((special, tokens.flatten(1, 2)), dim=1).to(x.device)
+
+
+@functools.cache
+def block_session(dim, heads, threads):
+    """An ONNX Runtime int8 session of one seeded transformer block
+    ``dim`` wide with ``heads`` heads (the probe's; cached on disk)."""
+    from timm.models.vision_transformer import Block
+
+    require_onnxruntime()
+    key = hashlib.sha256(
+        f"probe block {dim} {heads}; {versions_key()}".encode()
+    ).hexdigest()
+
+    def export(path):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            block = Block(dim, heads, qkv_bias=True)
+        tokens = {1: torch.export.Dim("tokens", min=2, max=8192)}
+        return export_onnx(
+            block, (torch.randn(1, 64, dim),), path, (tokens,), ["x"], ["y"]
+        )
+
+    return new_session(cached_int8_onnx(key, export), threads)
+
+
+def block_runner(dim, heads, tokens):
+    """``run()``: one call of the probe's int8 block on ``tokens``
+    random tokens in ONNX Runtime."""
+    session = block_session(dim, heads, torch.get_num_threads())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        x = torch.randn(1, tokens, dim).numpy()
+    return lambda: session.run(None, {"x": x})

@@ -1,0 +1,79 @@
+"""Small taggers, exported model folders, noise clips and agreement
+records that the tagger and precision tests share."""
+
+import hashlib
+import json
+
+import numpy as np
+import soundfile
+import torch
+
+from ast_lobes import (
+    AudioClassificationHead,
+    AudioClassificationPipeline,
+    AudioSpectrogramTransformer,
+    FbankNormalization,
+    KaldiFbank,
+    export_classifier,
+)
+from pretrained_interfaces import AudioTagger
+
+
+def small_tagger(target_length=1024, n_labels=4, seed=0):
+    torch.manual_seed(seed)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2,
+        target_length=target_length, fstride=16, tstride=16,
+    )  # fmt: skip
+    head = AudioClassificationHead(32, n_labels)
+    names = [f"label{i}" for i in range(n_labels)]
+    return AudioTagger.from_modules(
+        encoder, head, names, target_length=target_length, precision="fp32"
+    )
+
+
+def export_tagger(tagger, folder, multi_label=True):
+    """Exports a tagger's model as a recipe would (100-frame front end)."""
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=100), FbankNormalization("audioset"),
+        tagger.mods.embedding_model, tagger.mods.classifier,
+    )  # fmt: skip
+    export_classifier(
+        str(folder), pipeline, tagger.hparams.label_encoder,
+        multi_label=multi_label,
+    )  # fmt: skip
+    return folder
+
+
+def noise_clips(folder, count=6, seed=3):
+    """``count`` one-second noise clips of different loudness in
+    ``folder``; their paths, sorted."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for number in range(count):
+        wave = rng.uniform(0.05, 0.5) * rng.standard_normal(16000)
+        soundfile.write(folder / f"{number}.wav", wave.astype(np.float32),
+                        16000)  # fmt: skip
+    return sorted(str(p) for p in folder.iterdir())
+
+
+def deep_tagger():
+    torch.manual_seed(0)
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=3, num_heads=2,
+        target_length=100, fstride=16, tstride=10,
+    )  # fmt: skip
+    return AudioTagger.from_modules(
+        encoder, AudioClassificationHead(32, 4), list("abcd"),
+        target_length=100, precision="fp32",
+    )  # fmt: skip
+
+
+def write_record(folder, agreement):
+    """An agreement record for the exported ``folder``, written by hand
+    (SHA-256 of its weights file computed here with hashlib)."""
+    digest = hashlib.sha256(b"model.safetensors")
+    digest.update((folder / "model.safetensors").read_bytes())
+    record = {"weights_sha256": digest.hexdigest(), "files": 100,
+              "measured_on": "a test", "agreement": agreement}  # fmt: skip
+    (folder / "inference_agreement.json").write_text(json.dumps(record))
