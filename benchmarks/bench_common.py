@@ -35,7 +35,7 @@ SIZES = {  # hidden, layers, heads
     "base": (768, 12, 12),
 }
 MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic",
-         "ort-fp32", "ort-int8")  # fmt: skip
+         "ort-int8", "auto", "onnx-fp32", "onnx-int8")  # fmt: skip
 
 
 @functools.cache
@@ -43,7 +43,7 @@ def slow_modes():
     """Modes this CPU runs slower than fp32: those ``set_inference_precision``
     refuses here (int8 counted compiled)."""
     slow = []
-    for mode in [m for m in MODES[1:] if m not in ORT_MODES]:
+    for mode in [m for m in MODES[1:] if m not in (*EXPORT_MODES, "auto")]:
         try:
             decide_precision(mode, "cpu", compile=mode == "int8")
         except SlowPrecisionError:
@@ -52,9 +52,10 @@ def slow_modes():
 
 
 @functools.cache
-def auto_precision():
-    """The mode ``auto`` picks on this CPU, and the probe's figures."""
-    return decide_precision("auto", "cpu")
+def auto_precision(merging=False):
+    """The mode ``auto`` picks on this CPU for AST-Base at 10 s (among the
+    modes that merge tokens, with ``merging``), and the probe's figures."""
+    return decide_precision("auto", "cpu", merging=merging)
 
 
 def header():
@@ -124,15 +125,20 @@ def split_merge(mode):
 
 def convert(encoder, mode):
     """``encoder`` converted for ``mode`` (a precision, perhaps with
-    ``+merge<rate>``), forced even where this CPU runs it slowly."""
+    ``+merge<rate>``), forced even where this CPU runs it slowly (``auto``
+    decided by its probe, as a tagger decides it)."""
     precision, rate = split_merge(mode)
     converted = set_inference_precision(
-        encoder, precision, compile=precision == "int8", force=True
-    )
+        encoder, precision, compile=precision == "int8",
+        force=precision != "auto",
+    )  # fmt: skip
     return converted.set_merge_rate(rate)
 
 
-ORT_MODES = ("ort-fp32", "ort-int8")
+# The whole classifier exported by pretrained_interfaces.onnx_export and run
+# by ONNX Runtime, as a user of the ONNX export runs it (the precision
+# ort-int8 is the same runtime behind the pipeline).
+EXPORT_MODES = ("onnx-fp32", "onnx-int8")
 
 
 def checkpoint_pipeline(path, frames):
@@ -152,8 +158,8 @@ def checkpoint_pipeline(path, frames):
 
 
 def onnx_file(mode, folder, make_pipeline):
-    """``make_pipeline()`` exported to ONNX in ``folder`` (``ort-fp32``)
-    and quantised by ONNX Runtime's dynamic int8 (``ort-int8``: weights
+    """``make_pipeline()`` exported to ONNX in ``folder`` (``onnx-fp32``)
+    and quantised by ONNX Runtime's dynamic int8 (``onnx-int8``: weights
     int8 per tensor, activations per batch, as ``int8-dynamic``), each
     written once."""
     from pretrained_interfaces.onnx_export import export_classifier_onnx
@@ -161,7 +167,7 @@ def onnx_file(mode, folder, make_pipeline):
     fp32 = os.path.join(folder, "model.onnx")
     if not os.path.isfile(fp32):
         export_classifier_onnx(make_pipeline(), fp32)
-    if mode == "ort-fp32":
+    if mode == "onnx-fp32":
         return fp32
     int8 = os.path.join(folder, "model.int8.onnx")
     if not os.path.isfile(int8):
@@ -184,7 +190,7 @@ def load_onnx(mode, folder, make_pipeline):
 
 def load(mode, path, frames):
     """A function fbank -> logits for ``mode``."""
-    if mode in ORT_MODES:
+    if mode in EXPORT_MODES:
         return load_onnx(mode, path, lambda: checkpoint_pipeline(path, frames))
     if student_stride(mode):
         return load_student(student_stride(mode), frames)

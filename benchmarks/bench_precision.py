@@ -7,10 +7,12 @@ runs slower than fp32 (see ``ast_lobes.model.hardware``) is timed once,
 not repeated, and marked "slow here".
 
 This project's encoder in each precision mode (fp32, bf16, bf16-autocast,
-int8 compiled, int8-dynamic) against Hugging Face's
-``ASTForAudioClassification`` (``attn_implementation="sdpa"``, fp32)
-holding the same random weights, on the same 10-s fbank inputs (1024
-frames), in the same run:
+int8 compiled, int8-dynamic, ort-int8) and in ``auto`` (decided by its
+probe, as a tagger decides it), the whole classifier exported to ONNX and
+run by ONNX Runtime (``onnx-fp32``, ``onnx-int8``: the ONNX export's
+users), against Hugging Face's ``ASTForAudioClassification``
+(``attn_implementation="sdpa"``, fp32) holding the same random weights,
+on the same 10-s fbank inputs (1024 frames), in the same run:
 
 * speed: one process holds every model and times them alternately, so that
   load on the machine hits all alike; the median over repeats is reported;
@@ -27,9 +29,10 @@ alternation as AST-Base and compared with Hugging Face's fp32 AST-Base
 (``--student-strides``; their accuracy is measured by the distillation
 recipes, see ``bench_distillation.py``).
 
-Token merging (``--merge-rates 0.25 0.5``): the mode ``auto`` picks with
-that share of the patch tokens merged away by the last block, timed and
-checked for agreement like the modes.
+Token merging (``--merge-rates 0.25 0.5``): the mode ``auto`` picks among
+the modes that merge (not ``ort-int8``) with that share of the patch
+tokens merged away by the last block, timed and checked for agreement
+like the modes.
 
 Usage::
 
@@ -53,8 +56,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import (  # noqa: E402
+    EXPORT_MODES,
     MODES,
-    ORT_MODES,
     SIZES,
     auto_precision,
     build_reference,
@@ -90,7 +93,7 @@ def demo_agreement(experiment, modes):
         with torch.inference_mode():
             reference = head(encoder(fbank)).squeeze(1)
             for mode in hits:
-                if mode in ORT_MODES:
+                if mode in EXPORT_MODES:
                     logits = load_onnx(mode, scratch, lambda p=pipeline: p)(
                         fbank
                     )
@@ -133,7 +136,7 @@ def inference_table(args, agreement):
                     if student_stride(mode):
                         print(
                             f"| tiny student, stride {student_stride(mode)} "
-                            f"| {batch} | auto: {auto} | {speed[mode]:.3f} "
+                            f"| {batch} | auto | {speed[mode]:.3f} "
                             f"| {speed['hf-fp32'] / speed[mode]:.2f}x "
                             f"| {memory['peak_mb']:.0f} | - | - |",
                             flush=True,
@@ -148,7 +151,7 @@ def inference_table(args, agreement):
                         agree = f"{100 * share:.1f} % of {clips}"
                     elif mode == "fp32" and agreement:
                         agree = "100 % (reference)"
-                    name = mode
+                    name = f"auto ({auto})" if mode == "auto" else mode
                     if mode in slow_modes():
                         name = f"{mode} (slow here, timed once)"
                     print(
@@ -184,8 +187,8 @@ def main(argv=None):
     args.modes = ["hf-fp32", "fp32"] + [
         m for m in args.modes if m not in ("hf-fp32", "fp32")
     ]
-    auto = auto_precision()[0]
-    args.modes += [f"{auto}+merge{rate:g}" for rate in args.merge_rates]
+    merging = auto_precision(merging=True)[0]
+    args.modes += [f"{merging}+merge{rate:g}" for rate in args.merge_rates]
     print(header())
     agreement = {}
     if os.path.isdir(args.demo_experiment):

@@ -88,7 +88,6 @@ def main(argv=None):
     print("| model | window | precision | real-time factor | latency median "
           "ms | latency max ms | most behind real time s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
-    auto = auto_precision()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             path = os.path.join(tmp, size)
@@ -96,6 +95,8 @@ def main(argv=None):
             name = "AST-Base" if size == "base" else "AST-Tiny student"
             windows = ((1.0, "1 s"), (None, "own (10.255 s)"))
             for rate in [0.0, *args.merge_rates]:
+                # with --merge-tokens, auto keeps to the modes that merge
+                auto = auto_precision(merging=bool(rate))[0]
                 mode = f"auto: {auto}" + (f", merge {rate:g}" if rate else "")
                 for window, label in windows:
                     factor, median, largest, behind = stream_once(

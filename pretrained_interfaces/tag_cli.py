@@ -141,8 +141,9 @@ def parse_args(argv):
         choices=("auto", *PRECISIONS),
         default="auto",
         help="encoder precision (default auto: the fastest mode this "
-        "hardware runs well, e.g. bf16 on a CPU with native bf16, else "
-        "fp32); a mode slower than fp32 here is refused",
+        "hardware runs well, measured by a short probe: bf16, int8-dynamic "
+        "or ort-int8 (ONNX Runtime, exported once per model into the "
+        "cache), else fp32); a mode slower than fp32 here is refused",
     )
     parser.add_argument(
         "--force-precision",
