@@ -267,15 +267,17 @@ class OrtInt8Encoder(nn.Module):
         """Every token of ``x [batch, frames, mel]``: ONNX Runtime where
         the graph takes the input, else PyTorch in fp32."""
         frames_min, frames_max = self.frames
-        if frames_min <= x.shape[1] <= frames_max:
+        mels = x.shape[2] == self.module.input_fdim
+        if mels and frames_min <= x.shape[1] <= frames_max:
             fbank = x.detach().float().cpu().contiguous().numpy()
             out = self.session.run(None, {"fbank": fbank})[0]
             return torch.from_numpy(out).to(x.device)
         if not self.warned:
             logger.warning(
-                "precision ort-int8: inputs of %d frames run in PyTorch at "
-                "fp32 (the ONNX graph takes %d to %d)",
-                x.shape[1], frames_min, frames_max,
+                "precision ort-int8: inputs of %d frames and %d mel bins "
+                "run in PyTorch at fp32 (the ONNX graph takes %d to %d "
+                "frames of %d)", x.shape[1], x.shape[2], frames_min,
+                frames_max, self.module.input_fdim,
             )  # fmt: skip
             self.warned = True
         return self.module(x.float(), all_tokens=True)

@@ -94,7 +94,12 @@ def test_inputs_the_graph_does_not_take_run_in_pytorch_fp32(cache, caplog):
         got = converted(short)
         expected = encoder(short)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
-    assert "inputs of 20 frames run in PyTorch at fp32" in caplog.text
+    assert "inputs of 20 frames and 128 mel bins run in PyTorch" in caplog.text
+    other_mels = torch.randn(1, 100, 64)
+    with torch.no_grad():
+        got = converted(other_mels)
+        expected = encoder(other_mels)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
 
 
 def test_tagger_and_ast_tag_run_ort_int8_and_refuse_merging(
