@@ -8,11 +8,13 @@ the exact fp32 model's, and the seconds per file.
 Without ``--precisions``, every mode this CPU runs faster than fp32 is
 measured (and fp32 itself, for the merge rates). ``--record`` writes the
 figures into MODEL (a folder exported by a recipe) as
-``inference_agreement.json``, with the SHA-256 of its weights: a tagger
-built from that folder with ``precision="auto"`` then never picks a mode
-whose recorded agreement is under 99 % (``MIN_AGREEMENT``) and merges
-tokens at the largest recorded rate that keeps it; a mode the record
-lacks is judged by speed alone. Without a record, ``auto`` decides by
+``inference_agreement.json``, with the SHA-256 of its weights, the
+seconds per file and the CPU class: a tagger built from that folder with
+``precision="auto"`` then runs, on that CPU class, the fastest setting
+that kept 99 % (``MIN_AGREEMENT``); elsewhere it never picks a mode whose
+recorded agreement is under 99 % and merges tokens at the largest
+recorded rate that keeps it; a mode the record lacks is judged by speed
+alone. Without a record, ``auto`` decides by
 speed alone and never merges.
 
 Authors
@@ -175,15 +177,21 @@ def write_agreement_record(folder, rows, n_files):
     ``folder`` as ``RECORD_FILE``; returns its path."""
     from ast_lobes.model.hardware import detect_hardware
 
-    agreement = {}
+    agreement, seconds = {}, {}
     for row in rows:
-        per_rate = agreement.setdefault(row["precision"], {})
-        per_rate[f"{row['rate']:g}"] = round(row["agreement"], 6)
+        rate = f"{row['rate']:g}"
+        agreement.setdefault(row["precision"], {})[rate] = round(
+            row["agreement"], 6
+        )
+        seconds.setdefault(row["precision"], {})[rate] = round(
+            row["seconds"], 6
+        )
     record = {
         "weights_sha256": weights_digest(folder),
         "files": n_files,
         "measured_on": detect_hardware("cpu").describe(),
         "agreement": agreement,
+        "seconds_per_file": seconds,
     }
     path = os.path.join(folder, RECORD_FILE)
     with open(path, "w", encoding="utf-8") as handle:
@@ -191,22 +199,44 @@ def write_agreement_record(folder, rows, n_files):
     return path
 
 
+def per_mode_and_rate(table):
+    """``{precision: {rate: value}}`` of a record's JSON table, as numbers.
+
+    Example
+    -------
+    >>> per_mode_and_rate({"bf16": {"0": 0.99, "0.2": "0.98"}})
+    {'bf16': {0.0: 0.99, 0.2: 0.98}}
+    """
+    return {
+        str(mode): {float(rate): float(value) for rate, value in rates.items()}
+        for mode, rates in table.items()
+    }
+
+
 def read_agreement_record(folder):
     """``{precision: {rate: agreement}}`` recorded in an exported model
     ``folder``, or None when it holds no record, or one measured on other
     weights (logged as a warning: the figures are not this model's). A
     record that is not such JSON is refused, naming the file."""
+    record = read_record(folder)
+    return None if record is None else record["agreement"]
+
+
+def read_record(folder):
+    """The record of ``read_agreement_record`` whole: ``agreement``,
+    ``seconds_per_file`` (``{precision: {rate: seconds}}``, None in a
+    record written before it was kept) and ``measured_on`` (the CPU
+    class, ``Hardware.describe()``)."""
     path = os.path.join(os.fspath(folder), RECORD_FILE)
     if not os.path.isfile(path):
         return None
     try:
         with open(path, encoding="utf-8") as handle:
             record = json.load(handle)
-        agreement = {
-            str(mode): {float(rate): float(share)
-                        for rate, share in rates.items()}
-            for mode, rates in record["agreement"].items()
-        }  # fmt: skip
+        agreement = per_mode_and_rate(record["agreement"])
+        seconds = record.get("seconds_per_file")
+        seconds = None if seconds is None else per_mode_and_rate(seconds)
+        measured_on = str(record["measured_on"])
         digest = str(record["weights_sha256"])
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(
@@ -220,7 +250,39 @@ def read_agreement_record(folder):
             "used (measure it again with --record)", path,
         )  # fmt: skip
         return None
-    return agreement
+    return {"agreement": agreement, "seconds_per_file": seconds,
+            "measured_on": measured_on}  # fmt: skip
+
+
+def recorded_fastest(record, hardware_description):
+    """The fastest ``(precision, rate)`` of a ``read_record`` record that
+    keeps ``MIN_AGREEMENT``, when it was timed on a CPU of
+    ``hardware_description`` (``Hardware.describe()``); else None.
+
+    Example
+    -------
+    >>> record = {"measured_on": "CPU AVX2 without native bf16",
+    ...           "agreement": {"fp32": {0.0: 1.0},
+    ...                         "ort-int8": {0.0: 1.0},
+    ...                         "int8-dynamic": {0.0: 1.0, 0.4: 0.97}},
+    ...           "seconds_per_file": {"fp32": {0.0: 2.0},
+    ...                                "ort-int8": {0.0: 0.9},
+    ...                                "int8-dynamic": {0.0: 1.2, 0.4: 0.7}}}
+    >>> recorded_fastest(record, "CPU AVX2 without native bf16")
+    ('ort-int8', 0.0)
+    >>> recorded_fastest(record, "CPU AVX512 with native bf16") is None
+    True
+    """
+    seconds = record.get("seconds_per_file")
+    if not seconds or record["measured_on"] != hardware_description:
+        return None
+    rows = [
+        {"precision": mode, "rate": rate, "seconds": value,
+         "agreement": record["agreement"].get(mode, {}).get(rate, 0.0)}
+        for mode, rates in seconds.items() for rate, value in rates.items()
+    ]  # fmt: skip
+    kept = [row for row in rows if row["agreement"] >= MIN_AGREEMENT]
+    return best_agreeing(kept) if kept else None
 
 
 def mode_agreement(record):

@@ -252,6 +252,8 @@ def test_agreement_measures_each_precision_and_rate_on_the_users_files(
     assert record["files"] == 6
     assert record["agreement"]["int8-dynamic"]["0.3"] == pytest.approx(expected)
     assert record["agreement"]["fp32"]["0"] == 1.0
+    assert record["seconds_per_file"]["int8-dynamic"]["0.3"] > 0
+    assert set(record["seconds_per_file"]) == set(record["agreement"])
 
 
 def test_auto_refuses_modes_that_lose_agreement_and_merges_as_recorded(
@@ -281,6 +283,47 @@ def test_auto_refuses_modes_that_lose_agreement_and_merges_as_recorded(
 
     args = parse_args([clip, "--model", str(model), "--merge-tokens", "0"])
     assert load_tagger(args).pipeline.encoder.merge_rate == 0.0
+
+
+def test_auto_runs_the_fastest_agreeing_setting_timed_on_this_cpu(
+    tmp_path, capsys, monkeypatch
+):
+    import ast_lobes.model.precision as precision
+    from ast_lobes.model.hardware import detect_hardware
+
+    probed = {"bf16": 0.5, "int8-dynamic": 1.5, "ort-int8": 1.9}
+    monkeypatch.setattr(
+        precision, "probe_speeds",
+        lambda modes, threads=None, shape=None: {m: probed[m] for m in modes},
+    )  # fmt: skip
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    here = detect_hardware("cpu").describe()
+    agreement = {"fp32": {"0": 1.0, "0.2": 0.995},
+                 "int8-dynamic": {"0": 1.0, "0.3": 0.97},
+                 "ort-int8": {"0": 1.0}}  # fmt: skip
+    # the fastest setting (int8-dynamic at 0.3) lost agreement: the next
+    seconds = {"fp32": {"0": 2.0, "0.2": 1.5},
+               "int8-dynamic": {"0": 1.0, "0.3": 0.6},
+               "ort-int8": {"0": 0.8}}  # fmt: skip
+    write_record(model, agreement, seconds, measured_on=here)
+    tagger = AudioTagger.from_source(str(model))
+    assert (tagger.precision, tagger.pipeline.encoder.merge_rate) == (
+        "ort-int8", 0.0,
+    )  # fmt: skip
+    clip = noise_clips(tmp_path / "clips", count=1)[0]
+    assert ast_tag([clip, "--model", str(model), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "ort-int8 with merge rate 0 (the fastest setting keeping" in err
+    # timed on another CPU class: the agreement figures and the probe, so
+    # a recorded merge rate (fp32's) keeps auto to the modes that merge
+    write_record(model, agreement, seconds, measured_on="another CPU")
+    other = AudioTagger.from_source(str(model))
+    assert (other.precision, other.pipeline.encoder.merge_rate) == (
+        "int8-dynamic", 0.0,
+    )  # fmt: skip
+    # what the user asks for wins over the record
+    asked = AudioTagger.from_source(str(model), merge_rate=0.2)
+    assert asked.pipeline.encoder.merge_rate == 0.2
 
 
 def test_an_agreement_record_of_other_weights_is_not_used(tmp_path, caplog):
