@@ -12,6 +12,8 @@ import sys
 # The loggers that say what a tagger's precision was decided on.
 CHOICE_LOGGERS = (
     "ast_lobes.model.hardware",
+    "ast_lobes.model.precision",
+    "ast_lobes.model.onnx_runtime",
     "pretrained_interfaces.audio_tagger",
     "pretrained_interfaces.agreement",
 )

@@ -83,16 +83,21 @@ EXPORT_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "root")
 
 @contextlib.contextmanager
 def quiet(names):
-    """Only errors from the loggers ``names`` while inside."""
+    """Only errors from the loggers ``names`` while inside, and no handler
+    left behind on them (``logging.warning`` gives the root logger one
+    when it has none, which then prints every library's log records)."""
     loggers = [logging.getLogger(None if n == "root" else n) for n in names]
-    levels = [each.level for each in loggers]
+    before = [(each.level, list(each.handlers)) for each in loggers]
     for each in loggers:
         each.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        for each, level in zip(loggers, levels, strict=True):
+        for each, (level, handlers) in zip(loggers, before, strict=True):
             each.setLevel(level)
+            for handler in each.handlers[:]:
+                if handler not in handlers:
+                    each.removeHandler(handler)
 
 
 def export_onnx(module, example, path, dynamic_shapes, input_names,
@@ -127,9 +132,14 @@ def quantize_onnx_int8(path, quantized_path):
     return quantized_path
 
 
+class OnnxCacheError(ValueError):
+    """The cache folder cannot hold an ONNX file."""
+
+
 def cached_int8_onnx(key, export):
     """The int8 ONNX file of ``key`` in the cache folder, made by
-    ``export(fp32_path)`` and quantised the first time."""
+    ``export(fp32_path)`` and quantised the first time
+    (``OnnxCacheError`` when the folder cannot be written)."""
     folder = os.path.join(default_cache_dir(), "onnx")
     path = os.path.join(folder, f"{key}.int8.onnx")
     if os.path.isfile(path):
@@ -140,8 +150,15 @@ def cached_int8_onnx(key, export):
             fp32 = export(os.path.join(scratch, "model.onnx"))
             quantize_onnx_int8(fp32, tmp)
 
-    os.makedirs(folder, exist_ok=True)
-    return replace_atomically(write, path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return replace_atomically(write, path)
+    except OSError as error:
+        raise OnnxCacheError(
+            f"precision ort-int8 keeps its ONNX files in {folder} (set by "
+            f"AST_LOBES_CACHE), which cannot be written: "
+            f"{error.strerror or error}"
+        ) from None
 
 
 def versions_key():

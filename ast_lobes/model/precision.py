@@ -41,6 +41,7 @@ Authors
 """
 
 import functools
+import logging
 import time
 import warnings
 
@@ -56,11 +57,14 @@ from ast_lobes.model.hardware import (
 )
 from ast_lobes.model.modes import PRECISIONS
 from ast_lobes.model.onnx_runtime import (
+    OnnxCacheError,
     OrtInt8Encoder,
     block_runner,
     require_onnxruntime,
 )
 from ast_lobes.model.token_merging import check_mergeable, merged_transform
+
+logger = logging.getLogger(__name__)
 
 # Largest logit difference to fp32 accepted on a fixed small model (logits
 # of order 1; measured there: 7e-3 bf16, 6e-3 bf16-autocast, 2e-2 int8).
@@ -230,7 +234,12 @@ def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
     dict
         ``{mode: fp32 seconds / mode seconds}``.
     """
-    runs = {mode: probe_runner(mode, shape) for mode in ("fp32", *modes)}
+    runs = {}
+    for mode in ("fp32", *modes):
+        try:
+            runs[mode] = probe_runner(mode, shape)
+        except OnnxCacheError as error:  # the mode is then not a candidate
+            logger.warning("%s not probed: %s", mode, error)
     seconds = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():
         for run in runs.values():
@@ -241,7 +250,8 @@ def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
                 run()
                 elapsed = time.perf_counter() - start
                 seconds[mode] = min(seconds[mode], elapsed)
-    return {mode: seconds["fp32"] / seconds[mode] for mode in modes}
+    return {mode: seconds["fp32"] / seconds[mode] for mode in runs
+            if mode != "fp32"}  # fmt: skip
 
 
 # The probed mode that stands for each mode: bf16-autocast runs the same
@@ -265,7 +275,8 @@ def measured_speeds(precision, hardware, compile, shape=PROBE_SHAPE):
     if not probed:
         return None
     speeds = probe_speeds(probed, torch.get_num_threads(), shape)
-    return {mode: speeds[PROBED_AS[mode]] for mode in candidates}
+    return {mode: speeds[PROBED_AS[mode]] for mode in candidates
+            if PROBED_AS[mode] in speeds}  # fmt: skip
 
 
 def decide_precision(precision="auto", device="cpu", compile=False,

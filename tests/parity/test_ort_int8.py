@@ -176,3 +176,34 @@ def test_missing_onnxruntime_is_named(monkeypatch):
     assert "ort-int8" not in hardware.fast_precisions(cpu)
     with pytest.raises(ImportError, match=r"pip install \"ast-lobes\[onnx\]"):
         set_inference_precision(small_encoder(), "ort-int8")
+
+
+def test_an_unwritable_cache_is_named_and_auto_goes_on(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("AST_LOBES_CACHE", str(blocked))
+    precision_module.probe_speeds.cache_clear()
+    onnx_runtime.block_session.cache_clear()
+    with pytest.raises(onnx_runtime.OnnxCacheError, match="a_file/onnx"):
+        set_inference_precision(small_encoder(), "ort-int8", force=True)
+    with caplog.at_level(logging.WARNING):
+        chosen = set_inference_precision(small_encoder(), "auto")
+    assert chosen.precision != "ort-int8"
+    assert "ort-int8 not probed: precision ort-int8 keeps" in caplog.text
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    clip = noise_clips(tmp_path / "clips", count=1)[0]
+    code = ast_tag([clip, "--model", str(model), "--precision", "ort-int8"])
+    assert code == 2
+    assert "which cannot be written" in capsys.readouterr().err
+    precision_module.probe_speeds.cache_clear()
+
+
+def test_the_export_leaves_the_root_logger_as_it_was(cache, monkeypatch):
+    # ONNX Runtime's quantiser logs on the root logger, which then gets a
+    # handler printing every library's records if it had none
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    OrtInt8Encoder(small_encoder(seed=2))
+    assert root.handlers == []
