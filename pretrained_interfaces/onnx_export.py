@@ -71,7 +71,7 @@ class FrontEnd(nn.Module):
         return self.pipeline.features(waveform)[0]
 
 
-def export_classifier_onnx(pipeline, path):
+def export_classifier_onnx(pipeline, path, opset_version=18):
     """Writes the encoder and head to ``path`` with dynamic batch and time
     (from two time patches up to the model's ``target_length`` frames).
 
@@ -81,6 +81,8 @@ def export_classifier_onnx(pipeline, path):
         The model (fp32).
     path : str
         Output ``.onnx`` file.
+    opset_version : int
+        ONNX opset.
 
     Returns
     -------
@@ -89,7 +91,7 @@ def export_classifier_onnx(pipeline, path):
     """
     return export_encoder_onnx(
         LogitsModel(pipeline), pipeline.bare_encoder, path,
-        output_name="logits",
+        output_name="logits", opset_version=opset_version,
     )  # fmt: skip
 
 

@@ -106,8 +106,6 @@ def fast_precisions(hardware, compile=False):
     """Modes that run at least as fast as fp32 on ``hardware``, fastest
     first (``fp32`` always last).
 
-    Example
-    -------
     ``ort-int8`` (ONNX Runtime's int8) counts where ONNX Runtime is
     installed.
 

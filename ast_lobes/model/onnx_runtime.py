@@ -216,9 +216,10 @@ def graph_frames(encoder):
 
 
 def export_encoder_onnx(module, encoder, path, input_name="fbank",
-                        output_name="tokens"):  # fmt: skip
+                        output_name="tokens", opset_version=18):  # fmt: skip
     """Writes ``module`` (a function of ``encoder``'s fbank input) to
-    ``path`` with dynamic batch and frame counts (``graph_frames``)."""
+    ``path`` with dynamic batch and frame counts (``graph_frames``) in
+    ONNX opset ``opset_version``."""
     frames_min, frames_max = graph_frames(encoder)
     example = torch.randn(2, frames_max, encoder.input_fdim)
     dynamic = {
@@ -228,8 +229,9 @@ def export_encoder_onnx(module, encoder, path, input_name="fbank",
         }
     }
     return export_onnx(
-        module, (example,), path, dynamic, [input_name], [output_name]
-    )
+        module, (example,), path, dynamic, [input_name], [output_name],
+        opset_version,
+    )  # fmt: skip
 
 
 class OrtInt8Encoder(nn.Module):
