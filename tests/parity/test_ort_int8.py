@@ -85,6 +85,20 @@ def test_export_is_cached_per_weights(cache, monkeypatch):
     assert len(list(cache.iterdir())) == 1  # nothing half-written is left
 
 
+def test_int8_linears_and_one_fp32_attention_node_per_block(cache):
+    onnx = pytest.importorskip("onnx")
+    converted = OrtInt8Encoder(small_encoder())  # 2 blocks
+    ops = [node.op_type for node in onnx.load(converted.path).graph.node]
+    # ONNX's Attention (opset 23) once per block, left in fp32: not
+    # rewritten as ONNX Runtime's QAttention, whose weights are inputs
+    assert ops.count("Attention") == 2 and "QAttention" not in ops
+    assert "Softmax" not in ops
+    # the linear layers are int8: query, key, value (apart, no Split),
+    # proj, fc1, fc2 of both blocks; the patch projection stays fp32
+    assert ops.count("MatMulInteger") == 12 and "Split" not in ops
+    assert "Conv" in ops and "ConvInteger" not in ops
+
+
 def test_inputs_the_graph_does_not_take_run_in_pytorch_fp32(cache, caplog):
     encoder = small_encoder()
     converted = OrtInt8Encoder(encoder)
