@@ -35,7 +35,8 @@ SIZES = {  # hidden, layers, heads
     "base": (768, 12, 12),
 }
 MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic",
-         "ort-int8", "auto", "onnx-fp32", "onnx-int8")  # fmt: skip
+         "ort-int8", "auto", "onnx-fp32", "onnx-int8",
+         "hf-ort-int8")  # fmt: skip
 
 
 @functools.cache
@@ -43,7 +44,8 @@ def slow_modes():
     """Modes this CPU runs slower than fp32: those ``set_inference_precision``
     refuses here (int8 counted compiled)."""
     slow = []
-    for mode in [m for m in MODES[1:] if m not in (*EXPORT_MODES, "auto")]:
+    skipped = (*EXPORT_MODES, "auto", "hf-ort-int8")
+    for mode in [m for m in MODES[1:] if m not in skipped]:
         try:
             decide_precision(mode, "cpu", compile=mode == "int8")
         except SlowPrecisionError:
@@ -188,12 +190,46 @@ def load_onnx(mode, folder, make_pipeline):
     return forward
 
 
+def hf_onnx_int8_file(path, frames):
+    """Hugging Face's AST of ``path`` exported as Optimum exports it (the
+    TorchScript exporter, opset 17, ``frames`` fixed) and quantised by ONNX
+    Runtime's dynamic int8 with its defaults: ONNX Runtime int8 of the
+    Hugging Face port (in ``path``, written once)."""
+    import warnings
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import ASTForAudioClassification
+
+    fp32 = os.path.join(path, "hf.onnx")
+    int8 = os.path.join(path, "hf.int8.onnx")
+    if os.path.isfile(int8):
+        return int8
+    model = ASTForAudioClassification.from_pretrained(
+        path, attn_implementation="eager"
+    ).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (torch.randn(1, frames, 128),), fp32, dynamo=False,
+            opset_version=17, input_names=["input_values"],
+            output_names=["logits"],
+            dynamic_axes={"input_values": {0: "batch"}},
+        )  # fmt: skip
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+    return int8
+
+
 def load(mode, path, frames):
     """A function fbank -> logits for ``mode``."""
     if mode in EXPORT_MODES:
         return load_onnx(mode, path, lambda: checkpoint_pipeline(path, frames))
     if student_stride(mode):
         return load_student(student_stride(mode), frames)
+    if mode == "hf-ort-int8":
+        session = new_session(hf_onnx_int8_file(path, frames))
+        return lambda x: torch.from_numpy(
+            session.run(None, {"input_values": x.numpy()})[0]
+        )
     if mode == "hf-fp32":
         from transformers import ASTForAudioClassification
 
