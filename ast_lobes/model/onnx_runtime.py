@@ -185,7 +185,7 @@ def with_separate_projections(module):
 
 
 def export_onnx(module, example, path, dynamic_shapes, input_names,
-                output_names, opset_version=18):  # fmt: skip
+                output_names, opset_version=ATTENTION_OPSET):  # fmt: skip
     """``torch.onnx.export`` (the dynamo exporter) of ``module`` called on
     ``example`` (a tuple), written to ``path``, its attention layers with
     separate projections (``SeparateProjections``); the exporter's own
@@ -312,7 +312,8 @@ def graph_frames(encoder):
 
 
 def export_encoder_onnx(module, encoder, path, input_name="fbank",
-                        output_name="tokens", opset_version=18):  # fmt: skip
+                        output_name="tokens",
+                        opset_version=ATTENTION_OPSET):  # fmt: skip
     """Writes ``module`` (a function of ``encoder``'s fbank input) to
     ``path`` with dynamic batch and frame counts (``graph_frames``) in
     ONNX opset ``opset_version``."""
@@ -370,10 +371,7 @@ class OrtInt8Encoder(nn.Module):
             "precision ort-int8: exporting the encoder to ONNX once "
             "(cached in %s)", os.path.join(default_cache_dir(), "onnx"),
         )  # fmt: skip
-        return export_encoder_onnx(
-            AllTokens(self.module), self.module, path,
-            opset_version=ATTENTION_OPSET,
-        )  # fmt: skip
+        return export_encoder_onnx(AllTokens(self.module), self.module, path)
 
     def set_merge_rate(self, merge_rate):
         """Only 0: the graph cannot merge tokens."""
@@ -458,9 +456,8 @@ def block_session(dim, heads, threads):
             block = Block(dim, heads, qkv_bias=True)
         tokens = {1: torch.export.Dim("tokens", min=2, max=8192)}
         return export_onnx(
-            block, (torch.randn(1, 64, dim),), path, (tokens,), ["x"], ["y"],
-            ATTENTION_OPSET,
-        )  # fmt: skip
+            block, (torch.randn(1, 64, dim),), path, (tokens,), ["x"], ["y"]
+        )
 
     return new_session(cached_int8_onnx(key, export), threads)
 
