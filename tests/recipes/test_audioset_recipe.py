@@ -142,7 +142,9 @@ def run_recipe(args, launcher=(sys.executable,)):
     first_error = next(
         (i for i, x in enumerate(lines) if "Traceback" in x or "rror" in x), 0
     )
-    assert result.returncode == 0, "\n".join(lines[first_error:])[:6000]
+    # with the lines before it: a process killed by a signal says why there
+    shown = lines[max(first_error - 20, 0) :]
+    assert result.returncode == 0, "\n".join(shown)[:8000]
     return output
 
 
