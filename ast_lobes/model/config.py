@@ -12,6 +12,8 @@ import dataclasses
 import warnings
 from dataclasses import dataclass
 
+STEM_KINDS = ("image", "time")
+
 POOLING_MODES = (
     "cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair", "time_steps",
 )  # fmt: skip
@@ -136,9 +138,16 @@ class AudioSpectrogramTransformerConfig:
     patch_size : tuple
         Patch ``(frequency, time)`` extent; an int means a square patch.
     stem_channels : int
-        A convolutional stem: two 3x3 convolutions (GELU after each) of
-        this many channels over the fbank before the patch projection,
-        which then reads those channels (0: none, as the reference).
+        A convolutional stem of this many channels before the patch
+        projection, which then reads those channels (0: none, as the
+        reference).
+    stem_kind : str
+        ``image``: two 3x3 convolutions over the fbank as an image (GELU
+        after each); ``time``: two 1-D convolutions over the frames that
+        read every mel bin of each frame (kernel 5, then kernel 3 at
+        dilation 2, GELU after each: ECAPA-TDNN's front), for frame
+        patches of the whole mel axis only (``patch_size[0]`` and
+        ``fstride`` equal to ``input_fdim``).
     pooling : str
         ``cls_dist`` (mean of the cls and distillation tokens, the
         reference), ``cls``, ``mean`` (of the patch tokens), or, for a
@@ -181,6 +190,7 @@ class AudioSpectrogramTransformerConfig:
     tstride: int = 10
     patch_size: tuple = (16, 16)
     stem_channels: int = 0
+    stem_kind: str = "image"
     pooling: str = "cls_dist"
     output_all_tokens: bool = False
     layer_norm_eps: float = 1e-6
@@ -199,6 +209,23 @@ class AudioSpectrogramTransformerConfig:
             raise ValueError(
                 f"Unknown pooling {self.pooling!r}; expected one of "
                 f"{POOLING_MODES}"
+            )
+        if self.stem_kind not in STEM_KINDS:
+            raise ValueError(
+                f"Unknown stem_kind {self.stem_kind!r}; expected one of "
+                f"{STEM_KINDS}"
+            )
+        whole_mel_axis = (self.input_fdim, self.input_fdim)
+        if (
+            self.stem_channels
+            and self.stem_kind == "time"
+            and (self.patch_size[0], self.fstride) != whole_mel_axis
+        ):
+            raise ValueError(
+                f"stem_kind 'time' reads every mel bin of a frame: set "
+                f"patch_size [{self.input_fdim}, t] and fstride "
+                f"{self.input_fdim} (got patch_size "
+                f"{list(self.patch_size)}, fstride {self.fstride})"
             )
         if self.embed_dim % self.num_heads:
             raise ValueError(

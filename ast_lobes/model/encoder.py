@@ -62,6 +62,14 @@ class AudioSpectrogramTransformer(nn.Module):
         Patch stride along time.
     patch_size : int or tuple
         Patch extent; a tuple is ``(frequency, time)``, e.g. ``(128, 2)``.
+    stem_channels : int
+        Channels of a convolutional stem before the patch projection (0:
+        none, as the reference).
+    stem_kind : str
+        ``image`` (3x3 convolutions over the fbank) or ``time`` (1-D
+        convolutions over the frames reading every mel bin; frame patches
+        of the whole mel axis only). See
+        ``AudioSpectrogramTransformerConfig``.
     embed_dim : int or None
         Overrides the size's embedding dimension.
     depth : int
@@ -115,6 +123,7 @@ class AudioSpectrogramTransformer(nn.Module):
         tstride=10,
         patch_size=16,
         stem_channels=0,
+        stem_kind="image",
         embed_dim=None,
         depth=12,
         num_heads=None,
@@ -161,6 +170,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 tstride=tstride,
                 patch_size=patch_size,
                 stem_channels=stem_channels,
+                stem_kind=stem_kind,
                 embed_dim=embed_dim,
                 depth=depth,
                 num_heads=num_heads,
@@ -178,7 +188,17 @@ class AudioSpectrogramTransformer(nn.Module):
 
         self.patch_embed = nn.Module()
         channels = config.stem_channels
-        if channels:
+        kernel = config.patch_size
+        stride = (config.fstride, config.tstride)
+        if channels and config.stem_kind == "time":
+            self.patch_embed.stem = nn.Sequential(
+                nn.Conv1d(config.input_fdim, channels, 5, padding=2),
+                nn.GELU(),
+                nn.Conv1d(channels, channels, 3, padding=2, dilation=2),
+                nn.GELU(),
+            )
+            kernel, stride = (1, kernel[1]), (1, stride[1])
+        elif channels:
             self.patch_embed.stem = nn.Sequential(
                 nn.Conv2d(1, channels, 3, padding=1),
                 nn.GELU(),
@@ -186,10 +206,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 nn.GELU(),
             )
         self.patch_embed.proj = nn.Conv2d(
-            channels or 1,
-            embed_dim,
-            kernel_size=config.patch_size,
-            stride=(config.fstride, config.tstride),
+            channels or 1, embed_dim, kernel_size=kernel, stride=stride
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -323,7 +340,7 @@ class AudioSpectrogramTransformer(nn.Module):
         grid = resize_position_grid(grid, f_dim, t_dim)
         return grid_to_tokens(grid)
 
-    def embed(self, x, masked=None, mask_embed=None):
+    def embed(self, x, masked=None, mask_embed=None, lengths=None):
         """Patch tokens with cls/dist tokens and position embeddings.
 
         Arguments
@@ -336,6 +353,9 @@ class AudioSpectrogramTransformer(nn.Module):
             added (masked patch modelling, SSAST).
         mask_embed : torch.Tensor or None
             ``[1, 1, dim]``, the learned mask embedding.
+        lengths : torch.Tensor or None
+            Relative lengths ``[batch]``: a stem then sees a padded clip's
+            frames as it sees the clip alone (see ``stem_image``).
 
         Returns
         -------
@@ -350,10 +370,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 f"{tuple(x.shape)}"
             )
         grid = self.patch_grid(x.shape[1], x.shape[2])
-        image = x.transpose(1, 2).unsqueeze(1)
-        if self.config.stem_channels:
-            image = self.patch_embed.stem(image)
-        patches = self.patch_embed.proj(image)
+        patches = self.patch_embed.proj(self.stem_image(x, lengths))
         patches = patches.flatten(2).transpose(1, 2)
         if masked is not None:
             patches = torch.where(
@@ -364,6 +381,33 @@ class AudioSpectrogramTransformer(nn.Module):
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
         dist = (self.dist_token + self.pos_embed[:, 1:2]).expand(batch, -1, -1)
         return torch.cat((cls, dist, patches), dim=1), grid
+
+    def stem_image(self, x, lengths=None):
+        """What the patch projection reads: the fbank ``[batch, time,
+        mel]`` as an image ``[batch, 1, mel, time]``, or the stem's
+        channels over it (``[batch, channels, mel, time]``; ``[batch,
+        channels, 1, time]`` for a time stem). With relative ``lengths``
+        a padded clip's frames past its end are zero before and after
+        each stem layer, as the layers' zero padding shows the clip
+        alone."""
+        time_stem = self.config.stem_kind == "time"
+        image = x.transpose(1, 2)
+        if not (self.config.stem_channels and time_stem):
+            image = image.unsqueeze(1)
+        if not self.config.stem_channels:
+            return image
+        valid = None
+        if lengths is not None and bool((lengths < 1).any()):
+            frames = torch.round(lengths.to(x.device) * x.shape[1])
+            steps = torch.arange(x.shape[1], device=x.device)
+            valid = (steps < frames[:, None]).to(image.dtype)
+            valid = valid.view(len(x), *[1] * (image.dim() - 2), x.shape[1])
+            image = image * valid
+        for layer in self.patch_embed.stem:
+            image = layer(image)
+            if valid is not None and isinstance(layer, nn.GELU):
+                image = image * valid
+        return image.unsqueeze(2) if time_stem else image
 
     def padding_mask(self, lengths, n_frames, grid):
         """Which tokens hold signal, from SpeechBrain's relative lengths.
@@ -418,7 +462,7 @@ class AudioSpectrogramTransformer(nn.Module):
             ``output_all_tokens``, in the weights' dtype (for another
             precision, ``ast_lobes.set_inference_precision`` wraps it).
         """
-        tokens, grid = self.embed(x)
+        tokens, grid = self.embed(x, lengths=lengths)
         keep = None
         attn_mask = None
         if lengths is not None and bool((lengths < 1).any()):

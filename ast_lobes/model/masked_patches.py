@@ -185,7 +185,7 @@ class MaskedPatchModel(nn.Module):
         if encoder.config.stem_channels:
             raise ValueError(
                 "masked patch modelling needs an encoder without a "
-                "convolutional stem (stem_channels 0): the stem's 3x3 "
+                "convolutional stem (stem_channels 0): the stem's "
                 "convolutions would show each masked patch its neighbours"
             )
         if mask_mode not in MASK_MODES:

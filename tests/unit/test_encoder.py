@@ -62,9 +62,15 @@ def test_shorter_input_uses_leading_positions():
     torch.testing.assert_close(tokens[:, 2:], expected)
 
 
-@pytest.mark.parametrize("stem_channels", [0, 8])
-def test_padded_batch_with_lengths_equals_clip_alone(stem_channels):
-    encoder = small(stem_channels=stem_channels)
+@pytest.mark.parametrize("stem", [
+    dict(stem_channels=0),
+    dict(stem_channels=8),
+    dict(stem_channels=8, patch_size=(128, 2), fstride=128, tstride=2),
+    dict(stem_channels=8, stem_kind="time", patch_size=(128, 2),
+         fstride=128, tstride=2),
+])  # fmt: skip
+def test_padded_batch_with_lengths_equals_clip_alone(stem):
+    encoder = small(**stem)
     clip = torch.randn(1, 120, 128)
     padded = torch.cat([clip, torch.zeros(1, 80, 128)], dim=1)
     other = torch.randn(1, 200, 128)
@@ -160,6 +166,33 @@ def test_a_convolutional_stem_feeds_the_patch_projection():
         tokens, grid = encoder.embed(fbank)
     assert grid == (1, 25)
     torch.testing.assert_close(tokens[:, 2:], expected)
+
+
+def test_a_time_stem_sees_whole_frames_four_frames_either_side():
+    encoder = small(stem_channels=8, stem_kind="time", patch_size=(128, 2),
+                    fstride=128, tstride=2)  # fmt: skip
+    assert encoder.patch_embed.proj.weight.shape == (64, 8, 1, 2)
+    fbank = torch.randn(1, 100, 128)
+    changed = fbank.clone()
+    changed[0, 50, 127] += 1.0  # one mel bin of frame 50
+    with torch.no_grad():
+        before, grid = encoder.embed(fbank)
+        after, _ = encoder.embed(changed)
+    assert grid == (1, 50)
+    moved = (after - before)[0, 2:].abs().amax(-1) > 0
+    # kernel 5 (2 frames either side), then kernel 3 at dilation 2 (2
+    # more): frames 46 to 54, in the 2-frame patches 23 to 27
+    assert moved.nonzero().flatten().tolist() == [23, 24, 25, 26, 27]
+
+
+def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():
+    with pytest.raises(ValueError, match=r"stem_kind 'time' reads every mel "
+                       r"bin of a frame: set patch_size \[128, t\] and "
+                       r"fstride 128 \(got patch_size \[16, 16\], fstride "
+                       r"10\)"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time", fstride=10, tstride=10)
+    with pytest.raises(ValueError, match="Unknown stem_kind 'frames'"):
+        small(stem_channels=8, stem_kind="frames")
 
 
 def test_a_stem_has_no_pretrained_weights():

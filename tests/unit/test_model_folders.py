@@ -126,8 +126,11 @@ def test_a_new_export_loads_from_its_description_alone(tmp_path):
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
 
 
+@pytest.mark.parametrize("stem_kind", ["image", "time"])
 @pytest.mark.parametrize("keep", ["description", "yaml"])
-def test_a_stem_and_per_clip_means_travel_in_both_formats(tmp_path, keep):
+def test_a_stem_and_per_clip_means_travel_in_both_formats(
+    tmp_path, keep, stem_kind
+):
     torch.manual_seed(1)
     pipeline = AudioClassificationPipeline(
         KaldiFbank(target_length=60),
@@ -136,7 +139,7 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(tmp_path, keep):
                                     num_heads=2, target_length=60,
                                     patch_size=(128, 2), fstride=128,
                                     tstride=2, stem_channels=4,
-                                    pooling="mean"),
+                                    stem_kind=stem_kind, pooling="mean"),
         AudioClassificationHead(32, 2),
     ).eval()  # fmt: skip
     labels = CategoricalEncoder()
@@ -148,7 +151,8 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(tmp_path, keep):
         os.remove(folder / "model.safetensors")
     model = load_exported_model(str(folder))
     assert model.pipeline.normalize.per_clip_mean
-    assert model.pipeline.bare_encoder.config.stem_channels == 4
+    config = model.pipeline.bare_encoder.config
+    assert (config.stem_channels, config.stem_kind) == (4, stem_kind)
     wavs = torch.randn(2, 9000)
     with torch.no_grad():
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
