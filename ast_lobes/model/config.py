@@ -148,6 +148,10 @@ class AudioSpectrogramTransformerConfig:
         dilation 2, GELU after each: ECAPA-TDNN's front), for frame
         patches of the whole mel axis only (``patch_size[0]`` and
         ``fstride`` equal to ``input_fdim``).
+    stem_layers : int
+        Convolutions in the stem (2): more 3x3 ones in an image stem;
+        in a time stem, kernel 3 at dilations 3, 4, ... after the first
+        two.
     pooling : str
         ``cls_dist`` (mean of the cls and distillation tokens, the
         reference), ``cls``, ``mean`` (of the patch tokens), or, for a
@@ -191,6 +195,7 @@ class AudioSpectrogramTransformerConfig:
     patch_size: tuple = (16, 16)
     stem_channels: int = 0
     stem_kind: str = "image"
+    stem_layers: int = 2
     pooling: str = "cls_dist"
     output_all_tokens: bool = False
     layer_norm_eps: float = 1e-6
@@ -214,6 +219,10 @@ class AudioSpectrogramTransformerConfig:
             raise ValueError(
                 f"Unknown stem_kind {self.stem_kind!r}; expected one of "
                 f"{STEM_KINDS}"
+            )
+        if self.stem_layers < 1:
+            raise ValueError(
+                f"stem_layers must be at least 1, not {self.stem_layers}"
             )
         whole_mel_axis = (self.input_fdim, self.input_fdim)
         if (

@@ -70,6 +70,8 @@ class AudioSpectrogramTransformer(nn.Module):
         convolutions over the frames reading every mel bin; frame patches
         of the whole mel axis only). See
         ``AudioSpectrogramTransformerConfig``.
+    stem_layers : int
+        Convolutions in the stem (2).
     embed_dim : int or None
         Overrides the size's embedding dimension.
     depth : int
@@ -124,6 +126,7 @@ class AudioSpectrogramTransformer(nn.Module):
         patch_size=16,
         stem_channels=0,
         stem_kind="image",
+        stem_layers=2,
         embed_dim=None,
         depth=12,
         num_heads=None,
@@ -171,6 +174,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 patch_size=patch_size,
                 stem_channels=stem_channels,
                 stem_kind=stem_kind,
+                stem_layers=stem_layers,
                 embed_dim=embed_dim,
                 depth=depth,
                 num_heads=num_heads,
@@ -191,19 +195,21 @@ class AudioSpectrogramTransformer(nn.Module):
         kernel = config.patch_size
         stride = (config.fstride, config.tstride)
         if channels and config.stem_kind == "time":
-            self.patch_embed.stem = nn.Sequential(
-                nn.Conv1d(config.input_fdim, channels, 5, padding=2),
-                nn.GELU(),
-                nn.Conv1d(channels, channels, 3, padding=2, dilation=2),
-                nn.GELU(),
-            )
+            layers = [nn.Conv1d(config.input_fdim, channels, 5, padding=2)]
+            layers += [
+                nn.Conv1d(channels, channels, 3, padding=d, dilation=d)
+                for d in range(2, config.stem_layers + 1)
+            ]
             kernel, stride = (1, kernel[1]), (1, stride[1])
         elif channels:
+            layers = [nn.Conv2d(1, channels, 3, padding=1)]
+            layers += [
+                nn.Conv2d(channels, channels, 3, padding=1)
+                for _ in range(config.stem_layers - 1)
+            ]
+        if channels:
             self.patch_embed.stem = nn.Sequential(
-                nn.Conv2d(1, channels, 3, padding=1),
-                nn.GELU(),
-                nn.Conv2d(channels, channels, 3, padding=1),
-                nn.GELU(),
+                *(part for conv in layers for part in (conv, nn.GELU()))
             )
         self.patch_embed.proj = nn.Conv2d(
             channels or 1, embed_dim, kernel_size=kernel, stride=stride

@@ -68,6 +68,8 @@ def test_shorter_input_uses_leading_positions():
     dict(stem_channels=8, patch_size=(128, 2), fstride=128, tstride=2),
     dict(stem_channels=8, stem_kind="time", patch_size=(128, 2),
          fstride=128, tstride=2),
+    dict(stem_channels=8, stem_kind="time", stem_layers=4,
+         patch_size=(128, 2), fstride=128, tstride=2),
 ])  # fmt: skip
 def test_padded_batch_with_lengths_equals_clip_alone(stem):
     encoder = small(**stem)
@@ -168,9 +170,14 @@ def test_a_convolutional_stem_feeds_the_patch_projection():
     torch.testing.assert_close(tokens[:, 2:], expected)
 
 
-def test_a_time_stem_sees_whole_frames_four_frames_either_side():
+# kernel 5 (2 frames either side), then kernel 3 at dilation 2 (2 more),
+# 3, 4: frame 50 reaches frames 46-54 with two layers, 39-61 with four,
+# which the 2-frame patches 23-27 and 19-30 hold
+@pytest.mark.parametrize("layers, tokens", [(2, range(23, 28)),
+                                            (4, range(19, 31))])  # fmt: skip
+def test_a_time_stem_sees_whole_frames_over_its_dilations(layers, tokens):
     encoder = small(stem_channels=8, stem_kind="time", patch_size=(128, 2),
-                    fstride=128, tstride=2)  # fmt: skip
+                    fstride=128, tstride=2, stem_layers=layers)  # fmt: skip
     assert encoder.patch_embed.proj.weight.shape == (64, 8, 1, 2)
     fbank = torch.randn(1, 100, 128)
     changed = fbank.clone()
@@ -180,9 +187,7 @@ def test_a_time_stem_sees_whole_frames_four_frames_either_side():
         after, _ = encoder.embed(changed)
     assert grid == (1, 50)
     moved = (after - before)[0, 2:].abs().amax(-1) > 0
-    # kernel 5 (2 frames either side), then kernel 3 at dilation 2 (2
-    # more): frames 46 to 54, in the 2-frame patches 23 to 27
-    assert moved.nonzero().flatten().tolist() == [23, 24, 25, 26, 27]
+    assert moved.nonzero().flatten().tolist() == list(tokens)
 
 
 def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():
@@ -193,6 +198,8 @@ def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():
         small(stem_channels=8, stem_kind="time", fstride=10, tstride=10)
     with pytest.raises(ValueError, match="Unknown stem_kind 'frames'"):
         small(stem_channels=8, stem_kind="frames")
+    with pytest.raises(ValueError, match="stem_layers must be at least 1"):
+        small(stem_channels=8, stem_layers=0)
 
 
 def test_a_stem_has_no_pretrained_weights():

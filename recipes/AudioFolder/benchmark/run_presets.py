@@ -52,7 +52,8 @@ HPARAMS = os.path.join(RECIPE, "hparams")
 # presets keep their meaning whatever it holds.
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
 NO_STEM = ["--stem_channels", "0"]
-STEM = ["--stem_channels", "16"]
+STEM = ["--stem_channels", "16", "--stem_kind", "image"]
+TIME_STEM = ["--stem_channels", "128", "--stem_kind", "time"]
 PATCHES_16 = ["--patch_size", "[16,16]", "--fstride", "10", "--tstride", "10"]
 WIDE = ["--embed_dim", "128", "--depth", "4", "--warmup_steps", "200"]
 STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
@@ -88,6 +89,10 @@ PRESETS = {
                           "stem_frames with fbank noise (0.1) and time "
                           "rolls of up to 10 frames (cpu.yaml's default "
                           "since 0.5)"),
+    "time_stem_frames_shift": ("cpu.yaml", [*FRAMES, *TIME_STEM, *SHIFT],
+                               "stem_frames_shift with a 128-channel time "
+                               "stem (1-D convolutions over the frames) "
+                               "instead of the image stem"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
