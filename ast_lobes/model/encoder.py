@@ -396,15 +396,13 @@ class AudioSpectrogramTransformer(nn.Module):
         a padded clip's frames past its end are zero before and after
         each stem layer, as the layers' zero padding shows the clip
         alone."""
-        time_stem = self.config.stem_kind == "time"
-        image = x.transpose(1, 2)
-        if not (self.config.stem_channels and time_stem):
-            image = image.unsqueeze(1)
         if not self.config.stem_channels:
-            return image
+            return x.transpose(1, 2).unsqueeze(1)
+        time_stem = self.config.stem_kind == "time"
+        image = x.transpose(1, 2) if time_stem else x.transpose(1, 2)[:, None]
         valid = None
         if lengths is not None and bool((lengths < 1).any()):
-            frames = torch.round(lengths.to(x.device) * x.shape[1])
+            frames = self.valid_frames(lengths.to(x.device), x.shape[1])
             steps = torch.arange(x.shape[1], device=x.device)
             valid = (steps < frames[:, None]).to(image.dtype)
             valid = valid.view(len(x), *[1] * (image.dim() - 2), x.shape[1])
@@ -414,6 +412,12 @@ class AudioSpectrogramTransformer(nn.Module):
             if valid is not None and isinstance(layer, nn.GELU):
                 image = image * valid
         return image.unsqueeze(2) if time_stem else image
+
+    @staticmethod
+    def valid_frames(lengths, n_frames):
+        """Each clip's frames ``[batch]`` (float) in a padded batch of
+        ``n_frames``, from SpeechBrain's relative ``lengths``."""
+        return torch.round(lengths * n_frames)
 
     def padding_mask(self, lengths, n_frames, grid):
         """Which tokens hold signal, from SpeechBrain's relative lengths.
@@ -437,7 +441,7 @@ class AudioSpectrogramTransformer(nn.Module):
             Boolean ``[batch, 2 + patches]``; True where a token is kept.
         """
         f_dim, t_dim = grid
-        valid_frames = torch.round(lengths * n_frames)
+        valid_frames = self.valid_frames(lengths, n_frames)
         ends = torch.arange(t_dim, device=lengths.device) * self.tstride
         ends = ends + self.patch_size[1]
         time_valid = ends.unsqueeze(0) <= valid_frames.unsqueeze(1)

@@ -420,7 +420,8 @@ class OrtInt8Encoder(nn.Module):
         clip alone at its own frames (at least one patch), zeros where
         the batch's padding is."""
         f_dim, t_dim = grid
-        frames = torch.round(lengths * x.shape[1]).long().tolist()
+        frames = self.module.valid_frames(lengths, x.shape[1])
+        frames = frames.long().tolist()
         full = [i for i, n in enumerate(frames) if n >= x.shape[1]]
         tokens = torch.zeros(len(x), f_dim, t_dim, self.module.embed_dim)
         special = torch.zeros(len(x), 2, self.module.embed_dim)
