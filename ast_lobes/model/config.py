@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 STEM_KINDS = ("image", "time")
 
+
+class ModelSettingError(ValueError):
+    """An encoder setting that is unknown or contradicts another; the
+    message names the keys (a recipe stops with it, exit status 2)."""
+
+
 POOLING_MODES = (
     "cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair", "time_steps",
 )  # fmt: skip
@@ -211,17 +217,17 @@ class AudioSpectrogramTransformerConfig:
             patch = (patch, patch)
         object.__setattr__(self, "patch_size", tuple(int(p) for p in patch))
         if self.pooling not in POOLING_MODES:
-            raise ValueError(
+            raise ModelSettingError(
                 f"Unknown pooling {self.pooling!r}; expected one of "
                 f"{POOLING_MODES}"
             )
         if self.stem_kind not in STEM_KINDS:
-            raise ValueError(
+            raise ModelSettingError(
                 f"Unknown stem_kind {self.stem_kind!r}; expected one of "
                 f"{STEM_KINDS}"
             )
         if self.stem_layers < 1:
-            raise ValueError(
+            raise ModelSettingError(
                 f"stem_layers must be at least 1, not {self.stem_layers}"
             )
         whole_mel_axis = (self.input_fdim, self.input_fdim)
@@ -230,14 +236,14 @@ class AudioSpectrogramTransformerConfig:
             and self.stem_kind == "time"
             and (self.patch_size[0], self.fstride) != whole_mel_axis
         ):
-            raise ValueError(
+            raise ModelSettingError(
                 f"stem_kind 'time' reads every mel bin of a frame: set "
                 f"patch_size [{self.input_fdim}, t] and fstride "
                 f"{self.input_fdim} (got patch_size "
                 f"{list(self.patch_size)}, fstride {self.fstride})"
             )
         if self.embed_dim % self.num_heads:
-            raise ValueError(
+            raise ModelSettingError(
                 f"embed_dim {self.embed_dim} is not divisible by "
                 f"num_heads {self.num_heads}"
             )
@@ -269,7 +275,7 @@ class AudioSpectrogramTransformerConfig:
         fields = {k: v for k, v in fields.items() if v is not None}
         if model_size is not None:
             if model_size not in MODEL_SIZES:
-                raise ValueError(
+                raise ModelSettingError(
                     f"Unknown model_size {model_size!r}; expected one of "
                     f"{sorted(MODEL_SIZES)} or None with embed_dim set"
                 )
@@ -277,7 +283,9 @@ class AudioSpectrogramTransformerConfig:
             fields.setdefault("embed_dim", size.embed_dim)
             fields.setdefault("num_heads", size.num_heads)
         elif "embed_dim" not in fields or "num_heads" not in fields:
-            raise ValueError("A custom size needs embed_dim and num_heads")
+            raise ModelSettingError(
+                "A custom size needs embed_dim and num_heads"
+            )
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(

@@ -530,6 +530,7 @@ def user_errors():
     """The errors that mean the input or the options are wrong (not the
     code): missing or bad files and folders, refused keys and folders."""
     from ast_lobes.audio.io import AudioFileError
+    from ast_lobes.model.config import ModelSettingError
     from ast_lobes.model.hardware import SlowPrecisionError
     from ast_lobes.training.data.datasets import UnknownLabelError
     from ast_lobes.training.data.labelled_audio import DataError
@@ -543,8 +544,9 @@ def user_errors():
 
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
-        DataError, FileNotFoundError, RecipeOptionError, RunIdentityError,
-        ShardError, SlowPrecisionError, UnknownHparamError, UnknownLabelError,
+        DataError, FileNotFoundError, ModelSettingError, RecipeOptionError,
+        RunIdentityError, ShardError, SlowPrecisionError, UnknownHparamError,
+        UnknownLabelError,
     )  # fmt: skip
 
 

@@ -277,6 +277,15 @@ def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
                         "--data_folder", str(class_folders))  # fmt: skip
     assert result.returncode != 0
     assert "give one of --data_folder" in result.stderr
+    result = run_recipe(tmp_path, "--data_folder", str(class_folders),
+                        "--skip_other_files", "true", "--stem_kind", "time",
+                        "--patch_size", "[16,16]", "--fstride", "10",
+                        "--tstride", "10")  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "stem_kind 'time' reads every mel bin of a frame: set " in (
+        result.stderr
+    )
 
 
 def test_convnet_teacher_writes_logits_a_student_learns_from(
