@@ -4,6 +4,7 @@ inside them."""
 
 import ast
 import os
+import subprocess
 
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -74,3 +75,16 @@ def test_the_lower_bounds_are_the_oldest_set_tested():
             assert lower == [tested[requirement.name]], requirement
     for name, version in oldest.items():
         assert Version(version) <= Version(constraints()[name]), name
+
+
+def test_set_up_without_the_disk_stops_at_once_naming_the_folder(tmp_path):
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "make_venv.sh"), str(venv),
+         os.path.join(ROOT, "constraints.txt")],
+        env={**os.environ, "AST_VENV_DISK_GB": "1000000"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"{venv} needs about 1000000 GB of disk" in result.stderr
+    assert not venv.exists()
