@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 
 STEM_KINDS = ("image", "time")
+STEM_NORMS = ("none", "batch")
 
 
 class ModelSettingError(ValueError):
@@ -158,6 +159,11 @@ class AudioSpectrogramTransformerConfig:
         Convolutions in the stem (2): more 3x3 ones in an image stem;
         in a time stem, kernel 3 at dilations 3, 4, ... after the first
         two.
+    stem_norm : str
+        ``none`` (the convolutions and GELUs alone) or ``batch``: a
+        BatchNorm after each GELU (ECAPA-TDNN's convolution, activation,
+        BatchNorm; in training its batch statistics count the zeroed
+        frames past a padded clip's end).
     pooling : str
         ``cls_dist`` (mean of the cls and distillation tokens, the
         reference), ``cls``, ``mean`` (of the patch tokens), or, for a
@@ -202,6 +208,7 @@ class AudioSpectrogramTransformerConfig:
     stem_channels: int = 0
     stem_kind: str = "image"
     stem_layers: int = 2
+    stem_norm: str = "none"
     pooling: str = "cls_dist"
     output_all_tokens: bool = False
     layer_norm_eps: float = 1e-6
@@ -225,6 +232,11 @@ class AudioSpectrogramTransformerConfig:
             raise ModelSettingError(
                 f"Unknown stem_kind {self.stem_kind!r}; expected one of "
                 f"{STEM_KINDS}"
+            )
+        if self.stem_norm not in STEM_NORMS:
+            raise ModelSettingError(
+                f"Unknown stem_norm {self.stem_norm!r}; expected one of "
+                f"{STEM_NORMS}"
             )
         if self.stem_layers < 1:
             raise ModelSettingError(

@@ -27,6 +27,9 @@ from ast_lobes.model.position import (
     tokens_to_grid,
 )
 
+# A padded clip's frames are zeroed after every stem part but these
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d)
+
 
 class AudioSpectrogramTransformer(nn.Module):
     """Audio Spectrogram Transformer (AST) encoder.
@@ -72,6 +75,9 @@ class AudioSpectrogramTransformer(nn.Module):
         ``AudioSpectrogramTransformerConfig``.
     stem_layers : int
         Convolutions in the stem (2).
+    stem_norm : str
+        ``none`` or ``batch`` (a BatchNorm after each of the stem's
+        GELUs).
     embed_dim : int or None
         Overrides the size's embedding dimension.
     depth : int
@@ -127,6 +133,7 @@ class AudioSpectrogramTransformer(nn.Module):
         stem_channels=0,
         stem_kind="image",
         stem_layers=2,
+        stem_norm="none",
         embed_dim=None,
         depth=12,
         num_heads=None,
@@ -175,6 +182,7 @@ class AudioSpectrogramTransformer(nn.Module):
                 stem_channels=stem_channels,
                 stem_kind=stem_kind,
                 stem_layers=stem_layers,
+                stem_norm=stem_norm,
                 embed_dim=embed_dim,
                 depth=depth,
                 num_heads=num_heads,
@@ -208,8 +216,17 @@ class AudioSpectrogramTransformer(nn.Module):
                 for _ in range(config.stem_layers - 1)
             ]
         if channels:
+            norm = {"image": nn.BatchNorm2d, "time": nn.BatchNorm1d}[
+                config.stem_kind
+            ]
+            batch_norm = config.stem_norm == "batch"
             self.patch_embed.stem = nn.Sequential(
-                *(part for conv in layers for part in (conv, nn.GELU()))
+                *(
+                    part
+                    for conv in layers
+                    for part in (conv, nn.GELU())
+                    + ((norm(channels),) if batch_norm else ())
+                )
             )
         self.patch_embed.proj = nn.Conv2d(
             channels or 1, embed_dim, kernel_size=kernel, stride=stride
@@ -409,7 +426,7 @@ class AudioSpectrogramTransformer(nn.Module):
             image = image * valid
         for layer in self.patch_embed.stem:
             image = layer(image)
-            if valid is not None and isinstance(layer, nn.GELU):
+            if valid is not None and not isinstance(layer, CONVOLUTIONS):
                 image = image * valid
         return image.unsqueeze(2) if time_stem else image
 

@@ -118,7 +118,7 @@ def data_overrides(summary, overrides):
 
 CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
-    "stem_channels", "stem_kind", "stem_layers", "pretrained_ast",
+    "stem_channels", "stem_kind", "stem_layers", "stem_norm", "pretrained_ast",
     "number_of_epochs", "batch_size", "lr", "loss", "target_length",
     "norm_mean", "norm_std", "seed", "teacher", "teacher_loss",
 )  # fmt: skip

@@ -70,6 +70,26 @@ def test_every_pooling_is_the_encoders_own(cache, pooling):
     assert float((got - expected).abs().max()) < PRECISION_TOLERANCE["ort-int8"]
 
 
+@pytest.mark.parametrize("stem", [
+    dict(stem_channels=8),
+    dict(stem_channels=8, stem_kind="time", stem_layers=3),
+    dict(stem_channels=8, stem_kind="time", stem_norm="batch"),
+])  # fmt: skip
+def test_every_stem_is_the_encoders_own(cache, stem):
+    encoder = small_encoder(patch_size=(128, 2), fstride=128, tstride=2,
+                            pooling="mean", **stem)  # fmt: skip
+    for norm in encoder.modules():  # statistics a training would leave
+        if isinstance(norm, torch.nn.BatchNorm1d):
+            norm.running_mean.data.normal_()
+            norm.running_var.data.uniform_(0.5, 1.5)
+    fbank = torch.randn(2, 200, 128)
+    lengths = torch.tensor([1.0, 0.6])
+    with torch.no_grad():
+        expected = encoder(fbank, lengths)
+        got = OrtInt8Encoder(encoder)(fbank, lengths)
+    assert float((got - expected).abs().max()) < PRECISION_TOLERANCE["ort-int8"]
+
+
 def test_export_is_cached_per_weights(cache, monkeypatch):
     first = OrtInt8Encoder(small_encoder())
     assert [p.name for p in cache.iterdir()] == [first.path.split("/")[-1]]

@@ -70,9 +70,13 @@ def test_shorter_input_uses_leading_positions():
          fstride=128, tstride=2),
     dict(stem_channels=8, stem_kind="time", stem_layers=4,
          patch_size=(128, 2), fstride=128, tstride=2),
+    dict(stem_channels=8, stem_norm="batch"),
+    dict(stem_channels=8, stem_kind="time", stem_norm="batch",
+         patch_size=(128, 2), fstride=128, tstride=2),
 ])  # fmt: skip
 def test_padded_batch_with_lengths_equals_clip_alone(stem):
     encoder = small(**stem)
+    randomise_batch_norms(encoder)
     clip = torch.randn(1, 120, 128)
     padded = torch.cat([clip, torch.zeros(1, 80, 128)], dim=1)
     other = torch.randn(1, 200, 128)
@@ -190,6 +194,45 @@ def test_a_time_stem_sees_whole_frames_over_its_dilations(layers, tokens):
     assert moved.nonzero().flatten().tolist() == list(tokens)
 
 
+def randomise_batch_norms(module):
+    """Running statistics and affine terms far from the identity."""
+    generator = torch.Generator().manual_seed(5)
+    for norm in module.modules():
+        if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
+            for tensor in (norm.running_mean, norm.weight, norm.bias):
+                tensor.data = torch.randn(tensor.shape, generator=generator)
+            norm.running_var.data = 0.5 + torch.rand(
+                norm.running_var.shape, generator=generator
+            )
+
+
+def test_a_batch_normed_time_stem_is_ecapa_tdnn_s_order():
+    import torch.nn.functional as F
+
+    encoder = small(stem_channels=8, stem_kind="time", stem_norm="batch",
+                    patch_size=(128, 2), fstride=128, tstride=2)  # fmt: skip
+    randomise_batch_norms(encoder)
+    stem = encoder.patch_embed.stem
+    conv1, norm1, conv2, norm2 = stem[0], stem[2], stem[3], stem[5]
+    fbank = torch.randn(2, 100, 128)
+
+    def convolution_activation_norm(x, conv, norm, dilation):
+        x = F.gelu(F.conv1d(x, conv.weight, conv.bias, padding=dilation * (
+            conv.kernel_size[0] // 2), dilation=dilation))  # fmt: skip
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        return (x - norm.running_mean[:, None]) * scale[:, None] + norm.bias[
+            :, None
+        ]
+
+    expected = convolution_activation_norm(fbank.transpose(1, 2), conv1,
+                                           norm1, 1)  # fmt: skip
+    expected = convolution_activation_norm(expected, conv2, norm2, 2)
+    with torch.no_grad():
+        image = encoder.stem_image(fbank)
+    assert image.shape == (2, 8, 1, 100)
+    torch.testing.assert_close(image[:, :, 0], expected)
+
+
 def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():
     with pytest.raises(ValueError, match=r"stem_kind 'time' reads every mel "
                        r"bin of a frame: set patch_size \[128, t\] and "
@@ -200,6 +243,8 @@ def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():
         small(stem_channels=8, stem_kind="frames")
     with pytest.raises(ValueError, match="stem_layers must be at least 1"):
         small(stem_channels=8, stem_layers=0)
+    with pytest.raises(ValueError, match="Unknown stem_norm 'layer'"):
+        small(stem_channels=8, stem_norm="layer")
 
 
 def test_a_stem_has_no_pretrained_weights():

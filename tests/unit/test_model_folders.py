@@ -126,10 +126,12 @@ def test_a_new_export_loads_from_its_description_alone(tmp_path):
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
 
 
-@pytest.mark.parametrize("stem_kind", ["image", "time"])
+@pytest.mark.parametrize("stem_kind, stem_norm", [
+    ("image", "none"), ("time", "none"), ("time", "batch"),
+])  # fmt: skip
 @pytest.mark.parametrize("keep", ["description", "yaml"])
 def test_a_stem_and_per_clip_means_travel_in_both_formats(
-    tmp_path, keep, stem_kind
+    tmp_path, keep, stem_kind, stem_norm
 ):
     torch.manual_seed(1)
     pipeline = AudioClassificationPipeline(
@@ -139,9 +141,14 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
                                     num_heads=2, target_length=60,
                                     patch_size=(128, 2), fstride=128,
                                     tstride=2, stem_channels=4,
-                                    stem_kind=stem_kind, pooling="mean"),
+                                    stem_kind=stem_kind,
+                                    stem_norm=stem_norm, pooling="mean"),
         AudioClassificationHead(32, 2),
     ).eval()  # fmt: skip
+    for norm in pipeline.modules():  # statistics a training would leave
+        if isinstance(norm, torch.nn.BatchNorm1d):
+            norm.running_mean.data.normal_()
+            norm.running_var.data.uniform_(0.5, 1.5)
     labels = CategoricalEncoder()
     labels.update_from_iterable(["a", "b"])
     folder = tmp_path / "model"
@@ -152,7 +159,9 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
     model = load_exported_model(str(folder))
     assert model.pipeline.normalize.per_clip_mean
     config = model.pipeline.bare_encoder.config
-    assert (config.stem_channels, config.stem_kind) == (4, stem_kind)
+    assert (config.stem_channels, config.stem_kind, config.stem_norm) == (
+        4, stem_kind, stem_norm
+    )  # fmt: skip
     wavs = torch.randn(2, 9000)
     with torch.no_grad():
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
