@@ -133,3 +133,35 @@ def test_logistic_regression_over_folds_separates_two_tones(tmp_path):
         str(table), str(tmp_path / "run"), split, 4
     )
     assert (mean, spread) == (1.0, 0.0)
+
+
+def test_a_table_of_a_folder_that_holds_no_results_says_so(tmp_path, capsys):
+    import run_presets
+
+    missing = tmp_path / "nowhere"
+    with pytest.raises(SystemExit) as stop:
+        run_presets.main([str(tmp_path), "--table_only", "--output",
+                          str(missing)])  # fmt: skip
+    assert stop.value.code == 2
+    assert f"{missing}: no results there" in capsys.readouterr().err
+
+
+def test_the_words_command_is_a_preset_with_its_own_teacher():
+    import re
+    import shlex
+
+    import run_presets
+
+    readme = os.path.join(ROOT, "recipes", "AudioFolder", "README.md")
+    with open(readme, encoding="utf-8") as handle:
+        blocks = re.findall(r"```bash\n(.*?)```", handle.read(), re.S)
+    command = [b for b in blocks if "--stem_kind time" in b][-1]
+    words = shlex.split(command.replace("\\\n", " "))
+    given = dict(zip(words[3::2], words[4::2], strict=True))
+    split = ("--table", "--group_column", "--valid_share", "--test_share")
+    yaml, overrides, _ = run_presets.PRESETS["teacher_then_time_student"]
+    preset = dict(zip(overrides[::2], overrides[1::2], strict=True))
+    assert yaml == os.path.basename(words[2]) == "cpu.yaml"
+    assert {k: v for k, v in given.items() if k not in split} == {
+        k: v for k, v in preset.items() if k in given
+    }

@@ -58,6 +58,11 @@ PATCHES_16 = ["--patch_size", "[16,16]", "--fstride", "10", "--tstride", "10"]
 WIDE = ["--embed_dim", "128", "--depth", "4", "--warmup_steps", "200"]
 STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
            "--teacher_loss", "soft", "--teacher_weight", "0.5"]  # fmt: skip
+# The teacher trained in the run's own folder with the student's
+# augmentation (noise and roll included), as the README's words command
+TEACHER_THEN_STUDENT = ["--teacher_recipe", "cnn_teacher.yaml",
+                        *STUDENT[2:]]  # fmt: skip
+WIDE_TIME_STEM = ["--stem_channels", "256", "--stem_kind", "time"]
 CMN = ["--per_clip_mean", "true"]
 MASKS = ["--freq_mask", "24", "--time_mask", "20"]
 MIXUP = ["--mixup_probability", "0.5"]
@@ -93,6 +98,12 @@ PRESETS = {
                                "stem_frames_shift with a 128-channel time "
                                "stem (1-D convolutions over the frames) "
                                "instead of the image stem"),
+    "teacher_then_time_student": ("cpu.yaml", [
+        *FRAMES, *WIDE_TIME_STEM, *SHIFT, *TEACHER_THEN_STUDENT,
+        *EPOCHS_100,
+    ], "the README's words command: the teacher with noise and roll, "
+       "then its student over a 256-channel time stem, 100 epochs; "
+       "minutes of both"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
@@ -316,6 +327,9 @@ def main(argv=None):
         presets.remove("teacher")
         presets.insert(0, "teacher")
     if args.table_only:
+        if not os.path.isdir(args.output):
+            parser.error(f"{args.output}: no results there (--output names "
+                         "the folder a measuring run wrote)")  # fmt: skip
         rows = stored_results(args.output, args.sets, presets)
     else:
         rows = measure(args.sets_dir, args.output, args.sets, presets,
