@@ -194,7 +194,9 @@ mean_dist_pair (or two_heads: false)
     ):
         problems.append(
             "teacher: its stored outputs are for the clips as they are, "
-            "which mixed clips do not match; set mixup: null (or no teacher)"
+            "which mixed clips do not match; set mixup: null (or no "
+            "teacher: teacher null, and teacher_recipe null where the YAML "
+            "has one)"
         )
     if problems:
         raise ContradictoryHparamsError(f"{source}: " + "; ".join(problems))

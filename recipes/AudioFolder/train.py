@@ -21,9 +21,11 @@ Authors
 
 import os
 import sys
+import tempfile
 import time
 
 import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,6 +35,7 @@ from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
+    FOLD_PATH_KEYS,
     RecipeOptionError,
     end_distributed,
     fold_overrides,
@@ -43,6 +46,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     run_main,
     train_classifier,
 )
+from ast_lobes.training.stages import check_head_settings  # noqa: E402
 
 TABLE_OPTIONS = (
     "path_column", "label_column", "split_column", "fold_column",
@@ -151,6 +155,7 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
         plain = read_plain_hparams(hparams_file, overrides)
     mark_run_start()  # a time budget is for this split or fold
     if plain.get("teacher_recipe") and not plain.get("teacher"):
+        check_student_settings(hparams_file, overrides, plain)
         overrides = train_teacher_first(
             hparams_file, run_opts, overrides, plain, fold
         )
@@ -174,6 +179,23 @@ SHARED_WITH_TEACHER = (
 # values (its YAML's or the command line's) go to the teacher.
 DRAWN_AUGMENTATION = ("freq_mask", "time_mask", "noise_scale",
                       "noise_max_shift")  # fmt: skip
+
+
+def check_student_settings(hparams_file, overrides, plain):
+    """Builds the student as it will be built with its teacher's stored
+    outputs, its folders in a scratch folder, so that settings which
+    contradict each other or a teacher (mixup, a bad stem) are refused
+    before the teacher trains."""
+    teacher_recipe_path(plain["teacher_recipe"], hparams_file)
+    with tempfile.TemporaryDirectory() as scratch:
+        folders = {
+            key: os.path.join(scratch, key)
+            for key in ("output_folder", *FOLD_PATH_KEYS) if key in plain
+        }  # fmt: skip
+        student = {**overrides, **folders, "teacher": "teacher_logits.npz"}
+        with open(hparams_file, encoding="utf-8") as handle:
+            hparams = load_hyperpyyaml(handle, student)
+        check_head_settings(hparams, source=hparams_file)
 
 
 def teacher_recipe_path(name, hparams_file):

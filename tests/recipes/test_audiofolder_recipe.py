@@ -34,12 +34,18 @@ def tone(path, freq, seed, seconds=1.0, rate=16000, channels=1):
     soundfile.write(path, wave.astype(np.float32), rate)
 
 
+# cpu.yaml's AST alone, without its default teacher stage
+ALONE = ("--teacher_recipe", "null")
+
+
 def run_recipe(tmp_path, *args, epochs=2, experiment="exp"):
+    alone = () if "--teacher_recipe" in args else ALONE
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
         os.path.join(RECIPE, "hparams", "cpu.yaml"),
         "--experiment_folder", str(tmp_path / experiment),
-        "--number_of_epochs", str(epochs), "--batch_size", "4", *args,
+        "--number_of_epochs", str(epochs), "--batch_size", "4", *alone,
+        *args,
     ]  # fmt: skip
     return subprocess.run(
         command, capture_output=True, text=True, cwd=tmp_path, timeout=600
@@ -399,7 +405,8 @@ def test_five_folds_with_output_folder_run_in_five_folders(
             os.path.join(RECIPE, "hparams", "cpu.yaml"),
             "--data_folder", str(data), "--n_folds", "5",
             "--output_folder", str(tmp_path / "runs" / "cv"),
-            "--number_of_epochs", "1", "--batch_size", "4", *extra,
+            "--number_of_epochs", "1", "--batch_size", "4", *ALONE,
+            *extra,
         ]  # fmt: skip
         return subprocess.run(command, capture_output=True, text=True,
                               cwd=tmp_path, timeout=600)  # fmt: skip
@@ -465,12 +472,33 @@ def test_options_that_would_mix_folds_are_refused(
     assert not any(tmp_path.glob("**/fold1"))  # refused before training
 
 
+@pytest.mark.parametrize("option, message", [
+    (["--mixup_probability", "0.5"], "teacher: its stored outputs are for "
+     "the clips as they are"),
+    (["--patch_size", "[16,16]", "--fstride", "10"],
+     "stem_kind 'time' reads every mel bin of a frame"),
+])  # fmt: skip
+def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
+    class_folders, tmp_path, monkeypatch, capsys, option, message
+):
+    from recipe_main import exit_status_of
+
+    monkeypatch.chdir(tmp_path)
+    argv = [os.path.join(RECIPE, "hparams", "cpu.yaml"), "--data_folder",
+            str(class_folders), "--output_folder", "run", *option]  # fmt: skip
+    script = os.path.join(RECIPE, "train.py")
+    assert exit_status_of(script, argv, monkeypatch) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
 def test_the_seed_names_the_default_folders(class_folders, tmp_path):
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
         os.path.join(RECIPE, "hparams", "cpu.yaml"), "--data_folder",
         str(class_folders), "--seed", "7", "--n_folds", "2",
-        "--number_of_epochs", "1",
+        "--number_of_epochs", "1", *ALONE,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)  # fmt: skip
@@ -490,7 +518,7 @@ def test_teacher_then_student_in_one_command_within_its_time_budget(
         os.path.join(RECIPE, "hparams", "cpu.yaml"),
         "--data_folder", str(class_folders),
         "--output_folder", str(tmp_path / "run"), "--batch_size", "4",
-        "--teacher_recipe", "cnn_teacher.yaml", "--teacher_draws", "2",
+        "--teacher_draws", "2",  # cpu.yaml's teacher_recipe by default
         "--time_budget", str(budget_minutes), "--number_of_epochs", "500",
     ]  # fmt: skip
     started = time.monotonic()

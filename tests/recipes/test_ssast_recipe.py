@@ -82,7 +82,7 @@ def test_pretrain_resume_and_fine_tune(unlabelled, tmp_path):
         os.path.join(ROOT, "recipes", "AudioFolder", "hparams", "cpu.yaml"),
         "--data_folder", str(classes), "--number_of_epochs", "1",
         "--batch_size", "4", "--experiment_folder", str(tmp_path / "tuned"),
-        "--ssast_weights", str(exp / "encoder"),
+        "--ssast_weights", str(exp / "encoder"), "--teacher_recipe", "null",
         # the patches SSAST's cpu.yaml pretrains, without a stem
         "--stem_channels", "0", "--patch_size", "[16,16]", "--fstride", "10",
         "--tstride", "10",
