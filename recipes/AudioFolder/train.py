@@ -155,7 +155,7 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
         plain = read_plain_hparams(hparams_file, overrides)
     mark_run_start()  # a time budget is for this split or fold
     if plain.get("teacher_recipe") and not plain.get("teacher"):
-        check_student_settings(hparams_file, overrides, plain)
+        check_student_settings(hparams_file, overrides, plain, fold)
         overrides = train_teacher_first(
             hparams_file, run_opts, overrides, plain, fold
         )
@@ -181,18 +181,20 @@ DRAWN_AUGMENTATION = ("freq_mask", "time_mask", "noise_scale",
                       "noise_max_shift")  # fmt: skip
 
 
-def check_student_settings(hparams_file, overrides, plain):
-    """Builds the student as it will be built with its teacher's stored
-    outputs, its folders in a scratch folder, so that settings which
-    contradict each other or a teacher (mixup, a bad stem) are refused
-    before the teacher trains."""
+def check_student_settings(hparams_file, overrides, plain, fold=None):
+    """Builds the student as it will be built on its data with its
+    teacher's stored outputs (its folders in a scratch folder), so that
+    settings which contradict each other or a teacher (mixup, a bad stem)
+    are refused before the teacher trains."""
     teacher_recipe_path(plain["teacher_recipe"], hparams_file)
+    summary = prepare_data(plain, fold)
     with tempfile.TemporaryDirectory() as scratch:
         folders = {
             key: os.path.join(scratch, key)
             for key in ("output_folder", *FOLD_PATH_KEYS) if key in plain
         }  # fmt: skip
-        student = {**overrides, **folders, "teacher": "teacher_logits.npz"}
+        student = {**overrides, **data_overrides(summary, overrides),
+                   **folders, "teacher": "teacher_logits.npz"}  # fmt: skip
         with open(hparams_file, encoding="utf-8") as handle:
             hparams = load_hyperpyyaml(handle, student)
         check_head_settings(hparams, source=hparams_file)
@@ -246,14 +248,21 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
     return {**overrides, "teacher": teacher["teacher_logits_file"]}
 
 
+def prepare_data(plain, fold=None):
+    """Prepares a split or fold's data (once: a second call reads what the
+    first wrote) and returns its summary."""
+    options = prepare_options(plain, fold)
+    sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
+    return prepare_audio_folder(**options)  # reads the prepared summary
+
+
 def train_split(hparams_file, run_opts, overrides, fold=None, plain=None):
     """Prepares, trains, tests and exports one split or fold, with the
     folders ``overrides`` give."""
     if plain is None:
         plain = read_plain_hparams(hparams_file, overrides)
     options = prepare_options(plain, fold)
-    sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
-    summary = prepare_audio_folder(**options)  # reads the prepared summary
+    summary = prepare_data(plain, fold)
     overrides = {**overrides, **data_overrides(summary, overrides)}
     hparams = load_experiment(hparams_file, overrides)
     manifests = {

@@ -493,6 +493,38 @@ def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
     assert not (tmp_path / "run" / "teacher").exists()
 
 
+def test_the_check_before_the_teacher_takes_the_task_from_the_data(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "audiofolder_train", os.path.join(RECIPE, "train.py")
+    )
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    rows = []
+    for index, freqs in enumerate([[300], [4000], [300, 4000]] * 4):
+        path = tmp_path / "clips" / f"{index}.wav"
+        tone(path, freqs[0], index)
+        rows.append(f"clips/{path.name},{';'.join(map(str, freqs))}")
+    table = tmp_path / "labels.csv"
+    table.write_text("path,label\n" + "\n".join(rows) + "\n")
+    yaml = os.path.join(RECIPE, "hparams", "cpu.yaml")
+    # the documented frame-level preset without --multi_label and --loss:
+    # a table of several labels a clip sets them
+    overrides = {
+        "table": str(table),
+        "output_folder": str(tmp_path / "run"),
+        "frame_level": "attention",
+        "pooling": "time_steps",
+    }
+    plain = recipe.read_plain_hparams(yaml, overrides)
+    recipe.check_student_settings(yaml, overrides, plain)
+    assert not (tmp_path / "run" / "teacher").exists()
+    with pytest.raises(ValueError, match="frame_level .* takes a token per"):
+        overrides["pooling"] = "mean"
+        recipe.check_student_settings(yaml, overrides, plain)
+
+
 def test_the_seed_names_the_default_folders(class_folders, tmp_path):
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
