@@ -146,22 +146,23 @@ def test_a_table_of_a_folder_that_holds_no_results_says_so(tmp_path, capsys):
     assert f"{missing}: no results there" in capsys.readouterr().err
 
 
-def test_the_words_command_is_a_preset_with_its_own_teacher():
-    import re
-    import shlex
-
+def test_the_default_is_a_preset_that_keeps_its_meaning():
     import run_presets
+    import yaml
 
-    readme = os.path.join(ROOT, "recipes", "AudioFolder", "README.md")
-    with open(readme, encoding="utf-8") as handle:
-        blocks = re.findall(r"```bash\n(.*?)```", handle.read(), re.S)
-    command = [b for b in blocks if "--stem_kind time" in b][-1]
-    words = shlex.split(command.replace("\\\n", " "))
-    given = dict(zip(words[3::2], words[4::2], strict=True))
-    split = ("--table", "--group_column", "--valid_share", "--test_share")
-    yaml, overrides, _ = run_presets.PRESETS["teacher_then_time_student"]
-    preset = dict(zip(overrides[::2], overrides[1::2], strict=True))
-    assert yaml == os.path.basename(words[2]) == "cpu.yaml"
-    assert {k: v for k, v in given.items() if k not in split} == {
-        k: v for k, v in preset.items() if k in given
-    }
+    from ast_lobes.training.recipe import read_plain_hparams
+
+    cpu_yaml = os.path.join(ROOT, "recipes", "AudioFolder", "hparams",
+                            "cpu.yaml")  # fmt: skip
+    defaults = read_plain_hparams(cpu_yaml)
+    name, options, _ = run_presets.PRESETS["teacher_then_time_student"]
+    assert name == "cpu.yaml"
+    named = dict(zip(options[::2], options[1::2], strict=True))
+    for key, value in named.items():
+        assert yaml.safe_load(value) == defaults[key[2:]], key
+    # an older preset names what cpu.yaml's defaults have changed since
+    _, options, _ = run_presets.PRESETS["stem_frames_shift"]
+    named = dict(zip(options[::2], options[1::2], strict=True))
+    assert named["--teacher_recipe"] == "null"
+    assert named["--number_of_epochs"] == "30"
+    assert named["--stem_kind"] == "image"

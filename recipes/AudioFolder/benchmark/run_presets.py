@@ -123,11 +123,32 @@ PRESETS = {
                             "frames_wide learning labels and the teacher"),
 }
 # fmt: on
-# cpu.yaml's fbank noise and time roll (on since 0.5) are off in every
-# preset that does not name them, as when the preset was measured.
+# What a cpu.yaml preset does not name is as when the presets were first
+# measured: no teacher stage (cpu.yaml's default since 0.6), 30 epochs
+# decayed from 20 (100 and 75 since 0.6), no fbank noise or time roll
+# (on since 0.5).
+BEFORE = [
+    "--teacher_recipe",
+    "null",
+    "--number_of_epochs",
+    "30",
+    "--lr_milestone_start",
+    "20",
+    *NO_SHIFT,
+]  # fmt: skip
+
+
+def named_options(*option_lists):
+    """``--key value`` lists merged, a later value of a key winning."""
+    merged = {}
+    for options in option_lists:
+        merged.update(zip(options[::2], options[1::2], strict=True))
+    return [part for pair in merged.items() for part in pair]
+
+
 PRESETS = {
-    name: (yaml, [*NO_SHIFT, *overrides], text)
-    if yaml == "cpu.yaml" and "--noise_max_shift" not in overrides
+    name: (yaml, named_options(BEFORE, overrides), text)
+    if yaml == "cpu.yaml"
     else (yaml, overrides, text)
     for name, (yaml, overrides, text) in PRESETS.items()
 }
