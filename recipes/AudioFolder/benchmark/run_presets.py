@@ -47,9 +47,10 @@ from make_sets import HELD_OUT, SETS  # noqa: E402
 SPLIT = ["--group_column", "group", "--valid_share", "0.15",
          "--test_share", "0.2", "--seed", "1986"]  # fmt: skip
 HPARAMS = os.path.join(RECIPE, "hparams")
-# Every preset names its patches, stem and fbank noise: cpu.yaml's own
-# defaults are stem_frames_shift since 0.5 (stem_frames from 0.4); the
-# presets keep their meaning whatever it holds.
+# Every preset names its patches, stem and fbank noise (BEFORE, below,
+# the rest): cpu.yaml's own defaults are teacher_then_time_student since
+# 0.6 (stem_frames_shift from 0.5, stem_frames from 0.4); the presets keep
+# their meaning whatever it holds.
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
 NO_STEM = ["--stem_channels", "0"]
 STEM = ["--stem_channels", "16", "--stem_kind", "image"]
