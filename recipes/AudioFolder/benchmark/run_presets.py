@@ -105,6 +105,11 @@ PRESETS = {
     ], "the README's words command: the teacher with noise and roll, "
        "then its student over a 256-channel time stem, 100 epochs; "
        "minutes of both"),
+    "teacher_then_time_bn_student": ("cpu.yaml", [
+        *FRAMES, *WIDE_TIME_STEM, "--stem_norm", "batch", *SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100,
+    ], "teacher_then_time_student with a BatchNorm after each of the "
+       "stem's GELUs"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
