@@ -155,7 +155,7 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     cpu_yaml = os.path.join(ROOT, "recipes", "AudioFolder", "hparams",
                             "cpu.yaml")  # fmt: skip
     defaults = read_plain_hparams(cpu_yaml)
-    name, options, _ = run_presets.PRESETS["teacher_then_time_student"]
+    name, options, _ = run_presets.PRESETS["teacher_then_time_bn_student"]
     assert name == "cpu.yaml"
     named = dict(zip(options[::2], options[1::2], strict=True))
     for key, value in named.items():
@@ -166,3 +166,4 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     assert named["--teacher_recipe"] == "null"
     assert named["--number_of_epochs"] == "30"
     assert named["--stem_kind"] == "image"
+    assert named["--stem_norm"] == "none"
