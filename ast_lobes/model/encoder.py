@@ -209,25 +209,21 @@ class AudioSpectrogramTransformer(nn.Module):
                 for d in range(2, config.stem_layers + 1)
             ]
             kernel, stride = (1, kernel[1]), (1, stride[1])
+            norm = nn.BatchNorm1d
         elif channels:
+            norm = nn.BatchNorm2d
             layers = [nn.Conv2d(1, channels, 3, padding=1)]
             layers += [
                 nn.Conv2d(channels, channels, 3, padding=1)
                 for _ in range(config.stem_layers - 1)
             ]
         if channels:
-            norm = {"image": nn.BatchNorm2d, "time": nn.BatchNorm1d}[
-                config.stem_kind
-            ]
-            batch_norm = config.stem_norm == "batch"
-            self.patch_embed.stem = nn.Sequential(
-                *(
-                    part
-                    for conv in layers
-                    for part in (conv, nn.GELU())
-                    + ((norm(channels),) if batch_norm else ())
-                )
-            )
+            parts = []
+            for conv in layers:
+                parts += [conv, nn.GELU()]
+                if config.stem_norm == "batch":
+                    parts.append(norm(channels))
+            self.patch_embed.stem = nn.Sequential(*parts)
         self.patch_embed.proj = nn.Conv2d(
             channels or 1, embed_dim, kernel_size=kernel, stride=stride
         )

@@ -187,7 +187,7 @@ def check_student_settings(hparams_file, overrides, plain, fold=None):
     settings which contradict each other or a teacher (mixup, a bad stem)
     are refused before the teacher trains."""
     teacher_recipe_path(plain["teacher_recipe"], hparams_file)
-    summary = prepare_data(plain, fold)
+    _, summary = prepare_data(plain, fold)
     with tempfile.TemporaryDirectory() as scratch:
         folders = {
             key: os.path.join(scratch, key)
@@ -250,10 +250,10 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
 
 def prepare_data(plain, fold=None):
     """Prepares a split or fold's data (once: a second call reads what the
-    first wrote) and returns its summary."""
+    first wrote); returns the preparation's options and its summary."""
     options = prepare_options(plain, fold)
     sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
-    return prepare_audio_folder(**options)  # reads the prepared summary
+    return options, prepare_audio_folder(**options)  # reads the summary
 
 
 def train_split(hparams_file, run_opts, overrides, fold=None, plain=None):
@@ -261,8 +261,7 @@ def train_split(hparams_file, run_opts, overrides, fold=None, plain=None):
     folders ``overrides`` give."""
     if plain is None:
         plain = read_plain_hparams(hparams_file, overrides)
-    options = prepare_options(plain, fold)
-    summary = prepare_data(plain, fold)
+    options, summary = prepare_data(plain, fold)
     overrides = {**overrides, **data_overrides(summary, overrides)}
     hparams = load_experiment(hparams_file, overrides)
     manifests = {

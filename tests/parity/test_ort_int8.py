@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from batch_norms import randomise_batch_norms
 from tagger_models import deep_tagger, export_tagger, noise_clips, write_record
 
 import ast_lobes.model.onnx_runtime as onnx_runtime
@@ -78,10 +79,7 @@ def test_every_pooling_is_the_encoders_own(cache, pooling):
 def test_every_stem_is_the_encoders_own(cache, stem):
     encoder = small_encoder(patch_size=(128, 2), fstride=128, tstride=2,
                             pooling="mean", **stem)  # fmt: skip
-    for norm in encoder.modules():  # statistics a training would leave
-        if isinstance(norm, torch.nn.BatchNorm1d):
-            norm.running_mean.data.normal_()
-            norm.running_var.data.uniform_(0.5, 1.5)
+    randomise_batch_norms(encoder)
     fbank = torch.randn(2, 200, 128)
     lengths = torch.tensor([1.0, 0.6])
     with torch.no_grad():

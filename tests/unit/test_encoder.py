@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from batch_norms import randomise_batch_norms
 
 from ast_lobes import AudioSpectrogramTransformer
 
@@ -192,18 +193,6 @@ def test_a_time_stem_sees_whole_frames_over_its_dilations(layers, tokens):
     assert grid == (1, 50)
     moved = (after - before)[0, 2:].abs().amax(-1) > 0
     assert moved.nonzero().flatten().tolist() == list(tokens)
-
-
-def randomise_batch_norms(module):
-    """Running statistics and affine terms far from the identity."""
-    generator = torch.Generator().manual_seed(5)
-    for norm in module.modules():
-        if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
-            for tensor in (norm.running_mean, norm.weight, norm.bias):
-                tensor.data = torch.randn(tensor.shape, generator=generator)
-            norm.running_var.data = 0.5 + torch.rand(
-                norm.running_var.shape, generator=generator
-            )
 
 
 def test_a_batch_normed_time_stem_is_ecapa_tdnn_s_order():

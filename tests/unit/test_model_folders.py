@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from batch_norms import randomise_batch_norms
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.encoder import CategoricalEncoder
 
@@ -145,10 +146,7 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
                                     stem_norm=stem_norm, pooling="mean"),
         AudioClassificationHead(32, 2),
     ).eval()  # fmt: skip
-    for norm in pipeline.modules():  # statistics a training would leave
-        if isinstance(norm, torch.nn.BatchNorm1d):
-            norm.running_mean.data.normal_()
-            norm.running_var.data.uniform_(0.5, 1.5)
+    randomise_batch_norms(pipeline)
     labels = CategoricalEncoder()
     labels.update_from_iterable(["a", "b"])
     folder = tmp_path / "model"
