@@ -19,11 +19,12 @@ STAMP="$VENV/.installed-$(cat "$ROOT/setup.py" "$@" | sha1sum | cut -c1-12)"
 # PyPI's x86_64 torch is a CUDA build: an environment takes 6.5-7 GB
 NEED_GB="${AST_VENV_DISK_GB:-8}"
 if [ ! -f "$STAMP" ]; then
-  mkdir -p "$(dirname "$VENV")"
-  FREE_GB="$(df -Pk "$(dirname "$VENV")" | awk 'NR == 2 {print int($4 / 1048576)}')"
+  PARENT="$(dirname "$VENV")"
+  mkdir -p "$PARENT"
+  FREE_GB="$(df -Pk "$PARENT" | awk 'NR == 2 {print int($4 / 1048576)}')"
   if [ "$FREE_GB" -lt "$NEED_GB" ]; then
     echo "make_venv.sh: $VENV needs about $NEED_GB GB of disk;" \
-      "$(dirname "$VENV") has $FREE_GB GB free" >&2
+      "$PARENT has $FREE_GB GB free" >&2
     exit 1
   fi
   echo "Setting up the virtual environment in $VENV (first run only)..."
