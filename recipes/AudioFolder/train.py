@@ -90,6 +90,11 @@ def prepare_options(plain, fold):
             f"--valid_table, --test_table); got {', '.join(given) or 'none'}"
         )
     data = tables or plain[given[0]]
+    if given == ["data_folder"] and not os.path.isdir(data):
+        raise RecipeOptionError(
+            f"--data_folder {data}: no such folder (give a folder with a "
+            "subfolder per class, or a table with --table)"
+        )
     options = {
         "data": data,
         "save_folder": plain["save_folder"],

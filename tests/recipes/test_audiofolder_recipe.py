@@ -493,6 +493,21 @@ def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
     assert not (tmp_path / "run" / "teacher").exists()
 
 
+def test_a_data_folder_that_is_not_there_is_named(tmp_path, monkeypatch,
+                                                   capsys):  # fmt: skip
+    from recipe_main import exit_status_of
+
+    monkeypatch.chdir(tmp_path)
+    argv = [os.path.join(RECIPE, "hparams", "cpu.yaml"), "--data_folder",
+            "nowhere", "--output_folder", "run", "--seed", "3"]  # fmt: skip
+    script = os.path.join(RECIPE, "train.py")
+    assert exit_status_of(script, argv, monkeypatch) == 2
+    error = capsys.readouterr().err
+    assert "--data_folder nowhere: no such folder" in error
+    assert "Traceback" not in error
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
 def test_the_check_before_the_teacher_takes_the_task_from_the_data(tmp_path):
     import importlib.util
 
