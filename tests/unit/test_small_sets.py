@@ -1,6 +1,7 @@
 """The small-set builders' pieces (recipes/AudioFolder/benchmark), on
 hand-made signals: classes from file names, recordings from variant
-numbers, windows of a recording, a word over a background at its SNR."""
+numbers, windows of a recording, a word over a background at its SNR,
+MIDI files against the Standard MIDI File spec's bytes."""
 
 import os
 import sys
@@ -79,6 +80,66 @@ def test_a_clip_of_a_word_is_one_second_at_a_random_peak():
                                 np.random.default_rng(5))  # fmt: skip
     assert clip.shape == (rate,)
     assert 0.1 <= float(clip.abs().max()) <= 0.9 + 1e-6
+
+
+@pytest.mark.parametrize("number, coded", [
+    (0x00, "00"), (0x40, "40"), (0x7F, "7F"), (0x80, "81 00"),
+    (0x2000, "C0 00"), (0x3FFF, "FF 7F"), (0x4000, "81 80 00"),
+    (0x100000, "C0 80 00"), (0x0FFFFFFF, "FF FF FF 7F"),
+])  # fmt: skip
+def test_midi_lengths_are_coded_as_the_standard_midi_file_spec_shows(
+    number, coded
+):
+    assert make_sets.variable_length(number) == bytes.fromhex(coded)
+
+
+def test_a_midi_file_of_one_note_holds_the_bytes_the_spec_gives():
+    midi = make_sets.midi_notes(5, [(60, 100)], hold_ticks=768,
+                                rest_ticks=672)  # fmt: skip
+    track = (
+        "00 C0 05"  # program 5 at once
+        " 00 90 3C 64"  # note 60 on at velocity 100
+        " 86 00 80 3C 00"  # off 768 ticks later
+        " 85 20 FF 2F 00"  # the end of the track 672 ticks after that
+    )
+    assert midi == bytes.fromhex(
+        "4D 54 68 64 00 00 00 06 00 00 00 01 01 E0"  # MThd, format 0, 480
+        " 4D 54 72 6B 00 00 00 11 " + track  # MTrk of 17 bytes
+    )
+
+
+def test_each_note_is_a_window_from_the_start_of_its_slot(
+    tmp_path, monkeypatch
+):
+    import soundfile
+
+    rate = make_sets.SAMPLE_RATE
+    slot = int(make_sets.SLOT_SECONDS * rate)
+    played = {}
+
+    def fluidsynth(command, **kwargs):  # note i at (i + 1) / 10, 16 bits
+        played["midi"] = open(command[-1], "rb").read()
+        audio = np.zeros((3 * slot, 2), dtype=np.float32)
+        for i in range(3):
+            audio[i * slot : i * slot + rate // 2] = (i + 1) / 10
+        soundfile.write(command[command.index("-F") + 1], audio, rate)
+
+    monkeypatch.setattr(make_sets.subprocess, "run", fluidsynth)
+    notes = [(40, 90), (52, 100), (64, 110)]
+    clips = make_sets.render_program((7, "font.sf2", notes, str(tmp_path)))
+    assert [len(clip) for clip in clips] == [rate] * 3
+    for i, clip in enumerate(clips):
+        assert float(clip[0]) == pytest.approx((i + 1) / 10, abs=1e-4)
+        assert float(clip[rate // 2]) == 0.0  # the note's own slot only
+    assert played["midi"].startswith(b"MThd")
+    assert b"\xc0\x07" in played["midi"]
+
+
+def test_instruments_without_fluidsynth_say_what_to_install(monkeypatch):
+    monkeypatch.setattr(make_sets.shutil, "which", lambda name: None)
+    with pytest.raises(make_sets.MissingPackageError,
+                       match="apt-get install fluidsynth"):  # fmt: skip
+        make_sets.soundfonts()
 
 
 def test_a_cell_over_folds_is_the_mean_at_the_last_epoch_and_its_spread(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Small data sets of four kinds, built from what Debian's packages ship,
+"""Small data sets of five kinds, built from what Debian's packages ship,
 for choosing the AudioFolder recipe's CPU defaults on more than one set.
 
 Each set is a folder with its clips and ``clips.csv`` (``path``,
@@ -25,15 +25,23 @@ splits. All clips are 1 s at 16 kHz (the voice lines 1.5 s).
   that all 15 Hedgewars voice packs say, recorded by voice actors
   (several accents, some in Spanish, Polish, Russian, Ukrainian), numbered
   variants of a line merged; the group is the voice pack.
+- ``instruments`` (held out, like the voices): notes of 72 recorded
+  instruments of three sampled General MIDI sound fonts (FluidR3, TimGM6mb,
+  MuseScore General Lite) played by fluidsynth, in 9 families (piano,
+  chromatic percussion, organ, guitar, bass, strings, brass, reed, pipe);
+  5 notes of random pitch and velocity per instrument and font, each
+  held 0.8 s; the group is the instrument (its General MIDI program), so
+  no instrument is heard in two splits whichever font plays it.
 
 Needs ``apt-get install espeak-ng flite festival wesnoth-1.16-data
 supertux-data minetest-data hedgewars-data extremetuxracer-data
 frozen-bubble-data pingus-data tuxpaint-data oxygen-sounds
-hydrogen-drumkits`` (about 1 GB).
+hydrogen-drumkits fluidsynth fluid-soundfont-gm timgm6mb-soundfont
+musescore-general-soundfont-small`` (about 1.2 GB).
 
 To run::
 
-    python make_sets.py small_sets                  # all four, ~4 min
+    python make_sets.py small_sets                  # all five, ~6 min
     python make_sets.py small_sets --sets drums voices
 
 Authors
@@ -44,6 +52,7 @@ import argparse
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -58,8 +67,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from make_tts_data import WORDS, speak, voices  # noqa: E402
 
 SAMPLE_RATE = 16000
-SETS = ("words", "effects", "drums", "voices")
-HELD_OUT = ("voices",)
+SETS = ("words", "effects", "drums", "voices", "instruments")
+HELD_OUT = ("voices", "instruments")
 AUDIO = re.compile(r"\.(ogg|wav|flac)$", re.IGNORECASE)
 
 WORD_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4",
@@ -123,6 +132,25 @@ DRUM_FOLDER = "/usr/share/hydrogen/data/drumkits"
 
 VOICE_PACKAGE = "hedgewars-data"
 VOICE_PACKS = 15
+
+# Three sampled General MIDI sound fonts (recorded instruments); an
+# instrument (a program) is one group in all three, so a split never
+# hears it in two splits, whichever font plays it.
+SOUNDFONTS = (
+    ("fluid-soundfont-gm", "FluidR3_GM.sf2"),
+    ("timgm6mb-soundfont", "TimGM6mb.sf2"),
+    ("musescore-general-soundfont-small", "MuseScore_General_Lite.sf3"),
+)  # fmt: skip
+# General MIDI families: (label, first of their 8 programs, pitch range)
+INSTRUMENT_FAMILIES = (
+    ("piano", 0, (40, 84)), ("chromatic_percussion", 8, (55, 91)),
+    ("organ", 16, (43, 84)), ("guitar", 24, (40, 76)),
+    ("bass", 32, (28, 55)), ("strings", 40, (43, 84)),
+    ("brass", 56, (48, 79)), ("reed", 64, (48, 84)),
+    ("pipe", 72, (60, 91)),
+)  # fmt: skip
+NOTES_PER_PROGRAM = 5  # with each font
+NOTE_SECONDS, SLOT_SECONDS = 0.8, 1.5
 
 
 class MissingPackageError(RuntimeError):
@@ -382,8 +410,110 @@ def make_voices(folder, jobs):
     return rows
 
 
+# instruments -------------------------------------------------------------
+
+
+MIDI_DIVISION = 480  # ticks a beat
+
+
+def midi_notes(program, notes, hold_ticks, rest_ticks,
+               division=MIDI_DIVISION):  # fmt: skip
+    """A standard MIDI file (format 0, 120 beats a minute: ``division`` x 2
+    ticks a second) playing ``notes`` (pitch, velocity) one after another
+    on General MIDI ``program``, each held ``hold_ticks`` and followed by
+    ``rest_ticks`` of silence."""
+    track = bytearray(b"\x00\xc0" + bytes([program]))
+    delta = 0
+    for pitch, velocity in notes:
+        track += variable_length(delta) + bytes([0x90, pitch, velocity])
+        track += variable_length(hold_ticks) + bytes([0x80, pitch, 0])
+        delta = rest_ticks
+    track += variable_length(delta) + b"\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big")
+    header += (1).to_bytes(2, "big") + division.to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
+
+
+def variable_length(number):
+    """MIDI's variable-length quantity: 7 bits a byte, high bit on all
+    but the last."""
+    groups = [number & 0x7F]
+    number >>= 7
+    while number:
+        groups.append(0x80 | (number & 0x7F))
+        number >>= 7
+    return bytes(reversed(groups))
+
+
+def soundfonts():
+    """The sampled General MIDI sound fonts' files, and fluidsynth."""
+    if shutil.which("fluidsynth") is None:
+        raise MissingPackageError(
+            "Debian package fluidsynth is not installed: apt-get install "
+            "fluidsynth"
+        )
+    return [
+        package_files(package, re.compile(re.escape(name) + "$"))[0]
+        for package, name in SOUNDFONTS
+    ]
+
+
+def render_program(job):
+    """Plays one program's notes with one sound font; its 1-s windows from
+    each note's start."""
+    program, font, notes, scratch = job
+    name = f"{program}_{os.path.basename(font)}"
+    midi = os.path.join(scratch, f"{name}.mid")
+    wav = os.path.join(scratch, f"{name}.wav")
+    ticks = 2 * MIDI_DIVISION  # a second at 120 beats a minute
+    hold, slot = (round(s * ticks) for s in (NOTE_SECONDS, SLOT_SECONDS))
+    with open(midi, "wb") as handle:
+        handle.write(midi_notes(program, notes, hold, slot - hold))
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r",
+         str(SAMPLE_RATE), "-F", wav, font, midi],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    audio = read_mono(wav)
+    step = int(SLOT_SECONDS * SAMPLE_RATE)
+    return [fit(audio[i * step :], SAMPLE_RATE) for i in range(len(notes))]
+
+
+def make_instruments(folder, jobs):
+    fonts = soundfonts()
+    rng = np.random.default_rng(29)
+    scratch = os.path.join(folder, "midi")
+    os.makedirs(scratch, exist_ok=True)
+    work = []
+    for label, first, (low, high) in INSTRUMENT_FAMILIES:
+        for program in range(first, first + 8):
+            for font in fonts:
+                notes = [
+                    (int(rng.integers(low, high + 1)),
+                     int(rng.integers(60, 121)))
+                    for _ in range(NOTES_PER_PROGRAM)
+                ]  # fmt: skip
+                work.append((label, (program, font, notes, scratch)))
+    with ThreadPoolExecutor(jobs) as pool:
+        rendered = list(pool.map(render_program, [job for _, job in work]))
+    rows = []
+    for (label, (program, font, _, _)), clips in zip(work, rendered,
+                                                     strict=True):  # fmt: skip
+        font_name = os.path.splitext(os.path.basename(font))[0]
+        for index, audio in enumerate(clips):
+            if audio.abs().max() < 1e-4:
+                continue
+            clip = save_clip(folder, label, f"{font_name}_{program}_{index}",
+                             peak_normalised(audio))  # fmt: skip
+            rows.append({"path": clip, "label": label,
+                         "group": f"program{program}"})  # fmt: skip
+    shutil.rmtree(scratch)
+    return rows
+
+
 BUILDERS = {"words": make_words, "effects": make_effects,
-            "drums": make_drums, "voices": make_voices}  # fmt: skip
+            "drums": make_drums, "voices": make_voices,
+            "instruments": make_instruments}  # fmt: skip
 
 
 def main(argv=None):

@@ -4,17 +4,18 @@ by ``make_sets.py``) and prints one table: test accuracy and wall minutes
 of each run, with two reference rows, logistic regression on log-mel
 statistics (scikit-learn) and the ECAPA-TDNN convnet teacher.
 
-Each set is split once by its group column (a speaker, recording, kit or
-voice pack is never in two splits; 15 % validation, 20 % test, seed
-1986), and every row uses that split; or, with ``--n_folds K``, into K
-folds by group, each fold once the held-out one (validation and test, as
-ESC-50), and a cell is the mean test accuracy over the folds at the last
-epoch (unbiased by the choice of a checkpoint on those clips) with its
-spread. A run whose folder already holds its result is not run again
-(delete the folder to measure it again). The held-out set (``voices``)
-is printed apart: it is never used to choose a setting. A time marked *
-was measured while another run shared the two cores (``"shared_cpu":
-true`` in its ``result.json``).
+Each set is split once by its group column (a speaker, recording, kit,
+voice pack or instrument is never in two splits; 15 % validation, 20 %
+test, seed 1986), and every row uses that split; or, with ``--n_folds
+K``, into K folds by group, each fold once the held-out one (validation
+and test, as ESC-50), and a cell is the mean test accuracy over the
+folds at the last epoch (unbiased by the choice of a checkpoint on those
+clips) with its spread. A run whose folder already holds its result is
+not run again (delete the folder to measure it again). The held-out
+sets (``voices``, ``instruments``) are printed apart: they are never
+used to choose a setting. A time marked * was measured while another
+run shared the two cores (``"shared_cpu": true`` in its
+``result.json``).
 
 To run::
 
