@@ -41,7 +41,7 @@ musescore-general-soundfont-small`` (about 1.2 GB).
 
 To run::
 
-    python make_sets.py small_sets                  # all five, ~6 min
+    python make_sets.py small_sets                  # all five, ~2.5 min
     python make_sets.py small_sets --sets drums voices
 
 Authors
