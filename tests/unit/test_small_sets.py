@@ -142,6 +142,17 @@ def test_instruments_without_fluidsynth_say_what_to_install(monkeypatch):
         make_sets.soundfonts()
 
 
+def test_a_sound_font_package_without_its_file_is_named(monkeypatch):
+    monkeypatch.setattr(make_sets.shutil, "which", lambda name: "/bin/x")
+    monkeypatch.setattr(make_sets, "package_files",
+                        lambda package, pattern: [])  # fmt: skip
+    with pytest.raises(
+        make_sets.MissingPackageError,
+        match="fluid-soundfont-gm holds no FluidR3_GM.sf2",
+    ):
+        make_sets.soundfonts()
+
+
 def test_a_cell_over_folds_is_the_mean_at_the_last_epoch_and_its_spread(
     tmp_path,
 ):

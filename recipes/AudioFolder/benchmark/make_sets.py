@@ -452,10 +452,16 @@ def soundfonts():
             "Debian package fluidsynth is not installed: apt-get install "
             "fluidsynth"
         )
-    return [
-        package_files(package, re.compile(re.escape(name) + "$"))[0]
-        for package, name in SOUNDFONTS
-    ]
+    fonts = []
+    for package, name in SOUNDFONTS:
+        found = package_files(package, re.compile(re.escape(name) + "$"))
+        if not found:
+            raise MissingPackageError(
+                f"Debian package {package} holds no {name} (another "
+                "version?); the instruments are built from that file"
+            )
+        fonts.append(found[0])
+    return fonts
 
 
 def render_program(job):
