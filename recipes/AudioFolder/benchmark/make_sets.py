@@ -55,6 +55,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -488,9 +489,7 @@ def render_program(job):
 def make_instruments(folder, jobs):
     fonts = soundfonts()
     rng = np.random.default_rng(29)
-    scratch = os.path.join(folder, "midi")
-    os.makedirs(scratch, exist_ok=True)
-    work = []
+    played = []  # (label, program, font, notes)
     for label, first, (low, high) in INSTRUMENT_FAMILIES:
         for program in range(first, first + 8):
             for font in fonts:
@@ -499,12 +498,15 @@ def make_instruments(folder, jobs):
                      int(rng.integers(60, 121)))
                     for _ in range(NOTES_PER_PROGRAM)
                 ]  # fmt: skip
-                work.append((label, (program, font, notes, scratch)))
-    with ThreadPoolExecutor(jobs) as pool:
-        rendered = list(pool.map(render_program, [job for _, job in work]))
+                played.append((label, program, font, notes))
+    with tempfile.TemporaryDirectory() as scratch, \
+            ThreadPoolExecutor(jobs) as pool:  # fmt: skip
+        rendered = list(pool.map(render_program, [
+            (program, font, notes, scratch)
+            for _, program, font, notes in played
+        ]))  # fmt: skip
     rows = []
-    for (label, (program, font, _, _)), clips in zip(work, rendered,
-                                                     strict=True):  # fmt: skip
+    for (label, program, font, _), clips in zip(played, rendered, strict=True):
         font_name = os.path.splitext(os.path.basename(font))[0]
         for index, audio in enumerate(clips):
             if audio.abs().max() < 1e-4:
@@ -513,7 +515,6 @@ def make_instruments(folder, jobs):
                              peak_normalised(audio))  # fmt: skip
             rows.append({"path": clip, "label": label,
                          "group": f"program{program}"})  # fmt: skip
-    shutil.rmtree(scratch)
     return rows
 
 
