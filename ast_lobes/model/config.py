@@ -12,7 +12,7 @@ import dataclasses
 import warnings
 from dataclasses import dataclass
 
-STEM_KINDS = ("image", "time")
+STEM_KINDS = ("image", "time", "time_image")
 STEM_NORMS = ("none", "batch")
 
 
@@ -154,11 +154,22 @@ class AudioSpectrogramTransformerConfig:
         read every mel bin of each frame (kernel 5, then kernel 3 at
         dilation 2, GELU after each: ECAPA-TDNN's front), for frame
         patches of the whole mel axis only (``patch_size[0]`` and
-        ``fstride`` equal to ``input_fdim``).
+        ``fstride`` equal to ``input_fdim``); ``time_image``: both side
+        by side, the time stem of ``stem_channels`` channels and an image
+        stem of ``image_stem_channels``, each with its own patch
+        projection, their tokens summed (frame patches of the whole mel
+        axis only).
+    image_stem_channels : int
+        Channels of the image stem of a ``time_image`` stem (0 for the
+        other kinds).
+    image_stem_bands : int
+        A ``time_image`` stem's image channels averaged over frequency
+        into this many bands of equal width before their projection (0:
+        not averaged, every mel bin projected).
     stem_layers : int
         Convolutions in the stem (2): more 3x3 ones in an image stem;
         in a time stem, kernel 3 at dilations 3, 4, ... after the first
-        two.
+        two (in each of a ``time_image`` stem's two).
     stem_norm : str
         ``none`` (the convolutions and GELUs alone) or ``batch``: a
         BatchNorm after each GELU (ECAPA-TDNN's convolution, activation,
@@ -207,6 +218,8 @@ class AudioSpectrogramTransformerConfig:
     patch_size: tuple = (16, 16)
     stem_channels: int = 0
     stem_kind: str = "image"
+    image_stem_channels: int = 0
+    image_stem_bands: int = 0
     stem_layers: int = 2
     stem_norm: str = "none"
     pooling: str = "cls_dist"
@@ -242,14 +255,34 @@ class AudioSpectrogramTransformerConfig:
             raise ModelSettingError(
                 f"stem_layers must be at least 1, not {self.stem_layers}"
             )
+        both = self.stem_kind == "time_image"
+        if both and not (self.stem_channels and self.image_stem_channels):
+            raise ModelSettingError(
+                f"stem_kind 'time_image' needs stem_channels (its time "
+                f"stem) and image_stem_channels (its image stem) above 0 "
+                f"(got {self.stem_channels} and {self.image_stem_channels})"
+            )
+        for key in ("image_stem_channels", "image_stem_bands"):
+            if getattr(self, key) and not both:
+                raise ModelSettingError(
+                    f"{key} {getattr(self, key)} is for stem_kind "
+                    f"'time_image' (got {self.stem_kind!r}): set it to 0, "
+                    f"or stem_kind time_image"
+                )
+        if self.image_stem_bands and self.input_fdim % self.image_stem_bands:
+            raise ModelSettingError(
+                f"image_stem_bands {self.image_stem_bands} does not divide "
+                f"the {self.input_fdim} mel bins into bands of equal width"
+            )
         whole_mel_axis = (self.input_fdim, self.input_fdim)
         if (
             self.stem_channels
-            and self.stem_kind == "time"
+            and self.stem_kind in ("time", "time_image")
             and (self.patch_size[0], self.fstride) != whole_mel_axis
         ):
             raise ModelSettingError(
-                f"stem_kind 'time' reads every mel bin of a frame: set "
+                f"stem_kind {self.stem_kind!r} reads every mel bin of a "
+                f"frame: set "
                 f"patch_size [{self.input_fdim}, t] and fstride "
                 f"{self.input_fdim} (got patch_size "
                 f"{list(self.patch_size)}, fstride {self.fstride})"

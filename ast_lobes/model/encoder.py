@@ -69,10 +69,15 @@ class AudioSpectrogramTransformer(nn.Module):
         Channels of a convolutional stem before the patch projection (0:
         none, as the reference).
     stem_kind : str
-        ``image`` (3x3 convolutions over the fbank) or ``time`` (1-D
+        ``image`` (3x3 convolutions over the fbank), ``time`` (1-D
         convolutions over the frames reading every mel bin; frame patches
-        of the whole mel axis only). See
-        ``AudioSpectrogramTransformerConfig``.
+        of the whole mel axis only) or ``time_image`` (both, their
+        tokens summed). See ``AudioSpectrogramTransformerConfig``.
+    image_stem_channels : int
+        Channels of a ``time_image`` stem's image stem (0 otherwise).
+    image_stem_bands : int
+        Bands its channels are averaged into over frequency before their
+        projection (0: none, every mel bin).
     stem_layers : int
         Convolutions in the stem (2).
     stem_norm : str
@@ -132,6 +137,8 @@ class AudioSpectrogramTransformer(nn.Module):
         patch_size=16,
         stem_channels=0,
         stem_kind="image",
+        image_stem_channels=0,
+        image_stem_bands=0,
         stem_layers=2,
         stem_norm="none",
         embed_dim=None,
@@ -181,6 +188,8 @@ class AudioSpectrogramTransformer(nn.Module):
                 patch_size=patch_size,
                 stem_channels=stem_channels,
                 stem_kind=stem_kind,
+                image_stem_channels=image_stem_channels,
+                image_stem_bands=image_stem_bands,
                 stem_layers=stem_layers,
                 stem_norm=stem_norm,
                 embed_dim=embed_dim,
@@ -202,31 +211,28 @@ class AudioSpectrogramTransformer(nn.Module):
         channels = config.stem_channels
         kernel = config.patch_size
         stride = (config.fstride, config.tstride)
-        if channels and config.stem_kind == "time":
-            layers = [nn.Conv1d(config.input_fdim, channels, 5, padding=2)]
-            layers += [
-                nn.Conv1d(channels, channels, 3, padding=d, dilation=d)
-                for d in range(2, config.stem_layers + 1)
-            ]
-            kernel, stride = (1, kernel[1]), (1, stride[1])
-            norm = nn.BatchNorm1d
-        elif channels:
-            norm = nn.BatchNorm2d
-            layers = [nn.Conv2d(1, channels, 3, padding=1)]
-            layers += [
-                nn.Conv2d(channels, channels, 3, padding=1)
-                for _ in range(config.stem_layers - 1)
-            ]
-        if channels:
-            parts = []
-            for conv in layers:
-                parts += [conv, nn.GELU()]
-                if config.stem_norm == "batch":
-                    parts.append(norm(channels))
-            self.patch_embed.stem = nn.Sequential(*parts)
-        self.patch_embed.proj = nn.Conv2d(
-            channels or 1, embed_dim, kernel_size=kernel, stride=stride
-        )
+        if channels and config.stem_kind in ("time", "time_image"):
+            self.patch_embed.stem = build_stem(config, "time", channels)
+            self.patch_embed.proj = nn.Conv2d(
+                channels, embed_dim, (1, kernel[1]), stride=(1, stride[1])
+            )
+        else:
+            if channels:
+                self.patch_embed.stem = build_stem(config, "image", channels)
+            self.patch_embed.proj = nn.Conv2d(
+                channels or 1, embed_dim, kernel_size=kernel, stride=stride
+            )
+        if config.stem_kind == "time_image" and channels:
+            image_channels = config.image_stem_channels
+            self.patch_embed.image_stem = build_stem(
+                config, "image", image_channels
+            )
+            rows = config.image_stem_bands or config.input_fdim
+            width = config.input_fdim // rows
+            self.patch_embed.image_pool = nn.AvgPool2d((width, 1))
+            self.patch_embed.image_proj = nn.Conv2d(
+                image_channels, embed_dim, (rows, kernel[1]), (rows, stride[1])
+            )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         n_patches = self.grid[0] * self.grid[1]
@@ -390,6 +396,10 @@ class AudioSpectrogramTransformer(nn.Module):
             )
         grid = self.patch_grid(x.shape[1], x.shape[2])
         patches = self.patch_embed.proj(self.stem_image(x, lengths))
+        if hasattr(self.patch_embed, "image_stem"):
+            image = self.stem_image(x, lengths, image_stem=True)
+            image = self.patch_embed.image_pool(image)
+            patches = patches + self.patch_embed.image_proj(image)
         patches = patches.flatten(2).transpose(1, 2)
         if masked is not None:
             patches = torch.where(
@@ -401,17 +411,21 @@ class AudioSpectrogramTransformer(nn.Module):
         dist = (self.dist_token + self.pos_embed[:, 1:2]).expand(batch, -1, -1)
         return torch.cat((cls, dist, patches), dim=1), grid
 
-    def stem_image(self, x, lengths=None):
+    def stem_image(self, x, lengths=None, image_stem=False):
         """What the patch projection reads: the fbank ``[batch, time,
         mel]`` as an image ``[batch, 1, mel, time]``, or the stem's
         channels over it (``[batch, channels, mel, time]``; ``[batch,
         channels, 1, time]`` for a time stem). With relative ``lengths``
         a padded clip's frames past its end are zero before and after
         each stem layer, as the layers' zero padding shows the clip
-        alone."""
+        alone. ``image_stem``: the image stem of a ``time_image`` stem
+        (what ``image_proj`` reads) instead."""
         if not self.config.stem_channels:
             return x.transpose(1, 2).unsqueeze(1)
-        time_stem = self.config.stem_kind == "time"
+        stem = self.patch_embed.stem
+        time_stem = self.config.stem_kind in ("time", "time_image")
+        if image_stem:
+            stem, time_stem = self.patch_embed.image_stem, False
         image = x.transpose(1, 2) if time_stem else x.transpose(1, 2)[:, None]
         valid = None
         if lengths is not None and bool((lengths < 1).any()):
@@ -420,7 +434,7 @@ class AudioSpectrogramTransformer(nn.Module):
             valid = (steps < frames[:, None]).to(image.dtype)
             valid = valid.view(len(x), *[1] * (image.dim() - 2), x.shape[1])
             image = image * valid
-        for layer in self.patch_embed.stem:
+        for layer in stem:
             image = layer(image)
             if valid is not None and not isinstance(layer, CONVOLUTIONS):
                 image = image * valid
@@ -569,3 +583,39 @@ class AudioSpectrogramTransformer(nn.Module):
             return patches.mean(dim=1)
         weights = keep[:, 2:].unsqueeze(-1).to(patches.dtype)
         return (patches * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def build_stem(config, kind, channels):
+    """The convolutions of a stem of ``kind`` (``time`` or ``image``, as
+    ``AudioSpectrogramTransformerConfig`` describes them) with
+    ``channels`` channels, each followed by a GELU (and a BatchNorm when
+    ``config.stem_norm`` is ``batch``).
+
+    Example
+    -------
+    >>> config = AudioSpectrogramTransformerConfig.from_size(
+    ...     None, embed_dim=64, num_heads=4, stem_channels=8,
+    ...     stem_norm="batch")
+    >>> [type(part).__name__ for part in build_stem(config, "image", 8)]
+    ['Conv2d', 'GELU', 'BatchNorm2d', 'Conv2d', 'GELU', 'BatchNorm2d']
+    """
+    if kind == "time":
+        norm = nn.BatchNorm1d
+        layers = [nn.Conv1d(config.input_fdim, channels, 5, padding=2)]
+        layers += [
+            nn.Conv1d(channels, channels, 3, padding=d, dilation=d)
+            for d in range(2, config.stem_layers + 1)
+        ]
+    else:
+        norm = nn.BatchNorm2d
+        layers = [nn.Conv2d(1, channels, 3, padding=1)]
+        layers += [
+            nn.Conv2d(channels, channels, 3, padding=1)
+            for _ in range(config.stem_layers - 1)
+        ]
+    parts = []
+    for conv in layers:
+        parts += [conv, nn.GELU()]
+        if config.stem_norm == "batch":
+            parts.append(norm(channels))
+    return nn.Sequential(*parts)

@@ -127,9 +127,10 @@ def data_overrides(summary, overrides):
 
 CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
-    "stem_channels", "stem_kind", "stem_layers", "stem_norm", "pretrained_ast",
-    "number_of_epochs", "batch_size", "lr", "loss", "target_length",
-    "norm_mean", "norm_std", "seed", "teacher", "teacher_loss",
+    "stem_channels", "stem_kind", "image_stem_channels", "image_stem_bands",
+    "stem_layers", "stem_norm", "pretrained_ast", "number_of_epochs",
+    "batch_size", "lr", "loss", "target_length", "norm_mean", "norm_std",
+    "seed", "teacher", "teacher_loss",
 )  # fmt: skip
 
 

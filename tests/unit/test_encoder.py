@@ -74,6 +74,10 @@ def test_shorter_input_uses_leading_positions():
     dict(stem_channels=8, stem_norm="batch"),
     dict(stem_channels=8, stem_kind="time", stem_norm="batch",
          patch_size=(128, 2), fstride=128, tstride=2),
+    dict(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+         stem_norm="batch", patch_size=(128, 2), fstride=128, tstride=2),
+    dict(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+         image_stem_bands=8, patch_size=(128, 2), fstride=128, tstride=2),
 ])  # fmt: skip
 def test_padded_batch_with_lengths_equals_clip_alone(stem):
     encoder = small(**stem)
@@ -220,6 +224,69 @@ def test_a_batch_normed_time_stem_is_ecapa_tdnn_s_order():
         image = encoder.stem_image(fbank)
     assert image.shape == (2, 8, 1, 100)
     torch.testing.assert_close(image[:, :, 0], expected)
+
+
+@pytest.mark.parametrize("bands", [0, 8])
+def test_a_time_image_stem_sums_the_two_stems_projections(bands):
+    import torch.nn.functional as F
+
+    encoder = small(stem_channels=8, stem_kind="time_image",
+                    image_stem_channels=4, image_stem_bands=bands,
+                    patch_size=(128, 2), fstride=128, tstride=2)  # fmt: skip
+    fbank = torch.randn(2, 50, 128)
+    time_stem = encoder.patch_embed.stem
+    frames = fbank.transpose(1, 2)  # [batch, mel, time]
+    frames = F.gelu(F.conv1d(frames, time_stem[0].weight, time_stem[0].bias,
+                             padding=2))  # fmt: skip
+    frames = F.gelu(F.conv1d(frames, time_stem[2].weight, time_stem[2].bias,
+                             padding=2, dilation=2))  # fmt: skip
+    proj = encoder.patch_embed.proj
+    assert proj.weight.shape == (64, 8, 1, 2)
+    from_time = F.conv2d(frames[:, :, None], proj.weight, proj.bias,
+                         stride=(1, 2))  # fmt: skip
+    image_stem = encoder.patch_embed.image_stem
+    image = fbank.transpose(1, 2)[:, None]  # [batch, 1, mel, time]
+    image = F.gelu(F.conv2d(image, image_stem[0].weight, image_stem[0].bias,
+                            padding=1))  # fmt: skip
+    image = F.gelu(F.conv2d(image, image_stem[2].weight, image_stem[2].bias,
+                            padding=1))  # fmt: skip
+    rows = bands or 128
+    # each band the mean of its 128 / rows neighbouring mel bins
+    image = image.reshape(2, 4, rows, 128 // rows, 50).mean(dim=3)
+    image_proj = encoder.patch_embed.image_proj
+    assert image_proj.weight.shape == (64, 4, rows, 2)
+    from_image = F.conv2d(image, image_proj.weight, image_proj.bias,
+                          stride=(rows, 2))  # fmt: skip
+    expected = (from_time + from_image).flatten(2).transpose(1, 2)
+    expected = expected + encoder.patch_position_embedding(1, 25)
+    with torch.no_grad():
+        tokens, grid = encoder.embed(fbank)
+    assert grid == (1, 25)
+    torch.testing.assert_close(tokens[:, 2:], expected)
+
+
+def test_a_time_image_stem_is_refused_without_both_widths():
+    frames = dict(patch_size=(128, 2), fstride=128, tstride=2)
+    with pytest.raises(ValueError, match=r"stem_kind 'time_image' needs "
+                       r"stem_channels \(its time stem\) and "
+                       r"image_stem_channels \(its image stem\) above 0 "
+                       r"\(got 8 and 0\)"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time_image", **frames)
+    with pytest.raises(ValueError, match="image_stem_channels 4 is for "
+                       "stem_kind 'time_image' \\(got 'time'\\)"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time", image_stem_channels=4,
+              **frames)  # fmt: skip
+    with pytest.raises(ValueError, match="stem_kind 'time_image' reads every "
+                       "mel bin of a frame"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time_image", image_stem_channels=4)
+    with pytest.raises(ValueError, match="image_stem_bands 8 is for "
+                       "stem_kind 'time_image' \\(got 'image'\\)"):  # fmt: skip
+        small(stem_channels=8, image_stem_bands=8)
+    with pytest.raises(ValueError, match="image_stem_bands 12 does not "
+                       "divide the 128 mel bins into bands of equal "
+                       "width"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+              image_stem_bands=12, **frames)  # fmt: skip
 
 
 def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():

@@ -127,12 +127,13 @@ def test_a_new_export_loads_from_its_description_alone(tmp_path):
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
 
 
-@pytest.mark.parametrize("stem_kind, stem_norm", [
-    ("image", "none"), ("time", "none"), ("time", "batch"),
+@pytest.mark.parametrize("stem_kind, stem_norm, image_stem_channels", [
+    ("image", "none", 0), ("time", "none", 0), ("time", "batch", 0),
+    ("time_image", "batch", 4),
 ])  # fmt: skip
 @pytest.mark.parametrize("keep", ["description", "yaml"])
 def test_a_stem_and_per_clip_means_travel_in_both_formats(
-    tmp_path, keep, stem_kind, stem_norm
+    tmp_path, keep, stem_kind, stem_norm, image_stem_channels
 ):
     torch.manual_seed(1)
     pipeline = AudioClassificationPipeline(
@@ -143,6 +144,8 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
                                     patch_size=(128, 2), fstride=128,
                                     tstride=2, stem_channels=4,
                                     stem_kind=stem_kind,
+                                    image_stem_channels=image_stem_channels,
+                                    image_stem_bands=image_stem_channels * 2,
                                     stem_norm=stem_norm, pooling="mean"),
         AudioClassificationHead(32, 2),
     ).eval()  # fmt: skip
@@ -157,8 +160,9 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
     model = load_exported_model(str(folder))
     assert model.pipeline.normalize.per_clip_mean
     config = model.pipeline.bare_encoder.config
-    assert (config.stem_channels, config.stem_kind, config.stem_norm) == (
-        4, stem_kind, stem_norm
+    assert (config.stem_channels, config.stem_kind, config.stem_norm,
+            config.image_stem_channels, config.image_stem_bands) == (
+        4, stem_kind, stem_norm, image_stem_channels, image_stem_channels * 2
     )  # fmt: skip
     wavs = torch.randn(2, 9000)
     with torch.no_grad():
