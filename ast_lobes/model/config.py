@@ -160,12 +160,12 @@ class AudioSpectrogramTransformerConfig:
         projection, their tokens summed (frame patches of the whole mel
         axis only).
     image_stem_channels : int
-        Channels of the image stem of a ``time_image`` stem (0 for the
-        other kinds).
+        Channels of the image stem of a ``time_image`` stem (read by that
+        kind only; 0 in the config of the others).
     image_stem_bands : int
         A ``time_image`` stem's image channels averaged over frequency
         into this many bands of equal width before their projection (0:
-        not averaged, every mel bin projected).
+        not averaged, every mel bin projected; read by that kind only).
     stem_layers : int
         Convolutions in the stem (2): more 3x3 ones in an image stem;
         in a time stem, kernel 3 at dilations 3, 4, ... after the first
@@ -255,20 +255,15 @@ class AudioSpectrogramTransformerConfig:
             raise ModelSettingError(
                 f"stem_layers must be at least 1, not {self.stem_layers}"
             )
-        both = self.stem_kind == "time_image"
-        if both and not (self.stem_channels and self.image_stem_channels):
+        both = bool(self.stem_channels) and self.stem_kind == "time_image"
+        if not both:  # read by a time_image stem only, as 0 in an export
+            object.__setattr__(self, "image_stem_channels", 0)
+            object.__setattr__(self, "image_stem_bands", 0)
+        if both and not self.image_stem_channels:
             raise ModelSettingError(
-                f"stem_kind 'time_image' needs stem_channels (its time "
-                f"stem) and image_stem_channels (its image stem) above 0 "
-                f"(got {self.stem_channels} and {self.image_stem_channels})"
+                "stem_kind 'time_image' needs image_stem_channels (the "
+                "channels of its image stem) above 0"
             )
-        for key in ("image_stem_channels", "image_stem_bands"):
-            if getattr(self, key) and not both:
-                raise ModelSettingError(
-                    f"{key} {getattr(self, key)} is for stem_kind "
-                    f"'time_image' (got {self.stem_kind!r}): set it to 0, "
-                    f"or stem_kind time_image"
-                )
         if self.image_stem_bands and self.input_fdim % self.image_stem_bands:
             raise ModelSettingError(
                 f"image_stem_bands {self.image_stem_bands} does not divide "
