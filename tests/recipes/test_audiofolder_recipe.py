@@ -476,7 +476,7 @@ def test_options_that_would_mix_folds_are_refused(
     (["--mixup_probability", "0.5"], "teacher: its stored outputs are for "
      "the clips as they are"),
     (["--patch_size", "[16,16]", "--fstride", "10"],
-     "stem_kind 'time' reads every mel bin of a frame"),
+     "stem_kind 'time_image' reads every mel bin of a frame"),
 ])  # fmt: skip
 def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
     class_folders, tmp_path, monkeypatch, capsys, option, message

@@ -49,9 +49,10 @@ SPLIT = ["--group_column", "group", "--valid_share", "0.15",
          "--test_share", "0.2", "--seed", "1986"]  # fmt: skip
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
-# the rest): cpu.yaml's own defaults are teacher_then_time_bn_student
-# since 0.6 (stem_frames_shift from 0.5, stem_frames from 0.4); the presets keep
-# their meaning whatever it holds.
+# the rest): cpu.yaml's own defaults are teacher_then_time_image_student
+# since 0.7 (teacher_then_time_bn_student from 0.6, stem_frames_shift from
+# 0.5, stem_frames from 0.4); the presets keep their meaning whatever it
+# holds.
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
 NO_STEM = ["--stem_channels", "0"]
 STEM = ["--stem_channels", "16", "--stem_kind", "image"]
@@ -65,6 +66,9 @@ STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
 TEACHER_THEN_STUDENT = ["--teacher_recipe", "cnn_teacher.yaml",
                         *STUDENT[2:]]  # fmt: skip
 WIDE_TIME_STEM = ["--stem_channels", "256", "--stem_kind", "time"]
+TIME_IMAGE_STEM = ["--stem_channels", "256", "--stem_kind", "time_image",
+                   "--image_stem_channels", "8",
+                   "--image_stem_bands", "8"]  # fmt: skip
 CMN = ["--per_clip_mean", "true"]
 MASKS = ["--freq_mask", "24", "--time_mask", "20"]
 MIXUP = ["--mixup_probability", "0.5"]
@@ -111,6 +115,11 @@ PRESETS = {
         *TEACHER_THEN_STUDENT, *EPOCHS_100,
     ], "teacher_then_time_student with a BatchNorm after each of the "
        "stem's GELUs"),
+    "teacher_then_time_image_student": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100,
+    ], "teacher_then_time_bn_student with an 8-channel image stem beside "
+       "the time stem, averaged into 8 bands"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
