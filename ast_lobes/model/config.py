@@ -13,6 +13,8 @@ import warnings
 from dataclasses import dataclass
 
 STEM_KINDS = ("image", "time", "time_image")
+# the kinds whose stem reads every mel bin of a frame (frame patches only)
+TIME_STEM_KINDS = ("time", "time_image")
 STEM_NORMS = ("none", "batch")
 
 
@@ -272,7 +274,7 @@ class AudioSpectrogramTransformerConfig:
         whole_mel_axis = (self.input_fdim, self.input_fdim)
         if (
             self.stem_channels
-            and self.stem_kind in ("time", "time_image")
+            and self.stem_kind in TIME_STEM_KINDS
             and (self.patch_size[0], self.fstride) != whole_mel_axis
         ):
             raise ModelSettingError(

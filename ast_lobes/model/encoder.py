@@ -17,6 +17,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from ast_lobes.model.config import (
+    TIME_STEM_KINDS,
     AudioSpectrogramTransformerConfig,
     patch_grid_size,
     renamed_fields,
@@ -211,7 +212,7 @@ class AudioSpectrogramTransformer(nn.Module):
         channels = config.stem_channels
         kernel = config.patch_size
         stride = (config.fstride, config.tstride)
-        if channels and config.stem_kind in ("time", "time_image"):
+        if channels and config.stem_kind in TIME_STEM_KINDS:
             self.patch_embed.stem = build_stem(config, "time", channels)
             self.patch_embed.proj = nn.Conv2d(
                 channels, embed_dim, (1, kernel[1]), stride=(1, stride[1])
@@ -222,14 +223,16 @@ class AudioSpectrogramTransformer(nn.Module):
             self.patch_embed.proj = nn.Conv2d(
                 channels or 1, embed_dim, kernel_size=kernel, stride=stride
             )
-        if config.stem_kind == "time_image" and channels:
-            image_channels = config.image_stem_channels
+        image_channels = config.image_stem_channels  # 0 unless time_image
+        if image_channels:
             self.patch_embed.image_stem = build_stem(
                 config, "image", image_channels
             )
             rows = config.image_stem_bands or config.input_fdim
             width = config.input_fdim // rows
-            self.patch_embed.image_pool = nn.AvgPool2d((width, 1))
+            self.patch_embed.image_pool = (
+                nn.AvgPool2d((width, 1)) if width > 1 else nn.Identity()
+            )
             self.patch_embed.image_proj = nn.Conv2d(
                 image_channels, embed_dim, (rows, kernel[1]), (rows, stride[1])
             )
@@ -396,7 +399,7 @@ class AudioSpectrogramTransformer(nn.Module):
             )
         grid = self.patch_grid(x.shape[1], x.shape[2])
         patches = self.patch_embed.proj(self.stem_image(x, lengths))
-        if hasattr(self.patch_embed, "image_stem"):
+        if self.config.image_stem_channels:
             image = self.stem_image(x, lengths, image_stem=True)
             image = self.patch_embed.image_pool(image)
             patches = patches + self.patch_embed.image_proj(image)
@@ -423,7 +426,7 @@ class AudioSpectrogramTransformer(nn.Module):
         if not self.config.stem_channels:
             return x.transpose(1, 2).unsqueeze(1)
         stem = self.patch_embed.stem
-        time_stem = self.config.stem_kind in ("time", "time_image")
+        time_stem = self.config.stem_kind in TIME_STEM_KINDS
         if image_stem:
             stem, time_stem = self.patch_embed.image_stem, False
         image = x.transpose(1, 2) if time_stem else x.transpose(1, 2)[:, None]
