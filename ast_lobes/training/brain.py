@@ -11,8 +11,8 @@ It expects these hparams (see the recipes' YAML files):
   training stages ``spec_augment``, ``mixup`` and ``fbank_noise``,
   ``metrics_file``, ``multi_label`` (adds mAP, mAUC and d-prime),
   ``best_key``, ``keep_all_checkpoints``, ``predictions_folder``,
-  ``per_class_file``... A key that is a near-miss of one of them is
-  refused (``UnknownHparamError``).
+  ``per_class_file``, ``weight_average_epochs``... A key that is a
+  near-miss of one of them is refused (``UnknownHparamError``).
 
 Every forward pass, training and evaluation alike, goes through
 ``ast_lobes.AudioClassificationPipeline``, the module the tagger, the
@@ -54,6 +54,7 @@ from ast_lobes.training.stages import (
     describe_stages,
     optional,
 )
+from ast_lobes.training.weight_average import EpochWeightAverage
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ class AudioClassificationBrain(sb.Brain):
     JSON line per epoch to ``metrics_file`` and used (``best_key``) to keep
     the best checkpoint beside the latest one, or every epoch's checkpoint
     with ``keep_all_checkpoints``.
+
+    With ``weight_average_epochs`` (``EpochWeightAverage``), validation
+    scores the average of the epochs' weights, and the weights a run ends
+    with, tests and exports are that average (of the checkpoint tested).
     """
 
     label_names = None
@@ -109,6 +114,24 @@ class AudioClassificationBrain(sb.Brain):
         }
         for name in TRAINING_STAGES:
             self.settings[name] = active_stage(self.settings[name])
+        self.weight_average = None
+        epochs = optional(hparams or {}, "weight_average_epochs")
+        if epochs:
+            self.weight_average = EpochWeightAverage(
+                self.averaged_modules, epochs
+            )
+            if self.checkpointer is not None:
+                self.checkpointer.add_recoverable(
+                    "weight_average", self.weight_average
+                )
+
+    @property
+    def averaged_modules(self):
+        """The modules whose weights ``weight_average_epochs`` averages."""
+        return {
+            "encoder": self.modules.encoder,
+            "classifier": self.modules.classifier,
+        }
 
     @property
     def pipeline(self):
@@ -125,6 +148,12 @@ class AudioClassificationBrain(sb.Brain):
         """Logs which training stages are on, then starts as usual (and
         the time budget's clock, with a resumed run's plan)."""
         logger.info(describe_stages(self.settings))
+        if self.weight_average is not None:
+            logger.info(
+                "validated, tested and exported: the weights averaged over "
+                "about %g epochs (weight_average_epochs)",
+                self.weight_average.epochs,
+            )
         super().on_fit_start()
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
         self.budget = start_time_budget(self)
@@ -147,12 +176,30 @@ class AudioClassificationBrain(sb.Brain):
         """Logs the epochs done and the time left at this run's pace."""
         log_time_left(self, epoch)
 
+    def fit(self, *args, **kwargs):
+        """SpeechBrain's ``fit``; with ``weight_average_epochs``, the
+        modules end with the averaged weights."""
+        super().fit(*args, **kwargs)
+        self.take_weight_average()
+
+    def take_weight_average(self):
+        """Loads the averaged weights into the modules (once there are
+        any)."""
+        if self.weight_average is not None and self.weight_average.updated:
+            self.weight_average.copy_to(self.averaged_modules)
+
     def compute_forward(self, batch, stage):
         """Logits ``[batch, n_classes]`` and the (possibly mixed) targets."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         targets, _ = batch.targets
         pipeline = self.pipeline
+        if stage == sb.Stage.VALID and self.weight_average is not None:
+            averaged = self.weight_average.averaged_modules
+            pipeline = AudioClassificationPipeline(
+                self.modules.compute_features, self.modules.normalize,
+                averaged["encoder"], averaged["classifier"],
+            )  # fmt: skip
         if stage != sb.Stage.TRAIN:
             return pipeline(wavs, lens), targets
         mixup = self.settings["mixup"]
@@ -281,6 +328,8 @@ class AudioClassificationBrain(sb.Brain):
         """Logs, checkpoints and records the stage's metrics."""
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
+            if self.weight_average is not None:
+                self.weight_average.update(self.averaged_modules)
             return
         stage_loss = self.gather_evaluation(stage_loss)
         stats = self.stage_stats(stage_loss)
@@ -356,9 +405,11 @@ class AudioClassificationBrain(sb.Brain):
             self.modules["encoder"] = original
 
     def on_evaluate_start(self, max_key=None, min_key=None):
-        """Loads the chosen checkpoint unless evaluating current weights."""
+        """Loads the chosen checkpoint (its averaged weights with
+        ``weight_average_epochs``) unless evaluating current weights."""
         if not self.use_current_weights:
             super().on_evaluate_start(max_key=max_key, min_key=min_key)
+            self.take_weight_average()
 
     def save_predictions(self, name):
         """Writes ids, scores and targets to ``predictions_folder/name.npz``."""

@@ -141,6 +141,8 @@ def run_identity(manifests, hparams, label_names=None, split_digests=None):
             if hparams.get(key) not in (None, False)
         },
     }
+    if hparams.get("weight_average_epochs"):  # its checkpoints hold one
+        settings["weight_average_epochs"] = hparams["weight_average_epochs"]
     return {
         "splits": {
             split: file_digest(path)
@@ -169,8 +171,11 @@ def identity_differences(stored, current):
         if stored.get("splits", {}).get(split) != current["splits"].get(split):
             found.append(f"the {split} split's clips or labels")
     stored_settings = stored.get("settings", {})
-    for key, value in current["settings"].items():
+    keys = list(current["settings"])
+    keys += [key for key in stored_settings if key not in current["settings"]]
+    for key in keys:
         before = stored_settings.get(key)
+        value = current["settings"].get(key)
         if before == value:
             continue
         if isinstance(value, dict) and isinstance(before, dict):

@@ -189,6 +189,92 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     assert not torch.allclose(cls_logits, dist_logits)
 
 
+def checkpoint_of_epoch(save_folder, epoch):
+    for meta in save_folder.glob("CKPT+*/CKPT.yaml"):
+        if re.search(rf"^epoch: {epoch}$", meta.read_text(), re.MULTILINE):
+            return meta.parent
+    raise AssertionError(f"no checkpoint of epoch {epoch} in {save_folder}")
+
+
+def test_weight_average_is_validated_resumed_tested_and_exported(
+    class_folders, tmp_path
+):
+    args = ("--data_folder", str(class_folders), "--weight_average_epochs",
+            "2", "--seed", "3")  # fmt: skip
+    run = tmp_path / "exp" / "single"
+    trained = []  # each epoch's trained weights, one resumed run each
+    for epochs in (1, 2, 3):
+        result = run_recipe(tmp_path, *args, epochs=epochs)
+        assert result.returncode == 0, result.stderr[-3000:]
+        latest = checkpoint_of_epoch(run / "save", epochs)
+        trained.append({
+            name: torch.load(latest / f"{name}.ckpt")
+            for name in ("encoder", "classifier")
+        })  # fmt: skip
+    assert "averaged over about 2 epochs" in (run / "log.txt").read_text()
+    stored = torch.load(latest / "weight_average.ckpt")
+    averaged = {}
+    for name in ("encoder", "classifier"):
+        averaged[name] = {
+            key[len(f"average.module.{name}.") :]: value
+            for key, value in stored.items()
+            if key.startswith(f"average.module.{name}.")
+        }  # fmt: skip
+        assert averaged[name].keys() == trained[2][name].keys()
+        for key, value in averaged[name].items():
+            first, second, third = (epoch[name][key] for epoch in trained)
+            if not value.is_floating_point():
+                continue
+            # halfway toward each epoch's weights, across two resumptions
+            expected = 0.5 * (0.5 * first + 0.5 * second) + 0.5 * third
+            assert torch.allclose(value, expected, atol=1e-6), (name, key)
+    assert not torch.allclose(
+        averaged["encoder"]["patch_embed.image_proj.weight"],
+        trained[2]["encoder"]["patch_embed.image_proj.weight"],
+    )
+
+    # validation scored the average: the recorded loss of epoch 3 is the
+    # cross-entropy of the averaged weights on the validation clips
+    tagger = AudioTagger.from_hparams(
+        source=str(run / "model"), savedir=str(tmp_path / "t"),
+        precision="fp32",
+    )  # fmt: skip
+    rows = read_rows(run / "save" / "valid.csv")
+    assert 0 < len(rows) <= 4  # one batch: the loss is the mean over clips
+
+    def validation_loss(weights):
+        tagger.pipeline.bare_encoder.load_state_dict(weights["encoder"])
+        tagger.pipeline.head.load_state_dict(weights["classifier"])
+        losses = []
+        for row in rows:
+            scores = tagger.scores_batch(tagger.load_audio(row["wav"])[None])
+            target = tagger.label_names.index(row["label"])
+            losses.append(-float(torch.log(scores[0, target])))
+        return sum(losses) / len(losses)
+
+    lines = (run / "valid_metrics.jsonl").read_text().splitlines()
+    metrics = [json.loads(line) for line in lines]
+    recorded = [m["loss"] for m in metrics if m.get("epoch") == 3][-1]
+    assert validation_loss(averaged) == pytest.approx(recorded, rel=1e-4)
+    assert validation_loss(trained[2]) != pytest.approx(recorded, rel=1e-3)
+
+    # the tested checkpoint's average is what the model folder holds
+    exported = torch.load(run / "model" / "embedding_model.ckpt")
+    tested = re.search(r"test accuracy: [\d.]+; ", result.stdout)
+    assert tested, result.stdout[-2000:]
+    averages = [
+        torch.load(folder / "weight_average.ckpt")
+        for folder in (run / "save").glob("CKPT+*")
+    ]  # fmt: skip
+    assert any(
+        all(torch.equal(value, average[f"average.module.encoder.{key}"])
+            for key, value in exported.items())
+        for average in averages
+    )  # fmt: skip
+    card = (run / "model" / "README.md").read_text()
+    assert "weight_average_epochs" in card
+
+
 def test_multi_label_table_with_grouped_folds(tmp_path):
     rows = []
     for speaker in range(6):
