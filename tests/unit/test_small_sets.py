@@ -227,7 +227,9 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     cpu_yaml = os.path.join(ROOT, "recipes", "AudioFolder", "hparams",
                             "cpu.yaml")  # fmt: skip
     defaults = read_plain_hparams(cpu_yaml)
-    name, options, _ = run_presets.PRESETS["teacher_then_time_image_student"]
+    name, options, _ = run_presets.PRESETS[
+        "teacher_then_time_image_averaged_student"
+    ]
     assert name == "cpu.yaml"
     named = dict(zip(options[::2], options[1::2], strict=True))
     for key, value in named.items():
@@ -239,3 +241,4 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     assert named["--number_of_epochs"] == "30"
     assert named["--stem_kind"] == "image"
     assert named["--stem_norm"] == "none"
+    assert named["--weight_average_epochs"] == "0"

@@ -49,10 +49,11 @@ SPLIT = ["--group_column", "group", "--valid_share", "0.15",
          "--test_share", "0.2", "--seed", "1986"]  # fmt: skip
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
-# the rest): cpu.yaml's own defaults are teacher_then_time_image_student
-# since 0.7 (teacher_then_time_bn_student from 0.6, stem_frames_shift from
-# 0.5, stem_frames from 0.4); the presets keep their meaning whatever it
-# holds.
+# the rest): cpu.yaml's own defaults are
+# teacher_then_time_image_averaged_student since 0.8
+# (teacher_then_time_image_student from 0.7, teacher_then_time_bn_student
+# from 0.6, stem_frames_shift from 0.5, stem_frames from 0.4); the presets
+# keep their meaning whatever it holds.
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
 NO_STEM = ["--stem_channels", "0"]
 STEM = ["--stem_channels", "16", "--stem_kind", "image"]
@@ -120,6 +121,11 @@ PRESETS = {
         *TEACHER_THEN_STUDENT, *EPOCHS_100,
     ], "teacher_then_time_bn_student with an 8-channel image stem beside "
        "the time stem, averaged into 8 bands"),
+    "teacher_then_time_image_averaged_student": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_average_epochs", "5",
+    ], "teacher_then_time_image_student validated, tested and exported "
+       "with its weights averaged over about 5 epochs"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
@@ -142,11 +148,12 @@ PRESETS = {
 # What a cpu.yaml preset does not name is as when the presets were first
 # measured: no teacher stage (cpu.yaml's default since 0.6), 30 epochs
 # decayed from 20 (100 and 75 since 0.6), no BatchNorm in the stem (since
-# 0.6), no fbank noise or time roll (on since 0.5).
+# 0.6), no fbank noise or time roll (on since 0.5), the trained weights
+# (averaged since 0.8).
 BEFORE = [
     *("--teacher_recipe", "null", "--number_of_epochs", "30"),
     *("--lr_milestone_start", "20", "--stem_norm", "none"),
-    *NO_SHIFT,
+    *NO_SHIFT, *("--weight_average_epochs", "0"),
 ]  # fmt: skip
 
 
