@@ -153,7 +153,8 @@ PRESETS = {
 BEFORE = [
     *("--teacher_recipe", "null", "--number_of_epochs", "30"),
     *("--lr_milestone_start", "20", "--stem_norm", "none"),
-    *NO_SHIFT, *("--weight_average_epochs", "0"),
+    *NO_SHIFT,
+    *("--weight_average_epochs", "0"),
 ]  # fmt: skip
 
 
