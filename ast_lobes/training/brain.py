@@ -11,7 +11,7 @@ It expects these hparams (see the recipes' YAML files):
   training stages ``spec_augment``, ``mixup`` and ``fbank_noise``,
   ``metrics_file``, ``multi_label`` (adds mAP, mAUC and d-prime),
   ``best_key``, ``keep_all_checkpoints``, ``predictions_folder``,
-  ``per_class_file``, ``weight_average_epochs``... A key that is a
+  ``per_class_file``, ``weight_ema_epochs``... A key that is a
   near-miss of one of them is refused (``UnknownHparamError``).
 
 Every forward pass, training and evaluation alike, goes through
@@ -70,7 +70,7 @@ class AudioClassificationBrain(sb.Brain):
     the best checkpoint beside the latest one, or every epoch's checkpoint
     with ``keep_all_checkpoints``.
 
-    With ``weight_average_epochs`` (``EpochWeightAverage``), validation
+    With ``weight_ema_epochs`` (``EpochWeightAverage``), validation
     scores the average of the epochs' weights, and the weights a run ends
     with, tests and exports are that average (of the checkpoint tested).
     """
@@ -115,7 +115,7 @@ class AudioClassificationBrain(sb.Brain):
         for name in TRAINING_STAGES:
             self.settings[name] = active_stage(self.settings[name])
         self.weight_average = None
-        epochs = optional(hparams or {}, "weight_average_epochs")
+        epochs = optional(hparams or {}, "weight_ema_epochs")
         if epochs:
             self.weight_average = EpochWeightAverage(
                 self.averaged_modules, epochs
@@ -127,7 +127,7 @@ class AudioClassificationBrain(sb.Brain):
 
     @property
     def averaged_modules(self):
-        """The modules whose weights ``weight_average_epochs`` averages."""
+        """The modules whose weights ``weight_ema_epochs`` averages."""
         return {
             "encoder": self.modules.encoder,
             "classifier": self.modules.classifier,
@@ -151,7 +151,7 @@ class AudioClassificationBrain(sb.Brain):
         if self.weight_average is not None:
             logger.info(
                 "validated, tested and exported: the weights averaged over "
-                "about %g epochs (weight_average_epochs)",
+                "about %g epochs (weight_ema_epochs)",
                 self.weight_average.epochs,
             )
         super().on_fit_start()
@@ -177,7 +177,7 @@ class AudioClassificationBrain(sb.Brain):
         log_time_left(self, epoch)
 
     def fit(self, *args, **kwargs):
-        """SpeechBrain's ``fit``; with ``weight_average_epochs``, the
+        """SpeechBrain's ``fit``; with ``weight_ema_epochs``, the
         modules end with the averaged weights."""
         super().fit(*args, **kwargs)
         self.take_weight_average()
@@ -406,7 +406,7 @@ class AudioClassificationBrain(sb.Brain):
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the chosen checkpoint (its averaged weights with
-        ``weight_average_epochs``) unless evaluating current weights."""
+        ``weight_ema_epochs``) unless evaluating current weights."""
         if not self.use_current_weights:
             super().on_evaluate_start(max_key=max_key, min_key=min_key)
             self.take_weight_average()

@@ -141,8 +141,8 @@ def run_identity(manifests, hparams, label_names=None, split_digests=None):
             if hparams.get(key) not in (None, False)
         },
     }
-    if hparams.get("weight_average_epochs"):  # its checkpoints hold one
-        settings["weight_average_epochs"] = hparams["weight_average_epochs"]
+    if hparams.get("weight_ema_epochs"):  # its checkpoints hold one
+        settings["weight_ema_epochs"] = hparams["weight_ema_epochs"]
     return {
         "splits": {
             split: file_digest(path)

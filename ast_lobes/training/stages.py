@@ -38,7 +38,7 @@ OPTIONAL_HPARAMS = {
     "resample_on_load": (False, "resample clips at other rates"),
     "init_from": (None, "exported model folder the weights start from"),
     "distillation": (None, "a teacher supervises the distillation token"),
-    "weight_average_epochs": (0, "validate and keep an average of weights"),
+    "weight_ema_epochs": (0, "validate and keep an average of weights"),
     "teacher_logits_file": (None, "the trained model's logits, a teacher's"),
     "teacher_draws": (0, "augmentation draws of teacher_logits_file"),
     "resume_anyway": (False, "go on from checkpoints of another run"),

@@ -58,7 +58,7 @@ class EpochWeightAverage(torch.nn.Module):
         super().__init__()
         if not epochs >= 1:
             raise ValueError(
-                f"weight_average_epochs is {epochs}; expected at least 1 "
+                f"weight_ema_epochs is {epochs}; expected at least 1 "
                 "(or 0 for no average)"
             )
         self.epochs = epochs

@@ -130,7 +130,7 @@ CARD_SETTINGS = (
     "stem_channels", "stem_kind", "image_stem_channels", "image_stem_bands",
     "stem_layers", "stem_norm", "pretrained_ast", "number_of_epochs",
     "batch_size", "lr", "loss", "target_length", "norm_mean", "norm_std",
-    "seed", "teacher", "teacher_loss", "weight_average_epochs",
+    "seed", "teacher", "teacher_loss", "weight_ema_epochs",
 )  # fmt: skip
 
 

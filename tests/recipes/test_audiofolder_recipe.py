@@ -199,7 +199,7 @@ def checkpoint_of_epoch(save_folder, epoch):
 def test_weight_average_is_validated_resumed_tested_and_exported(
     class_folders, tmp_path
 ):
-    args = ("--data_folder", str(class_folders), "--weight_average_epochs",
+    args = ("--data_folder", str(class_folders), "--weight_ema_epochs",
             "2", "--seed", "3")  # fmt: skip
     run = tmp_path / "exp" / "single"
     trained = []  # each epoch's trained weights, one resumed run each
@@ -272,7 +272,7 @@ def test_weight_average_is_validated_resumed_tested_and_exported(
         for average in averages
     )  # fmt: skip
     card = (run / "model" / "README.md").read_text()
-    assert "weight_average_epochs" in card
+    assert "weight_ema_epochs" in card
 
 
 def test_multi_label_table_with_grouped_folds(tmp_path):

@@ -241,4 +241,4 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     assert named["--number_of_epochs"] == "30"
     assert named["--stem_kind"] == "image"
     assert named["--stem_norm"] == "none"
-    assert named["--weight_average_epochs"] == "0"
+    assert named["--weight_ema_epochs"] == "0"

@@ -55,7 +55,7 @@ def test_the_average_is_scored_in_eval_mode():
 
 @pytest.mark.parametrize("epochs", [0, 0.5, -2])
 def test_fewer_than_one_epoch_is_refused(epochs):
-    with pytest.raises(ValueError, match="weight_average_epochs is"):
+    with pytest.raises(ValueError, match="weight_ema_epochs is"):
         EpochWeightAverage({"model": torch.nn.Linear(1, 1)}, epochs)
 
 
@@ -63,8 +63,8 @@ def test_turning_the_average_on_or_off_is_another_run():
     plain = {"splits": {"train": "a"}, "settings": {"fold": None}}
     averaged = {
         "splits": {"train": "a"},
-        "settings": {"fold": None, "weight_average_epochs": 5},
+        "settings": {"fold": None, "weight_ema_epochs": 5},
     }
-    assert identity_differences(plain, averaged) == ["weight_average_epochs"]
-    assert identity_differences(averaged, plain) == ["weight_average_epochs"]
+    assert identity_differences(plain, averaged) == ["weight_ema_epochs"]
+    assert identity_differences(averaged, plain) == ["weight_ema_epochs"]
     assert identity_differences(averaged, averaged) == []

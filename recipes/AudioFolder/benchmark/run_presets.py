@@ -123,7 +123,7 @@ PRESETS = {
        "the time stem, averaged into 8 bands"),
     "teacher_then_time_image_averaged_student": ("cpu.yaml", [
         *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *SHIFT,
-        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_average_epochs", "5",
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
     ], "teacher_then_time_image_student validated, tested and exported "
        "with its weights averaged over about 5 epochs"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
@@ -154,7 +154,7 @@ BEFORE = [
     *("--teacher_recipe", "null", "--number_of_epochs", "30"),
     *("--lr_milestone_start", "20", "--stem_norm", "none"),
     *NO_SHIFT,
-    *("--weight_average_epochs", "0"),
+    *("--weight_ema_epochs", "0"),
 ]  # fmt: skip
 
 
