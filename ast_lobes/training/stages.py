@@ -157,7 +157,9 @@ def check_head_settings(hparams, source="hparams"):
       (``pooling: time_steps``), which only it takes, and scores with
       sigmoids (``loss: bce``, ``multi_label: true``);
     * stored teacher outputs (``teacher``) are for unmixed clips: no
-      ``mixup``.
+      ``mixup``;
+    * ``weight_ema_epochs``, an average over epochs, is 0 (none) or a
+      number of epochs, at least 1.
 
     Example
     -------
@@ -198,6 +200,16 @@ mean_dist_pair (or two_heads: false)
             "which mixed clips do not match; set mixup: null (or no "
             "teacher: teacher null, and teacher_recipe null where the YAML "
             "has one)"
+        )
+    epochs = hparams.get("weight_ema_epochs")
+    if epochs and (
+        isinstance(epochs, bool)
+        or not isinstance(epochs, (int, float))
+        or epochs < 1
+    ):
+        problems.append(
+            f"weight_ema_epochs is {epochs!r}: the weights are averaged "
+            "over a number of epochs, at least 1; set 0 for no average"
         )
     if problems:
         raise ContradictoryHparamsError(f"{source}: " + "; ".join(problems))

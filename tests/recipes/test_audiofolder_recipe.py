@@ -563,6 +563,8 @@ def test_options_that_would_mix_folds_are_refused(
      "the clips as they are"),
     (["--patch_size", "[16,16]", "--fstride", "10"],
      "stem_kind 'time_image' reads every mel bin of a frame"),
+    (["--weight_ema_epochs", "0.5"], "weight_ema_epochs is 0.5: the "
+     "weights are averaged over a number of epochs, at least 1"),
 ])  # fmt: skip
 def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
     class_folders, tmp_path, monkeypatch, capsys, option, message
