@@ -17,6 +17,7 @@ import difflib
 from ast_lobes.augmentation.mixup import Mixup
 from ast_lobes.augmentation.spectrogram import FbankNoise, SpecAugment
 from ast_lobes.model.head import head_kind
+from ast_lobes.training.weight_average import epochs_problem
 
 # name: (default, what it does)
 TRAINING_STAGES = {
@@ -202,15 +203,9 @@ mean_dist_pair (or two_heads: false)
             "has one)"
         )
     epochs = hparams.get("weight_ema_epochs")
-    if epochs and (
-        isinstance(epochs, bool)
-        or not isinstance(epochs, (int, float))
-        or epochs < 1
-    ):
-        problems.append(
-            f"weight_ema_epochs is {epochs!r}: the weights are averaged "
-            "over a number of epochs, at least 1; set 0 for no average"
-        )
+    problem = epochs_problem(epochs) if epochs else None
+    if problem is not None:
+        problems.append(problem)
     if problems:
         raise ContradictoryHparamsError(f"{source}: " + "; ".join(problems))
 

@@ -16,6 +16,30 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
+def epochs_problem(epochs):
+    """Why ``epochs`` cannot be an average's reach (``weight_ema_epochs``),
+    or None: it is a number of epochs, at least 1.
+
+    Example
+    -------
+    >>> epochs_problem(5) is None
+    True
+    >>> epochs_problem(0.5)
+    'weight_ema_epochs is 0.5: the weights are averaged over a number of \
+epochs, at least 1; set 0 for no average'
+    """
+    if (
+        isinstance(epochs, bool)
+        or not isinstance(epochs, (int, float))
+        or epochs < 1
+    ):
+        return (
+            f"weight_ema_epochs is {epochs!r}: the weights are averaged "
+            "over a number of epochs, at least 1; set 0 for no average"
+        )
+    return None
+
+
 def bare_module(module):
     """The module inside a DDP (or other ``.module``) wrapper."""
     return getattr(module, "module", module)
@@ -56,11 +80,9 @@ class EpochWeightAverage(torch.nn.Module):
 
     def __init__(self, modules, epochs):
         super().__init__()
-        if not epochs >= 1:
-            raise ValueError(
-                f"weight_ema_epochs is {epochs}; expected at least 1 "
-                "(or 0 for no average)"
-            )
+        problem = epochs_problem(epochs)
+        if problem is not None:
+            raise ValueError(problem)
         self.epochs = epochs
         bare = torch.nn.ModuleDict(
             {name: bare_module(module) for name, module in modules.items()}
