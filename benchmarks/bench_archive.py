@@ -9,7 +9,7 @@ with the same batch size; model loading excluded.
 Usage::
 
     python benchmarks/bench_archive.py [--archive-files 200] \
-        [--archive-batch 8]
+        [--archive-batch 8] [--device cpu]
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -33,13 +33,14 @@ from bench_common import (  # noqa: E402
 )
 
 
-def ast_tag_archive(path, folder, batch, output):
+def ast_tag_archive(path, folder, batch, output, device):
     """Clips per second ``ast-tag`` reports over ``folder``."""
     import re
 
     command = [
         sys.executable, "-m", "pretrained_interfaces.tag_cli", folder,
         "--model", path, "--output", output, "--batch-size", str(batch),
+        "--device", device,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode:
@@ -55,7 +56,7 @@ def archive_table(args):
     print()
     print("| files | batch | tool | precision | clips/s | vs HF pipeline |")
     print("|---|---|---|---|---|---|")
-    auto = auto_precision()[0]
+    auto = auto_precision(device=args.device)[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "base")
         build_reference("base", args.frames, path)
@@ -68,9 +69,10 @@ def archive_table(args):
                 os.path.join(folder, f"clip{index:04d}.wav"), clip, 16000
             )
         batch = args.archive_batch
-        hf = run_worker("hf-archive", path, folder, batch)["clips_per_s"]
+        hf = run_worker("hf-archive", path, folder, batch, args.device)
+        hf = hf["clips_per_s"]
         ours = ast_tag_archive(
-            path, folder, batch, os.path.join(tmp, "tags.jsonl")
+            path, folder, batch, os.path.join(tmp, "tags.jsonl"), args.device
         )
         files = args.archive_files
         print(f"| {files} | {batch} | HF pipeline | fp32 | {hf:.3f} | 1.00x |")
@@ -86,6 +88,7 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=1024)
     parser.add_argument("--archive-files", type=int, default=200)
     parser.add_argument("--archive-batch", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     print(header())

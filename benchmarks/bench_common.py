@@ -54,10 +54,11 @@ def slow_modes():
 
 
 @functools.cache
-def auto_precision(merging=False):
-    """The mode ``auto`` picks on this CPU for AST-Base at 10 s (among the
-    modes that merge tokens, with ``merging``), and the probe's figures."""
-    return decide_precision("auto", "cpu", merging=merging)
+def auto_precision(merging=False, device="cpu"):
+    """The mode ``auto`` picks on ``device`` (this CPU unless a CUDA
+    device is named) for AST-Base at 10 s (among the modes that merge
+    tokens, with ``merging``), and the probe's figures."""
+    return decide_precision("auto", device, merging=merging)
 
 
 def header():

@@ -8,9 +8,9 @@ count for another); each prints one JSON line.
     python benchmarks/workers.py speed BATCH MODEL_DIR FRAMES REPEATS MODES
         median seconds per clip of each of MODES (comma-separated), timed
         alternately in this one process
-    python benchmarks/workers.py hf-archive MODEL_DIR FOLDER BATCH
+    python benchmarks/workers.py hf-archive MODEL_DIR FOLDER BATCH DEVICE
         clips per second of Hugging Face's audio-classification pipeline
-        over the WAV files of FOLDER
+        over the WAV files of FOLDER, on DEVICE
     python benchmarks/workers.py training SIZE BATCH FRAMES PATCHOUT STEPS
         PRECISION
         training samples per second (Adam) of an AST of SIZE
@@ -70,9 +70,9 @@ def speed_worker(batch, path, frames, repeats, modes):
     print(json.dumps({k: statistics.median(v) for k, v in times.items()}))
 
 
-def hf_archive_worker(path, folder, batch):
+def hf_archive_worker(path, folder, batch, device="cpu"):
     """Clips per second of Hugging Face's audio-classification pipeline
-    over the WAV files of ``folder``, decoded as it goes."""
+    over the WAV files of ``folder``, decoded as it goes, on ``device``."""
     import glob
 
     import soundfile
@@ -80,7 +80,7 @@ def hf_archive_worker(path, folder, batch):
 
     classify = pipeline(
         "audio-classification", model=path, batch_size=batch, top_k=5,
-        device="cpu",
+        device=device,
     )  # fmt: skip
     files = sorted(glob.glob(os.path.join(folder, "*.wav")))
 
@@ -143,7 +143,7 @@ def main():
     for name in ("batch", "path", "frames", "repeats", "modes"):
         speed.add_argument(name)
     archive = kinds.add_parser("hf-archive")
-    for name in ("path", "folder", "batch"):
+    for name in ("path", "folder", "batch", "device"):
         archive.add_argument(name)
     training = kinds.add_parser("training")
     for name in ("size", "batch", "frames", "patchout", "steps", "precision"):
@@ -157,7 +157,7 @@ def main():
         speed_worker(int(args.batch), args.path, int(args.frames),
                      int(args.repeats), args.modes.split(","))  # fmt: skip
     elif args.kind == "hf-archive":
-        hf_archive_worker(args.path, args.folder, int(args.batch))
+        hf_archive_worker(args.path, args.folder, int(args.batch), args.device)
     else:
         training_worker(args.size, int(args.batch), int(args.frames),
                         int(args.patchout), int(args.steps),
