@@ -231,9 +231,10 @@ def build_datasets(hparams, manifests):
     label_encoder = build_label_encoder(encoder_file, train_csv)
     n_classes = hparams.get("n_classes")
     if n_classes is not None and n_classes != len(label_encoder):
-        raise ValueError(
-            f"{encoder_file} has {len(label_encoder)} labels but "
-            f"n_classes is {n_classes}; fix the data or set n_classes"
+        raise RecipeOptionError(
+            f"n_classes is {n_classes} but the data has "
+            f"{len(label_encoder)} labels ({encoder_file}); set "
+            f"--n_classes {len(label_encoder)} or fix the data"
         )
     datasets = {
         split: classification_dataset(

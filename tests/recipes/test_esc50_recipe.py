@@ -183,6 +183,24 @@ def test_options_that_would_mix_folds_are_refused(
     assert not (tmp_path / "exp").exists()  # refused before any training
 
 
+def test_a_head_sized_for_other_labels_is_refused_in_one_line(
+    esc50_dir, tmp_path, monkeypatch, capsys
+):
+    from recipe_main import exit_status_of
+
+    argv = [
+        os.path.join(RECIPE, "hparams", "demo.yaml"),
+        "--data_folder", esc50_dir, "--folds", "[1]",
+        "--experiment_folder", tmp_path / "exp", "--n_classes", "50",
+    ]  # fmt: skip
+    script = os.path.join(RECIPE, "train.py")
+    assert exit_status_of(script, argv, monkeypatch) == 2
+    error = capsys.readouterr().err
+    assert "n_classes is 50 but the data has 5 labels" in error
+    assert "set --n_classes 5" in error and "Traceback" not in error
+    assert not list((tmp_path / "exp").rglob("CKPT*"))
+
+
 def test_the_seed_names_the_default_experiment_folder():
     from ast_lobes.training.recipe import read_plain_hparams
 
