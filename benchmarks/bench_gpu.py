@@ -55,48 +55,58 @@ AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def set_tf32(enabled):
+    """TF32 matrix products and convolutions on or off."""
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
 
 
 def autocast(device, precision):
+    """The autocast context of ``precision`` (none for fp32 and tf32)."""
     if precision in AUTOCAST:
         return torch.autocast(device.type, AUTOCAST[precision])
     return contextlib.nullcontext()
 
 
-def models(folder, device, frames, patchout=False):
-    """``{name: forward}`` for Hugging Face's AST and this project's, on
-    ``device``, holding the weights saved in ``folder``."""
-    from transformers import ASTForAudioClassification
-
+def ours(folder, device, frames, patchout=False):
+    """This project's encoder and head holding the weights saved in
+    ``folder``, on ``device``, as ``(module, forward)``."""
     from ast_lobes import load_ast_checkpoint
 
-    reference = ASTForAudioClassification.from_pretrained(
-        folder, attn_implementation="sdpa"
-    ).to(device)
     encoder, classifier = load_ast_checkpoint(
         folder,
         target_length=frames,
         patchout_time=40 if patchout else 0,
         patchout_freq=4 if patchout else 0,
     )
-    ours = torch.nn.Sequential(encoder, classifier).to(device)
+    model = torch.nn.Sequential(encoder, classifier).to(device)
+    return model, lambda x: model(x).squeeze(1)
+
+
+def models(folder, device, frames):
+    """``{name: (module, forward)}`` for Hugging Face's AST and this
+    project's, on ``device``, holding the weights saved in ``folder``."""
+    from transformers import ASTForAudioClassification
+
+    reference = ASTForAudioClassification.from_pretrained(
+        folder, attn_implementation="sdpa"
+    ).to(device)
     return {
         "hugging face": (
             reference,
             lambda x: reference(input_values=x).logits,
         ),
-        "this project": (ours, lambda x: ours(x).squeeze(1)),
+        "this project": ours(folder, device, frames),
     }
 
 
 def synchronize(device):
+    """Waits for ``device``'s queued work (CUDA only)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def timed(call, device):
+    """Seconds ``call`` takes, its queued device work included."""
     synchronize(device)
     start = time.perf_counter()
     call()
@@ -105,6 +115,7 @@ def timed(call, device):
 
 
 def peak_gb(device):
+    """Peak memory allocated on ``device`` since the last reset (GB)."""
     if device.type != "cuda":
         return float("nan")
     return torch.cuda.max_memory_allocated(device) / 2**30
@@ -128,6 +139,7 @@ def alternate(calls, device, repeats):
 
 
 def inference_table(folder, args, device):
+    """Prints clips per second of both models in every precision."""
     print(
         f"\nInference, batch {args.batch}, {args.frames} frames\n\n"
         "| precision | model | clips/s | peak GPU memory (GB) "
@@ -149,6 +161,8 @@ def inference_table(folder, args, device):
 
 
 def inference_call(forward, fbank, device, precision):
+    """A call running ``forward`` once on ``fbank`` in ``precision``."""
+
     def call():
         with torch.inference_mode(), autocast(device, precision):
             forward(fbank)
@@ -157,6 +171,7 @@ def inference_call(forward, fbank, device, precision):
 
 
 def training_step(module, forward, fbank, targets, precision, device):
+    """A call running one Adam step of ``module`` in ``precision``."""
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-5)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
@@ -175,6 +190,8 @@ def training_step(module, forward, fbank, targets, precision, device):
 
 
 def training_table(folder, args, device):
+    """Prints training samples per second in every precision, this
+    project's encoder without and with patchout."""
     print(
         f"\nTraining step (Adam), batch {args.train_batch}, {args.frames} "
         "frames\n\n| precision | model | samples/s | peak GPU memory (GB) "
@@ -185,8 +202,9 @@ def training_table(folder, args, device):
     for precision in PRECISIONS:
         set_tf32(precision == "tf32")
         nets = models(folder, device, args.frames)
-        patchout = models(folder, device, args.frames, patchout=True)
-        nets["this project, patchout 40/4"] = patchout["this project"]
+        nets["this project, patchout 40/4"] = ours(
+            folder, device, args.frames, patchout=True
+        )
         calls = {}
         for name, (module, forward) in nets.items():
             module.train()
@@ -195,13 +213,14 @@ def training_table(folder, args, device):
             )
         seconds, peak = alternate(calls, device, args.repeats)
         report(precision, seconds, peak, args.train_batch)
-        del nets, patchout, calls
+        del nets, calls
         if device.type == "cuda":
             torch.cuda.empty_cache()
     set_tf32(False)
 
 
 def report(precision, seconds, peak, batch):
+    """Prints a row per model, its speed-up over Hugging Face's."""
     reference = seconds["hugging face"]
     for name, value in seconds.items():
         print(
@@ -212,6 +231,7 @@ def report(precision, seconds, peak, batch):
 
 
 def agreement(folder, args, device):
+    """Largest difference between the two models' fp32 logits."""
     set_tf32(False)
     nets = models(folder, device, args.frames)
     fbank = torch.randn(4, args.frames, 128, device=device)
