@@ -129,8 +129,9 @@ CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
     "stem_channels", "stem_kind", "image_stem_channels", "image_stem_bands",
     "stem_layers", "stem_norm", "pretrained_ast", "number_of_epochs",
-    "batch_size", "lr", "loss", "target_length", "norm_mean", "norm_std",
-    "seed", "teacher", "teacher_loss", "weight_ema_epochs",
+    "batch_size", "lr", "weight_decay", "decoupled_weight_decay", "loss",
+    "target_length", "norm_mean", "norm_std", "seed", "teacher",
+    "teacher_loss", "weight_ema_epochs",
 )  # fmt: skip
 
 

@@ -228,7 +228,7 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
                             "cpu.yaml")  # fmt: skip
     defaults = read_plain_hparams(cpu_yaml)
     name, options, _ = run_presets.PRESETS[
-        "teacher_then_time_image_averaged_student"
+        "teacher_then_averaged_student_adamw"
     ]
     assert name == "cpu.yaml"
     named = dict(zip(options[::2], options[1::2], strict=True))
@@ -242,3 +242,22 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     assert named["--stem_kind"] == "image"
     assert named["--stem_norm"] == "none"
     assert named["--weight_ema_epochs"] == "0"
+    assert named["--decoupled_weight_decay"] == "false"
+
+
+def test_the_cpu_student_decays_its_weights_apart_from_the_gradient():
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    cpu_yaml = os.path.join(ROOT, "recipes", "AudioFolder", "hparams",
+                            "cpu.yaml")  # fmt: skip
+    with open(cpu_yaml, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, {"n_classes": 3})
+    weight = torch.nn.Parameter(torch.full((4,), 2.0))
+    optimizer = hparams["opt_class"]([weight])
+    weight.grad = torch.zeros(4)
+    optimizer.step()
+    # decoupled (AdamW): no gradient, so only the decay, w * (1 - lr * wd);
+    # Adam's coupled decay would step by about lr through the moments
+    expected = 2.0 * (1 - 0.001 * 0.05)
+    assert torch.allclose(weight.detach(), torch.full((4,), expected))

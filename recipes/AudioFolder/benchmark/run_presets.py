@@ -50,8 +50,9 @@ SPLIT = ["--group_column", "group", "--valid_share", "0.15",
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
 # the rest): cpu.yaml's own defaults are
-# teacher_then_time_image_averaged_student since 0.8
-# (teacher_then_time_image_student from 0.7, teacher_then_time_bn_student
+# teacher_then_averaged_student_adamw since 0.9
+# (teacher_then_time_image_averaged_student from 0.8,
+# teacher_then_time_image_student from 0.7, teacher_then_time_bn_student
 # from 0.6, stem_frames_shift from 0.5, stem_frames from 0.4); the presets
 # keep their meaning whatever it holds.
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
@@ -76,6 +77,7 @@ MIXUP = ["--mixup_probability", "0.5"]
 SHIFT = ["--noise_scale", "0.1", "--noise_max_shift", "10"]
 NO_SHIFT = ["--noise_scale", "0", "--noise_max_shift", "0"]
 EPOCHS_100 = ["--number_of_epochs", "100", "--lr_milestone_start", "75"]
+ADAMW = ["--weight_decay", "0.05", "--decoupled_weight_decay", "true"]
 # name: (YAML, overrides, description); a {teacher} in an override is the
 # set's teacher logits (the teacher row runs first).
 # fmt: off
@@ -126,6 +128,12 @@ PRESETS = {
         *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
     ], "teacher_then_time_image_student validated, tested and exported "
        "with its weights averaged over about 5 epochs"),
+    "teacher_then_averaged_student_adamw": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
+        *ADAMW,
+    ], "teacher_then_time_image_averaged_student with decoupled weight "
+       "decay 0.05 (AdamW)"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
@@ -149,12 +157,14 @@ PRESETS = {
 # measured: no teacher stage (cpu.yaml's default since 0.6), 30 epochs
 # decayed from 20 (100 and 75 since 0.6), no BatchNorm in the stem (since
 # 0.6), no fbank noise or time roll (on since 0.5), the trained weights
-# (averaged since 0.8).
+# (averaged since 0.8), Adam's coupled weight decay of 5e-7 (AdamW's 0.05
+# since 0.9).
 BEFORE = [
     *("--teacher_recipe", "null", "--number_of_epochs", "30"),
     *("--lr_milestone_start", "20", "--stem_norm", "none"),
     *NO_SHIFT,
     *("--weight_ema_epochs", "0"),
+    *("--weight_decay", "0.0000005", "--decoupled_weight_decay", "false"),
 ]  # fmt: skip
 
 
