@@ -18,7 +18,7 @@ Inference: clips per second at ``--batch``. Training: samples per second
 of a step (forward, binary cross-entropy over 527 labels, backward, Adam)
 at ``--train-batch``, for this project's encoder without and with
 patchout at PaSST's setting (40 time columns, 4 frequency rows dropped).
-Each row gives the peak GPU memory of its timed calls and the speed-up
+Each row gives the peak GPU memory of its first timed call and the speed-up
 over Hugging Face in the same precision. The first line names the GPU;
 the last says how far this project's fp32 logits are from Hugging
 Face's on that GPU.
