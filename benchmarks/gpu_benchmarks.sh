@@ -8,8 +8,8 @@
 #    layout (ESC-50's size; a random AST saved as a Hugging Face folder
 #    stands in for the published weights), in SpeechBrain's default
 #    precision (fp32, TF32 matrix products: its allow_tf32 quirk) and with
-#    --precision bf16; then ast-tag tags the test clips with the exported
-#    model on the GPU (esc50_fp32.log, esc50_bf16.log, ast_tag.log);
+#    --precision bf16; then ast-tag tags all 2,000 resampled clips with the
+#    fp32 run's exported model on the GPU (esc50_fp32.log, esc50_bf16.log, ast_tag.log);
 # 3. bench_archive.py: ast-tag against Hugging Face's pipeline over 10-s
 #    files on the GPU (archive.md).
 # Each part has its own time limit, and one that fails leaves the others.
@@ -50,8 +50,9 @@ for precision in fp32 bf16; do
         | tee "$OUT/esc50_$precision.log"
 done
 stage ast-tag 60 python -m pretrained_interfaces.tag_cli \
-    "$WORK/esc50/audio_16k" --model "$WORK/esc50_fp32/model" --device "$DEVICE" \
-    --output "$WORK/tags.jsonl" --batch-size 32 2>&1 | tee "$OUT/ast_tag.log"
+    "$WORK/esc50/audio_16k" --model "$WORK/esc50_fp32/model" \
+    --device "$DEVICE" --output "$WORK/tags.jsonl" --batch-size 32 2>&1 \
+    | tee "$OUT/ast_tag.log"
 stage bench_archive 100 python benchmarks/bench_archive.py \
     --device "$DEVICE" --archive-files 200 --archive-batch 32 2>&1 \
     | tee "$OUT/archive.md"
