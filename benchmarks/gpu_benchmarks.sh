@@ -9,7 +9,8 @@
 #    stands in for the published weights), in SpeechBrain's default
 #    precision (fp32, TF32 matrix products: its allow_tf32 quirk) and with
 #    --precision bf16; then ast-tag tags all 2,000 resampled clips with the
-#    fp32 run's exported model on the GPU (esc50_fp32.log, esc50_bf16.log, ast_tag.log);
+#    fp32 run's exported model on the GPU (esc50_fp32.log, esc50_bf16.log,
+#    ast_tag.log);
 # 3. bench_archive.py: ast-tag against Hugging Face's pipeline over 10-s
 #    files on the GPU (archive.md).
 # Each part has its own time limit, and one that fails leaves the others.
