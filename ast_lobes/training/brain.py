@@ -207,30 +207,36 @@ class AudioClassificationBrain(sb.Brain):
             wavs, lens, targets = mixup(wavs, lens, targets)
         distillation = self.settings["distillation"]
         generators = None
-        if distillation is not None:  # the stored teacher draw's augmentation
-            epoch = self.hparams.epoch_counter.current
+        epoch = self.hparams.epoch_counter.current
+        if distillation is not None:  # the teacher draw's augmentation
             generators = distillation.generators(batch.id, epoch)
         feats, frame_lens = augment_features(
             pipeline, wavs, lens, self.settings["spec_augment"],
             self.settings["fbank_noise"], generators,
         )  # fmt: skip
-        if distillation is not None:
-            if pipeline.head_kind != "pair":  # one head learns both (Hinton)
-                logits = pipeline.classify(feats, frame_lens)
-                return (logits, logits), targets
-            tokens = pipeline.encoder(feats, frame_lens)
-            cls_logits, dist_logits = pipeline.head.pair(tokens)
-            return (cls_logits.squeeze(1), dist_logits.squeeze(1)), targets
-        return pipeline.classify(feats, frame_lens), targets
+        if distillation is None:
+            return pipeline.classify(feats, frame_lens), targets
+        teacher = None
+        if distillation.online:  # on the same mixed clips and draw
+            teacher = distillation.online_logits(wavs, lens, batch.id, epoch)
+        if pipeline.head_kind != "pair":  # one head learns both (Hinton)
+            logits = pipeline.classify(feats, frame_lens)
+            return (logits, logits, teacher), targets
+        tokens = pipeline.encoder(feats, frame_lens)
+        cls_logits, dist_logits = pipeline.head.pair(tokens)
+        logits = (cls_logits.squeeze(1), dist_logits.squeeze(1), teacher)
+        return logits, targets
 
     def compute_objectives(self, predictions, batch, stage):
         """Cross-entropy or BCE (with distillation: ``Distillation.loss``
         of both heads); collects the scores outside training."""
         logits, targets = predictions
         if isinstance(logits, tuple):  # distillation, training
+            cls_logits, dist_logits, teacher = logits
             return self.settings["distillation"].loss(
-                *logits, targets, batch.id, self.hparams.loss == "bce",
-                self.hparams.epoch_counter.current,
+                cls_logits, dist_logits, targets, batch.id,
+                self.hparams.loss == "bce",
+                self.hparams.epoch_counter.current, teacher,
             )  # fmt: skip
         if self.hparams.loss == "bce":
             loss = F.binary_cross_entropy_with_logits(logits, targets)

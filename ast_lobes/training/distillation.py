@@ -2,7 +2,9 @@
 2021): the cls head learns the labels, the distillation head a teacher's
 outputs, which are computed once and stored, for the clean clips or for
 each of a number of augmentation draws (the CED idea: the student then
-sees exactly the augmented clip its stored teacher output is for).
+sees exactly the augmented clip its stored teacher output is for), or
+computed online on every training batch as the student sees it, mixed
+clips included ("function matching", Beyer et al. 2022).
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -133,6 +135,14 @@ class Distillation:
         Seed of the draws (with the clip id and the draw number).
     batch_size : int
         Clips per teacher batch when its outputs are computed.
+    trust_code : bool
+        Build another toolkit's SpeechBrain classifier folder by running
+        its ``hyperparams.yaml``.
+    online : bool
+        Run the teacher on every training batch instead of storing its
+        outputs: on the batch as the student sees it (mixup, a fresh
+        augmentation draw each epoch, the same masks). The teacher is a
+        model folder, or a trained pipeline given to ``use_teacher``.
 
     Example
     -------
@@ -141,11 +151,18 @@ class Distillation:
     """
 
     def __init__(self, teacher, kind="hard", tau=3.0, weight=0.1, draws=0,
-                 seed=0, batch_size=16, trust_code=False):  # fmt: skip
+                 seed=0, batch_size=16, trust_code=False,
+                 online=False):  # fmt: skip
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         if draws < 0:
             raise ValueError(f"draws must be 0 (clean clips) or more: {draws}")
+        if online and draws:
+            raise ValueError(
+                f"teacher_draws ({draws}) are stored teacher outputs, but an "
+                "online teacher sees a new draw every epoch; set "
+                "teacher_draws 0 (or teacher_online false)"
+            )
         self.teacher, self.kind = str(teacher), kind
         self.tau, self.weight, self.batch_size = tau, weight, batch_size
         self.draws, self.seed = int(draws), int(seed)
@@ -154,9 +171,25 @@ class Distillation:
         self.logits = {}
         self.computed = 0  # clip-draws the teacher ran on in this process
         self.trust_code = bool(trust_code)  # another toolkit's folder
+        self.online = bool(online)
+        self.pipeline = None  # the online teacher
+        self.columns = None  # its outputs' columns of the student's labels
+        self.spec_augment = self.fbank_noise = None
+
+    def use_teacher(self, pipeline):
+        """Runs ``pipeline`` (an ``AudioClassificationPipeline`` trained on
+        the student's labels, e.g. a first stage's) as the online teacher.
+        """
+        if not self.online:
+            raise ValueError("use_teacher is for an online teacher")
+        self.pipeline = pipeline.eval()
+        logger.info("the teacher runs online on every training batch")
+        return self
 
     def settings(self):
         """What the stored outputs depend on besides the teacher."""
+        if self.online:
+            return {"online": True}
         if not self.draws:
             return {"draws": 0}
         return {"draws": self.draws, "seed": self.seed, **self.augmentation}
@@ -171,6 +204,8 @@ class Distillation:
         augmentation, which the draws repeat; the teacher's outputs are
         matched to the student's ``label_names`` by name."""
         self.label_names = label_names
+        if self.online:
+            return self.prepare_online(spec_augment, fbank_noise, save_folder)
         if self.draws:
             self.augmentation = augmentation_settings(spec_augment, fbank_noise)
             if not any(self.augmentation.values()):
@@ -214,6 +249,37 @@ class Distillation:
                     self.teacher, len(ids), max(self.draws, 1))  # fmt: skip
         settings = {**self.settings(), **source}
         store_teacher_logits(stored, ids, computed, settings, label_names)
+        return self
+
+    def prepare_online(self, spec_augment, fbank_noise, save_folder):
+        """Keeps the student's augmentation and loads the online teacher
+        (unless ``use_teacher`` gave one)."""
+        self.spec_augment, self.fbank_noise = spec_augment, fbank_noise
+        if self.pipeline is not None:
+            return self
+        if self.teacher.endswith(".npz"):
+            raise ValueError(
+                f"{self.teacher}: an online teacher (teacher_online: true) "
+                "runs on every training batch, so it is a model, not stored "
+                "outputs; give a model folder, or set teacher_online false"
+            )
+        model = load_model_source(
+            self.teacher, savedir=os.path.join(save_folder, "teacher_model"),
+            trust_code=self.trust_code,
+        )  # fmt: skip
+        if not isinstance(model.pipeline, AudioClassificationPipeline):
+            raise ValueError(
+                f"{self.teacher}: this teacher computes its own features, "
+                "so it cannot see the student's augmented batches; set "
+                "teacher_online false"
+            )
+        self.pipeline = model.pipeline.eval()
+        if self.label_names is not None:
+            self.columns = label_columns(
+                model.label_names, self.label_names, self.teacher
+            )
+        logger.info("the teacher %s runs online on every training batch",
+                    self.teacher)  # fmt: skip
         return self
 
     def load(self, path, ids, source=None, required=False):
@@ -271,13 +337,16 @@ class Distillation:
         return problem is None
 
     def draw_of_epoch(self, epoch):
-        """The draw an epoch (from 1) trains on; 0 without draws."""
+        """The draw an epoch (from 1) trains on (online: a new one every
+        epoch); 0 without draws."""
+        if self.online:
+            return epoch - 1
         return (epoch - 1) % self.draws if self.draws else 0
 
     def generators(self, ids, epoch):
         """The clips' generators for ``epoch``'s draw (None without
         draws: the augmentation draws freely)."""
-        if not self.draws:
+        if not (self.draws or self.online):
             return None
         return draw_generators(ids, self.draw_of_epoch(epoch), self.seed)
 
@@ -287,10 +356,28 @@ class Distillation:
         rows = np.stack([self.logits[i][draw] for i in ids])
         return torch.from_numpy(rows).to(device)
 
+    @torch.no_grad()
+    def online_logits(self, wavs, wav_lens, ids, epoch=1):
+        """The online teacher's logits of a training batch as the student
+        sees it: the same (mixed) waveforms and ``epoch``'s draw of the
+        augmentation, ``[batch, classes]``."""
+        pipeline = self.pipeline.to(wavs.device)
+        feats, frame_lens = augment_features(
+            pipeline, wavs, wav_lens, self.spec_augment, self.fbank_noise,
+            self.generators(ids, epoch),
+        )  # fmt: skip
+        logits = pipeline.classify(feats, frame_lens)
+        if self.columns is not None:
+            logits = logits[..., self.columns]
+        return logits.float()
+
     def loss(self, cls_logits, dist_logits, targets, ids, multi_label,
-             epoch=1):  # fmt: skip
-        """``distillation_loss`` of a batch with its stored teacher."""
-        teacher = self.teacher_logits(ids, cls_logits.device, epoch)
+             epoch=1, teacher_logits=None):  # fmt: skip
+        """``distillation_loss`` of a batch with its stored teacher (or
+        the online teacher's ``teacher_logits``)."""
+        teacher = teacher_logits
+        if teacher is None:
+            teacher = self.teacher_logits(ids, cls_logits.device, epoch)
         return distillation_loss(
             cls_logits, dist_logits, targets, teacher, self.kind, self.tau,
             self.weight, multi_label,
@@ -298,7 +385,8 @@ class Distillation:
 
 
 def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1,
-                      draws=0, seed=0, trust_code=False):  # fmt: skip
+                      draws=0, seed=0, trust_code=False,
+                      online=False):  # fmt: skip
     """A ``Distillation`` from ``teacher``, or None without one (for a
     YAML whose ``teacher`` key may be null).
 
@@ -310,8 +398,8 @@ def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1,
     if not teacher:
         return None
     return Distillation(teacher, kind=kind, tau=tau, weight=weight,
-                        draws=draws, seed=seed,
-                        trust_code=trust_code)  # fmt: skip
+                        draws=draws, seed=seed, trust_code=trust_code,
+                        online=online)  # fmt: skip
 
 
 @torch.no_grad()

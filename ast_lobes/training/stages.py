@@ -158,7 +158,7 @@ def check_head_settings(hparams, source="hparams"):
       (``pooling: time_steps``), which only it takes, and scores with
       sigmoids (``loss: bce``, ``multi_label: true``);
     * stored teacher outputs (``teacher``) are for unmixed clips: no
-      ``mixup``;
+      ``mixup`` unless the teacher runs online;
     * ``weight_ema_epochs``, an average over epochs, is 0 (none) or a
       number of epochs, at least 1.
 
@@ -193,14 +193,18 @@ mean_dist_pair (or two_heads: false)
             f"{bool(hparams.get('multi_label'))}; set loss: bce and "
             "multi_label: true"
         )
-    if hparams.get("distillation") is not None and (
-        active_stage(hparams.get("mixup")) is not None
+    distillation = hparams.get("distillation")
+    if (
+        distillation is not None
+        and not getattr(distillation, "online", False)
+        and active_stage(hparams.get("mixup")) is not None
     ):
         problems.append(
             "teacher: its stored outputs are for the clips as they are, "
-            "which mixed clips do not match; set mixup: null (or no "
-            "teacher: teacher null, and teacher_recipe null where the YAML "
-            "has one)"
+            "which mixed clips do not match; set mixup: null, or "
+            "teacher_online: true (the teacher runs on the mixed clips), "
+            "or no teacher (teacher null, and teacher_recipe null where "
+            "the YAML has one)"
         )
     epochs = hparams.get("weight_ema_epochs")
     problem = epochs_problem(epochs) if epochs else None

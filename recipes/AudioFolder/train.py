@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
+from ast_lobes.model.pipeline import AudioClassificationPipeline  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
@@ -163,12 +164,14 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
     mark_run_start()  # a time budget is for this split or fold
     if plain.get("teacher_recipe") and not plain.get("teacher"):
         check_student_settings(hparams_file, overrides, plain, fold)
-        overrides = train_teacher_first(
+        overrides, teacher = train_teacher_first(
             hparams_file, run_opts, overrides, plain, fold
         )
         plain = read_plain_hparams(hparams_file, overrides)
         print(f"stage 2 of 2: the student ({os.path.basename(hparams_file)})"
               f" in {plain['output_folder']}", flush=True)  # fmt: skip
+        return train_split(hparams_file, run_opts, overrides, fold, plain,
+                           teacher=teacher)  # fmt: skip
     return train_split(hparams_file, run_opts, overrides, fold, plain)
 
 
@@ -224,8 +227,10 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
     """Trains the ``teacher_recipe`` on the same data, split and seed in
     ``<output_folder>/teacher`` (its outputs stored for ``teacher_draws``
     draws, and a ``time_budget`` share of ``teacher_budget_share``);
-    returns the student's overrides, with that teacher. The student's
-    budget counts from the same start, so it gets what is left."""
+    returns the student's overrides, with that teacher's stored outputs,
+    and the teacher's inference pipeline (its best weights) for a student
+    that runs it online. The student's budget counts from the same start,
+    so it gets what is left."""
     teacher_yaml = teacher_recipe_path(plain["teacher_recipe"], hparams_file)
     folder = os.path.join(plain["output_folder"], "teacher")
     teacher_overrides = {
@@ -252,7 +257,11 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
     if budget:
         print(f"{max(budget - minutes, 0):.1f} of the {budget} minutes left "
               "for the student", flush=True)  # fmt: skip
-    return {**overrides, "teacher": teacher["teacher_logits_file"]}
+    pipeline = AudioClassificationPipeline(
+        teacher["compute_features"], teacher["normalize"],
+        teacher["encoder"], teacher["classifier"],
+    )  # fmt: skip
+    return {**overrides, "teacher": teacher["teacher_logits_file"]}, pipeline
 
 
 def prepare_data(plain, fold=None):
@@ -263,14 +272,19 @@ def prepare_data(plain, fold=None):
     return options, prepare_audio_folder(**options)  # reads the summary
 
 
-def train_split(hparams_file, run_opts, overrides, fold=None, plain=None):
+def train_split(hparams_file, run_opts, overrides, fold=None, plain=None,
+                teacher=None):  # fmt: skip
     """Prepares, trains, tests and exports one split or fold, with the
-    folders ``overrides`` give."""
+    folders ``overrides`` give (and ``teacher``, the first stage's
+    pipeline, for a student whose teacher runs online)."""
     if plain is None:
         plain = read_plain_hparams(hparams_file, overrides)
     options, summary = prepare_data(plain, fold)
     overrides = {**overrides, **data_overrides(summary, overrides)}
     hparams = load_experiment(hparams_file, overrides)
+    distillation = hparams.get("distillation")
+    if teacher is not None and getattr(distillation, "online", False):
+        distillation.use_teacher(teacher)
     manifests = {
         split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid", "test")
