@@ -691,6 +691,31 @@ def test_teacher_then_student_in_one_command_within_its_time_budget(
     assert {"high", "low", "mid"} <= set(re.findall(r"[a-z]+", tagged.stdout))
 
 
+def test_a_student_of_an_online_teacher_learns_mixed_clips_in_one_command(
+    class_folders, tmp_path
+):
+    result = run_recipe(
+        tmp_path, "--data_folder", str(class_folders),
+        "--teacher_recipe", "cnn_teacher.yaml", "--teacher_online", "true",
+        "--teacher_draws", "0", "--mixup_probability", "0.5",
+        "--output_folder", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    student_log = (tmp_path / "run" / "log.txt").read_text()
+    assert "the teacher runs online on every training batch" in student_log
+    assert "training stages: mixup on" in student_log
+    assert "teacher outputs read from" not in student_log
+    with np.load(tmp_path / "run" / "teacher" / "teacher_logits.npz") as data:
+        assert data["logits"].shape[1] == 1  # the clean clips only
+    tagged = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ast-tag"),
+         str(class_folders / "low" / "low2.wav"),
+         "--model", str(tmp_path / "run" / "model")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert tagged.returncode == 0, tagged.stderr[-3000:]
+
+
 def test_a_shard_folder_is_written_once_and_trained_from(
     class_folders, tmp_path
 ):

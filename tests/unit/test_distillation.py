@@ -1,5 +1,6 @@
 """Distillation through the distillation token: the losses against
-hand-computed values, the two heads, stored teacher outputs."""
+hand-computed values, the two heads, stored teacher outputs, a teacher
+run online."""
 
 import math
 
@@ -20,11 +21,13 @@ from ast_lobes import (
     FbankNoise,
     FbankNormalization,
     KaldiFbank,
+    Mixup,
     SpecAugment,
     export_classifier,
     load_exported_model,
 )
 from ast_lobes.training.distillation import Distillation, distillation_loss
+from ast_lobes.training.stages import check_head_settings
 
 CLS = [[1.0, 0.0, -1.0], [0.5, 0.5, 2.0]]
 DIST = [[0.0, 2.0, 0.0], [1.0, -1.0, 0.0]]
@@ -240,8 +243,8 @@ def test_a_one_head_student_learns_labels_and_teacher_on_that_head():
                            strict=True)
     ])  # fmt: skip
     predictions = brain.compute_forward(batch, sb.Stage.TRAIN)
-    first, second = predictions[0]
-    assert first is second
+    first, second, online = predictions[0]
+    assert first is second and online is None  # stored outputs
     loss = brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
     logits = first.detach().numpy()
     tau = 2.0
@@ -252,3 +255,90 @@ def test_a_one_head_student_learns_labels_and_teacher_on_that_head():
     ])  # fmt: skip
     expected = 0.6 * cross_entropy(logits, targets.numpy()) + 0.4 * 4 * kl
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_an_online_teacher_sees_the_mixed_clips_and_masks_the_student_sees(
+    tmp_path,
+):
+    """Function matching: the teacher's logits of each training batch are
+    those of the clips the student's encoder gets, mixed and masked with a
+    new draw every epoch, and the loss is computed with them."""
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b", "c"])
+    export_classifier(str(tmp_path / "teacher"), tiny_pipeline(0).eval(),
+                      labels)  # fmt: skip
+    teacher = load_exported_model(str(tmp_path / "teacher")).pipeline.eval()
+    dataset, waves = clips_dataset()
+    spec, noise = SpecAugment(8, 20), FbankNoise(0.1, 5)
+    distillation = Distillation(str(tmp_path / "teacher"), kind="soft",
+                                tau=2.0, weight=0.4, seed=11,
+                                online=True)  # fmt: skip
+    distillation.prepare(dataset, str(tmp_path / "save"), spec, noise,
+                         label_names=["c", "a", "b"])  # fmt: skip
+    assert distillation.computed == 0  # nothing stored
+    student = tiny_pipeline(1, two_heads=True)
+    hparams = {
+        "loss": "ce", "spec_augment": spec, "fbank_noise": noise,
+        "mixup": Mixup(probability=1.0, alpha=1.0),
+        "distillation": distillation,
+        "epoch_counter": sb.utils.epoch_loop.EpochCounter(10),
+    }  # fmt: skip
+    check_head_settings({**hparams, "classifier": student.head,
+                         "encoder": student.encoder})  # fmt: skip
+    brain = AudioClassificationBrain(modules=dict(student.named_children()),
+                                     hparams=hparams)  # fmt: skip
+    seen = []
+    student.encoder.register_forward_hook(
+        lambda module, args, out: seen.append(args[0].detach().clone())
+    )
+    ids = ["clip3", "clip0", "clip1"]
+    batch = PaddedBatch([
+        {"id": i, "sig": waves[i], "targets": torch.eye(3)[n]}
+        for n, i in enumerate(ids)
+    ])  # fmt: skip
+    inputs = {}
+    for epoch in (1, 2, 11):
+        hparams["epoch_counter"].current = epoch
+        torch.manual_seed(epoch)
+        predictions = brain.compute_forward(batch, sb.Stage.TRAIN)
+        (cls_logits, dist_logits, online), targets = predictions
+        inputs[epoch] = seen[-1]
+        with torch.no_grad():  # the teacher's columns are a, b, c
+            teacher_saw = teacher.classify(inputs[epoch])[:, [2, 0, 1]]
+        assert torch.allclose(online, teacher_saw, atol=1e-5), epoch
+        assert not torch.equal(targets, torch.eye(3))  # mixed labels
+        loss = brain.compute_objectives(predictions, batch, sb.Stage.TRAIN)
+        student_rows = dist_logits.detach().numpy() / 2.0
+        teacher_rows = online.numpy() / 2.0
+        kl = np.mean([
+            (np.exp(log_softmax(t)) * (log_softmax(t) - log_softmax(s))).sum()
+            for s, t in zip(student_rows, teacher_rows, strict=True)
+        ])  # fmt: skip
+        expected = (
+            0.6 * cross_entropy(cls_logits.detach().numpy(), targets.numpy())
+            + 0.4 * 4 * kl
+        )
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+    unmixed = teacher.raw_features(*PaddedBatch([
+        {"sig": waves[i]} for i in ids
+    ]).sig)[0]  # fmt: skip
+    assert not torch.allclose(inputs[1], teacher.normalize(unmixed))
+    assert not torch.equal(inputs[1], inputs[11])  # no stored draw repeats
+
+
+def test_an_online_teacher_is_a_model_and_draws_anew(tmp_path):
+    class Clips:
+        data_ids = ["a"]
+
+    stored = tmp_path / "teacher.npz"
+    np.savez(stored, ids=np.array(["a"]), logits=np.eye(1, 3))
+    with pytest.raises(ValueError, match="teacher.npz: an online teacher"):
+        Distillation(str(stored), online=True).prepare(Clips(), tmp_path)
+    with pytest.raises(ValueError, match=r"teacher_draws \(10\) are stored"):
+        Distillation("model", draws=10, online=True)
+    student = tiny_pipeline(1, two_heads=True)
+    settings = {"classifier": student.head, "encoder": student.encoder,
+                "loss": "ce", "mixup": Mixup(probability=0.5)}  # fmt: skip
+    stored_teacher = Distillation(str(stored), kind="soft")
+    with pytest.raises(ValueError, match="or teacher_online: true"):
+        check_head_settings({**settings, "distillation": stored_teacher})
