@@ -206,9 +206,9 @@ class AudioClassificationBrain(sb.Brain):
         if mixup is not None:
             wavs, lens, targets = mixup(wavs, lens, targets)
         distillation = self.settings["distillation"]
-        generators = None
-        epoch = self.hparams.epoch_counter.current
+        generators = epoch = None
         if distillation is not None:  # the teacher draw's augmentation
+            epoch = self.hparams.epoch_counter.current
             generators = distillation.generators(batch.id, epoch)
         feats, frame_lens = augment_features(
             pipeline, wavs, lens, self.settings["spec_augment"],

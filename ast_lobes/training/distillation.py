@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 KINDS = ("hard", "soft")
 
 
+class TeacherError(ValueError):
+    """A teacher, or teacher settings, that cannot teach this student as
+    asked (a user's input: the recipes end with one line naming it)."""
+
+
 def distillation_loss(
     cls_logits,
     dist_logits,
@@ -154,11 +159,13 @@ class Distillation:
                  seed=0, batch_size=16, trust_code=False,
                  online=False):  # fmt: skip
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+            raise TeacherError(f"kind must be one of {KINDS}, not {kind!r}")
         if draws < 0:
-            raise ValueError(f"draws must be 0 (clean clips) or more: {draws}")
+            raise TeacherError(
+                f"draws must be 0 (clean clips) or more: {draws}"
+            )
         if online and draws:
-            raise ValueError(
+            raise TeacherError(
                 f"teacher_draws ({draws}) are stored teacher outputs, but an "
                 "online teacher sees a new draw every epoch; set "
                 "teacher_draws 0 (or teacher_online false)"
@@ -209,7 +216,7 @@ class Distillation:
         if self.draws:
             self.augmentation = augmentation_settings(spec_augment, fbank_noise)
             if not any(self.augmentation.values()):
-                raise ValueError(
+                raise TeacherError(
                     f"teacher draws ({self.draws}) need an augmentation "
                     "(SpecAugment or fbank noise); set draws to 0"
                 )
@@ -230,7 +237,7 @@ class Distillation:
         if self.draws and not isinstance(
             model.pipeline, AudioClassificationPipeline
         ):
-            raise ValueError(
+            raise TeacherError(
                 f"{self.teacher}: this teacher computes its own features, "
                 "so it cannot see the student's augmentation draws; set "
                 "teacher_draws to 0"
@@ -258,7 +265,7 @@ class Distillation:
         if self.pipeline is not None:
             return self
         if self.teacher.endswith(".npz"):
-            raise ValueError(
+            raise TeacherError(
                 f"{self.teacher}: an online teacher (teacher_online: true) "
                 "runs on every training batch, so it is a model, not stored "
                 "outputs; give a model folder, or set teacher_online false"
@@ -268,7 +275,7 @@ class Distillation:
             trust_code=self.trust_code,
         )  # fmt: skip
         if not isinstance(model.pipeline, AudioClassificationPipeline):
-            raise ValueError(
+            raise TeacherError(
                 f"{self.teacher}: this teacher computes its own features, "
                 "so it cannot see the student's augmented batches; set "
                 "teacher_online false"
@@ -333,7 +340,7 @@ class Distillation:
                     f"e.g. {missing[:3]}"
                 )
         if problem and required:
-            raise ValueError(f"{path}: {problem}")
+            raise TeacherError(f"{path}: {problem}")
         return problem is None
 
     def draw_of_epoch(self, epoch):

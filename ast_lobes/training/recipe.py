@@ -536,6 +536,7 @@ def user_errors():
     from ast_lobes.training.data.datasets import UnknownLabelError
     from ast_lobes.training.data.labelled_audio import DataError
     from ast_lobes.training.data.shards import ShardError
+    from ast_lobes.training.distillation import TeacherError
     from ast_lobes.training.identity import RunIdentityError
     from ast_lobes.training.stages import (
         ContradictoryHparamsError,
@@ -546,8 +547,8 @@ def user_errors():
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
         DataError, FileNotFoundError, ModelSettingError, RecipeOptionError,
-        RunIdentityError, ShardError, SlowPrecisionError, UnknownHparamError,
-        UnknownLabelError,
+        RunIdentityError, ShardError, SlowPrecisionError, TeacherError,
+        UnknownHparamError, UnknownLabelError,
     )  # fmt: skip
 
 
