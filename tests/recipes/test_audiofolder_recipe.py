@@ -146,6 +146,8 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
         "true",
         "--pooling",
         "mean_dist_pair",
+        *("--teacher_online", "false", "--teacher_draws", "10"),
+        *("--mixup_probability", "0"),
     ]
     result = run_recipe(tmp_path, *args, epochs=2, experiment="student")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -411,7 +413,8 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
         "--data_folder", str(class_folders),
         "--teacher", str(run / "teacher_logits.npz"),
         "--pooling", "mean_dist_pair", "--two_heads", "true",
-        "--teacher_loss", "soft",
+        "--teacher_loss", "soft", "--teacher_online", "false",
+        "--mixup_probability", "0",
     ]  # fmt: skip
     result = run_recipe(tmp_path, *student, "--teacher_draws", "2", epochs=1,
                         experiment="student")  # fmt: skip
@@ -559,8 +562,9 @@ def test_options_that_would_mix_folds_are_refused(
 
 
 @pytest.mark.parametrize("option, message", [
-    (["--mixup_probability", "0.5"], "teacher: its stored outputs are for "
-     "the clips as they are"),
+    (["--teacher_online", "false", "--teacher_draws", "10"],
+     "teacher: its stored outputs are for the clips as they are"),
+
     (["--patch_size", "[16,16]", "--fstride", "10"],
      "stem_kind 'time_image' reads every mel bin of a frame"),
     (["--weight_ema_epochs", "0.5"], "weight_ema_epochs is 0.5: the "
@@ -579,6 +583,19 @@ def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
     assert not (tmp_path / "run" / "teacher").exists()
+
+
+def test_stored_outputs_for_an_online_teacher_are_refused_in_one_line(
+    class_folders, tmp_path
+):
+    result = run_recipe(tmp_path, "--data_folder", str(class_folders),
+                        "--teacher", "t.npz", epochs=1)  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        "\nerror: t.npz: an online teacher (teacher_online: true) runs on "
+        "every training batch, so it is a model, not stored outputs"
+    ) in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
 
 
 def test_a_data_folder_that_is_not_there_is_named(tmp_path, monkeypatch,
@@ -653,7 +670,6 @@ def test_teacher_then_student_in_one_command_within_its_time_budget(
         os.path.join(RECIPE, "hparams", "cpu.yaml"),
         "--data_folder", str(class_folders),
         "--output_folder", str(tmp_path / "run"), "--batch_size", "4",
-        "--teacher_draws", "2",  # cpu.yaml's teacher_recipe by default
         "--time_budget", str(budget_minutes), "--number_of_epochs", "500",
     ]  # fmt: skip
     started = time.monotonic()
@@ -677,10 +693,7 @@ def test_teacher_then_student_in_one_command_within_its_time_budget(
         plan = re.search(r"time budget [0-9.]+ min: .* (\d+) epochs fit", log)
         assert plan, log[-2000:]
         assert 1 <= int(plan.group(1)) <= most
-    assert "teacher outputs read from" in student_log
-    assert str(tmp_path / "run" / "teacher" / "teacher_logits.npz") in (
-        student_log
-    )
+    assert "the teacher runs online on every training batch" in student_log
     clip = class_folders / "high" / "high1.wav"
     tagged = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ast-tag"), str(clip),

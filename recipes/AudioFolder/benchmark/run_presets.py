@@ -50,8 +50,9 @@ SPLIT = ["--group_column", "group", "--valid_share", "0.15",
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
 # the rest): cpu.yaml's own defaults are
-# teacher_then_averaged_student_adamw since 0.9
-# (teacher_then_time_image_averaged_student from 0.8,
+# teacher_then_online_mixup_student since 0.10
+# (teacher_then_averaged_student_adamw from 0.9,
+# teacher_then_time_image_averaged_student from 0.8,
 # teacher_then_time_image_student from 0.7, teacher_then_time_bn_student
 # from 0.6, stem_frames_shift from 0.5, stem_frames from 0.4); the presets
 # keep their meaning whatever it holds.
@@ -78,6 +79,7 @@ SHIFT = ["--noise_scale", "0.1", "--noise_max_shift", "10"]
 NO_SHIFT = ["--noise_scale", "0", "--noise_max_shift", "0"]
 EPOCHS_100 = ["--number_of_epochs", "100", "--lr_milestone_start", "75"]
 ADAMW = ["--weight_decay", "0.05", "--decoupled_weight_decay", "true"]
+ONLINE_TEACHER = ["--teacher_online", "true", "--teacher_draws", "0"]
 # name: (YAML, overrides, description); a {teacher} in an override is the
 # set's teacher logits (the teacher row runs first).
 # fmt: off
@@ -134,6 +136,13 @@ PRESETS = {
         *ADAMW,
     ], "teacher_then_time_image_averaged_student with decoupled weight "
        "decay 0.05 (AdamW)"),
+    "teacher_then_online_mixup_student": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
+        *ADAMW, *ONLINE_TEACHER, *MIXUP,
+    ], "teacher_then_averaged_student_adamw with its teacher run on "
+       "every batch (a new draw every epoch) and mixup of half the clips "
+       "(function matching)"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
@@ -158,13 +167,16 @@ PRESETS = {
 # decayed from 20 (100 and 75 since 0.6), no BatchNorm in the stem (since
 # 0.6), no fbank noise or time roll (on since 0.5), the trained weights
 # (averaged since 0.8), Adam's coupled weight decay of 5e-7 (AdamW's 0.05
-# since 0.9).
+# since 0.9), a teacher's outputs stored for 10 draws and no mixup (the
+# teacher online and mixup of half the clips since 0.10).
 BEFORE = [
     *("--teacher_recipe", "null", "--number_of_epochs", "30"),
     *("--lr_milestone_start", "20", "--stem_norm", "none"),
     *NO_SHIFT,
     *("--weight_ema_epochs", "0"),
     *("--weight_decay", "0.0000005", "--decoupled_weight_decay", "false"),
+    *("--teacher_online", "false", "--teacher_draws", "10"),
+    *("--mixup_probability", "0"),
 ]  # fmt: skip
 
 
