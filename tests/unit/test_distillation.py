@@ -160,14 +160,19 @@ def clips_dataset():
     return noise_clips_dataset(count=5, samples=8000, seed=3)
 
 
+def exported_teacher(folder):
+    """A tiny teacher exported to ``folder`` (labels a, b, c) and the
+    pipeline loaded back from it."""
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b", "c"])
+    export_classifier(str(folder), tiny_pipeline(0).eval(), labels)
+    return load_exported_model(str(folder)).pipeline.eval()
+
+
 def test_student_trains_on_the_draw_its_stored_teacher_output_is_for(
     tmp_path,
 ):
-    labels = CategoricalEncoder()
-    labels.update_from_iterable(["a", "b", "c"])
-    export_classifier(str(tmp_path / "teacher"), tiny_pipeline(0).eval(),
-                      labels)  # fmt: skip
-    teacher = load_exported_model(str(tmp_path / "teacher")).pipeline.eval()
+    teacher = exported_teacher(tmp_path / "teacher")
     dataset, waves = clips_dataset()
     spec, noise = SpecAugment(8, 20), FbankNoise(0.1, 5)
     distillation = Distillation(str(tmp_path / "teacher"), kind="soft",
@@ -207,6 +212,8 @@ def test_student_trains_on_the_draw_its_stored_teacher_output_is_for(
                          seed=11)  # fmt: skip
     again.prepare(dataset, str(tmp_path / "save"), spec, noise)
     assert again.computed == 0  # reused, not recomputed
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b", "c"])
     export_classifier(str(tmp_path / "teacher2"), tiny_pipeline(5).eval(),
                       labels)  # fmt: skip
     another = Distillation(str(tmp_path / "teacher2"), draws=3, seed=11)
@@ -263,11 +270,7 @@ def test_an_online_teacher_sees_the_mixed_clips_and_masks_the_student_sees(
     """Function matching: the teacher's logits of each training batch are
     those of the clips the student's encoder gets, mixed and masked with a
     new draw every epoch, and the loss is computed with them."""
-    labels = CategoricalEncoder()
-    labels.update_from_iterable(["a", "b", "c"])
-    export_classifier(str(tmp_path / "teacher"), tiny_pipeline(0).eval(),
-                      labels)  # fmt: skip
-    teacher = load_exported_model(str(tmp_path / "teacher")).pipeline.eval()
+    teacher = exported_teacher(tmp_path / "teacher")
     dataset, waves = clips_dataset()
     spec, noise = SpecAugment(8, 20), FbankNoise(0.1, 5)
     distillation = Distillation(str(tmp_path / "teacher"), kind="soft",
