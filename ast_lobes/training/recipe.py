@@ -511,16 +511,22 @@ def calibrate_thresholds(brain, valid_set, loader_kwargs, best_key, tested):
     return thresholds
 
 
+def recipe_pipeline(hparams):
+    """The inference pipeline of a recipe's modules (front end, scaling,
+    encoder, head) with their current weights."""
+    return AudioClassificationPipeline(
+        hparams["compute_features"],
+        hparams["normalize"],
+        hparams["encoder"],
+        hparams["classifier"],
+    )
+
+
 def export_model(hparams, folder, label_encoder, thresholds=None):
     """Exports the modules' current weights with the recipe's front end."""
     export_classifier(
         folder,
-        AudioClassificationPipeline(
-            hparams["compute_features"],
-            hparams["normalize"],
-            hparams["encoder"],
-            hparams["classifier"],
-        ),
+        recipe_pipeline(hparams),
         label_encoder,
         multi_label=optional(hparams, "multi_label"),
         thresholds=thresholds,

@@ -31,7 +31,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
-from ast_lobes.model.pipeline import AudioClassificationPipeline  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
@@ -44,6 +43,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     load_experiment,
     parse_overrides,
     read_plain_hparams,
+    recipe_pipeline,
     run_main,
     train_classifier,
 )
@@ -257,11 +257,8 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
     if budget:
         print(f"{max(budget - minutes, 0):.1f} of the {budget} minutes left "
               "for the student", flush=True)  # fmt: skip
-    pipeline = AudioClassificationPipeline(
-        teacher["compute_features"], teacher["normalize"],
-        teacher["encoder"], teacher["classifier"],
-    )  # fmt: skip
-    return {**overrides, "teacher": teacher["teacher_logits_file"]}, pipeline
+    stored = {**overrides, "teacher": teacher["teacher_logits_file"]}
+    return stored, recipe_pipeline(teacher)
 
 
 def prepare_data(plain, fold=None):
