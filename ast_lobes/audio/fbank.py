@@ -127,6 +127,30 @@ class KaldiFbank(nn.Module):
             FbankNormalization(normalization) if normalization else None
         )
 
+    def settings(self):
+        """What the features depend on: front ends with equal settings
+        give equal features of the same waveforms.
+
+        Example
+        -------
+        >>> KaldiFbank(target_length=100).settings() == KaldiFbank(
+        ...     target_length=100).settings()
+        True
+        >>> KaldiFbank(n_mels=64).settings() == KaldiFbank().settings()
+        False
+        """
+        scaling = None
+        if self.normalize is not None:
+            norm = self.normalize
+            scaling = (norm.mean, norm.std, norm.per_clip_mean)
+        return {
+            "sample_rate": self.sample_rate,
+            "n_mels": self.n_mels,
+            "frame_shift": self.frame_shift,
+            "target_length": self.target_length,
+            "normalization": scaling,
+        }
+
     def clip_fbank(self, wav):
         """Reference fbank ``[frames, n_mels]`` of one 1-D clip."""
         min_samples = int(0.025 * self.sample_rate)

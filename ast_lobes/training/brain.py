@@ -210,15 +210,18 @@ class AudioClassificationBrain(sb.Brain):
         if distillation is not None:  # the teacher draw's augmentation
             epoch = self.hparams.epoch_counter.current
             generators = distillation.generators(batch.id, epoch)
+        raw = pipeline.raw_features(wavs, lens)
         feats, frame_lens = augment_features(
             pipeline, wavs, lens, self.settings["spec_augment"],
-            self.settings["fbank_noise"], generators,
+            self.settings["fbank_noise"], generators, raw=raw,
         )  # fmt: skip
         if distillation is None:
             return pipeline.classify(feats, frame_lens), targets
         teacher = None
         if distillation.online:  # on the same mixed clips and draw
-            teacher = distillation.online_logits(wavs, lens, batch.id, epoch)
+            teacher = distillation.online_logits(
+                wavs, lens, batch.id, epoch, raw, pipeline.compute_features
+            )
         if pipeline.head_kind != "pair":  # one head learns both (Hinton)
             logits = pipeline.classify(feats, frame_lens)
             return (logits, logits, teacher), targets

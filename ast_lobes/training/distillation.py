@@ -364,14 +364,27 @@ class Distillation:
         return torch.from_numpy(rows).to(device)
 
     @torch.no_grad()
-    def online_logits(self, wavs, wav_lens, ids, epoch=1):
+    def online_logits(self, wavs, wav_lens, ids, epoch=1, raw=None,
+                      front_end=None):  # fmt: skip
         """The online teacher's logits of a training batch as the student
         sees it: the same (mixed) waveforms and ``epoch``'s draw of the
-        augmentation, ``[batch, classes]``."""
-        pipeline = self.pipeline.to(wavs.device)
+        augmentation, ``[batch, classes]``.
+
+        ``raw`` (the student's fbank of ``wavs`` before scaling, with its
+        frame lengths) is reused when the student's ``front_end`` has the
+        teacher's settings (``KaldiFbank.settings``): the same features,
+        not computed twice.
+        """
+        pipeline = self.pipeline
+        if next(pipeline.parameters()).device != wavs.device:
+            pipeline.to(wavs.device)
+        if raw is not None and not same_front_end(
+            front_end, pipeline.compute_features
+        ):
+            raw = None
         feats, frame_lens = augment_features(
             pipeline, wavs, wav_lens, self.spec_augment, self.fbank_noise,
-            self.generators(ids, epoch),
+            self.generators(ids, epoch), raw=raw,
         )  # fmt: skip
         logits = pipeline.classify(feats, frame_lens)
         if self.columns is not None:
@@ -389,6 +402,24 @@ class Distillation:
             cls_logits, dist_logits, targets, teacher, self.kind, self.tau,
             self.weight, multi_label,
         )  # fmt: skip
+
+
+def same_front_end(first, second):
+    """True when two front ends give the same features (both with
+    ``settings``, equal).
+
+    Example
+    -------
+    >>> from ast_lobes import KaldiFbank
+    >>> same_front_end(KaldiFbank(), KaldiFbank())
+    True
+    >>> same_front_end(KaldiFbank(), KaldiFbank(frame_shift=20.0))
+    False
+    """
+    settings = [getattr(end, "settings", None) for end in (first, second)]
+    if None in settings or type(first) is not type(second):
+        return False
+    return settings[0]() == settings[1]()
 
 
 def distillation_from(teacher=None, kind="hard", tau=3.0, weight=0.1,

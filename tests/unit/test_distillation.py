@@ -2,6 +2,7 @@
 hand-computed values, the two heads, stored teacher outputs, a teacher
 run online."""
 
+import copy
 import math
 
 import numpy as np
@@ -327,6 +328,34 @@ def test_an_online_teacher_sees_the_mixed_clips_and_masks_the_student_sees(
     ]).sig)[0]  # fmt: skip
     assert not torch.allclose(inputs[1], teacher.normalize(unmixed))
     assert not torch.equal(inputs[1], inputs[11])  # no stored draw repeats
+
+
+def test_an_online_teacher_takes_the_students_fbank_from_an_equal_front_end(
+    tmp_path,
+):
+    """The student's fbank is not computed again for the teacher when
+    the front ends are equal, and not taken from another front end."""
+    exported_teacher(tmp_path / "teacher")
+    distillation = Distillation(str(tmp_path / "teacher"), online=True)
+    distillation.prepare(None, str(tmp_path / "save"))
+    teacher = distillation.pipeline
+    _, waves = clips_dataset()
+    wavs, lens = PaddedBatch([{"sig": waves[i]} for i in ("clip0", "clip1")
+                              ]).sig  # fmt: skip
+    others = PaddedBatch([{"sig": waves[i]} for i in ("clip2", "clip3")]).sig
+    others_fbank = teacher.raw_features(*others)
+    equal = copy.deepcopy(teacher.compute_features)
+    other = copy.deepcopy(teacher.compute_features)
+    other.frame_shift = 20.0
+    with torch.no_grad():
+        own, others_logits = teacher(wavs, lens), teacher(*others)
+    taken = distillation.online_logits(wavs, lens, ["a", "b"], 1,
+                                       others_fbank, equal)  # fmt: skip
+    assert torch.allclose(taken, others_logits, atol=1e-5)
+    assert not torch.allclose(taken, own, atol=1e-3)
+    ignored = distillation.online_logits(wavs, lens, ["a", "b"], 1,
+                                         others_fbank, other)  # fmt: skip
+    assert torch.allclose(ignored, own, atol=1e-5)
 
 
 def test_an_online_teacher_is_a_model_and_draws_anew(tmp_path):
