@@ -135,6 +135,56 @@ def test_each_note_is_a_window_from_the_start_of_its_slot(
     assert b"\xc0\x07" in played["midi"]
 
 
+def test_a_patch_set_is_played_by_timidity_into_the_same_windows(
+    tmp_path, monkeypatch
+):
+    import soundfile
+
+    rate = make_sets.SAMPLE_RATE
+    slot = int(make_sets.SLOT_SECONDS * rate)
+    commands = []
+
+    def timidity(command, **kwargs):
+        commands.append(command)
+        audio = np.zeros(2 * slot, dtype=np.float32)
+        audio[slot : slot + 10] = 0.5
+        soundfile.write(command[command.index("-o") + 1], audio, rate)
+
+    monkeypatch.setattr(make_sets.subprocess, "run", timidity)
+    clips = make_sets.render_program(
+        (3, "/etc/timidity/freepats.cfg", [(40, 90), (52, 100)],
+         str(tmp_path))
+    )  # fmt: skip
+    assert commands[0][:3] == ["timidity", "-c", "/etc/timidity/freepats.cfg"]
+    assert commands[0][commands[0].index("-s") + 1] == str(rate)
+    assert commands[0][-1].endswith(".mid")
+    assert float(clips[0].abs().max()) == 0.0
+    assert float(clips[1][0]) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_the_programs_of_a_patch_set_are_its_melodic_bank_s(tmp_path):
+    cfg = tmp_path / "set.cfg"
+    cfg.write_text(
+        "dir /usr/share/midi/freepats\n\ndrumset 0\n\n"
+        " 35\tDrum_000/035_Kick_1.pat amp=100\n\nbank 0\n\n"
+        " 0\tTone_000/000_Acoustic_Grand_Piano.pat amp=120 pan=center\n"
+        " 24\tTone_000/024_Nylon_Guitar.pat\n\nbank 8\n\n"
+        " 4\tTone_000/004_Electric_Piano_1_Rhodes.pat\n"
+    )
+    assert make_sets.patch_programs(str(cfg)) == {0, 24}
+
+
+def test_notes_without_timidity_say_what_to_install(monkeypatch):
+    monkeypatch.setattr(
+        make_sets.shutil,
+        "which",
+        lambda name: None if name == "timidity" else "/x",
+    )
+    with pytest.raises(make_sets.MissingPackageError,
+                       match="apt-get install timidity"):  # fmt: skip
+        make_sets.note_sources()
+
+
 def test_instruments_without_fluidsynth_say_what_to_install(monkeypatch):
     monkeypatch.setattr(make_sets.shutil, "which", lambda name: None)
     with pytest.raises(make_sets.MissingPackageError,

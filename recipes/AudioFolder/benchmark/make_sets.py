@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Small data sets of five kinds, built from what Debian's packages ship,
+"""Small data sets of six kinds, built from what Debian's packages ship,
 for choosing the AudioFolder recipe's CPU defaults on more than one set.
 
 Each set is a folder with its clips and ``clips.csv`` (``path``,
@@ -21,6 +21,11 @@ splits. All clips are 1 s at 16 kHz (the voice lines 1.5 s).
 - ``drums``: single drum hits of the 13 Hydrogen drum kits, 6 classes
   (kick, snare, hi-hat, tom, cymbal, hand percussion); the group is the
   kit.
+- ``notes``: the instruments' kind from other recordings, to tune on:
+  notes of the same 9 families' programs played by csound's General MIDI
+  bank (fluidsynth, all 72) and the Freepats patches (TiMidity++, the 56
+  it has), 6 notes of random pitch and velocity per program and set; the
+  group is the program.
 - ``voices`` (held out: never used to choose a setting): the 34 lines
   that all 15 Hedgewars voice packs say, recorded by voice actors
   (several accents, some in Spanish, Polish, Russian, Ukrainian), numbered
@@ -37,11 +42,12 @@ Needs ``apt-get install espeak-ng flite festival wesnoth-1.16-data
 supertux-data minetest-data hedgewars-data extremetuxracer-data
 frozen-bubble-data pingus-data tuxpaint-data oxygen-sounds
 hydrogen-drumkits fluidsynth fluid-soundfont-gm timgm6mb-soundfont
-musescore-general-soundfont-small`` (about 1.2 GB).
+musescore-general-soundfont-small csound-soundfont freepats timidity``
+(about 1.3 GB).
 
 To run::
 
-    python make_sets.py small_sets                  # all five, ~2.5 min
+    python make_sets.py small_sets                  # all six, ~2.5 min
     python make_sets.py small_sets --sets drums voices
 
 Authors
@@ -68,7 +74,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from make_tts_data import WORDS, speak, voices  # noqa: E402
 
 SAMPLE_RATE = 16000
-SETS = ("words", "effects", "drums", "voices", "instruments")
+SETS = ("words", "effects", "drums", "notes", "voices", "instruments")
 HELD_OUT = ("voices", "instruments")
 AUDIO = re.compile(r"\.(ogg|wav|flac)$", re.IGNORECASE)
 
@@ -151,6 +157,15 @@ INSTRUMENT_FAMILIES = (
     ("pipe", 72, (60, 91)),
 )  # fmt: skip
 NOTES_PER_PROGRAM = 5  # with each font
+# The tuned ``notes`` set: the same families played by two other sampled
+# sets that share no recording with those fonts, csound's General MIDI
+# bank (fluidsynth) and the Freepats patches (TiMidity++), the programs
+# each has.
+NOTE_SOURCES = (
+    ("csound-soundfont", "sf_GMbank.sf2"),
+    ("freepats", "freepats.cfg"),
+)  # fmt: skip
+NOTES_PER_SOURCE = 6
 NOTE_SECONDS, SLOT_SECONDS = 0.8, 1.5
 
 
@@ -465,6 +480,17 @@ def soundfonts():
     return fonts
 
 
+def synthesiser_command(font, midi, wav):
+    """fluidsynth for a sound font, TiMidity++ for a patch set's ``.cfg``;
+    no reverb or chorus, mono at ``SAMPLE_RATE``."""
+    if font.endswith(".cfg"):
+        return ["timidity", "-c", font, "-Ow", "--output-mono", "-s",
+                str(SAMPLE_RATE), "-EFreverb=d", "-EFchorus=d", "-o", wav,
+                midi]  # fmt: skip
+    return ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5",
+            "-r", str(SAMPLE_RATE), "-F", wav, font, midi]  # fmt: skip
+
+
 def render_program(job):
     """Plays one program's notes with one sound font; its 1-s windows from
     each note's start."""
@@ -476,29 +502,78 @@ def render_program(job):
     hold, slot = (round(s * ticks) for s in (NOTE_SECONDS, SLOT_SECONDS))
     with open(midi, "wb") as handle:
         handle.write(midi_notes(program, notes, hold, slot - hold))
-    subprocess.run(
-        ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r",
-         str(SAMPLE_RATE), "-F", wav, font, midi],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    subprocess.run(synthesiser_command(font, midi, wav), check=True,
+                   capture_output=True)  # fmt: skip
     audio = read_mono(wav)
     step = int(SLOT_SECONDS * SAMPLE_RATE)
     return [fit(audio[i * step :], SAMPLE_RATE) for i in range(len(notes))]
 
 
+def patch_programs(cfg):
+    """The melodic programs (bank 0) a TiMidity++ patch set's ``.cfg``
+    holds a patch for."""
+    programs, bank = set(), None
+    with open(cfg) as handle:
+        for line in handle:
+            words = line.split()
+            if words[:1] in (["bank"], ["drumset"]):
+                bank = words[0] + words[1]
+            elif bank == "bank0" and words and words[0].isdigit():
+                programs.add(int(words[0]))
+    return programs
+
+
+def note_sources():
+    """The ``notes`` set's two sampled General MIDI sets: the csound bank
+    (every program) and Freepats (the programs it has), with their
+    players."""
+    for player in ("fluidsynth", "timidity"):
+        if shutil.which(player) is None:
+            raise MissingPackageError(
+                f"Debian package {player} is not installed: apt-get "
+                f"install {player}"
+            )
+    sources = []
+    for package, name in NOTE_SOURCES:
+        found = package_files(package, re.compile(re.escape(name) + "$"))
+        if not found:
+            raise MissingPackageError(
+                f"Debian package {package} holds no {name} (another "
+                "version?); the notes are built from that file"
+            )
+        programs = (
+            patch_programs(found[0]) if name.endswith(".cfg") else range(128)
+        )
+        sources.append((found[0], set(programs)))
+    return sources
+
+
 def make_instruments(folder, jobs):
-    fonts = soundfonts()
-    rng = np.random.default_rng(29)
+    fonts = [(font, set(range(128))) for font in soundfonts()]
+    return play_families(folder, jobs, fonts, NOTES_PER_PROGRAM, seed=29)
+
+
+def make_notes(folder, jobs):
+    return play_families(folder, jobs, note_sources(), NOTES_PER_SOURCE,
+                         seed=31)  # fmt: skip
+
+
+def play_families(folder, jobs, fonts, notes_per_program, seed):
+    """Notes of random pitch and velocity of the 8 programs of every
+    family in ``INSTRUMENT_FAMILIES`` with each of ``fonts`` (a sound
+    font or patch set and the programs it has), grouped by program."""
+    rng = np.random.default_rng(seed)
     played = []  # (label, program, font, notes)
     for label, first, (low, high) in INSTRUMENT_FAMILIES:
         for program in range(first, first + 8):
-            for font in fonts:
+            for font, programs in fonts:
                 notes = [
                     (int(rng.integers(low, high + 1)),
                      int(rng.integers(60, 121)))
-                    for _ in range(NOTES_PER_PROGRAM)
+                    for _ in range(notes_per_program)
                 ]  # fmt: skip
-                played.append((label, program, font, notes))
+                if program in programs:
+                    played.append((label, program, font, notes))
     with tempfile.TemporaryDirectory() as scratch, \
             ThreadPoolExecutor(jobs) as pool:  # fmt: skip
         rendered = list(pool.map(render_program, [
@@ -519,8 +594,8 @@ def make_instruments(folder, jobs):
 
 
 BUILDERS = {"words": make_words, "effects": make_effects,
-            "drums": make_drums, "voices": make_voices,
-            "instruments": make_instruments}  # fmt: skip
+            "drums": make_drums, "notes": make_notes,
+            "voices": make_voices, "instruments": make_instruments}  # fmt: skip
 
 
 def main(argv=None):
