@@ -461,23 +461,30 @@ def variable_length(number):
     return bytes(reversed(groups))
 
 
-def soundfonts():
-    """The sampled General MIDI sound fonts' files, and fluidsynth."""
-    if shutil.which("fluidsynth") is None:
-        raise MissingPackageError(
-            "Debian package fluidsynth is not installed: apt-get install "
-            "fluidsynth"
-        )
-    fonts = []
-    for package, name in SOUNDFONTS:
+def synthesiser_files(players, files, set_name):
+    """The files (``(package, name)`` pairs) a set is played from, once its
+    ``players`` are found installed."""
+    for player in players:
+        if shutil.which(player) is None:
+            raise MissingPackageError(
+                f"Debian package {player} is not installed: apt-get "
+                f"install {player}"
+            )
+    paths = []
+    for package, name in files:
         found = package_files(package, re.compile(re.escape(name) + "$"))
         if not found:
             raise MissingPackageError(
                 f"Debian package {package} holds no {name} (another "
-                "version?); the instruments are built from that file"
+                f"version?); the {set_name} are built from that file"
             )
-        fonts.append(found[0])
-    return fonts
+        paths.append(found[0])
+    return paths
+
+
+def soundfonts():
+    """The sampled General MIDI sound fonts' files, and fluidsynth."""
+    return synthesiser_files(("fluidsynth",), SOUNDFONTS, "instruments")
 
 
 def synthesiser_command(font, midi, wav):
@@ -525,27 +532,14 @@ def patch_programs(cfg):
 
 def note_sources():
     """The ``notes`` set's two sampled General MIDI sets: the csound bank
-    (every program) and Freepats (the programs it has), with their
-    players."""
-    for player in ("fluidsynth", "timidity"):
-        if shutil.which(player) is None:
-            raise MissingPackageError(
-                f"Debian package {player} is not installed: apt-get "
-                f"install {player}"
-            )
-    sources = []
-    for package, name in NOTE_SOURCES:
-        found = package_files(package, re.compile(re.escape(name) + "$"))
-        if not found:
-            raise MissingPackageError(
-                f"Debian package {package} holds no {name} (another "
-                "version?); the notes are built from that file"
-            )
-        programs = (
-            patch_programs(found[0]) if name.endswith(".cfg") else range(128)
-        )
-        sources.append((found[0], set(programs)))
-    return sources
+    (every program) and Freepats (the programs it has)."""
+    files = synthesiser_files(("fluidsynth", "timidity"), NOTE_SOURCES,
+                              "notes")  # fmt: skip
+    return [
+        (path, patch_programs(path) if path.endswith(".cfg")
+         else set(range(128)))
+        for path in files
+    ]  # fmt: skip
 
 
 def make_instruments(folder, jobs):
