@@ -143,6 +143,12 @@ PRESETS = {
     ], "teacher_then_averaged_student_adamw with its teacher run on "
        "every batch (a new draw every epoch) and mixup of half the clips "
        "(function matching)"),
+    "teacher_then_online_mixup_student_no_noise": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *NO_SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
+        *ADAMW, *ONLINE_TEACHER, *MIXUP,
+    ], "teacher_then_online_mixup_student without fbank noise or time "
+       "rolls, for the teacher and the student"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
