@@ -4,8 +4,11 @@ After the first epoch the budget knows what an epoch (training and
 validation) costs here; it sets the number of epochs that fit the minutes
 left, less the final test, and moves the learning-rate decay in
 proportion (the YAML's shape: decay from ``milestone_start`` of
-``number_of_epochs``). Every later epoch checks the clock again and ends
-the run early if the next epoch would not fit. The best validation
+``number_of_epochs``). The first epoch is the slowest (warm-up of the
+allocator and the data loaders): until the decay starts, every epoch
+fits the plan again to the pace of the epochs after the first. From
+then on each epoch checks the clock and ends the run early if the next
+epoch would not fit. The best validation
 checkpoint is then tested and exported as usual. The plan is stored in
 each checkpoint's meta, so a resumed run keeps its schedule and counts
 the minutes it had already spent; in a distributed run every process
@@ -80,6 +83,7 @@ class TimeBudget:
         self.spent_before = 0.0
         self.started = None
         self.first_epoch = 0
+        self.first_epoch_done = None
 
     def start(self, stored_plan=None, epoch=0, started=None):
         """Starts the clock (at ``started``, in ``clock``'s seconds, or
@@ -88,6 +92,7 @@ class TimeBudget:
         self.started = self.clock() if started is None else started
         self.epoch_started = self.clock()
         self.first_epoch = epoch
+        self.first_epoch_done = None
         if stored_plan:
             self.plan = dict(stored_plan)
             self.spent_before = float(stored_plan["spent_seconds"])
@@ -126,11 +131,22 @@ class TimeBudget:
         )
         reserve = valid_seconds * max(after_training_share, 1.0) * 1.2
         left = self.seconds - spent - reserve
+        if self.first_epoch_done is None:
+            self.first_epoch_done = (self.clock(), epoch)
+        elif epoch + 1 < self.plan["milestone_start"]:
+            done_at, done_epoch = self.first_epoch_done
+            pace = (self.clock() - done_at) / (epoch - done_epoch)
+            epochs, milestone = self.fit(epoch, left, pace)
+            planned = (self.plan["epochs"], self.plan["milestone_start"])
+            if epochs > epoch and (epochs, milestone) != planned:
+                logger.info(
+                    "time budget: epochs after the first take %.0f s; %d "
+                    "epochs fit, learning-rate decay from epoch %d",
+                    pace, epochs, milestone,
+                )  # fmt: skip
+                self.plan.update(epochs=epochs, milestone_start=milestone)
         if self.plan is None:
-            fit = epoch + max(0, math.floor(left / per_epoch))
-            epochs = max(epoch, min(fit, self.max_epochs))
-            milestone = max(1, round(self.milestone_start * epochs
-                                     / self.epochs))  # fmt: skip
+            epochs, milestone = self.fit(epoch, left, per_epoch)
             self.plan = {"epochs": epochs, "milestone_start": milestone}
             logger.info(
                 "time budget %s: %s spent, an epoch takes %.0f s "
@@ -154,6 +170,14 @@ class TimeBudget:
         )
         self.plan["spent_seconds"] = spent
         return self.plan["epochs"], self.plan["milestone_start"]
+
+    def fit(self, epoch, left, per_epoch):
+        """``(epochs, milestone_start)`` that fit ``left`` seconds after
+        ``epoch`` at ``per_epoch`` seconds an epoch."""
+        fit = epoch + max(0, math.floor(left / per_epoch))
+        epochs = max(epoch, min(fit, self.max_epochs))
+        milestone = max(1, round(self.milestone_start * epochs / self.epochs))
+        return epochs, milestone
 
 
 def main_process_plan(epochs, milestone_start):

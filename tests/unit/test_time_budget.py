@@ -26,6 +26,31 @@ def test_the_first_epoch_sets_the_epochs_that_fit_and_moves_the_decay():
     assert budget.plan["spent_seconds"] == 30.0
 
 
+def test_epochs_after_the_slow_first_fit_the_plan_again_until_the_decay():
+    clock = Clock()
+    budget = TimeBudget(10, epochs=30, milestone_start=20, clock=clock)
+    budget.start()
+    clock.now += 30.0  # epoch 1: 30 s (warm-up), 2 s of it validation
+    # 600 s - 30 s - 2.4 s = 567.6 s left: 18 more epochs of 30 s;
+    # decay at 20 / 30 of 19 = 12.67
+    assert budget.epoch_done(1, 2.0, 1.0) == (19, 13)
+    clock.now += 20.0  # epoch 2: 20 s; 547.6 s left, 27 epochs of 20 s
+    assert budget.epoch_done(2, 2.0, 1.0) == (29, 19)
+    clock.now += 20.0
+    assert budget.epoch_done(3, 2.0, 1.0) == (29, 19)
+    clock.now += 40.0  # epoch 4: 40 s, 26.7 s on average since epoch 1:
+    # 487.6 s left, 18 more epochs; decay at 20 / 30 of 22 = 14.67
+    assert budget.epoch_done(4, 2.0, 1.0) == (22, 15)
+    for epoch in range(5, 18):
+        clock.now += 20.0
+        plan = budget.epoch_done(epoch, 2.0, 1.0)
+    # epoch 17 at 370 s: 20.6 s an epoch after the first, 227.6 s left
+    assert plan == (27, 18)
+    for epoch in range(18, 21):  # the decay has started: the plan holds
+        clock.now += 5.0  # however fast the epochs go now
+        assert budget.epoch_done(epoch, 2.0, 1.0) == (27, 18)
+
+
 def test_a_slower_epoch_ends_the_run_before_the_plan():
     clock = Clock()
     budget = TimeBudget(2, epochs=30, milestone_start=20, clock=clock)
