@@ -132,7 +132,8 @@ CARD_SETTINGS = (
     "stem_layers", "stem_norm", "pretrained_ast", "number_of_epochs",
     "batch_size", "lr", "weight_decay", "decoupled_weight_decay", "loss",
     "target_length", "norm_mean", "norm_std", "seed", "teacher",
-    "teacher_loss", "teacher_online", "mixup_probability", "weight_ema_epochs",
+    "teacher_loss", "teacher_online", "mixup_probability", "noise_scale",
+    "noise_max_shift", "weight_ema_epochs",
 )  # fmt: skip
 
 

@@ -392,7 +392,7 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
         "--experiment_folder", str(tmp_path / "teacher"),
         "--number_of_epochs", "1", "--batch_size", "4",
         "--teacher_draws", "2",
-        # the student's (cpu.yaml's) fbank noise and rolls, in its draws
+        # fbank noise and rolls in its draws, as its student below
         "--noise_scale", "0.1", "--noise_max_shift", "10",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True,
@@ -415,6 +415,7 @@ def test_convnet_teacher_writes_logits_a_student_learns_from(
         "--pooling", "mean_dist_pair", "--two_heads", "true",
         "--teacher_loss", "soft", "--teacher_online", "false",
         "--mixup_probability", "0",
+        "--noise_scale", "0.1", "--noise_max_shift", "10",
     ]  # fmt: skip
     result = run_recipe(tmp_path, *student, "--teacher_draws", "2", epochs=1,
                         experiment="student")  # fmt: skip

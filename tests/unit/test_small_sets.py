@@ -277,7 +277,9 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     cpu_yaml = os.path.join(ROOT, "recipes", "AudioFolder", "hparams",
                             "cpu.yaml")  # fmt: skip
     defaults = read_plain_hparams(cpu_yaml)
-    name, options, _ = run_presets.PRESETS["teacher_then_online_mixup_student"]
+    name, options, _ = run_presets.PRESETS[
+        "teacher_then_online_mixup_student_no_noise"
+    ]
     assert name == "cpu.yaml"
     named = dict(zip(options[::2], options[1::2], strict=True))
     for key, value in named.items():
@@ -293,6 +295,7 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     assert named["--decoupled_weight_decay"] == "false"
     assert named["--teacher_online"] == "false"
     assert named["--mixup_probability"] == "0"
+    assert named["--noise_scale"] == "0.1"
 
 
 def test_the_cpu_student_decays_its_weights_apart_from_the_gradient():

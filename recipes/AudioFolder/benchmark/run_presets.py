@@ -50,8 +50,9 @@ SPLIT = ["--group_column", "group", "--valid_share", "0.15",
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
 # the rest): cpu.yaml's own defaults are
-# teacher_then_online_mixup_student since 0.10
-# (teacher_then_averaged_student_adamw from 0.9,
+# teacher_then_online_mixup_student_no_noise since 0.11
+# (teacher_then_online_mixup_student from 0.10,
+# teacher_then_averaged_student_adamw from 0.9,
 # teacher_then_time_image_averaged_student from 0.8,
 # teacher_then_time_image_student from 0.7, teacher_then_time_bn_student
 # from 0.6, stem_frames_shift from 0.5, stem_frames from 0.4); the presets
@@ -171,7 +172,7 @@ PRESETS = {
 # What a cpu.yaml preset does not name is as when the presets were first
 # measured: no teacher stage (cpu.yaml's default since 0.6), 30 epochs
 # decayed from 20 (100 and 75 since 0.6), no BatchNorm in the stem (since
-# 0.6), no fbank noise or time roll (on since 0.5), the trained weights
+# 0.6), no fbank noise or time roll (on from 0.5 to 0.10), the trained weights
 # (averaged since 0.8), Adam's coupled weight decay of 5e-7 (AdamW's 0.05
 # since 0.9), a teacher's outputs stored for 10 draws and no mixup (the
 # teacher online and mixup of half the clips since 0.10).
