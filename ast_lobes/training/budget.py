@@ -4,11 +4,11 @@ After the first epoch the budget knows what an epoch (training and
 validation) costs here; it sets the number of epochs that fit the minutes
 left, less the final test, and moves the learning-rate decay in
 proportion (the YAML's shape: decay from ``milestone_start`` of
-``number_of_epochs``). The first epoch is the slowest (warm-up of the
-allocator and the data loaders): until the decay starts, every epoch
-fits the plan again to the pace of the epochs after the first. From
-then on each epoch checks the clock and ends the run early if the next
-epoch would not fit. The best validation
+``number_of_epochs``). The first epoch's pace is not the run's (a
+warm-up makes it slower, or later epochs are): until the decay starts,
+every epoch fits the plan again to the pace of the epochs after the
+first. From then on each epoch checks the clock and ends the run early
+if the next epoch would not fit. The best validation
 checkpoint is then tested and exported as usual. The plan is stored in
 each checkpoint's meta, so a resumed run keeps its schedule and counts
 the minutes it had already spent; in a distributed run every process
