@@ -438,7 +438,7 @@ class AudioSpectrogramTransformer(nn.Module):
             valid = valid.view(len(x), *[1] * (image.dim() - 2), x.shape[1])
             image = image * valid
         for layer in stem:
-            image = layer(image)
+            image = run_stem_layer(layer, image)
             if valid is not None and not isinstance(layer, CONVOLUTIONS):
                 image = image * valid
         return image.unsqueeze(2) if time_stem else image
@@ -586,6 +586,27 @@ class AudioSpectrogramTransformer(nn.Module):
             return patches.mean(dim=1)
         weights = keep[:, 2:].unsqueeze(-1).to(patches.dtype)
         return (patches * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def run_stem_layer(layer, image):
+    """``layer(image)``. In training (gradients on), a 2-D convolution of
+    several input channels reads and writes its image channels-last, the
+    same values in the same layout out: oneDNN's backward pass of such
+    few-channel convolutions is about twice as fast channels-last on a
+    CPU; a forward pass alone is not (``benchmarks/bench_cpu_step.py``).
+
+    Example
+    -------
+    >>> conv = nn.Conv2d(8, 8, 3, padding=1)
+    >>> image = torch.randn(2, 8, 16, 10)
+    >>> torch.allclose(run_stem_layer(conv, image), conv(image))
+    True
+    """
+    several_channels = isinstance(layer, nn.Conv2d) and layer.in_channels > 1
+    if several_channels and torch.is_grad_enabled():
+        image = image.contiguous(memory_format=torch.channels_last)
+        return layer(image).contiguous()
+    return layer(image)
 
 
 def build_stem(config, kind, channels):

@@ -265,6 +265,29 @@ def test_a_time_image_stem_sums_the_two_stems_projections(bands):
     torch.testing.assert_close(tokens[:, 2:], expected)
 
 
+def test_an_image_stem_trains_with_plain_convolutions_values_and_gradients():
+    import torch.nn.functional as F
+
+    encoder = small(stem_channels=8, stem_kind="time_image",
+                    image_stem_channels=8, image_stem_bands=8,
+                    patch_size=(128, 2), fstride=128, tstride=2)  # fmt: skip
+    stem = encoder.patch_embed.image_stem
+    fbank = torch.randn(2, 50, 128)
+    image = encoder.stem_image(fbank, image_stem=True)
+    assert image.is_contiguous()  # the layout the next layers expect
+    image.square().sum().backward()
+    got = [stem[0].weight.grad.clone(), stem[2].weight.grad.clone()]
+    encoder.zero_grad()
+    expected = fbank.transpose(1, 2)[:, None]
+    for conv in (stem[0], stem[2]):
+        expected = F.gelu(F.conv2d(expected, conv.weight, conv.bias,
+                                   padding=1))  # fmt: skip
+    torch.testing.assert_close(image, expected)
+    expected.square().sum().backward()
+    torch.testing.assert_close(got[0], stem[0].weight.grad)
+    torch.testing.assert_close(got[1], stem[2].weight.grad)
+
+
 def test_a_time_image_stem_needs_its_image_width_which_others_do_not_read():
     frames = dict(patch_size=(128, 2), fstride=128, tstride=2)
     with pytest.raises(ValueError, match="stem_kind 'time_image' needs "
