@@ -589,11 +589,12 @@ class AudioSpectrogramTransformer(nn.Module):
 
 
 def run_stem_layer(layer, image):
-    """``layer(image)``. In training (gradients on), a 2-D convolution of
-    several input channels reads and writes its image channels-last, the
-    same values in the same layout out: oneDNN's backward pass of such
-    few-channel convolutions is about twice as fast channels-last on a
-    CPU; a forward pass alone is not (``benchmarks/bench_cpu_step.py``).
+    """``layer(image)``. In training on a CPU (gradients on), a 2-D
+    convolution of several input channels reads and writes its image
+    channels-last, the same values in the same layout out: oneDNN's
+    backward pass of such few-channel convolutions is about twice as fast
+    channels-last; a forward pass alone is not, and a GPU was not
+    measured (``benchmarks/bench_cpu_step.py``).
 
     Example
     -------
@@ -603,7 +604,8 @@ def run_stem_layer(layer, image):
     True
     """
     several_channels = isinstance(layer, nn.Conv2d) and layer.in_channels > 1
-    if several_channels and torch.is_grad_enabled():
+    on_cpu = image.device.type == "cpu"
+    if several_channels and on_cpu and torch.is_grad_enabled():
         image = image.contiguous(memory_format=torch.channels_last)
         return layer(image).contiguous()
     return layer(image)
