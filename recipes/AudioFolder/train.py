@@ -74,6 +74,21 @@ def renamed_options(overrides):
     return overrides
 
 
+def split_seed(plain):
+    """The seed of the split and folds: ``split_seed``, or ``seed`` when
+    it is null (training seeds measured on one split).
+
+    Example
+    -------
+    >>> split_seed({"seed": 3, "split_seed": None})
+    3
+    >>> split_seed({"seed": 3, "split_seed": 1986})
+    1986
+    """
+    given = plain.get("split_seed")
+    return plain["seed"] if given is None else given
+
+
 def prepare_options(plain, fold):
     """``prepare_audio_folder`` arguments from the recipe's settings."""
     tables = {
@@ -103,7 +118,7 @@ def prepare_options(plain, fold):
         "n_folds": plain.get("n_folds"),
         "valid_share": plain["valid_share"],
         "test_share": plain["test_share"],
-        "seed": plain["seed"],
+        "seed": split_seed(plain),
         "max_target_length": plain["max_target_length"],
         "sample_rate": plain["sample_rate"],
         "skip_bad_files": plain["skip_bad_files"],
@@ -131,9 +146,9 @@ CARD_SETTINGS = (
     "stem_channels", "stem_kind", "image_stem_channels", "image_stem_bands",
     "stem_layers", "stem_norm", "pretrained_ast", "number_of_epochs",
     "batch_size", "lr", "weight_decay", "decoupled_weight_decay", "loss",
-    "target_length", "norm_mean", "norm_std", "seed", "teacher",
-    "teacher_loss", "teacher_online", "mixup_probability", "noise_scale",
-    "noise_max_shift", "weight_ema_epochs",
+    "target_length", "norm_mean", "norm_std", "seed", "split_seed",
+    "teacher", "teacher_loss", "teacher_online", "mixup_probability",
+    "noise_scale", "noise_max_shift", "weight_ema_epochs",
 )  # fmt: skip
 
 
@@ -181,7 +196,8 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
 SHARED_WITH_TEACHER = (
     "data_folder", "table", "train_table", "valid_table", "test_table",
     *TABLE_OPTIONS, "skip_other_files", "skip_bad_files", "valid_share",
-    "test_share", "n_folds", "fold", "sample_rate", "max_target_length",
+    "test_share", "split_seed", "n_folds", "fold", "sample_rate",
+    "max_target_length",
     "resample_on_load", "start_over", "resume_anyway",
 )  # fmt: skip
 

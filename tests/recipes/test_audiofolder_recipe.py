@@ -757,3 +757,34 @@ def test_a_shard_folder_is_written_once_and_trained_from(
         "epoch: 1", "epoch: 2",
     ]  # fmt: skip
     assert (run / "model" / "hyperparams.yaml").is_file()
+
+
+def test_split_seed_holds_the_split_while_the_seed_moves(
+    class_folders, tmp_path
+):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "audiofolder_train", os.path.join(RECIPE, "train.py")
+    )
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    yaml = os.path.join(RECIPE, "hparams", "cpu.yaml")
+
+    def split(name, **seeds):
+        overrides = {"data_folder": str(class_folders), "valid_share": 0.25,
+                     "test_share": 0.25, "output_folder": str(tmp_path / name),
+                     **seeds}  # fmt: skip
+        options, _ = recipe.prepare_data(
+            recipe.read_plain_hparams(yaml, overrides)
+        )
+        return {
+            part: sorted(row["wav"] for row in read_rows(
+                os.path.join(options["save_folder"], f"{part}.csv")))
+            for part in ("valid", "test")
+        }  # fmt: skip
+
+    held = split("held", seed=1, split_seed=5)
+    assert split("moved", seed=2, split_seed=5) == held
+    assert split("plain", seed=5) == held  # null: the seed's split
+    assert split("other", seed=1) != held
