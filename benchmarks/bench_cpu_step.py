@@ -70,7 +70,8 @@ def training_step(model, optimizer, feats):
 
 
 def variants():
-    """``(name, step function)`` of each measured variant."""
+    """``(name, stem layout, step function)`` of each measured variant,
+    and the teacher (trained in its rows, evaluated in the last)."""
     torch.manual_seed(0)
     student, teacher = build("cpu.yaml"), build("cnn_teacher.yaml")
     feats = torch.randn(BATCH, FRAMES, 128)

@@ -86,7 +86,14 @@ def split_seed(plain):
     1986
     """
     given = plain.get("split_seed")
-    return plain["seed"] if given is None else given
+    if given is None:
+        return plain["seed"]
+    if isinstance(given, bool) or not isinstance(given, int):
+        raise RecipeOptionError(
+            f"--split_seed {given!r}: give an integer, or null for the "
+            "split of --seed"
+        )
+    return given
 
 
 def prepare_options(plain, fold):

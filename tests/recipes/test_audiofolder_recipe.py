@@ -788,3 +788,5 @@ def test_split_seed_holds_the_split_while_the_seed_moves(
     assert split("moved", seed=2, split_seed=5) == held
     assert split("plain", seed=5) == held  # null: the seed's split
     assert split("other", seed=1) != held
+    with pytest.raises(recipe.RecipeOptionError, match="--split_seed 'abc'"):
+        split("bad", split_seed="abc")
