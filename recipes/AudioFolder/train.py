@@ -204,8 +204,7 @@ SHARED_WITH_TEACHER = (
     "data_folder", "table", "train_table", "valid_table", "test_table",
     *TABLE_OPTIONS, "skip_other_files", "skip_bad_files", "valid_share",
     "test_share", "split_seed", "n_folds", "fold", "sample_rate",
-    "max_target_length",
-    "resample_on_load", "start_over", "resume_anyway",
+    "max_target_length", "resample_on_load", "start_over", "resume_anyway",
 )  # fmt: skip
 
 

@@ -3,6 +3,7 @@ layout, a multi-label table with grouped k-fold, separate tables, bad
 input, reuse of the prepared data and resumed training."""
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -55,6 +56,16 @@ def run_recipe(tmp_path, *args, epochs=2, experiment="exp"):
 def read_rows(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def load_train_module():
+    """The recipe's train.py as a module, for its functions."""
+    spec = importlib.util.spec_from_file_location(
+        "audiofolder_train", os.path.join(RECIPE, "train.py")
+    )
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    return recipe
 
 
 @pytest.fixture
@@ -615,13 +626,7 @@ def test_a_data_folder_that_is_not_there_is_named(tmp_path, monkeypatch,
 
 
 def test_the_check_before_the_teacher_takes_the_task_from_the_data(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "audiofolder_train", os.path.join(RECIPE, "train.py")
-    )
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    recipe = load_train_module()
     rows = []
     for index, freqs in enumerate([[300], [4000], [300, 4000]] * 4):
         path = tmp_path / "clips" / f"{index}.wav"
@@ -762,13 +767,7 @@ def test_a_shard_folder_is_written_once_and_trained_from(
 def test_split_seed_holds_the_split_while_the_seed_moves(
     class_folders, tmp_path
 ):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "audiofolder_train", os.path.join(RECIPE, "train.py")
-    )
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    recipe = load_train_module()
     yaml = os.path.join(RECIPE, "hparams", "cpu.yaml")
 
     def split(name, **seeds):
