@@ -231,6 +231,43 @@ def test_a_cell_over_folds_is_the_mean_at_the_last_epoch_and_its_spread(
                                                  "--seed", "1986"]  # fmt: skip
 
 
+def test_a_cell_over_training_seeds_is_their_mean_and_spread(tmp_path):
+    """Three seeds of one split: 0.5, 0.6, 0.7 give 60.0 % +- 8.2 (the
+    population spread, sqrt(0.02 / 3)); each seed has its own folder and
+    every run holds the split's seed."""
+    import json
+
+    import run_presets
+
+    for seed, accuracy in ((1986, 0.5), (2, 0.6), (3, 0.7)):
+        folder = run_presets.run_folder(tmp_path, "notes", "frames", seed)
+        os.makedirs(folder)
+        with open(os.path.join(folder, "result.json"), "w") as handle:
+            json.dump({"accuracy": accuracy, "seconds": 60 * seed}, handle)
+    assert os.path.isdir(tmp_path / "notes" / "frames")
+    assert os.path.isdir(tmp_path / "notes" / "frames_seed2")
+    rows = run_presets.stored_results(tmp_path, ["notes"], ["frames"],
+                                      [1986, 2, 3])  # fmt: skip
+    cell = rows["notes", "frames"]
+    assert cell["accuracy"] == pytest.approx(0.6)
+    assert cell["seed_std"] == pytest.approx((0.02 / 3) ** 0.5)
+    assert cell["seconds"] == pytest.approx(60 * (1986 + 2 + 3) / 3)
+    text = run_presets.table_text(rows, ["notes"], ["frames"])
+    assert "| 60.0 % +- 8.2 (3 seeds) (663.7 min) |" in text
+    options = run_presets.split_options(1, 2)
+    assert options[-4:] == ["--split_seed", "1986", "--seed", "2"]
+
+
+def test_seeds_and_folds_together_are_refused(tmp_path, capsys):
+    import run_presets
+
+    with pytest.raises(SystemExit) as stop:
+        run_presets.main([str(tmp_path), "--n_folds", "4", "--seeds", "1",
+                          "2"])  # fmt: skip
+    assert stop.value.code == 2
+    assert "--seeds and --n_folds: choose one" in capsys.readouterr().err
+
+
 def test_logistic_regression_over_folds_separates_two_tones(tmp_path):
     """Low and high tones, eight sources (groups) in four folds: every
     fold's test clips are told apart (accuracy 1, spread 0)."""

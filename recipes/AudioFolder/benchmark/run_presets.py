@@ -6,16 +6,19 @@ statistics (scikit-learn) and the ECAPA-TDNN convnet teacher.
 
 Each set is split once by its group column (a speaker, recording, kit,
 voice pack or instrument is never in two splits; 15 % validation, 20 %
-test, seed 1986), and every row uses that split; or, with ``--n_folds
-K``, into K folds by group, each fold once the held-out one (validation
-and test, as ESC-50), and a cell is the mean test accuracy over the
-folds at the last epoch (unbiased by the choice of a checkpoint on those
-clips) with its spread. A run whose folder already holds its result is
-not run again (delete the folder to measure it again). The held-out
-sets (``voices``, ``instruments``) are printed apart: they are never
-used to choose a setting. A time marked * was measured while another
-run shared the two cores (``"shared_cpu": true`` in its
-``result.json``).
+test, seed 1986), and every row uses that split; ``--seeds`` trains each
+preset with several seeds on that one split (the split's seed held at
+1986), and a cell is the mean over the seeds with its spread (single
+runs of sets this small spread by several points). Or, with ``--n_folds
+K``, each set is split into K folds by group, each fold once the
+held-out one (validation and test, as ESC-50), and a cell is the mean
+test accuracy over the folds at the last epoch (unbiased by the choice
+of a checkpoint on those clips) with its spread. A run whose folder
+already holds its result is not run again (delete the folder to measure
+it again). The held-out sets (``voices``, ``instruments``) are printed
+apart: they are never used to choose a setting. A time marked * was
+measured while another run shared the two cores (``"shared_cpu": true``
+in its ``result.json``).
 
 To run::
 
@@ -25,6 +28,8 @@ To run::
     python run_presets.py small_sets --table_only   # what is measured
     python run_presets.py small_sets --n_folds 4 --sets drums effects \
         --output results/small_sets_folds
+    python run_presets.py small_sets --sets notes --seeds 1986 2 3 \
+        --presets teacher teacher_then_online_mixup_student_no_noise
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -45,8 +50,9 @@ sys.path.insert(0, RECIPE)
 
 from make_sets import HELD_OUT, SETS  # noqa: E402
 
+SPLIT_SEED = 1986
 SPLIT = ["--group_column", "group", "--valid_share", "0.15",
-         "--test_share", "0.2", "--seed", "1986"]  # fmt: skip
+         "--test_share", "0.2", "--split_seed", str(SPLIT_SEED)]  # fmt: skip
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
 # the rest): cpu.yaml's own defaults are
@@ -204,12 +210,40 @@ PRESETS = {
 REFERENCES = ("logreg", "teacher")
 
 
-def split_options(n_folds):
-    """The recipe's split options: one split, or ``n_folds`` folds."""
+def split_options(n_folds, seed=SPLIT_SEED):
+    """The recipe's split options (one split, or ``n_folds`` folds) and
+    the seed of the training on it."""
     if n_folds > 1:
         return ["--group_column", "group", "--n_folds", str(n_folds),
-                "--seed", "1986"]  # fmt: skip
-    return SPLIT
+                "--seed", str(seed)]  # fmt: skip
+    return [*SPLIT, "--seed", str(seed)]
+
+
+def run_folder(output, name, preset, seed=SPLIT_SEED):
+    """A run's folder: ``<set>/<preset>`` for the split's own seed,
+    ``<set>/<preset>_seed<N>`` for another training seed."""
+    if seed == SPLIT_SEED:
+        return os.path.join(output, name, preset)
+    return os.path.join(output, name, f"{preset}_seed{seed}")
+
+
+def over_seeds(results):
+    """One cell's result from a preset's runs with several training
+    seeds: the mean accuracy and time, the accuracy's spread (population
+    standard deviation, as over folds)."""
+    if len(results) == 1:
+        return results[0]
+    accuracies = [found["accuracy"] for found in results]
+    mean = sum(accuracies) / len(accuracies)
+    spread = (sum((a - mean) ** 2 for a in accuracies)
+              / len(accuracies)) ** 0.5  # fmt: skip
+    return {
+        "accuracy": mean,
+        "seed_std": spread,
+        "n_seeds": len(results),
+        "seconds": sum(found["seconds"] for found in results) / len(results),
+        "shared_cpu": any(found.get("shared_cpu") for found in results),
+    }
 
 
 def fold_accuracy(folder):
@@ -219,9 +253,10 @@ def fold_accuracy(folder):
     return last["mean"], last["std"]
 
 
-def run_recipe(yaml, overrides, folder, table, n_folds=1):
-    """One ``train.py`` run (of every fold): its test accuracy (the mean
-    over folds at the last epoch), spread and wall seconds."""
+def run_recipe(yaml, overrides, folder, table, n_folds=1, seed=SPLIT_SEED):
+    """One ``train.py`` run (of every fold) with training seed ``seed``:
+    its test accuracy (the mean over folds at the last epoch), spread and
+    wall seconds."""
     result = os.path.join(folder, "result.json")
     if os.path.exists(result):
         with open(result) as handle:
@@ -229,7 +264,7 @@ def run_recipe(yaml, overrides, folder, table, n_folds=1):
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
         os.path.join(HPARAMS, yaml), "--table", table,
-        *split_options(n_folds),
+        *split_options(n_folds, seed),
         "--output_folder", folder, *overrides,
     ]  # fmt: skip
     os.makedirs(folder, exist_ok=True)
@@ -280,26 +315,35 @@ def run_logreg(folder, table, n_folds=1):
         )
         measured["n_folds"] = n_folds
     else:
-        measured["accuracy"] = logmel_logistic_regression(table, folder, SPLIT)
+        measured["accuracy"] = logmel_logistic_regression(
+            table, folder, split_options(1)
+        )
     measured["seconds"] = time.time() - start
     with open(result, "w") as handle:
         json.dump(measured, handle)
     return measured
 
 
-def stored_results(output, sets, presets):
-    """The results already measured in ``output`` (``--table_only``)."""
+def stored_results(output, sets, presets, seeds=(SPLIT_SEED,)):
+    """The results already measured in ``output`` (``--table_only``), a
+    cell over those of ``seeds`` that are there (logistic regression's
+    once: it draws nothing)."""
     rows = {}
     for name in sets:
         for preset in presets:
-            path = os.path.join(output, name, preset, "result.json")
-            if os.path.exists(path):
-                with open(path) as handle:
-                    rows[name, preset] = json.load(handle)
+            found = []
+            for seed in seeds if preset != "logreg" else (SPLIT_SEED,):
+                path = os.path.join(run_folder(output, name, preset, seed),
+                                    "result.json")  # fmt: skip
+                if os.path.exists(path):
+                    with open(path) as handle:
+                        found.append(json.load(handle))
+            if found:
+                rows[name, preset] = over_seeds(found)
     return rows
 
 
-def measure(sets_dir, output, sets, presets, n_folds=1):
+def measure(sets_dir, output, sets, presets, n_folds=1, seeds=(SPLIT_SEED,)):
     rows = {}
     for name in sets:
         table = os.path.join(sets_dir, name, "clips.csv")
@@ -314,16 +358,25 @@ def measure(sets_dir, output, sets, presets, n_folds=1):
                 output, name, "teacher", "fold{fold}", "teacher_logits.npz"
             )
         for preset in presets:
-            folder = os.path.join(output, name, preset)
             print(f"{name}: {preset} ...", flush=True)
             if preset == "logreg":
+                folder = run_folder(output, name, preset)
                 rows[name, preset] = run_logreg(folder, table, n_folds)
             else:
                 yaml, overrides, _ = PRESETS[preset]
-                overrides = [o.format(teacher=teacher) for o in overrides]
-                rows[name, preset] = run_recipe(
-                    yaml, overrides, folder, table, n_folds
-                )
+                runs = []
+                for seed in seeds:
+                    folder = run_folder(output, name, preset, seed)
+                    teacher_of_seed = teacher.replace(
+                        os.path.join(output, name, "teacher"),
+                        run_folder(output, name, "teacher", seed),
+                    )
+                    runs.append(run_recipe(
+                        yaml,
+                        [o.format(teacher=teacher_of_seed) for o in overrides],
+                        folder, table, n_folds, seed,
+                    ))  # fmt: skip
+                rows[name, preset] = over_seeds(runs)
             found = rows[name, preset]
             print(f"{name}: {preset}: {100 * found['accuracy']:.1f} % in "
                   f"{found['seconds'] / 60:.1f} min", flush=True)  # fmt: skip
@@ -348,6 +401,9 @@ def table_text(rows, sets, presets):
         spread = ""
         if "fold_std" in found:
             spread = f" +- {100 * found['fold_std']:.1f}"
+        if "seed_std" in found:
+            spread = (f" +- {100 * found['seed_std']:.1f} "
+                      f"({found['n_seeds']} seeds)")  # fmt: skip
         return (f"{100 * found['accuracy']:.1f} %{spread} "
                 f"({found['seconds'] / 60:.1f} min{shared})")  # fmt: skip
 
@@ -388,9 +444,20 @@ def main(argv=None):
         help="K folds by group instead of one split; a "
         "cell is the mean over folds at the last epoch",
     )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[SPLIT_SEED],
+        help="training seeds on the one split (its seed held at "
+        f"{SPLIT_SEED}); a cell is the mean over them and their spread",
+    )
     parser.add_argument("--table_only", action="store_true",
                         help="print the results already measured")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.n_folds > 1 and args.seeds != [SPLIT_SEED]:
+        parser.error("--seeds and --n_folds: choose one (a spread over "
+                     "training seeds, or over folds)")  # fmt: skip
     presets = list(args.presets)
     if any("{teacher}" in " ".join(PRESETS[p][1]) for p in presets
            if p in PRESETS) and "teacher" in presets:  # fmt: skip
@@ -400,10 +467,10 @@ def main(argv=None):
         if not os.path.isdir(args.output):
             parser.error(f"{args.output}: no results there (--output names "
                          "the folder a measuring run wrote)")  # fmt: skip
-        rows = stored_results(args.output, args.sets, presets)
+        rows = stored_results(args.output, args.sets, presets, args.seeds)
     else:
         rows = measure(args.sets_dir, args.output, args.sets, presets,
-                       args.n_folds)  # fmt: skip
+                       args.n_folds, args.seeds)  # fmt: skip
     text = table_text(rows, args.sets, presets)
     print("\n" + text)
     with open(os.path.join(args.output, "table.md"), "w") as handle:
