@@ -254,8 +254,51 @@ def test_a_cell_over_training_seeds_is_their_mean_and_spread(tmp_path):
     assert cell["seconds"] == pytest.approx(60 * (1986 + 2 + 3) / 3)
     text = run_presets.table_text(rows, ["notes"], ["frames"])
     assert "| 60.0 % +- 8.2 (3 seeds) (663.7 min) |" in text
+    # a preset that trains its own teacher is judged against it: seeds
+    # of 0.55 and 0.45 (mean 0.5) against a student of 0.6 on average
+    for seed, own in ((1986, 0.55), (2, 0.45), (3, None)):
+        folder = run_presets.run_folder(tmp_path, "notes", "frames", seed)
+        with open(os.path.join(folder, "result.json")) as handle:
+            found = json.load(handle)
+        found["own_teacher_accuracy"] = own if own is not None else 0.5
+        with open(os.path.join(folder, "result.json"), "w") as handle:
+            json.dump(found, handle)
+    rows = run_presets.stored_results(tmp_path, ["notes"], ["frames"],
+                                      [1986, 2, 3])  # fmt: skip
+    rows["notes", "teacher"] = {"accuracy": 0.9, "seconds": 60}
+    text = run_presets.table_text(rows, ["notes"], ["teacher", "frames"])
+    assert "its teacher 50.0 %) | 60.0 % | none (ahead by 10.0) |" in text
     options = run_presets.split_options(1, 2)
     assert options[-4:] == ["--split_seed", "1986", "--seed", "2"]
+
+
+def test_the_one_command_s_teacher_is_read_from_its_first_test_line(
+    tmp_path, monkeypatch
+):
+    """The one command prints the teacher stage's test line, then the
+    student's: the result keeps both, the student's as the accuracy."""
+    import subprocess
+
+    import run_presets
+
+    folder = tmp_path / "run"
+    (folder / "teacher").mkdir(parents=True)
+    printed = ("test accuracy: 0.5500; 486 training clips, 9 classes\n"
+               "test accuracy: 0.4420; 486 training clips, 9 classes; "
+               "model in run/model\n")  # fmt: skip
+
+    def fake_run(command, **_):
+        assert command[-2:] == ["--teacher_recipe", "cnn_teacher.yaml"]
+        assert command[command.index("--seed") + 1] == "2"
+        return subprocess.CompletedProcess(command, 0, printed, "")
+
+    monkeypatch.setattr(run_presets.subprocess, "run", fake_run)
+    found = run_presets.run_recipe(
+        "cpu.yaml", ["--teacher_recipe", "cnn_teacher.yaml"], str(folder),
+        "clips.csv", seed=2,
+    )  # fmt: skip
+    assert found["accuracy"] == 0.442
+    assert found["own_teacher_accuracy"] == 0.55
 
 
 def test_seeds_and_folds_together_are_refused(tmp_path, capsys):

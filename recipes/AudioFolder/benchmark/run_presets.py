@@ -16,9 +16,11 @@ test accuracy over the folds at the last epoch (unbiased by the choice
 of a checkpoint on those clips) with its spread. A run whose folder
 already holds its result is not run again (delete the folder to measure
 it again). The held-out sets (``voices``, ``instruments``) are printed
-apart: they are never used to choose a setting. A time marked * was
-measured while another run shared the two cores (``"shared_cpu": true``
-in its ``result.json``).
+apart: they are never used to choose a setting. "Most behind the
+teacher" is a row's largest gap to the teacher row, or to its own
+teacher where the preset trains one (the same split and seed). A time
+marked * was measured while another run shared the two cores
+(``"shared_cpu": true`` in its ``result.json``).
 
 To run::
 
@@ -237,13 +239,17 @@ def over_seeds(results):
     mean = sum(accuracies) / len(accuracies)
     spread = (sum((a - mean) ** 2 for a in accuracies)
               / len(accuracies)) ** 0.5  # fmt: skip
-    return {
+    cell = {
         "accuracy": mean,
         "seed_std": spread,
         "n_seeds": len(results),
         "seconds": sum(found["seconds"] for found in results) / len(results),
         "shared_cpu": any(found.get("shared_cpu") for found in results),
     }
+    teachers = [found.get("own_teacher_accuracy") for found in results]
+    if None not in teachers:
+        cell["own_teacher_accuracy"] = sum(teachers) / len(teachers)
+    return cell
 
 
 def fold_accuracy(folder):
@@ -287,6 +293,9 @@ def run_recipe(yaml, overrides, folder, table, n_folds=1, seed=SPLIT_SEED):
         measured["n_folds"] = n_folds
     else:
         measured["accuracy"] = float(found[-1])
+        if len(found) > 1 and os.path.isdir(os.path.join(folder, "teacher")):
+            # the one command's teacher stage reports first
+            measured["own_teacher_accuracy"] = float(found[0])
     with open(result, "w") as handle:
         json.dump(measured, handle)
     return measured
@@ -404,8 +413,19 @@ def table_text(rows, sets, presets):
         if "seed_std" in found:
             spread = (f" +- {100 * found['seed_std']:.1f} "
                       f"({found['n_seeds']} seeds)")  # fmt: skip
+        own = ""
+        if "own_teacher_accuracy" in found:
+            own = f"; its teacher {100 * found['own_teacher_accuracy']:.1f} %"
         return (f"{100 * found['accuracy']:.1f} %{spread} "
-                f"({found['seconds'] / 60:.1f} min{shared})")  # fmt: skip
+                f"({found['seconds'] / 60:.1f} min{shared}{own})")  # fmt: skip
+
+    def teacher_accuracy(name, preset):
+        """The preset's own teacher, or else the teacher row's."""
+        own = rows[name, preset].get("own_teacher_accuracy")
+        if own is not None:
+            return own
+        found = rows.get((name, "teacher"))
+        return None if found is None else found["accuracy"]
 
     for preset in presets:
         if not any(key[1] == preset for key in rows):
@@ -414,9 +434,9 @@ def table_text(rows, sets, presets):
                   if (n, preset) in rows]  # fmt: skip
         whole = bool(tuned) and len(scores) == len(tuned)
         worst = f"{100 * min(scores):.1f} %" if whole else "-"
-        gaps = [rows[n, "teacher"]["accuracy"] - rows[n, preset]["accuracy"]
-                for n in tuned if (n, "teacher") in rows
-                and (n, preset) in rows]  # fmt: skip
+        gaps = [teacher_accuracy(n, preset) - rows[n, preset]["accuracy"]
+                for n in tuned if (n, preset) in rows
+                and teacher_accuracy(n, preset) is not None]  # fmt: skip
         behind = "-"
         if whole and len(gaps) == len(tuned) and preset not in REFERENCES:
             behind = f"{100 * max(gaps):.1f} points"
