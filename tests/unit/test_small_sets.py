@@ -301,6 +301,33 @@ def test_the_one_command_s_teacher_is_read_from_its_first_test_line(
     assert found["own_teacher_accuracy"] == 0.55
 
 
+def test_a_student_preset_of_each_seed_learns_from_that_seed_s_teacher(
+    tmp_path, monkeypatch
+):
+    import run_presets
+
+    (tmp_path / "sets" / "notes").mkdir(parents=True)
+    (tmp_path / "sets" / "notes" / "clips.csv").write_text("path,label\n")
+    taught = {}
+
+    def fake_run_recipe(yaml, overrides, folder, table, n_folds, seed):
+        taught[seed] = (overrides[overrides.index("--teacher") + 1], folder)
+        return {"accuracy": 0.5, "seconds": 1.0}
+
+    monkeypatch.setattr(run_presets, "run_recipe", fake_run_recipe)
+    out = tmp_path / "out"
+    run_presets.measure(str(tmp_path / "sets"), str(out), ["notes"],
+                        ["frames_student"], seeds=[1986, 2])  # fmt: skip
+    assert taught[1986] == (
+        str(out / "notes" / "teacher" / "teacher_logits.npz"),
+        str(out / "notes" / "frames_student"),
+    )
+    assert taught[2] == (
+        str(out / "notes" / "teacher_seed2" / "teacher_logits.npz"),
+        str(out / "notes" / "frames_student_seed2"),
+    )
+
+
 def test_seeds_and_folds_together_are_refused(tmp_path, capsys):
     import run_presets
 

@@ -361,11 +361,9 @@ def measure(sets_dir, output, sets, presets, n_folds=1, seeds=(SPLIT_SEED,)):
                 f"error: {table} does not exist; build it with "
                 f"make_sets.py {sets_dir} --sets {name}"
             )
-        teacher = os.path.join(output, name, "teacher", "teacher_logits.npz")
-        if n_folds > 1:
-            teacher = os.path.join(
-                output, name, "teacher", "fold{fold}", "teacher_logits.npz"
-            )
+        # the teacher row's logits of the same seed (and fold)
+        logits = ("fold{fold}", "teacher_logits.npz") if n_folds > 1 else (
+            "teacher_logits.npz",)  # fmt: skip
         for preset in presets:
             print(f"{name}: {preset} ...", flush=True)
             if preset == "logreg":
@@ -376,13 +374,11 @@ def measure(sets_dir, output, sets, presets, n_folds=1, seeds=(SPLIT_SEED,)):
                 runs = []
                 for seed in seeds:
                     folder = run_folder(output, name, preset, seed)
-                    teacher_of_seed = teacher.replace(
-                        os.path.join(output, name, "teacher"),
-                        run_folder(output, name, "teacher", seed),
+                    teacher = os.path.join(
+                        run_folder(output, name, "teacher", seed), *logits
                     )
                     runs.append(run_recipe(
-                        yaml,
-                        [o.format(teacher=teacher_of_seed) for o in overrides],
+                        yaml, [o.format(teacher=teacher) for o in overrides],
                         folder, table, n_folds, seed,
                     ))  # fmt: skip
                 rows[name, preset] = over_seeds(runs)
