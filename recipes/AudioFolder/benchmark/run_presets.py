@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -236,19 +237,16 @@ def over_seeds(results):
     if len(results) == 1:
         return results[0]
     accuracies = [found["accuracy"] for found in results]
-    mean = sum(accuracies) / len(accuracies)
-    spread = (sum((a - mean) ** 2 for a in accuracies)
-              / len(accuracies)) ** 0.5  # fmt: skip
     cell = {
-        "accuracy": mean,
-        "seed_std": spread,
+        "accuracy": statistics.fmean(accuracies),
+        "seed_std": statistics.pstdev(accuracies),
         "n_seeds": len(results),
-        "seconds": sum(found["seconds"] for found in results) / len(results),
+        "seconds": statistics.fmean(found["seconds"] for found in results),
         "shared_cpu": any(found.get("shared_cpu") for found in results),
     }
     teachers = [found.get("own_teacher_accuracy") for found in results]
     if None not in teachers:
-        cell["own_teacher_accuracy"] = sum(teachers) / len(teachers)
+        cell["own_teacher_accuracy"] = statistics.fmean(teachers)
     return cell
 
 
