@@ -20,7 +20,7 @@ import importlib.abc
 import importlib.util
 import sys
 
-__version__ = "0.3.0"  # the one place of the version (setup.py reads it)
+__version__ = "0.4.0"  # the one place of the version (setup.py reads it)
 
 # Public name -> the module that defines it.
 _PUBLIC_NAMES = {
