@@ -1,6 +1,6 @@
 """What the benchmarks share: the model sizes and modes, the CPU's line
 (capability, the probe's figures and the mode ``auto`` picks, as
-``ast_lobes.model.precision.decide_precision`` decides it), the Hugging
+``ast_lobes.inference.precision.decide_precision`` decides it), the Hugging
 Face reference model, the models each mode times, and ``run_worker``,
 which runs a measurement of ``workers.py`` in a process of its own.
 
@@ -20,15 +20,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ast_lobes import set_inference_precision  # noqa: E402
-from ast_lobes.model.hardware import (  # noqa: E402
+from ast_lobes.inference.hardware import (  # noqa: E402
     SlowPrecisionError,
     detect_hardware,
 )
-from ast_lobes.model.onnx_runtime import (  # noqa: E402
+from ast_lobes.inference.onnx_runtime import (  # noqa: E402
     new_session,
     quantize_onnx_int8,
 )
-from ast_lobes.model.precision import decide_precision  # noqa: E402
+from ast_lobes.inference.precision import decide_precision  # noqa: E402
 
 SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),

@@ -29,8 +29,8 @@ import os
 import sys
 import time
 
-from ast_lobes.model.hardware import MIN_AGREEMENT
-from ast_lobes.model.modes import UNMERGEABLE
+from ast_lobes.inference.hardware import MIN_AGREEMENT
+from ast_lobes.inference.modes import UNMERGEABLE
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def measure_agreement(source, paths, precisions, rates, window=None,
     reference, seconds = top_tags(exact, paths, window)
     rows = [{"precision": "fp32", "rate": 0.0, "agreement": 1.0,
              "seconds": seconds}]  # fmt: skip
-    from ast_lobes.model.hardware import SlowPrecisionError
+    from ast_lobes.inference.hardware import SlowPrecisionError
 
     for precision in dict.fromkeys(["fp32", *precisions]):
         try:
@@ -175,7 +175,7 @@ def weights_digest(folder):
 def write_agreement_record(folder, rows, n_files):
     """Writes ``rows`` of ``measure_agreement`` into the exported model
     ``folder`` as ``RECORD_FILE``; returns its path."""
-    from ast_lobes.model.hardware import detect_hardware
+    from ast_lobes.inference.hardware import detect_hardware
 
     agreement, seconds = {}, {}
     for row in rows:
@@ -309,15 +309,15 @@ def recorded_merge_rate(record, precision):
 def default_precisions():
     """The modes this CPU runs faster than fp32, fastest first (those
     ``auto`` chooses among, without compiling)."""
-    from ast_lobes.model.hardware import detect_hardware, fast_precisions
+    from ast_lobes.inference.hardware import detect_hardware, fast_precisions
 
     modes = fast_precisions(detect_hardware("cpu"))
     return [m for m in modes if m not in ("fp32", "bf16-autocast")]
 
 
 def main(argv=None):
-    from ast_lobes.model.hardware import SlowPrecisionError
-    from ast_lobes.model.modes import PRECISIONS
+    from ast_lobes.inference.hardware import SlowPrecisionError
+    from ast_lobes.inference.modes import PRECISIONS
     from ast_lobes.weights.files import CheckpointError
     from pretrained_interfaces.archive import find_audio_files
     from pretrained_interfaces.precision_report import precision_reported

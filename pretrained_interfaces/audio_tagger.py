@@ -33,9 +33,9 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.data_utils import batch_pad_right
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
-from ast_lobes.model.hardware import MIN_AGREEMENT, detect_hardware
+from ast_lobes.inference.hardware import MIN_AGREEMENT, detect_hardware
+from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.model.precision import set_inference_precision
 from ast_lobes.weights.sources import is_project_export, load_model_source
 from pretrained_interfaces.agreement import (
     mode_agreement,
@@ -363,7 +363,7 @@ class AudioTagger(Pretrained):
 
     def merge_tokens(self, merge_rate):
         """Merges ``merge_rate`` of the patch tokens away by the encoder's
-        last block (token merging, ``ast_lobes.model.token_merging``):
+        last block (token merging, ``ast_lobes.inference.token_merging``):
         faster, and no longer the model's exact scores; measure the top-1
         agreement on your own clips first
         (``python -m pretrained_interfaces.agreement``). 0 turns it

@@ -11,9 +11,9 @@ import sys
 
 # The loggers that say what a tagger's precision was decided on.
 CHOICE_LOGGERS = (
-    "ast_lobes.model.hardware",
-    "ast_lobes.model.precision",
-    "ast_lobes.model.onnx_runtime",
+    "ast_lobes.inference.hardware",
+    "ast_lobes.inference.precision",
+    "ast_lobes.inference.onnx_runtime",
     "pretrained_interfaces.audio_tagger",
     "pretrained_interfaces.agreement",
 )

@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 
 from ast_lobes.augmentation.draws import augment_features
-from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.model.precision import (
+from ast_lobes.inference.precision import (
     resolve_precision,
     set_inference_precision,
 )
+from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.budget import TimeBudget, run_started
 from ast_lobes.training.data.sampling import (
     EvaluationPart,

@@ -14,7 +14,7 @@ from ast_lobes import (
     KaldiFbank,
     set_inference_precision,
 )
-from ast_lobes.model.precision import PRECISION_TOLERANCE, chunked_attention
+from ast_lobes.inference.precision import PRECISION_TOLERANCE, chunked_attention
 
 
 def small_encoder(**kwargs):

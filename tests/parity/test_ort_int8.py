@@ -11,11 +11,11 @@ import torch
 from batch_norms import randomise_batch_norms
 from tagger_models import deep_tagger, export_tagger, noise_clips, write_record
 
-import ast_lobes.model.onnx_runtime as onnx_runtime
+import ast_lobes.inference.onnx_runtime as onnx_runtime
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.model import precision as precision_module
-from ast_lobes.model.onnx_runtime import OrtInt8Encoder
-from ast_lobes.model.precision import PRECISION_TOLERANCE
+from ast_lobes.inference import precision as precision_module
+from ast_lobes.inference.onnx_runtime import OrtInt8Encoder
+from ast_lobes.inference.precision import PRECISION_TOLERANCE
 from pretrained_interfaces import AudioTagger
 from pretrained_interfaces.tag_cli import main as ast_tag
 
@@ -202,7 +202,7 @@ def test_auto_takes_ort_int8_where_fastest_unless_recorded_otherwise(
 
 
 def test_missing_onnxruntime_is_named(monkeypatch):
-    import ast_lobes.model.hardware as hardware
+    import ast_lobes.inference.hardware as hardware
 
     monkeypatch.setattr(onnx_runtime, "onnxruntime_installed", lambda: False)
     monkeypatch.setattr(hardware, "onnxruntime_installed", lambda: False)

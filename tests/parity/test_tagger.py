@@ -288,8 +288,8 @@ def test_auto_refuses_modes_that_lose_agreement_and_merges_as_recorded(
 def test_auto_runs_the_fastest_agreeing_setting_timed_on_this_cpu(
     tmp_path, capsys, monkeypatch
 ):
-    import ast_lobes.model.precision as precision
-    from ast_lobes.model.hardware import detect_hardware
+    import ast_lobes.inference.precision as precision
+    from ast_lobes.inference.hardware import detect_hardware
 
     probed = {"bf16": 0.5, "int8-dynamic": 1.5, "ort-int8": 1.9}
     monkeypatch.setattr(
@@ -346,8 +346,8 @@ def test_an_agreement_record_of_other_weights_is_not_used(tmp_path, caplog):
 def test_agreement_skips_a_mode_this_cpu_runs_slowly_unless_asked_for(
     tmp_path, monkeypatch
 ):
-    import ast_lobes.model.precision as precision
-    from ast_lobes.model.hardware import Hardware, SlowPrecisionError
+    import ast_lobes.inference.precision as precision
+    from ast_lobes.inference.hardware import Hardware, SlowPrecisionError
     from pretrained_interfaces.agreement import measure_agreement
 
     avx2 = Hardware("cpu", "AVX2", False)  # no bf16 units: bf16 is slow

@@ -23,7 +23,7 @@ from speech_commands_prepare import (  # noqa: E402
 )
 
 from ast_lobes.audio.io import AudioFileError  # noqa: E402
-from ast_lobes.model.precision import resolve_precision  # noqa: E402
+from ast_lobes.inference.precision import resolve_precision  # noqa: E402
 
 SMALL_MODEL = [
     "--model_size", "null", "--embed_dim", "32", "--depth", "1",

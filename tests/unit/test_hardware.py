@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.model import precision as precision_module
-from ast_lobes.model.hardware import SlowPrecisionError, detect_hardware
+from ast_lobes.inference import precision as precision_module
+from ast_lobes.inference.hardware import SlowPrecisionError, detect_hardware
 
 
 def mock_cpu(monkeypatch, capability, native_bf16, speeds, amx=False):

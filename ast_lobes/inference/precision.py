@@ -27,7 +27,7 @@ from float32 inputs (the model itself holds no precision state):
   to AVX2 kernels). CPU only. ``torch.ao`` marks this API deprecated in
   favour of torchao, which has no fast eager int8 CPU kernel yet.
 * ``ort-int8``: ONNX Runtime's dynamic int8 of the whole encoder, exported
-  once per model and cached (``ast_lobes.model.onnx_runtime``); the
+  once per model and cached (``ast_lobes.inference.onnx_runtime``); the
   fastest mode measured on AMD EPYC Zen 5 at batch 1. CPU only, no token
   merging; needs ``pip install "ast-lobes[onnx]"``.
 
@@ -50,19 +50,19 @@ from timm.layers.attention import Attention
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from ast_lobes.model.hardware import (
+from ast_lobes.inference.hardware import (
     choose_precision,
     detect_hardware,
     fast_precisions,
 )
-from ast_lobes.model.modes import PRECISIONS
-from ast_lobes.model.onnx_runtime import (
+from ast_lobes.inference.modes import PRECISIONS
+from ast_lobes.inference.onnx_runtime import (
     OnnxCacheError,
     OrtInt8Encoder,
     block_runner,
     require_onnxruntime,
 )
-from ast_lobes.model.token_merging import check_mergeable, merged_transform
+from ast_lobes.inference.token_merging import check_mergeable, merged_transform
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ class InferenceEncoder(nn.Module):
 
     def set_merge_rate(self, merge_rate):
         """Merges that share of the patch tokens away by the last block
-        (``ast_lobes.model.token_merging``; 0: none). Clips padded to the
+        (``ast_lobes.inference.token_merging``; 0: none). Clips padded to the
         window (``lengths`` below 1) run unmerged."""
         check_mergeable(self.module, merge_rate)
         self.merge_rate = float(merge_rate)
@@ -391,7 +391,7 @@ def set_inference_precision(
         The encoder (put in eval mode; its weights are converted).
     precision : str
         ``auto`` (the fastest mode the encoder's device runs well, logged;
-        see ``ast_lobes.model.hardware``) or one of ``PRECISIONS``. A mode
+        see ``ast_lobes.inference.hardware``) or one of ``PRECISIONS``. A mode
         the hardware runs slower than fp32 is refused
         (``SlowPrecisionError``) unless ``force``.
     compile : bool

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ast_lobes.model.modes import UNMERGEABLE
-from ast_lobes.model.onnx_runtime import onnxruntime_installed
+from ast_lobes.inference.modes import UNMERGEABLE
+from ast_lobes.inference.onnx_runtime import onnxruntime_installed
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def choose_precision(
         Run an explicit mode even where it is slow.
     speeds : dict or None
         Speed of modes relative to fp32 on this hardware (see
-        ``ast_lobes.model.precision.probe_speeds``); without it, ``auto``
+        ``ast_lobes.inference.precision.probe_speeds``); without it, ``auto``
         takes the first mode of ``fast_precisions``.
     agreement : dict or None
         Top-1 agreement with fp32 recorded for the model (``{mode:
@@ -239,8 +239,8 @@ def choose_precision(
     >>> choose_precision("bf16", avx2)
     Traceback (most recent call last):
     ...
-    ast_lobes.model.hardware.SlowPrecisionError: precision bf16 runs slower \
-than fp32 on this CPU AVX2 without native bf16 ...
+    ast_lobes.inference.hardware.SlowPrecisionError: precision bf16 runs \
+slower than fp32 on this CPU AVX2 without native bf16 ...
     >>> choose_precision("bf16", avx2, force=True)
     'bf16'
     """
