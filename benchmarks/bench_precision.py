@@ -2,7 +2,7 @@
 
 The header names the CPU's vector capability, whether it has native bf16,
 the speed probe's figures and the mode ``auto`` picks there
-(``ast_lobes.inference.precision.decide_precision``). A mode this hardware
+(``ast_lobes.inference.decision.decide_precision``). A mode this hardware
 runs slower than fp32 (see ``ast_lobes.inference.hardware``) is timed once,
 not repeated, and marked "slow here".
 

@@ -28,8 +28,8 @@ from ast_lobes.inference.agreement import (
     share_same,
     write_agreement_record,
 )
+from ast_lobes.inference.decision import MIN_AGREEMENT
 from ast_lobes.inference.hardware import (
-    MIN_AGREEMENT,
     SlowPrecisionError,
     detect_hardware,
     fast_precisions,

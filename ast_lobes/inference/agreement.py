@@ -21,7 +21,8 @@ import json
 import logging
 import os
 
-from ast_lobes.inference.hardware import MIN_AGREEMENT, detect_hardware
+from ast_lobes.inference.decision import MIN_AGREEMENT
+from ast_lobes.inference.hardware import detect_hardware
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def recorded_fastest(record, hardware_description):
 
 def mode_agreement(record):
     """``{precision: agreement}`` at rate 0 of a record (what
-    ``choose_precision`` weighs)."""
+    ``decide_precision`` weighs)."""
     return {mode: rates[0.0] for mode, rates in record.items() if 0.0 in rates}
 
 
