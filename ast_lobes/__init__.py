@@ -6,9 +6,12 @@ The package is layered; each layer imports only the ones below it
     training        Brain, stages, data, evaluation, export   (top)
     weights         registry, checkpoint readers, ImageNet, model sources
     augmentation    SpecAugment, fbank noise, mixup
-    model           config, encoder, head, pipeline, precision
+    inference       precision modes, hardware policy, speed probe, ONNX
+                    Runtime, token merging, agreement records
+    model           config, encoder, head, pipeline
     audio           file reading, Kaldi fbank                   (bottom)
 
+Weights, augmentation and inference are independent of each other.
 ``pretrained_interfaces`` (tagger, CLI, ONNX) sits on top of all of them.
 The names below are the public API, as used in YAML (``!new:ast_lobes.X``).
 They are imported when first used (as ``transformers`` and ``timm`` do),
@@ -39,8 +42,8 @@ _PUBLIC_NAMES = {
     "DistillationHead": "ast_lobes.model.head",
     "FrameLevelHead": "ast_lobes.model.head",
     "AudioClassificationPipeline": "ast_lobes.model.pipeline",
-    "PRECISIONS": "ast_lobes.model.modes",
-    "set_inference_precision": "ast_lobes.model.precision",
+    "PRECISIONS": "ast_lobes.inference.modes",
+    "set_inference_precision": "ast_lobes.inference.precision",
     "AudioClassificationBrain": "ast_lobes.training.brain",
     "read_metrics": "ast_lobes.training.evaluation.metrics_file",
     "summarize_folds": "ast_lobes.training.evaluation.crossval",
@@ -86,7 +89,18 @@ _MOVED_MODULES = {
     "ast_lobes.checkpoints": "ast_lobes.weights.published",
     "ast_lobes.features": "ast_lobes.audio.fbank",
     "ast_lobes.labels": "ast_lobes.weights.labels",
-    "ast_lobes.precision": "ast_lobes.model.precision",
+    "ast_lobes.precision": "ast_lobes.inference.precision",
+    # fast inference, moved out of the model layer
+    **{
+        f"ast_lobes.model.{name}": f"ast_lobes.inference.{name}"
+        for name in (
+            "precision",
+            "modes",
+            "hardware",
+            "onnx_runtime",
+            "token_merging",
+        )
+    },
     # before training/ was split into data/ and evaluation/ (0.3)
     **{
         f"ast_lobes.training.{name}": f"ast_lobes.training.{room}.{name}"

@@ -1,6 +1,6 @@
 """What the benchmarks share: the model sizes and modes, the CPU's line
 (capability, the probe's figures and the mode ``auto`` picks, as
-``ast_lobes.model.precision.decide_precision`` decides it), the Hugging
+``ast_lobes.inference.decision.decide_precision`` decides it), the Hugging
 Face reference model, the models each mode times, and ``run_worker``,
 which runs a measurement of ``workers.py`` in a process of its own.
 
@@ -20,15 +20,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ast_lobes import set_inference_precision  # noqa: E402
-from ast_lobes.model.hardware import (  # noqa: E402
+from ast_lobes.inference.decision import decide_precision  # noqa: E402
+from ast_lobes.inference.hardware import (  # noqa: E402
     SlowPrecisionError,
     detect_hardware,
 )
-from ast_lobes.model.onnx_runtime import (  # noqa: E402
+from ast_lobes.inference.onnx_runtime import (  # noqa: E402
     new_session,
     quantize_onnx_int8,
 )
-from ast_lobes.model.precision import decide_precision  # noqa: E402
+from ast_lobes.inference.probe import measured_speeds  # noqa: E402
 
 SIZES = {  # hidden, layers, heads
     "tiny": (192, 12, 3),
@@ -58,7 +59,9 @@ def auto_precision(merging=False, device="cpu"):
     """The mode ``auto`` picks on ``device`` (this CPU unless a CUDA
     device is named) for AST-Base at 10 s (among the modes that merge
     tokens, with ``merging``), and the probe's figures."""
-    return decide_precision("auto", device, merging=merging)
+    mode = decide_precision("auto", device, merging=merging)
+    speeds = measured_speeds("auto", detect_hardware(device), False)
+    return mode, speeds
 
 
 def header():

@@ -21,7 +21,7 @@ from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ast_lobes import AudioSpectrogramTransformer  # noqa: E402
-from ast_lobes.model.hardware import detect_hardware  # noqa: E402
+from ast_lobes.inference.hardware import detect_hardware  # noqa: E402
 from ast_lobes.model.head import (  # noqa: E402
     AudioClassificationHead,
     DistillationHead,

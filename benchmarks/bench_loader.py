@@ -31,7 +31,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ast_lobes.model.hardware import detect_hardware  # noqa: E402
+from ast_lobes.inference.hardware import detect_hardware  # noqa: E402
 from ast_lobes.training.data.datasets import (  # noqa: E402
     build_label_encoder,
     classification_dataset,

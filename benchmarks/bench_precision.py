@@ -2,8 +2,8 @@
 
 The header names the CPU's vector capability, whether it has native bf16,
 the speed probe's figures and the mode ``auto`` picks there
-(``ast_lobes.model.precision.decide_precision``). A mode this hardware
-runs slower than fp32 (see ``ast_lobes.model.hardware``) is timed once,
+(``ast_lobes.inference.decision.decide_precision``). A mode this hardware
+runs slower than fp32 (see ``ast_lobes.inference.hardware``) is timed once,
 not repeated, and marked "slow here".
 
 This project's encoder in each precision mode (fp32, bf16, bf16-autocast,

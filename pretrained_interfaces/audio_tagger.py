@@ -33,16 +33,15 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.data_utils import batch_pad_right
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
-from ast_lobes.model.hardware import MIN_AGREEMENT, detect_hardware
-from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.model.precision import set_inference_precision
-from ast_lobes.weights.sources import is_project_export, load_model_source
-from pretrained_interfaces.agreement import (
+from ast_lobes.inference.agreement import (
+    followed_record,
     mode_agreement,
     read_record,
-    recorded_fastest,
     recorded_merge_rate,
 )
+from ast_lobes.inference.precision import set_inference_precision
+from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.weights.sources import is_project_export, load_model_source
 from pretrained_interfaces.archive import tag_stream
 from pretrained_interfaces.windows import read_window_batches
 
@@ -82,26 +81,6 @@ class TaggingResult:
                 for w in self.windows
             ],
         }
-
-
-def followed_record(record, device="cpu"):
-    """``(precision, merge rate)`` for ``auto`` from a model's agreement
-    record (``pretrained_interfaces.agreement.read_record``): the fastest
-    setting it timed that kept the agreement, when it was timed on this
-    CPU class; else ``("auto", None)`` (``auto`` then weighs the recorded
-    agreement with its probe)."""
-    if not str(device).startswith("cpu"):
-        return "auto", None
-    fastest = recorded_fastest(record, detect_hardware("cpu").describe())
-    if fastest is None:
-        return "auto", None
-    precision, rate = fastest
-    logger.info(
-        "precision auto: %s with merge rate %g (the fastest setting "
-        "keeping %g %% top-1 agreement with fp32 in this model's record, "
-        "timed on this CPU class)", precision, rate, 100 * MIN_AGREEMENT,
-    )  # fmt: skip
-    return precision, rate
 
 
 def renamed_frames_argument(target_length, max_frames, where):
@@ -225,7 +204,7 @@ class AudioTagger(Pretrained):
             Run ``precision`` even where the hardware runs it slowly.
         agreement : dict or None
             The model's recorded top-1 agreement with fp32, ``{precision:
-            {merge rate: share}}`` (``pretrained_interfaces.agreement``):
+            {merge rate: share}}`` (``ast_lobes.inference.agreement``):
             ``auto`` refuses a mode under ``MIN_AGREEMENT`` and merges
             tokens at the largest recorded rate that keeps it.
         merge_rate : float or None
@@ -314,7 +293,7 @@ class AudioTagger(Pretrained):
         hub id (``published``: ``label_names``, ``target_length``,
         ``normalization`` for those; labels it cannot name are
         ``class_<i>``). An exported folder's ``inference_agreement.json``
-        (``pretrained_interfaces.agreement``) guides ``auto``: timed on
+        (``ast_lobes.inference.agreement``) guides ``auto``: timed on
         this CPU class, its fastest setting that kept the agreement is
         run; otherwise its agreement figures refuse modes and set the
         merge rate. Other arguments as for ``from_pipeline``.
@@ -363,7 +342,7 @@ class AudioTagger(Pretrained):
 
     def merge_tokens(self, merge_rate):
         """Merges ``merge_rate`` of the patch tokens away by the encoder's
-        last block (token merging, ``ast_lobes.model.token_merging``):
+        last block (token merging, ``ast_lobes.inference.token_merging``):
         faster, and no longer the model's exact scores; measure the top-1
         agreement on your own clips first
         (``python -m pretrained_interfaces.agreement``). 0 turns it

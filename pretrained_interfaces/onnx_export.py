@@ -32,7 +32,7 @@ import os
 import torch
 from torch import nn
 
-from ast_lobes.model.onnx_runtime import (
+from ast_lobes.inference.onnx_runtime import (
     ATTENTION_OPSET,
     export_encoder_onnx,
     quantize_onnx_int8,

@@ -9,11 +9,10 @@ import contextlib
 import logging
 import sys
 
-# The loggers that say what a tagger's precision was decided on.
+# The loggers that say what a tagger's precision was decided on (the
+# inference layer's modules log under its name).
 CHOICE_LOGGERS = (
-    "ast_lobes.model.hardware",
-    "ast_lobes.model.precision",
-    "ast_lobes.model.onnx_runtime",
+    "ast_lobes.inference",
     "pretrained_interfaces.audio_tagger",
     "pretrained_interfaces.agreement",
 )

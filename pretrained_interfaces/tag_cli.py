@@ -30,7 +30,7 @@ import time
 # Only torch-free modules here, so that --help and usage errors answer
 # at once; the model's modules are imported by main() after parsing.
 from ast_lobes.audio.names import AUDIO_EXTENSIONS
-from ast_lobes.model.modes import PRECISIONS
+from ast_lobes.inference.modes import PRECISIONS
 from pretrained_interfaces.results_file import (
     ResultsFile,
     ResultsFileError,
@@ -297,7 +297,7 @@ def detect_events(tagger, paths, args):
 def load_tagger(args):
     """The ``AudioTagger`` of ``--model`` in ``--precision`` with
     ``--head``, or None after printing why it cannot be had."""
-    from ast_lobes.model.hardware import SlowPrecisionError
+    from ast_lobes.inference.hardware import SlowPrecisionError
     from ast_lobes.weights.files import CheckpointError
     from pretrained_interfaces.audio_tagger import AudioTagger
     from pretrained_interfaces.precision_report import precision_reported

@@ -1,2 +1,2 @@
-"""The model: configuration, encoder, position embedding, head, the
-inference pipeline and the precision modes."""
+"""The model: configuration, encoder, position embedding, head and the
+inference pipeline (its precision modes are ``ast_lobes.inference``)."""

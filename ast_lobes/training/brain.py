@@ -33,11 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from ast_lobes.augmentation.draws import augment_features
+from ast_lobes.inference.decision import decide_precision
+from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.model.precision import (
-    resolve_precision,
-    set_inference_precision,
-)
 from ast_lobes.training.budget import TimeBudget, run_started
 from ast_lobes.training.data.sampling import (
     EvaluationPart,
@@ -93,7 +91,7 @@ class AudioClassificationBrain(sb.Brain):
         super().__init__(*args, hparams=hparams, **kwargs)
         force = optional(hparams or {}, "force_precision")
         self.test_precisions = [  # a slow explicit mode fails here, early
-            resolve_precision(mode, str(self.device), force=force)
+            decide_precision(mode, str(self.device), force=force)
             for mode in optional(hparams or {}, "test_precisions")
         ]
         check_autocast_precision(self, force)
@@ -460,7 +458,7 @@ def check_autocast_precision(brain, force=False):
     (``SlowPrecisionError``, from the checks of ``auto``) unless ``force``.
     """
     if "bf16" in (brain.precision, brain.eval_precision):
-        resolve_precision("bf16-autocast", str(brain.device), force=force)
+        decide_precision("bf16-autocast", str(brain.device), force=force)
 
 
 def start_time_budget(brain):

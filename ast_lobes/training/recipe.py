@@ -537,8 +537,8 @@ def user_errors():
     """The errors that mean the input or the options are wrong (not the
     code): missing or bad files and folders, refused keys and folders."""
     from ast_lobes.audio.io import AudioFileError
+    from ast_lobes.inference.hardware import SlowPrecisionError
     from ast_lobes.model.config import ModelSettingError
-    from ast_lobes.model.hardware import SlowPrecisionError
     from ast_lobes.training.data.datasets import UnknownLabelError
     from ast_lobes.training.data.labelled_audio import DataError
     from ast_lobes.training.data.shards import ShardError

@@ -14,7 +14,8 @@ from ast_lobes import (
     KaldiFbank,
     set_inference_precision,
 )
-from ast_lobes.model.precision import PRECISION_TOLERANCE, chunked_attention
+from ast_lobes.inference.kernels import chunked_attention
+from ast_lobes.inference.modes import PRECISION_TOLERANCE
 
 
 def small_encoder(**kwargs):

@@ -11,11 +11,11 @@ import torch
 from batch_norms import randomise_batch_norms
 from tagger_models import deep_tagger, export_tagger, noise_clips, write_record
 
-import ast_lobes.model.onnx_runtime as onnx_runtime
+import ast_lobes.inference.onnx_runtime as onnx_runtime
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.model import precision as precision_module
-from ast_lobes.model.onnx_runtime import OrtInt8Encoder
-from ast_lobes.model.precision import PRECISION_TOLERANCE
+from ast_lobes.inference import probe as probe_module
+from ast_lobes.inference.modes import PRECISION_TOLERANCE
+from ast_lobes.inference.onnx_runtime import OrtInt8Encoder
 from pretrained_interfaces import AudioTagger
 from pretrained_interfaces.tag_cli import main as ast_tag
 
@@ -177,7 +177,7 @@ def ort_fastest(monkeypatch):
     def probe(modes, threads=None, shape=None):
         return {mode: speeds[mode] for mode in modes}
 
-    monkeypatch.setattr(precision_module, "probe_speeds", probe)
+    monkeypatch.setattr(probe_module, "probe_speeds", probe)
 
 
 def test_auto_takes_ort_int8_where_fastest_unless_recorded_otherwise(
@@ -202,7 +202,7 @@ def test_auto_takes_ort_int8_where_fastest_unless_recorded_otherwise(
 
 
 def test_missing_onnxruntime_is_named(monkeypatch):
-    import ast_lobes.model.hardware as hardware
+    import ast_lobes.inference.hardware as hardware
 
     monkeypatch.setattr(onnx_runtime, "onnxruntime_installed", lambda: False)
     monkeypatch.setattr(hardware, "onnxruntime_installed", lambda: False)
@@ -218,7 +218,7 @@ def test_an_unwritable_cache_is_named_and_auto_goes_on(
     blocked = tmp_path / "a_file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("AST_LOBES_CACHE", str(blocked))
-    precision_module.probe_speeds.cache_clear()
+    probe_module.probe_speeds.cache_clear()
     onnx_runtime.block_session.cache_clear()
     with pytest.raises(onnx_runtime.OnnxCacheError, match="a_file/onnx"):
         set_inference_precision(small_encoder(), "ort-int8", force=True)
@@ -231,7 +231,7 @@ def test_an_unwritable_cache_is_named_and_auto_goes_on(
     code = ast_tag([clip, "--model", str(model), "--precision", "ort-int8"])
     assert code == 2
     assert "which cannot be written" in capsys.readouterr().err
-    precision_module.probe_speeds.cache_clear()
+    probe_module.probe_speeds.cache_clear()
 
 
 def test_the_export_leaves_the_root_logger_as_it_was(cache, monkeypatch):

@@ -288,12 +288,12 @@ def test_auto_refuses_modes_that_lose_agreement_and_merges_as_recorded(
 def test_auto_runs_the_fastest_agreeing_setting_timed_on_this_cpu(
     tmp_path, capsys, monkeypatch
 ):
-    import ast_lobes.model.precision as precision
-    from ast_lobes.model.hardware import detect_hardware
+    import ast_lobes.inference.probe as probe
+    from ast_lobes.inference.hardware import detect_hardware
 
     probed = {"bf16": 0.5, "int8-dynamic": 1.5, "ort-int8": 1.9}
     monkeypatch.setattr(
-        precision, "probe_speeds",
+        probe, "probe_speeds",
         lambda modes, threads=None, shape=None: {m: probed[m] for m in modes},
     )  # fmt: skip
     model = export_tagger(deep_tagger(), tmp_path / "m")
@@ -346,12 +346,12 @@ def test_an_agreement_record_of_other_weights_is_not_used(tmp_path, caplog):
 def test_agreement_skips_a_mode_this_cpu_runs_slowly_unless_asked_for(
     tmp_path, monkeypatch
 ):
-    import ast_lobes.model.precision as precision
-    from ast_lobes.model.hardware import Hardware, SlowPrecisionError
+    import ast_lobes.inference.decision as decision
+    from ast_lobes.inference.hardware import Hardware, SlowPrecisionError
     from pretrained_interfaces.agreement import measure_agreement
 
     avx2 = Hardware("cpu", "AVX2", False)  # no bf16 units: bf16 is slow
-    monkeypatch.setattr(precision, "detect_hardware", lambda device: avx2)
+    monkeypatch.setattr(decision, "detect_hardware", lambda device: avx2)
     paths = noise_clips(tmp_path / "clips", count=2)
     model = str(export_tagger(deep_tagger(), tmp_path / "m"))
     rows = measure_agreement(model, paths, ["bf16"], [], skip_slow=True)

@@ -23,7 +23,7 @@ from speech_commands_prepare import (  # noqa: E402
 )
 
 from ast_lobes.audio.io import AudioFileError  # noqa: E402
-from ast_lobes.model.precision import resolve_precision  # noqa: E402
+from ast_lobes.inference.decision import decide_precision  # noqa: E402
 
 SMALL_MODEL = [
     "--model_size", "null", "--embed_dim", "32", "--depth", "1",
@@ -136,7 +136,7 @@ def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):
         "\n") if x]  # fmt: skip
     valid = {line["epoch"]: line["accuracy"] for line in lines[:-2]}
     assert sorted(valid) == [1, 2, 3]
-    auto = resolve_precision("auto", "cpu")  # capabilities and the probe
+    auto = decide_precision("auto", "cpu")  # capabilities and the probe
     assert [line["test"] for line in lines[-2:]] == ["test", f"test_{auto}"]
     test_accuracy = lines[-2]["accuracy"]
     log = (exp / "train_log.txt").read_text()

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.model import precision as precision_module
-from ast_lobes.model.hardware import SlowPrecisionError, detect_hardware
+from ast_lobes.inference import kernels, probe
+from ast_lobes.inference.decision import decide_precision
+from ast_lobes.inference.hardware import SlowPrecisionError, detect_hardware
 
 
 def mock_cpu(monkeypatch, capability, native_bf16, speeds, amx=False):
@@ -25,11 +26,11 @@ def mock_cpu(monkeypatch, capability, native_bf16, speeds, amx=False):
     )
     probed = []
 
-    def probe(modes, threads=None, shape=None):
+    def fake_probe(modes, threads=None, shape=None):
         probed.append(modes)
         return {mode: speeds[mode] for mode in modes}
 
-    monkeypatch.setattr(precision_module, "probe_speeds", probe)
+    monkeypatch.setattr(probe, "probe_speeds", fake_probe)
     return probed
 
 
@@ -127,7 +128,7 @@ def test_bf16_attention_in_blocks_only_without_amx(monkeypatch, amx, blocks):
     expected = model(fbank)
     converted = set_inference_precision(model, "bf16")
     attention = converted.module.blocks[0].attn
-    assert isinstance(attention, precision_module.ChunkedAttention) == blocks
+    assert isinstance(attention, kernels.ChunkedAttention) == blocks
     torch.testing.assert_close(converted(fbank), expected, atol=0.05, rtol=0.0)
 
 
@@ -156,14 +157,14 @@ def test_auto_keeps_fp32_when_nothing_measures_faster(monkeypatch):
 def test_real_probe_measures_every_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("AST_LOBES_CACHE", str(tmp_path))
     modes = ("bf16", "int8-dynamic", "ort-int8")
-    speeds = precision_module.probe_speeds.__wrapped__(modes, 1, (64, 2, 50))
+    speeds = probe.probe_speeds.__wrapped__(modes, 1, (64, 2, 50))
     assert set(speeds) == set(modes)
     assert all(0 < speed < 100 for speed in speeds.values())
     assert len(list((tmp_path / "onnx").glob("*.int8.onnx"))) == 1
 
 
 def test_probe_block_has_the_asked_shape():
-    block, tokens = precision_module.probe_block("int8-dynamic", (64, 4, 30))
+    block, tokens = probe.probe_block("int8-dynamic", (64, 4, 30))
     assert tokens.shape == (1, 30, 64)
     assert block.attn.num_heads == 4
     assert block(tokens).shape == (1, 30, 64)
@@ -172,11 +173,11 @@ def test_probe_block_has_the_asked_shape():
 def test_probe_runs_at_the_models_token_count(monkeypatch):
     shapes = []
 
-    def probe(modes, threads=None, shape=None):
+    def fake_probe(modes, threads=None, shape=None):
         shapes.append(shape)
         return dict.fromkeys(modes, 1.5)
 
-    monkeypatch.setattr(precision_module, "probe_speeds", probe)
+    monkeypatch.setattr(probe, "probe_speeds", fake_probe)
     model = AudioSpectrogramTransformer(
         model_size=None, embed_dim=48, depth=1, num_heads=3,
         target_length=100, fstride=16, tstride=16,
@@ -185,7 +186,7 @@ def test_probe_runs_at_the_models_token_count(monkeypatch):
     # AST-Base's block at the model's 8 x 6 patches (128 mel bins and 100
     # frames in 16 x 16 patches, stride 16) and 2 class tokens
     assert shapes == [(768, 12, 8 * 6 + 2)]
-    precision_module.decide_precision("auto")
+    decide_precision("auto")
     assert shapes[-1] == (768, 12, 1214)  # AST-Base at 10 s, stride 10
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.model.token_merging import merged_transform
+from ast_lobes.inference.token_merging import merged_transform
 
 
 def encoder_of(pooling="cls_dist", depth=2):
