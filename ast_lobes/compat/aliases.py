@@ -123,47 +123,32 @@ MOVED_NAMES = {
 
 
 # Module paths that moved, imported by the custom_interface.py of model
-# folders exported then and by users' code: old path -> its new module.
-MOVED_MODULES = {
-    "ast_lobes.audio_io": Alias("ast_lobes.audio_io", "ast_lobes.audio.io"),
-    "ast_lobes.checkpoints": Alias(
-        "ast_lobes.checkpoints", "ast_lobes.weights.published"
-    ),
-    "ast_lobes.features": Alias("ast_lobes.features", "ast_lobes.audio.fbank"),
-    "ast_lobes.labels": Alias("ast_lobes.labels", "ast_lobes.weights.labels"),
-    "ast_lobes.precision": Alias(
-        "ast_lobes.precision", "ast_lobes.model.precision"
-    ),
+# folders exported then and by users' code: old path -> (its new module,
+# the release the old path goes away in).
+# fmt: off
+MOVED_MODULE_PATHS = {
+    "ast_lobes.audio_io": ("ast_lobes.audio.io", REMOVED_IN),
+    "ast_lobes.checkpoints": ("ast_lobes.weights.published", REMOVED_IN),
+    "ast_lobes.features": ("ast_lobes.audio.fbank", REMOVED_IN),
+    "ast_lobes.labels": ("ast_lobes.weights.labels", REMOVED_IN),
+    "ast_lobes.precision": ("ast_lobes.model.precision", REMOVED_IN),
     # training/ split into data/ and evaluation/
     **{
-        f"ast_lobes.training.{name}": Alias(
-            f"ast_lobes.training.{name}", f"ast_lobes.training.{room}.{name}"
-        )
+        f"ast_lobes.training.{name}":
+            (f"ast_lobes.training.{room}.{name}", REMOVED_IN)
         for room, names in (
-            (
-                "data",
-                (
-                    "labelled_audio",
-                    "unlabelled_audio",
-                    "splits",
-                    "manifest",
-                    "sampling",
-                ),
-            ),
-            (
-                "evaluation",
-                (
-                    "metrics",
-                    "thresholds",
-                    "report",
-                    "event_metrics",
-                    "averaging",
-                    "crossval",
-                ),
-            ),
-        )  # fmt: skip
+            ("data", ("labelled_audio", "unlabelled_audio", "splits",
+                      "manifest", "sampling")),
+            ("evaluation", ("metrics", "thresholds", "report",
+                            "event_metrics", "averaging", "crossval")),
+        )
         for name in names
     },
+}
+# fmt: on
+MOVED_MODULES = {
+    old: Alias(old, new, removed_in)
+    for old, (new, removed_in) in MOVED_MODULE_PATHS.items()
 }
 
 
