@@ -12,16 +12,20 @@ The package is layered; each layer imports only the ones below it
     audio           file reading, Kaldi fbank                   (bottom)
 
 Weights, augmentation and inference are independent of each other.
-``pretrained_interfaces`` (tagger, CLI, ONNX) sits on top of all of them.
+``pretrained_interfaces`` (tagger, CLI, ONNX) sits on top of all of them;
+``compat`` (names of earlier versions) below all of them.
 The names below are the public API, as used in YAML (``!new:ast_lobes.X``).
 They are imported when first used (as ``transformers`` and ``timm`` do),
 so ``import ast_lobes`` loads no SpeechBrain Brain, timm or scikit-learn.
 """
 
 import importlib
-import importlib.abc
-import importlib.util
-import sys
+
+from ast_lobes.compat.aliases import (
+    DEPRECATED_PACKAGE_NAMES,
+    deprecated_call,
+    install_moved_modules,
+)
 
 __version__ = "0.4.0"  # the one place of the version (setup.py reads it)
 
@@ -55,12 +59,9 @@ _PUBLIC_NAMES = {
     "export_classifier": "ast_lobes.training.export",
     "ReferenceLRSchedule": "ast_lobes.training.schedule",
     "UnknownHparamError": "ast_lobes.training.stages",
-    "load_exported_model": "ast_lobes.weights.exported",
     "pretrained_encoder": "ast_lobes.weights.factory",
     "CheckpointError": "ast_lobes.weights.files",
     "imagenet_to_ast_state_dict": "ast_lobes.weights.imagenet",
-    "load_ast_checkpoint": "ast_lobes.weights.published",
-    "read_ast_checkpoint": "ast_lobes.weights.published",
     "PUBLISHED_CHECKPOINTS": "ast_lobes.weights.registry",
     "load_model_source": "ast_lobes.weights.sources",
 }
@@ -70,6 +71,11 @@ __all__ = sorted(_PUBLIC_NAMES)
 
 def __getattr__(name):
     module = _PUBLIC_NAMES.get(name)
+    if module is None and name in DEPRECATED_PACKAGE_NAMES:
+        deprecated_call(f"ast_lobes.{name}", stacklevel=4)
+        return getattr(
+            importlib.import_module(DEPRECATED_PACKAGE_NAMES[name]), name
+        )
     if module is None:
         raise AttributeError(f"module 'ast_lobes' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -81,71 +87,4 @@ def __dir__():
     return sorted(set(globals()) | set(_PUBLIC_NAMES))
 
 
-# Module paths of earlier versions, imported by the ``custom_interface.py``
-# of model folders exported then and by users' code; each is the module
-# it moved to, imported only when asked for.
-_MOVED_MODULES = {
-    "ast_lobes.audio_io": "ast_lobes.audio.io",
-    "ast_lobes.checkpoints": "ast_lobes.weights.published",
-    "ast_lobes.features": "ast_lobes.audio.fbank",
-    "ast_lobes.labels": "ast_lobes.weights.labels",
-    "ast_lobes.precision": "ast_lobes.inference.precision",
-    # fast inference, moved out of the model layer
-    **{
-        f"ast_lobes.model.{name}": f"ast_lobes.inference.{name}"
-        for name in (
-            "precision",
-            "modes",
-            "hardware",
-            "onnx_runtime",
-            "token_merging",
-        )
-    },
-    # before training/ was split into data/ and evaluation/ (0.3)
-    **{
-        f"ast_lobes.training.{name}": f"ast_lobes.training.{room}.{name}"
-        for room, names in (
-            (
-                "data",
-                (
-                    "labelled_audio",
-                    "unlabelled_audio",
-                    "splits",
-                    "manifest",
-                    "sampling",
-                ),
-            ),
-            (
-                "evaluation",
-                (
-                    "metrics",
-                    "thresholds",
-                    "report",
-                    "event_metrics",
-                    "averaging",
-                    "crossval",
-                ),
-            ),
-        )
-        for name in names
-    },
-}
-
-
-class _MovedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports an old module path as the module it moved to."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in _MOVED_MODULES:
-            return None
-        return importlib.util.spec_from_loader(fullname, self)
-
-    def create_module(self, spec):
-        return importlib.import_module(_MOVED_MODULES[spec.name])
-
-    def exec_module(self, module):
-        pass
-
-
-if not any(isinstance(f, _MovedModule) for f in sys.meta_path):
-    sys.meta_path.append(_MovedModule())
+install_moved_modules()  # old module paths import as their new ones

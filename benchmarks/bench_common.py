@@ -241,7 +241,7 @@ def load(mode, path, frames):
             path, attn_implementation="sdpa"
         ).eval()
         return lambda x: model(input_values=x).logits
-    from ast_lobes import load_ast_checkpoint
+    from ast_lobes.weights.published import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(path)
     converted = convert(encoder, mode)

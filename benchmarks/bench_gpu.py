@@ -70,7 +70,7 @@ def autocast(device, precision):
 def ours(folder, device, frames, patchout=False):
     """This project's encoder and head holding the weights saved in
     ``folder``, on ``device``, as ``(module, forward)``."""
-    from ast_lobes import load_ast_checkpoint
+    from ast_lobes.weights.published import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(
         folder,

@@ -37,8 +37,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ast_lobes import (  # noqa: E402
     AudioClassificationHead,
+    AudioClassificationPipeline,
     AudioSpectrogramTransformer,
+    FbankNormalization,
     FrameLevelHead,
+    KaldiFbank,
 )
 from pretrained_interfaces import AudioTagger  # noqa: E402
 from pretrained_interfaces.embeddings import embed_file  # noqa: E402
@@ -68,9 +71,11 @@ def worker(size, task, path, batch_size, precision):
         encoder.embed_dim, 527
     )
     names = [str(i) for i in range(527)]
-    tagger = AudioTagger.from_modules(
-        encoder, head, names, target_length=1024, precision=precision
-    )
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=1024), FbankNormalization("audioset"),
+        encoder, head,
+    )  # fmt: skip
+    tagger = AudioTagger.from_pipeline(pipeline, names, precision=precision)
     tagger.scores_batch(torch.zeros(1, 16000))  # converts to the precision
     reset_peak_rss()
     before = peak_rss_mb()

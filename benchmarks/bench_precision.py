@@ -78,7 +78,7 @@ def demo_agreement(experiment, modes):
     over every fold's held-out clips of a demo experiment."""
     import glob
 
-    from ast_lobes import load_exported_model, read_audio
+    from ast_lobes import load_model_source, read_audio
 
     skipped = ("fp32", *slow_modes())
     modes = [m for m in modes if not m.startswith("hf-") and m not in skipped]
@@ -86,7 +86,7 @@ def demo_agreement(experiment, modes):
     largest = dict.fromkeys(modes, 0.0)
     total = 0
     for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
-        pipeline = load_exported_model(os.path.join(fold, "model")).pipeline
+        pipeline = load_model_source(os.path.join(fold, "model")).pipeline
         scratch = tempfile.mkdtemp()  # the fold's ONNX files
         encoder, head = pipeline.encoder, pipeline.classifier
         with open(os.path.join(fold, "save", "test.csv")) as handle:

@@ -24,7 +24,6 @@ Authors
 
 import logging
 import os
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +32,11 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.data_utils import batch_pad_right
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
+from ast_lobes.compat.aliases import (
+    deprecated_call,
+    renamed_attribute,
+    renamed_frames_argument,
+)
 from ast_lobes.inference.agreement import (
     followed_record,
     mode_agreement,
@@ -83,18 +87,6 @@ class TaggingResult:
         }
 
 
-def renamed_frames_argument(target_length, max_frames, where):
-    """``target_length``, taking the name before 0.3 (``max_frames``) with
-    a deprecation message."""
-    if max_frames is None:
-        return target_length
-    warnings.warn(
-        f"{where}: max_frames is now target_length (the model's input "
-        "frames, one name everywhere)",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return max_frames
 
 
 class AudioTagger(Pretrained):
@@ -105,20 +97,23 @@ class AudioTagger(Pretrained):
     encoder's inference mode, decided here; a mode the hardware runs
     slower than fp32 is refused unless ``force_precision``) and
     ``merge_rate`` (token merging, see ``from_pipeline``). Build it with
-    ``AudioTagger.from_source(...)`` or ``from_hparams(source=<exported
-    model folder>)``.
+    ``AudioTagger.from_source(...)`` (any source
+    ``ast_lobes.load_model_source`` reads), ``from_hparams(source=...)``
+    (SpeechBrain's convention; an exported folder goes to
+    ``from_source``) or, for a pipeline in memory, ``from_pipeline``.
 
     Example
     -------
     >>> import torch
-    >>> from ast_lobes import AudioClassificationHead
-    >>> from ast_lobes import AudioSpectrogramTransformer
-    >>> encoder = AudioSpectrogramTransformer(
-    ...     model_size=None, embed_dim=32, depth=1, num_heads=2,
-    ...     target_length=100)
-    >>> tagger = AudioTagger.from_modules(
-    ...     encoder, AudioClassificationHead(32, 3), ["a", "b", "c"],
-    ...     target_length=100, normalization="audioset", precision="fp32")
+    >>> from ast_lobes import (AudioClassificationHead,
+    ...     AudioClassificationPipeline, AudioSpectrogramTransformer)
+    >>> pipeline = AudioClassificationPipeline(
+    ...     KaldiFbank(target_length=100), FbankNormalization("audioset"),
+    ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
+    ...         depth=1, num_heads=2, target_length=100),
+    ...     AudioClassificationHead(32, 3))
+    >>> tagger = AudioTagger.from_pipeline(
+    ...     pipeline, ["a", "b", "c"], precision="fp32")
     >>> tagger.scores_batch(torch.randn(2, 16000)).shape
     torch.Size([2, 3])
     >>> tagger.top_tags(np.array([0.2, 0.9, 0.5]), top_k=2)
@@ -260,31 +255,6 @@ class AudioTagger(Pretrained):
         )  # fmt: skip
 
     @classmethod
-    def from_modules(cls, encoder, classifier, label_names,
-                     target_length=1024, normalization="audioset",
-                     multi_label=True, sample_rate=16000, device="cpu",
-                     precision="auto", force_precision=False,
-                     max_frames=None):  # fmt: skip
-        """Builds a tagger from an encoder and head in memory, with the
-        Kaldi fbank of ``target_length`` frames (the model's window) and
-        the ``normalization`` preset or ``(mean, std)``; other arguments
-        as for ``from_pipeline`` (``max_frames``: ``target_length``'s
-        name before 0.3)."""
-        target_length = renamed_frames_argument(
-            target_length, max_frames, "AudioTagger.from_modules"
-        )
-        pipeline = AudioClassificationPipeline(
-            KaldiFbank(sample_rate=sample_rate, target_length=target_length),
-            FbankNormalization(normalization),
-            encoder,
-            classifier,
-        )
-        return cls.from_pipeline(
-            pipeline, label_names, multi_label, device=device,
-            precision=precision, force_precision=force_precision,
-        )  # fmt: skip
-
-    @classmethod
     def from_source(cls, source, savedir=None, device="cpu",
                     precision="auto", force_precision=False,
                     merge_rate=None, **published):  # fmt: skip
@@ -323,14 +293,39 @@ class AudioTagger(Pretrained):
         )  # fmt: skip
 
     @classmethod
+    def from_modules(cls, encoder, classifier, label_names,
+                     target_length=1024, normalization="audioset",
+                     multi_label=True, sample_rate=16000, device="cpu",
+                     precision="auto", force_precision=False,
+                     max_frames=None):  # fmt: skip
+        """``from_pipeline`` over the Kaldi fbank of ``target_length``
+        frames, the ``normalization`` preset or ``(mean, std)``, the
+        encoder and the head, with a deprecation message
+        (``ast_lobes.compat``)."""
+        deprecated_call("AudioTagger.from_modules")
+        target_length = renamed_frames_argument(
+            target_length, max_frames, "AudioTagger.from_modules"
+        )
+        pipeline = AudioClassificationPipeline(
+            KaldiFbank(sample_rate=sample_rate, target_length=target_length),
+            FbankNormalization(normalization),
+            encoder,
+            classifier,
+        )
+        return cls.from_pipeline(
+            pipeline, label_names, multi_label, device=device,
+            precision=precision, force_precision=force_precision,
+        )  # fmt: skip
+
+    @classmethod
     def from_ast_checkpoint(cls, source, savedir=None, label_names=None,
                             target_length=None, normalization=None,
                             device="cpu", precision="auto",
                             force_precision=False,
                             max_frames=None):  # fmt: skip
-        """Loads a published AST checkpoint (``.pth``, HF folder or hub
-        id): ``from_source`` with its label names, frames and
-        normalisation unless given."""
+        """``from_source`` of a published AST, with a deprecation message
+        (``ast_lobes.compat``)."""
+        deprecated_call("AudioTagger.from_ast_checkpoint")
         target_length = renamed_frames_argument(
             target_length, max_frames, "AudioTagger.from_ast_checkpoint"
         )
@@ -355,9 +350,11 @@ class AudioTagger(Pretrained):
         >>> encoder = AudioSpectrogramTransformer(
         ...     model_size=None, embed_dim=32, depth=2, num_heads=2,
         ...     target_length=100, fstride=16, tstride=10)
-        >>> tagger = AudioTagger.from_modules(
-        ...     encoder, AudioClassificationHead(32, 3), ["a", "b", "c"],
-        ...     target_length=100, normalization="audioset", precision="fp32")
+        >>> pipeline = AudioClassificationPipeline(
+        ...     KaldiFbank(target_length=100), FbankNormalization("audioset"),
+        ...     encoder, AudioClassificationHead(32, 3))
+        >>> tagger = AudioTagger.from_pipeline(
+        ...     pipeline, ["a", "b", "c"], precision="fp32")
         >>> import torch
         >>> clip = torch.randn(1, 16000)
         >>> exact = tagger.scores_batch(clip)
@@ -395,12 +392,8 @@ class AudioTagger(Pretrained):
 
     @property
     def max_frames(self):
-        """``target_length``'s name before 0.3."""
-        warnings.warn(
-            "AudioTagger.max_frames is now target_length",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        """``target_length``'s old name (``ast_lobes.compat``)."""
+        renamed_attribute("max_frames", "AudioTagger")
         return self.target_length
 
     @property

@@ -113,14 +113,17 @@ def embed_batch(tagger, wavs, wav_lens=None, time_steps=False):
 
     Example
     -------
-    >>> from ast_lobes import AudioClassificationHead
-    >>> from ast_lobes import AudioSpectrogramTransformer
+    >>> from ast_lobes import (AudioClassificationHead,
+    ...     AudioClassificationPipeline, AudioSpectrogramTransformer,
+    ...     FbankNormalization, KaldiFbank)
     >>> from pretrained_interfaces import AudioTagger
-    >>> tagger = AudioTagger.from_modules(
+    >>> pipeline = AudioClassificationPipeline(
+    ...     KaldiFbank(target_length=100), FbankNormalization("audioset"),
     ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
     ...         depth=1, num_heads=2, target_length=100),
-    ...     AudioClassificationHead(32, 3), ["a", "b", "c"],
-    ...     target_length=100, precision="fp32")
+    ...     AudioClassificationHead(32, 3))
+    >>> tagger = AudioTagger.from_pipeline(
+    ...     pipeline, ["a", "b", "c"], precision="fp32")
     >>> embed_batch(tagger, torch.randn(2, 16000)).shape
     torch.Size([2, 32])
     """

@@ -9,8 +9,9 @@ Authors
 """
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
+
+from ast_lobes.compat.aliases import renamed_fields
 
 STEM_KINDS = ("image", "time", "time_image")
 # the kinds whose stem reads every mel bin of a frame (frame patches only)
@@ -26,43 +27,6 @@ class ModelSettingError(ValueError):
 POOLING_MODES = (
     "cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair", "time_steps",
 )  # fmt: skip
-
-
-# Names of a field before 0.3: the model's input frames have one name,
-# target_length, in the config, the front end, the YAML and the tagger.
-RENAMED_FIELDS = {"input_tdim": "target_length"}
-
-
-def renamed_fields(fields, where="AudioSpectrogramTransformer"):
-    """``fields`` with names of before 0.3 (``input_tdim``) renamed, with
-    a deprecation message naming them.
-
-    Example
-    -------
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     renamed_fields({"input_tdim": 512, "fstride": 10})
-    {'fstride': 10, 'target_length': 512}
-    >>> str(caught[0].message).startswith("AudioSpectrogramTransformer: "
-    ...                                   "input_tdim is now target_length")
-    True
-    """
-    fields = dict(fields)
-    for old, new in RENAMED_FIELDS.items():
-        if old not in fields:
-            continue
-        value = fields.pop(old)
-        if fields.get(new) is not None and value is not None:
-            raise TypeError(f"{where}: give {new} only, not also {old}")
-        warnings.warn(
-            f"{where}: {old} is now {new} (the model's input frames)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        if value is not None:
-            fields[new] = value
-    return fields
 
 
 @dataclass(frozen=True)
@@ -138,8 +102,8 @@ class AudioSpectrogramTransformerConfig:
     target_length : int
         The model's input frames (the position-embedding grid): one name
         in this config, the front end (``KaldiFbank``), the YAML and the
-        tagger; ``input_tdim`` before 0.3, still accepted with a
-        deprecation message.
+        tagger (``input_tdim``, its old name, is read with a deprecation
+        message: ``ast_lobes.compat``).
     fstride : int
         Patch stride along frequency (10 in the paper: 6 bins overlap).
     tstride : int
@@ -192,14 +156,19 @@ class AudioSpectrogramTransformerConfig:
     drop_path : float
         Stochastic depth rate (0 in the reference).
     patchout_time : int
-        Patchout (PaSST), training only: time columns of patches dropped.
+        Patchout (PaSST, Koutini et al. 2022), training only: time columns
+        of patches dropped at random per batch (PaSST: 40 of 99 at 1024
+        frames).
     patchout_freq : int
-        Frequency rows of patches dropped per batch.
+        Frequency rows of patches dropped per batch (PaSST: 4 of 12).
     patchout_patches : int
         Further patches dropped at random per batch (unstructured).
     model_size : str or None
-        The named DeiT size these dimensions come from, if any (it picks
-        the ImageNet weights of ``imagenet_weights=True``).
+        The named DeiT size (``MODEL_SIZES``: ``tiny224``, ``small224``,
+        ``base224``, ``base384``) these dimensions come from, or None for
+        a custom ``embed_dim`` and ``num_heads`` (it picks the ImageNet
+        weights of ``imagenet_weights=True``; ``from_size`` sets the
+        dimensions from it).
 
     Example
     -------
@@ -328,12 +297,7 @@ class AudioSpectrogramTransformerConfig:
             raise ModelSettingError(
                 "A custom size needs embed_dim and num_heads"
             )
-        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise TypeError(
-                f"Unknown AudioSpectrogramTransformer settings: "
-                f"{', '.join(sorted(unknown))}"
-            )
+        check_field_names(fields)
         return cls(model_size=model_size, **fields)
 
     @property
@@ -351,6 +315,7 @@ class AudioSpectrogramTransformerConfig:
         """A copy with some fields changed (None values are ignored)."""
         changes = renamed_fields(changes)
         changes = {k: v for k, v in changes.items() if v is not None}
+        check_field_names(changes)
         return dataclasses.replace(self, **changes)
 
     def as_dict(self):
@@ -364,3 +329,16 @@ class AudioSpectrogramTransformerConfig:
         values = dataclasses.asdict(self)
         values["patch_size"] = list(self.patch_size)
         return values
+
+
+def check_field_names(fields):
+    """Refuses names that are not fields of the config (TypeError)."""
+    known = {
+        f.name for f in dataclasses.fields(AudioSpectrogramTransformerConfig)
+    }
+    unknown = set(fields) - known
+    if unknown:
+        raise TypeError(
+            f"Unknown AudioSpectrogramTransformer settings: "
+            f"{', '.join(sorted(unknown))}"
+        )

@@ -9,18 +9,17 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
-import warnings
 from functools import partial
 
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from ast_lobes.compat.aliases import renamed_attribute
 from ast_lobes.model.config import (
     TIME_STEM_KINDS,
     AudioSpectrogramTransformerConfig,
     patch_grid_size,
-    renamed_fields,
 )
 from ast_lobes.model.position import (
     grid_to_tokens,
@@ -30,6 +29,58 @@ from ast_lobes.model.position import (
 
 # A padded clip's frames are zeroed after every stem part but these
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d)
+# Arguments of pretrained_encoder, which builds an encoder and loads weights
+WEIGHT_ARGUMENTS = {
+    "imagenet_weights", "audioset_weights", "ssast_weights",
+    "position_resize_mode",
+}  # fmt: skip
+
+
+def encoder_config(config=None, fields=None):
+    """The ``AudioSpectrogramTransformerConfig`` an encoder is built from:
+    ``config`` (or the size it names) with ``fields`` changed.
+
+    Example
+    -------
+    >>> encoder_config("tiny224", {"depth": 2}).embed_dim
+    192
+    >>> encoder_config(None, {"depth": 2}).model_size
+    'base384'
+    """
+    fields = dict(fields or {})
+    weights = sorted(WEIGHT_ARGUMENTS & set(fields))
+    if weights:
+        raise TypeError(
+            f"AudioSpectrogramTransformer got {', '.join(weights)}: the "
+            "encoder only builds; weights are loaded by "
+            "ast_lobes.pretrained_encoder (YAML: replace "
+            "'!new:ast_lobes.AudioSpectrogramTransformer' with "
+            "'!apply:ast_lobes.pretrained_encoder', same arguments)"
+        )
+    if isinstance(config, str) or config is None:
+        if config is not None and "model_size" in fields:
+            raise TypeError(
+                f"AudioSpectrogramTransformer got the size {config!r} twice "
+                "(as config and model_size)"
+            )
+        if config is not None:
+            fields["model_size"] = config
+        return AudioSpectrogramTransformerConfig.from_size(**fields)
+    if "model_size" in fields:
+        raise TypeError(
+            "AudioSpectrogramTransformer: a config and a model_size; give "
+            "the size in the config (AudioSpectrogramTransformerConfig."
+            "from_size)"
+        )
+    return config.replace(**fields)
+
+
+def config_field(name):
+    """A read-only attribute of the encoder that is ``config.<name>``."""
+    return property(
+        lambda self: getattr(self.config, name),
+        doc=f"``config.{name}`` (``AudioSpectrogramTransformerConfig``).",
+    )
 
 
 class AudioSpectrogramTransformer(nn.Module):
@@ -51,161 +102,39 @@ class AudioSpectrogramTransformer(nn.Module):
 
     Arguments
     ---------
-    model_size : str or None
-        One of ``tiny224``, ``small224``, ``base224``, ``base384``; or None
-        for custom ``embed_dim``, ``depth`` and ``num_heads``.
-    input_fdim : int
-        Mel bins the model is built for.
-    target_length : int
-        The model's input frames (the position-embedding grid; default
-        1024); ``input_tdim`` before 0.3, accepted with a deprecation
-        message.
-    fstride : int
-        Patch stride along frequency (10 in the paper: 6 bins overlap).
-    tstride : int
-        Patch stride along time.
-    patch_size : int or tuple
-        Patch extent; a tuple is ``(frequency, time)``, e.g. ``(128, 2)``.
-    stem_channels : int
-        Channels of a convolutional stem before the patch projection (0:
-        none, as the reference).
-    stem_kind : str
-        ``image`` (3x3 convolutions over the fbank), ``time`` (1-D
-        convolutions over the frames reading every mel bin; frame patches
-        of the whole mel axis only) or ``time_image`` (both, their
-        tokens summed). See ``AudioSpectrogramTransformerConfig``.
-    image_stem_channels : int
-        Channels of a ``time_image`` stem's image stem (0 otherwise).
-    image_stem_bands : int
-        Bands its channels are averaged into over frequency before their
-        projection (0: none, every mel bin).
-    stem_layers : int
-        Convolutions in the stem (2).
-    stem_norm : str
-        ``none`` or ``batch`` (a BatchNorm after each of the stem's
-        GELUs).
-    embed_dim : int or None
-        Overrides the size's embedding dimension.
-    depth : int
-        Number of transformer blocks.
-    num_heads : int or None
-        Overrides the size's number of heads.
-    mlp_ratio : float
-        Hidden size of the block MLP relative to ``embed_dim``.
-    pooling : str
-        ``cls_dist`` (mean of the cls and distillation tokens, the
-        reference), ``cls``, ``mean`` (of the patch tokens), or, for a
-        ``DistillationHead`` (``[batch, 2, dim]``), ``cls_dist_pair`` (the
-        cls and distillation tokens) or ``mean_dist_pair`` (the patch mean
-        and the distillation token).
-    output_all_tokens : bool
-        Return every token instead of the pooled vector.
-    layer_norm_eps : float
-        LayerNorm epsilon in the blocks (1e-6 in the reference).
-    drop_path : float
-        Stochastic depth rate (0 in the reference).
-    patchout_time : int
-        Patchout (PaSST, Koutini et al. 2022), training only: time columns
-        of patches dropped at random per batch (PaSST: 40 of 99 at 1024
-        frames).
-    patchout_freq : int
-        Frequency rows of patches dropped per batch (PaSST: 4 of 12).
-    patchout_patches : int
-        Further patches dropped at random per batch (unstructured).
-    config : AudioSpectrogramTransformerConfig or None
-        The whole architecture at once; the other arguments are then
-        ignored (see ``from_config``).
+    config : AudioSpectrogramTransformerConfig, str or None
+        The architecture; a size name (``base384``...) stands for
+        ``AudioSpectrogramTransformerConfig.from_size(name)``; None for
+        ``base384``.
+    **fields : dict
+        Fields of ``AudioSpectrogramTransformerConfig`` (documented there),
+        changing those of ``config``; without a config, ``model_size``
+        (default ``base384``) gives ``embed_dim`` and ``num_heads`` unless
+        they are among them. This is the form YAML uses::
+
+            embedding_model: !new:ast_lobes.AudioSpectrogramTransformer
+              model_size: base384
+              target_length: 1024
 
     Example
     -------
-    >>> encoder = AudioSpectrogramTransformer(
-    ...     model_size=None, embed_dim=64, depth=2, num_heads=4,
-    ...     target_length=128)
+    >>> config = AudioSpectrogramTransformerConfig.from_size(
+    ...     None, embed_dim=64, depth=2, num_heads=4, target_length=128)
+    >>> encoder = AudioSpectrogramTransformer(config)
     >>> fbank = torch.randn(3, 128, 128)
     >>> encoder(fbank).shape
     torch.Size([3, 1, 64])
     >>> encoder(torch.randn(2, 300, 128)).shape
     torch.Size([2, 1, 64])
+    >>> AudioSpectrogramTransformer(
+    ...     model_size=None, embed_dim=64, depth=2, num_heads=4,
+    ...     target_length=128).config == config
+    True
     """
 
-    def __init__(
-        self,
-        model_size="base384",
-        input_fdim=128,
-        target_length=None,
-        fstride=10,
-        tstride=10,
-        patch_size=16,
-        stem_channels=0,
-        stem_kind="image",
-        image_stem_channels=0,
-        image_stem_bands=0,
-        stem_layers=2,
-        stem_norm="none",
-        embed_dim=None,
-        depth=12,
-        num_heads=None,
-        mlp_ratio=4.0,
-        pooling="cls_dist",
-        output_all_tokens=False,
-        layer_norm_eps=1e-6,
-        drop_path=0.0,
-        patchout_time=0,
-        patchout_freq=0,
-        patchout_patches=0,
-        config=None,
-        **moved,
-    ):
+    def __init__(self, config=None, **fields):
         super().__init__()
-        if "input_tdim" in moved:  # its name before 0.3
-            target_length = renamed_fields(
-                {"input_tdim": moved.pop("input_tdim"),
-                 "target_length": target_length}
-            )["target_length"]  # fmt: skip
-        if moved:
-            raise TypeError(
-                f"AudioSpectrogramTransformer got {', '.join(sorted(moved))}"
-                ": the encoder only builds; weights are loaded by "
-                "ast_lobes.pretrained_encoder (YAML: replace "
-                "'!new:ast_lobes.AudioSpectrogramTransformer' with "
-                "'!apply:ast_lobes.pretrained_encoder', same arguments)"
-                if set(moved)
-                <= {
-                    "imagenet_weights",
-                    "audioset_weights",
-                    "ssast_weights",
-                    "position_resize_mode",
-                }
-                else f"Unknown AudioSpectrogramTransformer arguments: "
-                f"{', '.join(sorted(moved))}"
-            )
-        if config is None:
-            config = AudioSpectrogramTransformerConfig.from_size(
-                model_size,
-                input_fdim=input_fdim,
-                target_length=target_length,
-                fstride=fstride,
-                tstride=tstride,
-                patch_size=patch_size,
-                stem_channels=stem_channels,
-                stem_kind=stem_kind,
-                image_stem_channels=image_stem_channels,
-                image_stem_bands=image_stem_bands,
-                stem_layers=stem_layers,
-                stem_norm=stem_norm,
-                embed_dim=embed_dim,
-                depth=depth,
-                num_heads=num_heads,
-                mlp_ratio=mlp_ratio,
-                pooling=pooling,
-                output_all_tokens=output_all_tokens,
-                layer_norm_eps=layer_norm_eps,
-                drop_path=drop_path,
-                patchout_time=patchout_time,
-                patchout_freq=patchout_freq,
-                patchout_patches=patchout_patches,
-            )
-        self.config = config
+        self.config = config = encoder_config(config, fields)
         embed_dim = config.embed_dim
 
         self.patch_embed = nn.Module()
@@ -257,69 +186,28 @@ class AudioSpectrogramTransformer(nn.Module):
 
     @classmethod
     def from_config(cls, config):
-        """Builds an encoder from an ``AudioSpectrogramTransformerConfig``."""
-        return cls(config=config)
+        """Builds an encoder from an ``AudioSpectrogramTransformerConfig``
+        (the same as ``cls(config)``)."""
+        return cls(config)
 
-    @property
-    def embed_dim(self):
-        """Token width."""
-        return self.config.embed_dim
-
-    @property
-    def model_size(self):
-        """The named DeiT size, or None for a custom one."""
-        return self.config.model_size
-
-    @property
-    def patch_size(self):
-        """Patch ``(frequency, time)`` extent."""
-        return self.config.patch_size
-
-    @property
-    def fstride(self):
-        """Patch stride along frequency."""
-        return self.config.fstride
-
-    @property
-    def tstride(self):
-        """Patch stride along time."""
-        return self.config.tstride
-
-    @property
-    def input_fdim(self):
-        """Mel bins the model is built for."""
-        return self.config.input_fdim
-
-    @property
-    def target_length(self):
-        """Frames of the position-embedding grid."""
-        return self.config.target_length
+    # Fields of the config that the readers, exporters and heads read
+    # from an encoder (documented in AudioSpectrogramTransformerConfig).
+    model_size = config_field("model_size")
+    embed_dim = config_field("embed_dim")
+    input_fdim = config_field("input_fdim")
+    target_length = config_field("target_length")
+    patch_size = config_field("patch_size")
+    fstride = config_field("fstride")
+    tstride = config_field("tstride")
+    pooling = config_field("pooling")
+    output_all_tokens = config_field("output_all_tokens")
+    grid = config_field("grid")
 
     @property
     def input_tdim(self):
-        """``target_length``'s name before 0.3."""
-        warnings.warn(
-            "AudioSpectrogramTransformer.input_tdim is now target_length",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        """``target_length``'s old name (``ast_lobes.compat``)."""
+        renamed_attribute("input_tdim", "AudioSpectrogramTransformer")
         return self.target_length
-
-    @property
-    def grid(self):
-        """Patch grid ``(f_dim, t_dim)`` of the position embedding."""
-        return self.config.grid
-
-    @property
-    def pooling(self):
-        """``cls_dist``, ``cls``, ``mean``, ``cls_dist_pair`` or
-        ``mean_dist_pair``."""
-        return self.config.pooling
-
-    @property
-    def output_all_tokens(self):
-        """Whether ``forward`` returns every token."""
-        return self.config.output_all_tokens
 
     @property
     def patchout(self):

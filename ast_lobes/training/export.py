@@ -183,7 +183,7 @@ def export_classifier(folder, pipeline, label_encoder, multi_label=False,
     >>> from speechbrain.dataio.encoder import CategoricalEncoder
     >>> from ast_lobes import (AudioClassificationHead,
     ...     AudioClassificationPipeline, AudioSpectrogramTransformer,
-    ...     FbankNormalization, KaldiFbank, load_exported_model)
+    ...     FbankNormalization, KaldiFbank, load_model_source)
     >>> pipeline = AudioClassificationPipeline(
     ...     KaldiFbank(target_length=100), FbankNormalization("esc50"),
     ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
@@ -193,7 +193,7 @@ def export_classifier(folder, pipeline, label_encoder, multi_label=False,
     >>> labels.update_from_iterable(["cat", "dog"])
     >>> folder = tempfile.mkdtemp()
     >>> _ = export_classifier(folder, pipeline, labels)
-    >>> model = load_exported_model(folder)
+    >>> model = load_model_source(folder)
     >>> model.label_names, model.multi_label
     (['cat', 'dog'], False)
     >>> wav = torch.randn(1, 16000)

@@ -4,12 +4,10 @@ running any code from it.
 A folder holds ``model.json`` (the data-only description: architecture,
 front end, head, labels, outputs, thresholds) and ``model.safetensors``
 (the weights), beside the ``hyperparams.yaml`` and ``.ckpt`` files that
-SpeechBrain's ``EncoderClassifier.from_hparams`` needs. A folder exported
-before 0.3 has only the latter: its YAML is then read as data (never
-built by HyperPyYAML, which runs the ``!new:``/``!apply:`` tags it holds),
-each tag checked against ``ALLOWED_TAGS``, and its weights read with
-``torch.load(weights_only=True)``. SpeechBrain's own ``from_hparams``
-builds what the YAML says: use it only on folders you trust.
+SpeechBrain's ``EncoderClassifier.from_hparams`` needs. A folder with
+only the latter is read by ``ast_lobes.compat.exports`` (its YAML as
+data). SpeechBrain's own ``from_hparams`` builds what the YAML says: use
+it only on folders you trust.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -20,14 +18,11 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from ruamel.yaml import YAML
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
-from ast_lobes.model.config import (
-    AudioSpectrogramTransformerConfig,
-    renamed_fields,
-)
+from ast_lobes.compat.aliases import renamed_fields
+from ast_lobes.compat.exports import description_from_yaml, load_ckpt_weights
+from ast_lobes.model.config import AudioSpectrogramTransformerConfig
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
 from ast_lobes.model.head import (
     AudioClassificationHead,
@@ -36,7 +31,11 @@ from ast_lobes.model.head import (
     head_kind,
 )
 from ast_lobes.model.pipeline import AudioClassificationPipeline
-from ast_lobes.weights.files import CheckpointError, load_state_dict_exactly
+from ast_lobes.weights.files import (  # noqa: F401 (UnsafeModelFolderError)
+    CheckpointError,
+    UnsafeModelFolderError,
+    load_state_dict_exactly,
+)
 
 DESCRIPTION_FILE = "model.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -46,28 +45,6 @@ HEADS = {
     "pair": DistillationHead,
     "frames": FrameLevelHead,
 }
-# The tags an exported hyperparams.yaml may hold: this project's modules
-# and SpeechBrain's label encoder and pretrainer. Anything else
-# (``!apply:os.system``, ``!name:``, another class) would run code.
-ALLOWED_TAGS = {
-    "!ref",
-    "!new:ast_lobes.KaldiFbank",
-    "!new:ast_lobes.FbankNormalization",
-    "!new:ast_lobes.AudioSpectrogramTransformer",
-    "!new:ast_lobes.AudioClassificationHead",
-    "!new:ast_lobes.DistillationHead",
-    "!new:ast_lobes.FrameLevelHead",
-    "!new:ast_lobes.AudioClassificationPipeline",
-    "!new:speechbrain.dataio.encoder.CategoricalEncoder",
-    "!new:speechbrain.utils.parameter_transfer.Pretrainer",
-}
-HEAD_TAGS = {
-    f"!new:ast_lobes.{cls.__name__}": kind for kind, cls in HEADS.items()
-}
-
-
-class UnsafeModelFolderError(CheckpointError):
-    """A model folder whose YAML would run code when built."""
 
 
 @dataclass
@@ -167,7 +144,7 @@ def pipeline_from_description(description, source):
                 bool(description.get("per_clip_mean", False)),
             ),
             AudioSpectrogramTransformer(
-                config=AudioSpectrogramTransformerConfig(**encoder_fields)
+                AudioSpectrogramTransformerConfig(**encoder_fields)
             ),
             HEADS[kind](**head),
         )
@@ -178,100 +155,10 @@ def pipeline_from_description(description, source):
         ) from error
 
 
-def tag_of(node):
-    """The tag of a parsed YAML node (``!new:...``), or None."""
-    return getattr(getattr(node, "tag", None), "value", None)
-
-
-def check_tags(node, source, where=""):
-    """Refuses any tag outside ``ALLOWED_TAGS`` in a parsed YAML tree,
-    naming its key."""
-    tag = tag_of(node)
-    if tag is not None and tag.startswith("!") and tag not in ALLOWED_TAGS:
-        raise UnsafeModelFolderError(
-            f"{source}: key {where or '(top)'!r} holds {tag}, which a model "
-            "folder may not hold (only this project's and SpeechBrain's own "
-            "classes): it would run code when built. Refused; rebuild the "
-            "folder with a recipe's export, or load it with SpeechBrain's "
-            "from_hparams only if you trust it"
-        )
-    if isinstance(node, dict):
-        for key, value in node.items():
-            check_tags(value, source, f"{where}.{key}" if where else str(key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            check_tags(value, source, f"{where}[{index}]")
-
-
-def plain(node):
-    """A parsed YAML node as plain Python data (tags dropped)."""
-    if isinstance(node, dict):
-        return {str(key): plain(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [plain(value) for value in node]
-    return getattr(node, "value", node)
-
-
-def description_from_yaml(folder):
-    """The description of a folder exported before 0.3, read from its
-    ``hyperparams.yaml`` as data (no object is built)."""
-    path = os.path.join(folder, "hyperparams.yaml")
-    with open(path, encoding="utf-8") as handle:
-        tree = YAML(typ="rt").load(handle)
-    if not isinstance(tree, dict):
-        raise CheckpointError(f"{path}: not a mapping of settings")
-    check_tags(tree, path)
-    head_tag = tag_of(tree.get("classifier"))
-    if head_tag not in HEAD_TAGS:
-        raise CheckpointError(f"{path}: classifier is {head_tag}, not a head")
-    try:
-        values = {key: plain(tree[key]) for key in (
-            "compute_features", "mean_var_norm", "embedding_model",
-            "classifier",
-        )}  # fmt: skip
-    except KeyError as error:
-        raise CheckpointError(f"{path}: no {error.args[0]}") from error
-    values["embedding_model"].pop("config", None)
-    return {
-        "format": DESCRIPTION_FORMAT,
-        "sample_rate": tree.get("sample_rate", 16000),
-        "multi_label": bool(tree.get("multi_label", False)),
-        "front_end": values["compute_features"],
-        "normalization": values["mean_var_norm"]["normalization"],
-        "per_clip_mean": bool(
-            values["mean_var_norm"].get("per_clip_mean", False)
-        ),
-        "encoder": encoder_config_fields(values["embedding_model"], path),
-        "head": {"kind": HEAD_TAGS[head_tag], **values["classifier"]},
-        "labels": read_label_file(folder),
-        "thresholds": plain(tree.get("thresholds")),
-    }
-
-
-def encoder_config_fields(arguments, source):
-    """Config fields from the encoder's YAML arguments (``model_size``
-    expanded to its dimensions, as the constructor does)."""
-    arguments = renamed_fields(arguments, source)
-    return AudioSpectrogramTransformerConfig.from_size(**arguments).as_dict()
-
-
-def read_label_file(folder):
-    """The label names of ``label_encoder.ckpt`` (SpeechBrain's text
-    format), in index order."""
-    from speechbrain.dataio.encoder import CategoricalEncoder
-
-    labels = CategoricalEncoder()
-    path = os.path.join(folder, "label_encoder.ckpt")
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{folder}: no label_encoder.ckpt")
-    labels.load(path)
-    return [labels.ind2lab[i] for i in range(len(labels))]
-
-
 def model_description(folder):
     """The data-only description of an exported model folder: its
-    ``model.json``, or (folders exported before 0.3) its YAML read as
-    data. Nothing from the folder is run."""
+    ``model.json``, or (a folder without one) its YAML read as data
+    (``ast_lobes.compat.exports``). Nothing from the folder is run."""
     path = os.path.join(folder, DESCRIPTION_FILE)
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
@@ -290,7 +177,7 @@ def model_description(folder):
             f"{folder}: no {DESCRIPTION_FILE} or hyperparams.yaml (not a "
             "model folder)"
         )
-    return description_from_yaml(folder)
+    return {"format": DESCRIPTION_FORMAT, **description_from_yaml(folder)}
 
 
 def load_weights(pipeline, folder):
@@ -310,18 +197,14 @@ def load_weights(pipeline, folder):
             }
             load_state_dict_exactly(module, part, path)
         return
-    for name, module in (("embedding_model", pipeline.bare_encoder),
-                         ("classifier", pipeline.head)):  # fmt: skip
-        weights = os.path.join(folder, f"{name}.ckpt")
-        if not os.path.isfile(weights):
-            raise CheckpointError(f"{folder}: no {WEIGHTS_FILE} or {name}.ckpt")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        load_state_dict_exactly(module, state, weights)
+    load_ckpt_weights(pipeline.bare_encoder, pipeline.head, folder,
+                      missing=WEIGHTS_FILE)  # fmt: skip
 
 
 def load_exported_model(folder):
-    """Loads a folder written by ``ast_lobes.export_classifier`` (or an
-    earlier version's) without running code from it.
+    """Loads a folder written by ``ast_lobes.export_classifier`` without
+    running code from it (``ast_lobes.load_model_source``, the one way
+    in, reads such a folder with it).
 
     Arguments
     ---------

@@ -13,6 +13,10 @@ class CheckpointError(ValueError):
     """A weight file that cannot be read or does not fit the model."""
 
 
+class UnsafeModelFolderError(CheckpointError):
+    """A model folder whose YAML would run code when built."""
+
+
 def read_state_dict_file(path):
     """Reads a ``.pth``/``.pt``/``.bin``/``.ckpt`` or ``.safetensors`` file.
 

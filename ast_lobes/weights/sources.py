@@ -1,11 +1,15 @@
-"""One resolver from a model source to a model: an exported folder of this
-project, a published AST (registry name, original ``.pth``, Hugging Face
-folder or hub id) or another SpeechBrain classifier folder.
+"""The one way in: one resolver from a model source to a model: an
+exported folder of this project, a published AST (registry name, original
+``.pth``, Hugging Face folder or hub id) or another SpeechBrain classifier
+folder.
 
-``load_model_source`` is what the tagger, ``ast-tag``, HEAR, distillation
-teachers and the recipes call; each gets an ``ExportedModel``: the
-pipeline (``(wavs, lens) -> logits``), its label names, single- or
-multi-label outputs, the calibrated thresholds and the head's output kind.
+``load_model_source`` is what every ``AudioTagger`` constructor,
+``ast-tag``, HEAR, distillation teachers and the recipes call; each gets
+an ``ExportedModel``: the pipeline (``(wavs, lens) -> logits``), its
+label names, single- or multi-label outputs, the calibrated thresholds
+and the head's output kind. It reads with the same readers as
+``ast_lobes.pretrained_encoder`` (``read_ast_checkpoint``), which builds
+an encoder to train rather than a model to run.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -17,13 +21,14 @@ import torch
 from torch import nn
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
+from ast_lobes.compat.exports import is_yaml_export
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.weights.exported import (
     DESCRIPTION_FILE,
     ExportedModel,
-    UnsafeModelFolderError,
     load_exported_model,
 )
+from ast_lobes.weights.files import UnsafeModelFolderError
 from ast_lobes.weights.labels import audioset_label_names
 from ast_lobes.weights.published import (
     checkpoint_modules,
@@ -49,15 +54,12 @@ class SpeechBrainClassifier(nn.Module):
 
 
 def is_project_export(folder):
-    """True for a folder written by ``ast_lobes.export_classifier`` (of
-    this version: ``model.json``; or of an earlier one)."""
-    if os.path.isfile(os.path.join(folder, DESCRIPTION_FILE)):
-        return True
-    path = os.path.join(folder, "hyperparams.yaml")
-    if not os.path.isfile(path):
-        return False
-    with open(path, encoding="utf-8") as handle:
-        return "ast_lobes." in handle.read()
+    """True for a folder written by ``ast_lobes.export_classifier``
+    (``model.json``; or a ``hyperparams.yaml`` of this project's modules,
+    ``ast_lobes.compat.exports``)."""
+    return os.path.isfile(
+        os.path.join(folder, DESCRIPTION_FILE)
+    ) or is_yaml_export(folder)
 
 
 def load_speechbrain_classifier(folder, savedir=None, trust_code=False):

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
+from ast_lobes.compat.aliases import renamed_options  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
@@ -55,23 +56,6 @@ TABLE_OPTIONS = (
 )  # fmt: skip
 FROM_DATA = ("n_classes", "multi_label", "target_length", "norm_mean",
              "norm_std")  # fmt: skip
-
-
-RENAMED_OPTIONS = {  # before 0.3
-    "max_frames": ("max_target_length",),
-    "patch_stride": ("fstride", "tstride"),
-}
-
-
-def renamed_options(overrides):
-    """Command-line options of before 0.3 under their new names, with a
-    deprecation message."""
-    for old, new in RENAMED_OPTIONS.items():
-        if old in overrides:
-            print(f"--{old} is now --{' and --'.join(new)}", file=sys.stderr)
-            value = overrides.pop(old)
-            overrides.update({name: value for name in new})
-    return overrides
 
 
 def split_seed(plain):

@@ -19,6 +19,17 @@ from ast_lobes import (
 from pretrained_interfaces import AudioTagger
 
 
+def tagger_over(encoder, head, names, target_length, normalization="audioset",
+                **options):  # fmt: skip
+    """A tagger over ``encoder`` and ``head`` behind the Kaldi fbank of
+    ``target_length`` frames (``options``: those of ``from_pipeline``)."""
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=target_length),
+        FbankNormalization(normalization), encoder, head,
+    )  # fmt: skip
+    return AudioTagger.from_pipeline(pipeline, names, **options)
+
+
 def small_tagger(target_length=1024, n_labels=4, seed=0):
     torch.manual_seed(seed)
     encoder = AudioSpectrogramTransformer(
@@ -27,9 +38,7 @@ def small_tagger(target_length=1024, n_labels=4, seed=0):
     )  # fmt: skip
     head = AudioClassificationHead(32, n_labels)
     names = [f"label{i}" for i in range(n_labels)]
-    return AudioTagger.from_modules(
-        encoder, head, names, target_length=target_length, precision="fp32"
-    )
+    return tagger_over(encoder, head, names, target_length, precision="fp32")
 
 
 def export_tagger(tagger, folder, multi_label=True):
@@ -63,9 +72,9 @@ def deep_tagger():
         model_size=None, embed_dim=32, depth=3, num_heads=2,
         target_length=100, fstride=16, tstride=10,
     )  # fmt: skip
-    return AudioTagger.from_modules(
-        encoder, AudioClassificationHead(32, 4), list("abcd"),
-        target_length=100, precision="fp32",
+    return tagger_over(
+        encoder, AudioClassificationHead(32, 4), list("abcd"), 100,
+        precision="fp32",
     )  # fmt: skip
 
 

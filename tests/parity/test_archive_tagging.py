@@ -194,7 +194,7 @@ def test_tagger_batches_files_of_different_lengths_as_one_by_one(
     archive, hf_audioset_dir
 ):
     path, _ = hf_audioset_dir
-    tagger = AudioTagger.from_ast_checkpoint(str(path), precision="fp32")
+    tagger = AudioTagger.from_source(str(path), precision="fp32")
     paths = sorted(str(p) for p in archive.rglob("*.wav"))
     together, failures = tagger.tag_files(paths, batch_size=5, top_k=None)
     assert not failures

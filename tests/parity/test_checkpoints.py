@@ -8,7 +8,8 @@ import torch
 from checkpoint_formats import to_original_format
 from safetensors.torch import load_file, save_file
 
-from ast_lobes import CheckpointError, load_ast_checkpoint
+from ast_lobes import CheckpointError
+from ast_lobes.weights.published import load_ast_checkpoint
 
 
 def hf_logits(model, fbank):

@@ -173,6 +173,7 @@ def test_bad_streams_are_refused_with_a_clear_message(tmp_path, capsys):
 
 def frame_level_tagger():
     import torch
+    from tagger_models import tagger_over
 
     from ast_lobes import AudioSpectrogramTransformer, FrameLevelHead
 
@@ -181,9 +182,9 @@ def frame_level_tagger():
         model_size=None, embed_dim=32, depth=1, num_heads=2,
         target_length=100, fstride=16, tstride=10, pooling="time_steps",
     )  # fmt: skip
-    return AudioTagger.from_modules(
-        encoder, FrameLevelHead(32, 3), ["a", "b", "c"], target_length=100,
-        normalization="audioset", precision="fp32",
+    return tagger_over(
+        encoder, FrameLevelHead(32, 3), ["a", "b", "c"], 100,
+        precision="fp32",
     )  # fmt: skip
 
 

@@ -39,7 +39,7 @@ def test_tagger_on_hf_checkpoint_matches_hf_sigmoid(hf_audioset_dir, tmp_path):
     path, model = hf_audioset_dir
     wave = zero_mean_wave(FULL_WINDOW)
     soundfile.write(tmp_path / "clip.wav", wave, 16000, subtype="FLOAT")
-    tagger = AudioTagger.from_ast_checkpoint(str(path), precision="fp32")
+    tagger = AudioTagger.from_source(str(path), precision="fp32")
     result = tagger.tag_file(tmp_path / "clip.wav", top_k=None)
     inputs = ASTFeatureExtractor()(
         wave, sampling_rate=16000, return_tensors="pt"
@@ -59,7 +59,8 @@ def test_original_pth_gets_audioset_names(hf_audioset_dir, tmp_path):
     torch.save(
         to_original_format(load_file(path / "model.safetensors")), original
     )
-    tagger = AudioTagger.from_ast_checkpoint(str(original))
+    with pytest.warns(DeprecationWarning, match="goes away in 0.5.0"):
+        tagger = AudioTagger.from_ast_checkpoint(str(original))
     assert tagger.label_names == audioset_label_names()
     assert tagger.target_length == 1024 and tagger.window_seconds == 10.255
 
@@ -72,7 +73,7 @@ def test_short_clip_is_padded_to_the_window_as_hf_does(
     path, model = hf_audioset_dir
     wave = zero_mean_wave(3 * 16000)
     soundfile.write(tmp_path / "short.wav", wave, 16000, subtype="FLOAT")
-    tagger = AudioTagger.from_ast_checkpoint(str(path), precision="fp32")
+    tagger = AudioTagger.from_source(str(path), precision="fp32")
     result = tagger.tag_file(tmp_path / "short.wav", top_k=None)
     inputs = ASTFeatureExtractor()(
         wave, sampling_rate=16000, return_tensors="pt"

@@ -484,13 +484,14 @@ def test_frame_level_head_gives_events(class_folders, tmp_path, capsys):
     assert isinstance(printed["results"][0]["events"], list)
     picture = tmp_path / "pictures" / "long.png"
     assert picture.read_bytes()[:4] == b"\x89PNG"
+    from tagger_models import tagger_over
+
     from ast_lobes import AudioClassificationHead, AudioSpectrogramTransformer
 
-    plain = AudioTagger.from_modules(
+    plain = tagger_over(
         AudioSpectrogramTransformer(model_size=None, embed_dim=16, depth=1,
                                     num_heads=2, target_length=100),
-        AudioClassificationHead(16, 2), ["a", "b"], target_length=100,
-        precision=None,
+        AudioClassificationHead(16, 2), ["a", "b"], 100, precision=None,
     )  # fmt: skip
     with pytest.raises(ValueError, match="needs a model with a frame-level"):
         detect_events(plain, str(long), resolution="frames")

@@ -25,6 +25,51 @@ def test_named_sizes():
         AudioSpectrogramTransformer("huge")
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model_size": "tiny224", "depth": 1, "target_length": 128},
+        {"model_size": None, "embed_dim": 32, "depth": 2, "num_heads": 2,
+         "target_length": 100, "fstride": 16, "tstride": 10,
+         "stem_channels": 4, "pooling": "mean"},
+    ],
+)  # fmt: skip
+def test_the_config_builds_the_encoder_the_keywords_build(fields):
+    from ast_lobes import AudioSpectrogramTransformerConfig
+
+    torch.manual_seed(3)
+    by_keywords = AudioSpectrogramTransformer(**fields).eval()
+    config = AudioSpectrogramTransformerConfig.from_size(**fields)
+    torch.manual_seed(3)
+    by_config = AudioSpectrogramTransformer(config).eval()
+    torch.manual_seed(3)
+    by_from_config = AudioSpectrogramTransformer.from_config(config).eval()
+    assert by_keywords.config == by_config.config == config
+    fbank = torch.randn(2, fields["target_length"], 128)
+    for built in (by_config, by_from_config):
+        keys = {k: v.shape for k, v in built.state_dict().items()}
+        assert keys == {k: v.shape for k, v in by_keywords.state_dict().items()}
+        with torch.no_grad():
+            assert torch.equal(built(fbank), by_keywords(fbank))
+
+
+def test_keywords_change_a_given_config():
+    from ast_lobes import AudioSpectrogramTransformerConfig
+
+    config = AudioSpectrogramTransformerConfig.from_size(
+        "tiny224", depth=1, target_length=128
+    )
+    encoder = AudioSpectrogramTransformer(config, pooling="cls")
+    assert encoder.config == config.replace(pooling="cls")
+    assert AudioSpectrogramTransformer().config.model_size == "base384"
+    with pytest.raises(TypeError, match="give the size in the config"):
+        AudioSpectrogramTransformer(config, model_size="base384")
+    with pytest.raises(TypeError, match="Unknown .* settings: depht"):
+        AudioSpectrogramTransformer(config, depht=2)
+    with pytest.raises(TypeError, match="pretrained_encoder"):
+        AudioSpectrogramTransformer("tiny224", imagenet_weights=True)
+
+
 def test_pooling_modes_and_all_tokens():
     encoder = small()
     fbank = torch.randn(2, 200, 128)
@@ -124,10 +169,11 @@ def test_the_input_frames_have_one_name_and_the_old_ones_still_work():
     encoder = AudioSpectrogramTransformer(
         model_size=None, embed_dim=32, depth=1, num_heads=2, target_length=96
     )
-    tagger = AudioTagger.from_modules(
-        encoder, AudioClassificationHead(32, 2), ["a", "b"],
-        target_length=96, precision="fp32",
-    )  # fmt: skip
+    with pytest.warns(DeprecationWarning, match="from_modules is now"):
+        tagger = AudioTagger.from_modules(
+            encoder, AudioClassificationHead(32, 2), ["a", "b"],
+            target_length=96, precision="fp32",
+        )  # fmt: skip
     assert encoder.config.target_length == 96 == tagger.target_length
     assert isinstance(tagger.pipeline.compute_features, KaldiFbank)
     assert tagger.pipeline.compute_features.target_length == 96

@@ -89,13 +89,14 @@ def test_auto_picks_fp32_without_bf16_or_avx2(plain_cpu):
 
 
 def test_tagger_decides_its_precision_when_built(avx2_cpu):
+    from tagger_models import tagger_over
+
     from ast_lobes import AudioClassificationHead
-    from pretrained_interfaces import AudioTagger
 
     def tagger(**kwargs):
-        return AudioTagger.from_modules(
-            encoder(), AudioClassificationHead(32, 2), ["a", "b"],
-            target_length=100, **kwargs,
+        return tagger_over(
+            encoder(), AudioClassificationHead(32, 2), ["a", "b"], 100,
+            **kwargs,
         )  # fmt: skip
 
     auto = tagger()

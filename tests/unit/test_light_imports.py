@@ -59,11 +59,15 @@ def test_every_public_name_resolves():
 def test_module_paths_of_earlier_versions_import_as_their_new_modules():
     import importlib
 
-    from ast_lobes import _MOVED_MODULES
+    from ast_lobes.compat.aliases import MOVED_MODULES
 
-    for old, new in _MOVED_MODULES.items():
-        assert importlib.import_module(old) is importlib.import_module(new)
-    from ast_lobes.training.data import build_label_encoder
+    for old, alias in MOVED_MODULES.items():
+        sys.modules.pop(old, None)  # imported before: imported again here
+        with pytest.warns(DeprecationWarning, match=alias.removed_in):
+            moved = importlib.import_module(old)
+        assert moved is importlib.import_module(alias.new)
+    with pytest.warns(DeprecationWarning, match="datasets.build_label"):
+        from ast_lobes.training.data import build_label_encoder
     from ast_lobes.training.data.datasets import build_label_encoder as new
 
     assert build_label_encoder is new

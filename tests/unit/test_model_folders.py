@@ -25,9 +25,11 @@ from ast_lobes import (
     FbankNormalization,
     KaldiFbank,
     export_classifier,
+)
+from ast_lobes.weights.exported import (
+    UnsafeModelFolderError,
     load_exported_model,
 )
-from ast_lobes.weights.exported import UnsafeModelFolderError
 from pretrained_interfaces import AudioTagger, hear
 from pretrained_interfaces.tag_cli import main as ast_tag
 

@@ -1,0 +1,171 @@
+"""Reading a model folder exported with a ``hyperparams.yaml`` and
+``.ckpt`` files but no ``model.json`` (``OLD_EXPORT_FOLDERS`` in
+``ast_lobes.compat.aliases`` says until when), without running any code
+from it.
+
+Its YAML is read as data (never built by HyperPyYAML, which runs the
+``!new:``/``!apply:`` tags it holds), each tag checked against
+``ALLOWED_TAGS``, and its weights read with
+``torch.load(weights_only=True)``. ``ast_lobes.weights.exported`` calls
+it for such a folder.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import os
+
+import torch
+from ruamel.yaml import YAML
+
+from ast_lobes.compat.aliases import OLD_EXPORT_FOLDERS, renamed_fields
+from ast_lobes.model.config import AudioSpectrogramTransformerConfig
+from ast_lobes.weights.files import (
+    CheckpointError,
+    UnsafeModelFolderError,
+    load_state_dict_exactly,
+)
+
+# The tags such a hyperparams.yaml may hold: this project's modules and
+# SpeechBrain's label encoder and pretrainer. Anything else
+# (``!apply:os.system``, ``!name:``, another class) would run code.
+ALLOWED_TAGS = {
+    "!ref",
+    "!new:ast_lobes.KaldiFbank",
+    "!new:ast_lobes.FbankNormalization",
+    "!new:ast_lobes.AudioSpectrogramTransformer",
+    "!new:ast_lobes.AudioClassificationHead",
+    "!new:ast_lobes.DistillationHead",
+    "!new:ast_lobes.FrameLevelHead",
+    "!new:ast_lobes.AudioClassificationPipeline",
+    "!new:speechbrain.dataio.encoder.CategoricalEncoder",
+    "!new:speechbrain.utils.parameter_transfer.Pretrainer",
+}
+# The head's tag -> its kind in a description (``weights.exported.HEADS``)
+HEAD_TAGS = {
+    "!new:ast_lobes.AudioClassificationHead": "clip",
+    "!new:ast_lobes.DistillationHead": "pair",
+    "!new:ast_lobes.FrameLevelHead": "frames",
+}
+
+
+def is_yaml_export(folder):
+    """True for a folder whose ``hyperparams.yaml`` builds this project's
+    modules."""
+    path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        return "ast_lobes." in handle.read()
+
+
+def tag_of(node):
+    """The tag of a parsed YAML node (``!new:...``), or None."""
+    return getattr(getattr(node, "tag", None), "value", None)
+
+
+def check_tags(node, source, where=""):
+    """Refuses any tag outside ``ALLOWED_TAGS`` in a parsed YAML tree,
+    naming its key."""
+    tag = tag_of(node)
+    if tag is not None and tag.startswith("!") and tag not in ALLOWED_TAGS:
+        raise UnsafeModelFolderError(
+            f"{source}: key {where or '(top)'!r} holds {tag}, which a model "
+            "folder may not hold (only this project's and SpeechBrain's own "
+            "classes): it would run code when built. Refused; rebuild the "
+            "folder with a recipe's export, or load it with SpeechBrain's "
+            "from_hparams only if you trust it"
+        )
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_tags(value, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            check_tags(value, source, f"{where}[{index}]")
+
+
+def plain(node):
+    """A parsed YAML node as plain Python data (tags dropped).
+
+    Example
+    -------
+    >>> plain({"a": [1, {"b": "c"}]})
+    {'a': [1, {'b': 'c'}]}
+    """
+    if isinstance(node, dict):
+        return {str(key): plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [plain(value) for value in node]
+    return getattr(node, "value", node)
+
+
+def description_from_yaml(folder):
+    """The description of the folder (as ``model.json`` holds it, less
+    its ``format``), read from its ``hyperparams.yaml`` as data (no
+    object is built)."""
+    OLD_EXPORT_FOLDERS.warn(folder, stacklevel=4)
+    path = os.path.join(folder, "hyperparams.yaml")
+    with open(path, encoding="utf-8") as handle:
+        tree = YAML(typ="rt").load(handle)
+    if not isinstance(tree, dict):
+        raise CheckpointError(f"{path}: not a mapping of settings")
+    check_tags(tree, path)
+    head_tag = tag_of(tree.get("classifier"))
+    if head_tag not in HEAD_TAGS:
+        raise CheckpointError(f"{path}: classifier is {head_tag}, not a head")
+    try:
+        values = {key: plain(tree[key]) for key in (
+            "compute_features", "mean_var_norm", "embedding_model",
+            "classifier",
+        )}  # fmt: skip
+    except KeyError as error:
+        raise CheckpointError(f"{path}: no {error.args[0]}") from error
+    values["embedding_model"].pop("config", None)
+    return {
+        "sample_rate": tree.get("sample_rate", 16000),
+        "multi_label": bool(tree.get("multi_label", False)),
+        "front_end": values["compute_features"],
+        "normalization": values["mean_var_norm"]["normalization"],
+        "per_clip_mean": bool(
+            values["mean_var_norm"].get("per_clip_mean", False)
+        ),
+        "encoder": encoder_config_fields(values["embedding_model"], path),
+        "head": {"kind": HEAD_TAGS[head_tag], **values["classifier"]},
+        "labels": read_label_file(folder),
+        "thresholds": plain(tree.get("thresholds")),
+    }
+
+
+def encoder_config_fields(arguments, source):
+    """Config fields from the encoder's YAML arguments (``model_size``
+    expanded to its dimensions, as the constructor does)."""
+    arguments = renamed_fields(arguments, source)
+    return AudioSpectrogramTransformerConfig.from_size(**arguments).as_dict()
+
+
+def read_label_file(folder):
+    """The label names of ``label_encoder.ckpt`` (SpeechBrain's text
+    format), in index order."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    labels = CategoricalEncoder()
+    path = os.path.join(folder, "label_encoder.ckpt")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{folder}: no label_encoder.ckpt")
+    labels.load(path)
+    return [labels.ind2lab[i] for i in range(len(labels))]
+
+
+def load_ckpt_weights(encoder, head, folder, missing=""):
+    """Fills ``encoder`` and ``head`` from the folder's
+    ``embedding_model.ckpt`` and ``classifier.ckpt`` (read with
+    ``torch.load(weights_only=True)``); ``missing`` names the newer
+    weights file in the error when one is absent."""
+    for name, module in (("embedding_model", encoder),
+                         ("classifier", head)):  # fmt: skip
+        weights = os.path.join(folder, f"{name}.ckpt")
+        if not os.path.isfile(weights):
+            other = f"{missing} or " if missing else ""
+            raise CheckpointError(f"{folder}: no {other}{name}.ckpt")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        load_state_dict_exactly(module, state, weights)
