@@ -1,4 +1,4 @@
-"""The small-set builders' pieces (recipes/AudioFolder/benchmark), on
+"""The small-set builders' pieces (benchmarks/audiofolder), on
 hand-made signals: classes from file names, recordings from variant
 numbers, windows of a recording, a word over a background at its SNR,
 MIDI files against the Standard MIDI File spec's bytes."""
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioFolder", "benchmark"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "audiofolder"))
 
 import make_sets  # noqa: E402
 

@@ -18,6 +18,10 @@ from ast_lobes.audio.io import read_audio
 from ast_lobes.training.recipe import read_plain_hparams
 
 C_VALUES = (0.01, 0.1, 1.0, 10.0)
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECIPE = os.path.normpath(
+    os.path.join(HERE, "..", "..", "recipes", "AudioFolder")
+)
 
 
 def recipe_split(table, folder, split_args, fold=None):
@@ -32,8 +36,7 @@ def recipe_split(table, folder, split_args, fold=None):
         overrides[key.lstrip("-")] = yaml.safe_load(value)
     if fold is not None:
         overrides.update(fold=fold, output_folder=f"{folder}/fold{fold}")
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    plain = read_plain_hparams(os.path.join(here, "hparams", "cpu.yaml"),
+    plain = read_plain_hparams(os.path.join(RECIPE, "hparams", "cpu.yaml"),
                                overrides)  # fmt: skip
     prepare_audio_folder(**prepare_options(plain, fold))
     return {

@@ -45,10 +45,10 @@ hydrogen-drumkits fluidsynth fluid-soundfont-gm timgm6mb-soundfont
 musescore-general-soundfont-small csound-soundfont freepats timidity``
 (about 1.3 GB).
 
-To run::
+To run (from the repository root)::
 
-    python make_sets.py small_sets                  # all six, ~2.5 min
-    python make_sets.py small_sets --sets drums voices
+    python benchmarks/audiofolder/make_sets.py small_sets  # all six, ~2.5 min
+    python benchmarks/audiofolder/make_sets.py small_sets --sets drums voices
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -69,7 +69,11 @@ import soundfile
 import torch
 import torchaudio
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECIPE = os.path.normpath(
+    os.path.join(HERE, "..", "..", "recipes", "AudioFolder")
+)
+sys.path.insert(0, RECIPE)  # make_tts_data
 
 from make_tts_data import WORDS, speak, voices  # noqa: E402
 

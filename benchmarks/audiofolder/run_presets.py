@@ -22,16 +22,21 @@ teacher where the preset trains one (the same split and seed). A time
 marked * was measured while another run shared the two cores
 (``"shared_cpu": true`` in its ``result.json``).
 
-To run::
+To run (from the repository root; LOG.md beside this file records
+what was measured and chosen)::
 
-    python make_sets.py small_sets
-    python run_presets.py small_sets --output results/small_sets
-    python run_presets.py small_sets --presets logreg frames --sets drums
-    python run_presets.py small_sets --table_only   # what is measured
-    python run_presets.py small_sets --n_folds 4 --sets drums effects \
-        --output results/small_sets_folds
-    python run_presets.py small_sets --sets notes --seeds 1986 2 3 \
-        --presets teacher teacher_then_online_mixup_student_no_noise
+    python benchmarks/audiofolder/make_sets.py small_sets
+    python benchmarks/audiofolder/run_presets.py small_sets \
+        --output results/small_sets
+    python benchmarks/audiofolder/run_presets.py small_sets \
+        --presets logreg frames --sets drums
+    python benchmarks/audiofolder/run_presets.py small_sets \
+        --table_only   # what is measured
+    python benchmarks/audiofolder/run_presets.py small_sets --n_folds 4 \
+        --sets drums effects --output results/small_sets_folds
+    python benchmarks/audiofolder/run_presets.py small_sets --sets notes \
+        --seeds 1986 2 3 --presets teacher \
+        teacher_then_online_mixup_student_no_noise
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -47,7 +52,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RECIPE = os.path.dirname(HERE)
+RECIPE = os.path.normpath(
+    os.path.join(HERE, "..", "..", "recipes", "AudioFolder")
+)
 sys.path.insert(0, HERE)
 sys.path.insert(0, RECIPE)
 
@@ -58,14 +65,10 @@ SPLIT = ["--group_column", "group", "--valid_share", "0.15",
          "--test_share", "0.2", "--split_seed", str(SPLIT_SEED)]  # fmt: skip
 HPARAMS = os.path.join(RECIPE, "hparams")
 # Every preset names its patches, stem and fbank noise (BEFORE, below,
-# the rest): cpu.yaml's own defaults are
-# teacher_then_online_mixup_student_no_noise since 0.11
-# (teacher_then_online_mixup_student from 0.10,
-# teacher_then_averaged_student_adamw from 0.9,
-# teacher_then_time_image_averaged_student from 0.8,
-# teacher_then_time_image_student from 0.7, teacher_then_time_bn_student
-# from 0.6, stem_frames_shift from 0.5, stem_frames from 0.4); the presets
-# keep their meaning whatever it holds.
+# the rest), so that it keeps its meaning whatever cpu.yaml holds;
+# cpu.yaml's own settings are teacher_then_online_mixup_student_no_noise.
+# LOG.md (beside this file) says which preset was chosen over which, on
+# what, and why.
 FRAMES = ["--patch_size", "[128,2]", "--fstride", "128", "--tstride", "2"]
 NO_STEM = ["--stem_channels", "0"]
 STEM = ["--stem_channels", "16", "--stem_kind", "image"]
@@ -75,7 +78,7 @@ WIDE = ["--embed_dim", "128", "--depth", "4", "--warmup_steps", "200"]
 STUDENT = ["--teacher", "{teacher}", "--teacher_draws", "10",
            "--teacher_loss", "soft", "--teacher_weight", "0.5"]  # fmt: skip
 # The teacher trained in the run's own folder with the student's
-# augmentation (noise and roll included), as the README's words command
+# augmentation (noise and roll included)
 TEACHER_THEN_STUDENT = ["--teacher_recipe", "cnn_teacher.yaml",
                         *STUDENT[2:]]  # fmt: skip
 WIDE_TIME_STEM = ["--stem_channels", "256", "--stem_kind", "time"]
@@ -96,25 +99,25 @@ ONLINE_TEACHER = ["--teacher_online", "true", "--teacher_draws", "0"]
 PRESETS = {
     "teacher": ("cnn_teacher.yaml", ["--teacher_draws", "10"],
                 "ECAPA-TDNN convnet teacher (0.75 M), 10 stored draws"),
-    "cpu_0.3": ("cpu.yaml", [*PATCHES_16, *NO_STEM],
-                "0.3 CPU preset: 64 x 2 AST, 16x16 patches at stride 10"),
+    "square_patches": ("cpu.yaml", [*PATCHES_16, *NO_STEM],
+                       "64 x 2 AST over 16x16 patches at stride 10, no "
+                       "stem (the first CPU preset)"),
     "frames": ("cpu.yaml", [*FRAMES, *NO_STEM],
-               "0.3 preset with frame patches (128 x 2, stride 2)"),
+               "square_patches with frame patches (128 x 2, stride 2)"),
     "frames_student": ("cpu.yaml", [*FRAMES, *NO_STEM, *STUDENT],
                        "frames, one head learning labels and the teacher"),
     "frames_student_100": ("cpu.yaml", [*FRAMES, *NO_STEM, *STUDENT,
                                         *EPOCHS_100],
                            "frames_student for 100 epochs (decay from 75)"),
     "stem_frames": ("cpu.yaml", [*FRAMES, *STEM],
-                    "frame patches over a 16-channel convolutional stem "
-                    "(cpu.yaml's default in 0.4)"),
+                    "frame patches over a 16-channel convolutional "
+                    "stem"),
     "stem_frames_mixup": ("cpu.yaml", [*FRAMES, *STEM, *MIXUP],
                           "stem_frames with mixup (half the clips, "
                           "Beta(10, 10))"),
     "stem_frames_shift": ("cpu.yaml", [*FRAMES, *STEM, *SHIFT],
                           "stem_frames with fbank noise (0.1) and time "
-                          "rolls of up to 10 frames (cpu.yaml's default "
-                          "since 0.5)"),
+                          "rolls of up to 10 frames: the AST alone"),
     "time_stem_frames_shift": ("cpu.yaml", [*FRAMES, *TIME_STEM, *SHIFT],
                                "stem_frames_shift with a 128-channel time "
                                "stem (1-D convolutions over the frames) "
@@ -122,7 +125,7 @@ PRESETS = {
     "teacher_then_time_student": ("cpu.yaml", [
         *FRAMES, *WIDE_TIME_STEM, *SHIFT, *TEACHER_THEN_STUDENT,
         *EPOCHS_100,
-    ], "the README's words command: the teacher with noise and roll, "
+    ], "the teacher with noise and roll, "
        "then its student over a 256-channel time stem, 100 epochs; "
        "minutes of both"),
     "teacher_then_time_bn_student": ("cpu.yaml", [
@@ -179,12 +182,10 @@ PRESETS = {
 }
 # fmt: on
 # What a cpu.yaml preset does not name is as when the presets were first
-# measured: no teacher stage (cpu.yaml's default since 0.6), 30 epochs
-# decayed from 20 (100 and 75 since 0.6), no BatchNorm in the stem (since
-# 0.6), no fbank noise or time roll (on from 0.5 to 0.10), the trained weights
-# (averaged since 0.8), Adam's coupled weight decay of 5e-7 (AdamW's 0.05
-# since 0.9), a teacher's outputs stored for 10 draws and no mixup (the
-# teacher online and mixup of half the clips since 0.10).
+# measured: no teacher stage, 30 epochs decayed from 20, no BatchNorm in
+# the stem, no fbank noise or time roll, the trained weights (not their
+# average), Adam's coupled weight decay of 5e-7, a teacher's outputs
+# stored for 10 draws and no mixup.
 BEFORE = [
     *("--teacher_recipe", "null", "--number_of_epochs", "30"),
     *("--lr_milestone_start", "20", "--stem_norm", "none"),
