@@ -2,6 +2,7 @@
 misspelt optional key instead of silently switching a stage off."""
 
 import glob
+import json
 import os
 
 import pytest
@@ -32,6 +33,25 @@ def offline_overrides(text, folder):
         if f"\n{key}:" in text:
             overrides[key] = None
     return overrides
+
+
+RECORDED_OUTPUTS = os.path.join(
+    ROOT, "tests", "fixtures", "yaml_outputs", "recorded.json"
+)
+
+
+@pytest.mark.parametrize(
+    "path", YAML_FILES, ids=[os.path.relpath(p, ROOT) for p in YAML_FILES]
+)
+def test_every_yaml_builds_the_recorded_model(path, tmp_path):
+    from yaml_outputs import yaml_outputs
+
+    with open(RECORDED_OUTPUTS, encoding="utf-8") as handle:
+        recorded = json.load(handle)[os.path.relpath(path, ROOT)]
+    outputs = yaml_outputs(path, tmp_path)
+    assert sorted(outputs) == sorted(recorded)
+    for part, before in recorded.items():
+        assert outputs[part] == pytest.approx(before, abs=1e-6), part
 
 
 def test_the_yaml_files_are_found():
