@@ -51,7 +51,7 @@ _PUBLIC_NAMES = {
     "Distillation": "ast_lobes.training.distillation",
     "export_classifier": "ast_lobes.training.export",
     "ReferenceLRSchedule": "ast_lobes.training.schedule",
-    "UnknownHparamError": "ast_lobes.training.stages",
+    "UnknownHparamError": "ast_lobes.training.hparams_check",
     "load_exported_model": "ast_lobes.weights.exported",
     "pretrained_encoder": "ast_lobes.weights.factory",
     "CheckpointError": "ast_lobes.weights.files",
@@ -115,6 +115,9 @@ _MOVED_MODULES = {
         )
         for name in names
     },
+    # renamed for what they hold
+    "ast_lobes.training.stages": "ast_lobes.training.hparams_check",
+    "ast_lobes.training.identity": "ast_lobes.training.run_fingerprint",
 }
 
 

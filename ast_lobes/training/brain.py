@@ -7,7 +7,7 @@ It expects these hparams (see the recipes' YAML files):
 * ``loss``: ``ce`` (cross-entropy on one-hot or mixed targets) or ``bce``;
 * ``lr_schedule`` (``ReferenceLRSchedule``), ``epoch_counter``,
   ``train_logger``;
-* optionally any of ``ast_lobes.training.stages.OPTIONAL_HPARAMS``: the
+* optionally any of ``ast_lobes.training.hparams_check.OPTIONAL_HPARAMS``: the
   training stages ``spec_augment``, ``mixup`` and ``fbank_noise``,
   ``metrics_file``, ``multi_label`` (adds mAP, mAUC and d-prime),
   ``best_key``, ``keep_all_checkpoints``, ``predictions_folder``,
@@ -46,7 +46,7 @@ from ast_lobes.training.data.sampling import (
 )
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
-from ast_lobes.training.stages import (
+from ast_lobes.training.hparams_check import (
     TRAINING_STAGES,
     active_stage,
     check_head_settings,

@@ -38,12 +38,12 @@ from ast_lobes.training.evaluation.thresholds import (
     f1_thresholds,
 )
 from ast_lobes.training.export import export_classifier
-from ast_lobes.training.identity import (
+from ast_lobes.training.hparams_check import optional
+from ast_lobes.training.run_fingerprint import (
     check_run_identity,
     run_identity,
     value_digest,
 )
-from ast_lobes.training.stages import optional
 from ast_lobes.weights.exported import start_from_exported
 
 logger = logging.getLogger(__name__)
@@ -543,11 +543,11 @@ def user_errors():
     from ast_lobes.training.data.labelled_audio import DataError
     from ast_lobes.training.data.shards import ShardError
     from ast_lobes.training.distillation import TeacherError
-    from ast_lobes.training.identity import RunIdentityError
-    from ast_lobes.training.stages import (
+    from ast_lobes.training.hparams_check import (
         ContradictoryHparamsError,
         UnknownHparamError,
     )
+    from ast_lobes.training.run_fingerprint import RunIdentityError
     from ast_lobes.weights.files import CheckpointError
 
     return (

@@ -34,6 +34,7 @@ from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
+from ast_lobes.training.hparams_check import check_head_settings  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     FOLD_PATH_KEYS,
     RecipeOptionError,
@@ -47,7 +48,6 @@ from ast_lobes.training.recipe import (  # noqa: E402
     run_main,
     train_classifier,
 )
-from ast_lobes.training.stages import check_head_settings  # noqa: E402
 
 TABLE_OPTIONS = (
     "path_column", "label_column", "split_column", "fold_column",

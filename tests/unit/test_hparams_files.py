@@ -12,7 +12,7 @@ from ast_lobes import (
     AudioSpectrogramTransformer,
     UnknownHparamError,
 )
-from ast_lobes.training.stages import check_optional_hparams
+from ast_lobes.training.hparams_check import check_optional_hparams
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,7 +115,7 @@ CONTRADICTIONS = {
 
 @pytest.mark.parametrize("name", CONTRADICTIONS)
 def test_a_yaml_that_contradicts_itself_is_refused(name):
-    from ast_lobes.training.stages import ContradictoryHparamsError
+    from ast_lobes.training.hparams_check import ContradictoryHparamsError
 
     overrides, message = CONTRADICTIONS[name]
     with pytest.raises(ContradictoryHparamsError, match=message):
@@ -137,7 +137,7 @@ def test_the_documented_head_presets_are_accepted(overrides):
 
 
 def test_stored_teacher_outputs_with_mixup_are_refused(tmp_path):
-    from ast_lobes.training.stages import ContradictoryHparamsError
+    from ast_lobes.training.hparams_check import ContradictoryHparamsError
 
     path = os.path.join(ROOT, "recipes", "SpeechCommands", "hparams",
                         "ast.yaml")  # fmt: skip
