@@ -1,5 +1,6 @@
 """A recipe script's command line: its overrides, its YAML's plain
-settings, its experiment folder, and the one-line errors of bad input.
+settings, its experiment folder, the one-line errors of bad input
+(``run_main``) and the end of its DDP processes.
 
 Authors
  * AST-SpeechBrain contributors 2026
