@@ -58,7 +58,7 @@ _PUBLIC_NAMES = {
     "Distillation": "ast_lobes.training.distillation",
     "export_classifier": "ast_lobes.training.export",
     "ReferenceLRSchedule": "ast_lobes.training.schedule",
-    "UnknownHparamError": "ast_lobes.training.stages",
+    "UnknownHparamError": "ast_lobes.training.hparams_check",
     "pretrained_encoder": "ast_lobes.weights.factory",
     "CheckpointError": "ast_lobes.weights.files",
     "imagenet_to_ast_state_dict": "ast_lobes.weights.imagenet",

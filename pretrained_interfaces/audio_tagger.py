@@ -87,8 +87,6 @@ class TaggingResult:
         }
 
 
-
-
 class AudioTagger(Pretrained):
     """Tags audio files with label names and scores.
 

@@ -138,6 +138,11 @@ MOVED_MODULE_PATHS = {
         for name in ("precision", "modes", "hardware", "onnx_runtime",
                      "token_merging")
     },
+    # named for what they hold
+    "ast_lobes.training.stages": (
+        "ast_lobes.training.hparams_check", REMOVED_IN),
+    "ast_lobes.training.identity": (
+        "ast_lobes.training.run_fingerprint", REMOVED_IN),
     # training/ split into data/ and evaluation/
     **{
         f"ast_lobes.training.{name}":

@@ -7,7 +7,7 @@ It expects these hparams (see the recipes' YAML files):
 * ``loss``: ``ce`` (cross-entropy on one-hot or mixed targets) or ``bce``;
 * ``lr_schedule`` (``ReferenceLRSchedule``), ``epoch_counter``,
   ``train_logger``;
-* optionally any of ``ast_lobes.training.stages.OPTIONAL_HPARAMS``: the
+* optionally any of ``ast_lobes.training.hparams_check.OPTIONAL_HPARAMS``: the
   training stages ``spec_augment``, ``mixup`` and ``fbank_noise``,
   ``metrics_file``, ``multi_label`` (adds mAP, mAUC and d-prime),
   ``best_key``, ``keep_all_checkpoints``, ``predictions_folder``,
@@ -37,6 +37,7 @@ from ast_lobes.inference.decision import decide_precision
 from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.budget import TimeBudget, run_started
+from ast_lobes.training.checkpoints import keep_random_state
 from ast_lobes.training.data.sampling import (
     EvaluationPart,
     distributed_place,
@@ -44,7 +45,7 @@ from ast_lobes.training.data.sampling import (
 )
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
-from ast_lobes.training.stages import (
+from ast_lobes.training.hparams_check import (
     TRAINING_STAGES,
     active_stage,
     check_head_settings,
@@ -52,6 +53,7 @@ from ast_lobes.training.stages import (
     describe_stages,
     optional,
 )
+from ast_lobes.training.run_settings import RunSettings
 from ast_lobes.training.weight_average import EpochWeightAverage
 
 logger = logging.getLogger(__name__)
@@ -71,16 +73,19 @@ class AudioClassificationBrain(sb.Brain):
     With ``weight_ema_epochs`` (``EpochWeightAverage``), validation
     scores the average of the epochs' weights, and the weights a run ends
     with, tests and exports are that average (of the checkpoint tested).
+
+    It takes SpeechBrain's arguments (``modules``, ``opt_class``,
+    ``hparams``, ``run_opts``, ``checkpointer``) and ``run_settings``, a
+    ``RunSettings``: what the run's data decide (the label names, the
+    training sampler...).
     """
 
-    label_names = None
     evaluation_name = "test"
     use_current_weights = False
     budget = None
-    after_training_share = 1.0
     random_state = None  # ast_lobes.training.checkpoints.RandomState
 
-    def __init__(self, *args, hparams=None, **kwargs):
+    def __init__(self, *args, hparams=None, run_settings=None, **kwargs):
         check_optional_hparams(hparams or {})
         check_head_settings(hparams or {})
         if (hparams or {}).get("loss") not in ("ce", "bce"):
@@ -122,6 +127,17 @@ class AudioClassificationBrain(sb.Brain):
                 self.checkpointer.add_recoverable(
                     "weight_average", self.weight_average
                 )
+        self.take_run_settings(run_settings or RunSettings())
+
+    def take_run_settings(self, run_settings):
+        """Keeps what ``run_settings`` (``RunSettings``) gives the run."""
+        names = run_settings.label_names
+        self.label_names = None if names is None else list(names)
+        self.after_training_share = run_settings.after_training_share
+        if run_settings.train_sampler is not None:
+            self.train_sampler = run_settings.train_sampler  # set_epoch
+        if run_settings.keep_random_state and self.checkpointer is not None:
+            keep_random_state(self)
 
     @property
     def averaged_modules(self):

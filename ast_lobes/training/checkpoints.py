@@ -28,7 +28,7 @@ from speechbrain.utils.checkpoints import (
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from ast_lobes.training.data.sampling import distributed_place
-from ast_lobes.training.identity import value_digest, write_identity
+from ast_lobes.training.run_fingerprint import value_digest, write_identity
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ class AtomicCheckpointer(Checkpointer):
     ):
         """Saves like SpeechBrain (with the run's identity: its digest in
         the meta, the whole in ``run_identity.json``; see
-        ``ast_lobes.training.identity``), then publishes the meta file."""
+        ``ast_lobes.training.run_fingerprint``), then publishes the meta
+        file."""
         meta = dict(meta or {})
         if self.run_identity is not None:
             # SpeechBrain parses every meta file many times per save: one

@@ -11,6 +11,7 @@ file names the ``Pretrainer`` looks for by default, and
 ``custom_interface.py`` (the tagger, for SpeechBrain's ``foreign_class``).
 The YAML also defines ``pipeline``, the
 ``ast_lobes.AudioClassificationPipeline`` over the same modules.
+``export_model`` exports a recipe's modules (its hparams) so.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -26,6 +27,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.tag import Tag
 
 from ast_lobes.model.head import head_kind
+from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.training.hparams_check import optional
 from ast_lobes.weights.exported import (
     DESCRIPTION_FILE,
     WEIGHTS_FILE,
@@ -243,3 +246,25 @@ def write_description(folder, pipeline, label_encoder, multi_label,
         for name, tensor in module.state_dict().items()
     }
     save_file(tensors, os.path.join(folder, WEIGHTS_FILE))
+
+
+def recipe_pipeline(hparams):
+    """The inference pipeline of a recipe's modules (front end, scaling,
+    encoder, head) with their current weights."""
+    return AudioClassificationPipeline(
+        hparams["compute_features"],
+        hparams["normalize"],
+        hparams["encoder"],
+        hparams["classifier"],
+    )
+
+
+def export_model(hparams, folder, label_encoder, thresholds=None):
+    """Exports the modules' current weights with the recipe's front end."""
+    export_classifier(
+        folder,
+        recipe_pipeline(hparams),
+        label_encoder,
+        multi_label=optional(hparams, "multi_label"),
+        thresholds=thresholds,
+    )

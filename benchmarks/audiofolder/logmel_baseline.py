@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from ast_lobes.audio.io import read_audio
-from ast_lobes.training.recipe import read_plain_hparams
+from ast_lobes.training.options import read_plain_hparams
 
 C_VALUES = (0.01, 0.1, 1.0, 10.0)
 HERE = os.path.dirname(os.path.abspath(__file__))

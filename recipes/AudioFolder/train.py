@@ -35,6 +35,7 @@ from ast_lobes.compat.aliases import renamed_options  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
+from ast_lobes.training.hparams_check import check_head_settings  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
     FOLD_PATH_KEYS,
     RecipeOptionError,
@@ -48,7 +49,6 @@ from ast_lobes.training.recipe import (  # noqa: E402
     run_main,
     train_classifier,
 )
-from ast_lobes.training.stages import check_head_settings  # noqa: E402
 
 TABLE_OPTIONS = (
     "path_column", "label_column", "split_column", "fold_column",
@@ -143,9 +143,10 @@ CARD_SETTINGS = (
 )  # fmt: skip
 
 
-def model_card(hparams, summary, data, brain):
-    """The model card's content (see ``write_model_card``)."""
-    stats = brain.test_stats
+def model_card(hparams, summary, data, trained):
+    """The model card's content (see ``write_model_card``) of a
+    ``TrainedClassifier``."""
+    stats = trained.test_stats
     metrics = ("accuracy", "mAP", "mAUC", "d_prime")
     return {
         "title": f"AST on {os.path.basename(str(data).rstrip('/'))}",
@@ -154,7 +155,7 @@ def model_card(hparams, summary, data, brain):
         "clips": summary["clips"],
         "source": str(data),
         "test_metrics": {k: float(stats[k]) for k in metrics if k in stats},
-        "per_class": brain.test_per_class,
+        "per_class": trained.test_per_class,
         "settings": {k: hparams[k] for k in CARD_SETTINGS if k in hparams},
     }
 
@@ -293,19 +294,19 @@ def train_split(hparams_file, run_opts, overrides, fold=None, plain=None,
         split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid", "test")
     }
-    brain = train_classifier(hparams, run_opts, manifests)
+    trained = train_classifier(hparams, run_opts, manifests)
     key = hparams["best_key"]
     exported = os.path.isdir(hparams["export_folder"])
     if not sb.utils.distributed.if_main_process():
         return hparams
-    if exported and not brain.test_only:
+    if exported and not trained.test_only:
         write_model_card(hparams["export_folder"], model_card(
-            hparams, summary, options["data"], brain
+            hparams, summary, options["data"], trained
         ))  # fmt: skip
     where = f" (fold {fold})" if fold is not None else ""
     model = f"; model in {hparams['export_folder']}" if exported else ""
     print(
-        f"test {key}{where}: {brain.test_stats[key]:.4f}; "
+        f"test {key}{where}: {trained.test_stats[key]:.4f}; "
         f"{summary['clips']['train']} training clips, "
         f"{summary['n_classes']} classes{model}"
     )

@@ -48,22 +48,24 @@ from ast_lobes.training.recipe import (  # noqa: E402
 )
 
 
-def evaluate_weight_average(brain, hparams):
-    """Loads the averaged weights, evaluates them and exports the model."""
+def evaluate_weight_average(trained, hparams):
+    """Loads the averaged weights into a ``TrainedClassifier``'s modules,
+    evaluates them and exports the model."""
+    brain = trained.brain
     first, last = hparams["average_epochs"]
     checkpoints = epoch_checkpoints(hparams["checkpointer"], first, last)
     averaged = average_checkpoint_weights(checkpoints)
     hparams["encoder"].load_state_dict(averaged["encoder"])
     hparams["classifier"].load_state_dict(averaged["classifier"])
     brain.evaluate_current_weights(
-        brain.datasets["valid"],
+        trained.datasets["valid"],
         hparams["valid_dataloader_opts"],
         "weight_averaged",
     )
     _, scores, targets = brain.scores.stacked()
     if sb.utils.distributed.if_main_process() and not brain.test_only:
         export_model(
-            hparams, hparams["averaged_export_folder"], brain.label_encoder,
+            hparams, hparams["averaged_export_folder"], trained.label_encoder,
             f1_thresholds(scores, targets),
         )  # fmt: skip
     return brain.last_stats
@@ -130,8 +132,8 @@ def main():
     manifests = {"valid": os.path.join(hparams["save_folder"], "eval.csv")}
     if not from_shards:
         manifests["train"] = os.path.join(hparams["save_folder"], "train.csv")
-    brain = train_classifier(hparams, run_opts, manifests)
-    averaged = evaluate_weight_average(brain, hparams)
+    trained = train_classifier(hparams, run_opts, manifests)
+    averaged = evaluate_weight_average(trained, hparams)
     if sb.utils.distributed.if_main_process():
         report_results(hparams, averaged)
     end_distributed()

@@ -50,10 +50,10 @@ def main():
         split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid", "test")
     }
-    brain = train_classifier(hparams, run_opts, manifests)
+    trained = train_classifier(hparams, run_opts, manifests)
     if sb.utils.distributed.if_main_process():
         epoch = hparams["epoch_counter"].current
-        accuracy = brain.test_stats["accuracy"]
+        accuracy = trained.test_stats["accuracy"]
         print(
             f"Speech Commands V2 test accuracy: {100 * accuracy:.2f}% "
             f"(checkpoint of epoch {epoch}, best validation accuracy)"

@@ -202,7 +202,7 @@ def test_a_head_sized_for_other_labels_is_refused_in_one_line(
 
 
 def test_the_seed_names_the_default_experiment_folder():
-    from ast_lobes.training.recipe import read_plain_hparams
+    from ast_lobes.training.options import read_plain_hparams
 
     yaml = os.path.join(RECIPE, "hparams", "ast.yaml")
     plain = read_plain_hparams(yaml, {"data_folder": "d", "seed": 7,

@@ -27,7 +27,7 @@ from ast_lobes import (
     export_classifier,
 )
 from ast_lobes.training.distillation import Distillation, distillation_loss
-from ast_lobes.training.stages import check_head_settings
+from ast_lobes.training.hparams_check import check_head_settings
 from ast_lobes.weights.exported import load_exported_model
 
 CLS = [[1.0, 0.0, -1.0], [0.5, 0.5, 2.0]]

@@ -1,39 +1,19 @@
 """Every YAML of the recipes and examples loads, and the Brain refuses a
 misspelt optional key instead of silently switching a stage off."""
 
-import glob
 import json
 import os
 
 import pytest
 from hyperpyyaml import load_hyperpyyaml
+from yaml_outputs import ROOT, YAML_FILES, offline_overrides, yaml_outputs
 
 from ast_lobes import (
     AudioClassificationBrain,
     AudioSpectrogramTransformer,
     UnknownHparamError,
 )
-from ast_lobes.training.stages import check_optional_hparams
-
-ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
-YAML_FILES = sorted(
-    glob.glob(os.path.join(ROOT, "recipes", "*", "hparams", "*.yaml"))
-    + glob.glob(os.path.join(ROOT, "examples", "*", "hparams.yaml"))
-)
-
-
-def offline_overrides(text, folder):
-    """Placeholders filled; downloads of starting weights switched off."""
-    overrides = {}
-    if "\ndata_folder: !PLACEHOLDER" in text:
-        overrides["data_folder"] = str(folder)
-    for key in ("imagenet_weights", "pretrained_ast"):
-        if f"\n{key}:" in text:
-            overrides[key] = None
-    return overrides
-
+from ast_lobes.training.hparams_check import check_optional_hparams
 
 RECORDED_OUTPUTS = os.path.join(
     ROOT, "tests", "fixtures", "yaml_outputs", "recorded.json"
@@ -44,8 +24,6 @@ RECORDED_OUTPUTS = os.path.join(
     "path", YAML_FILES, ids=[os.path.relpath(p, ROOT) for p in YAML_FILES]
 )
 def test_every_yaml_builds_the_recorded_model(path, tmp_path):
-    from yaml_outputs import yaml_outputs
-
     with open(RECORDED_OUTPUTS, encoding="utf-8") as handle:
         recorded = json.load(handle)[os.path.relpath(path, ROOT)]
     outputs = yaml_outputs(path, tmp_path)
@@ -135,7 +113,7 @@ CONTRADICTIONS = {
 
 @pytest.mark.parametrize("name", CONTRADICTIONS)
 def test_a_yaml_that_contradicts_itself_is_refused(name):
-    from ast_lobes.training.stages import ContradictoryHparamsError
+    from ast_lobes.training.hparams_check import ContradictoryHparamsError
 
     overrides, message = CONTRADICTIONS[name]
     with pytest.raises(ContradictoryHparamsError, match=message):
@@ -157,7 +135,7 @@ def test_the_documented_head_presets_are_accepted(overrides):
 
 
 def test_stored_teacher_outputs_with_mixup_are_refused(tmp_path):
-    from ast_lobes.training.stages import ContradictoryHparamsError
+    from ast_lobes.training.hparams_check import ContradictoryHparamsError
 
     path = os.path.join(ROOT, "recipes", "SpeechCommands", "hparams",
                         "ast.yaml")  # fmt: skip

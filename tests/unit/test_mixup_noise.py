@@ -132,7 +132,7 @@ def test_fbank_noise_is_bounded_uniform_noise_and_a_roll():
 def test_stages_of_zero_strength_are_off_and_leave_the_batch_alone():
     """A YAML holds every stage with its strength as a key (AudioFolder's
     cpu.yaml): at 0 it is off, so a teacher may go with it."""
-    from ast_lobes.training.stages import (
+    from ast_lobes.training.hparams_check import (
         ContradictoryHparamsError,
         check_head_settings,
     )

@@ -10,7 +10,7 @@ from ast_lobes import (
     KaldiFbank,
 )
 from ast_lobes.training.checkpoints import AtomicCheckpointer
-from ast_lobes.training.identity import (
+from ast_lobes.training.run_fingerprint import (
     RunIdentityError,
     check_run_identity,
     run_identity,

@@ -379,7 +379,7 @@ def test_the_default_is_a_preset_that_keeps_its_meaning():
     import run_presets
     import yaml
 
-    from ast_lobes.training.recipe import read_plain_hparams
+    from ast_lobes.training.options import read_plain_hparams
 
     cpu_yaml = os.path.join(ROOT, "recipes", "AudioFolder", "hparams",
                             "cpu.yaml")  # fmt: skip

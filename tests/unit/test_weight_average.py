@@ -4,7 +4,7 @@ a run's identity with it."""
 import pytest
 import torch
 
-from ast_lobes.training.identity import identity_differences
+from ast_lobes.training.run_fingerprint import identity_differences
 from ast_lobes.training.weight_average import EpochWeightAverage
 
 

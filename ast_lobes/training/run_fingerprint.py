@@ -1,5 +1,6 @@
-"""A run's identity, stored with every checkpoint, so that a run never
-continues from a checkpoint made on other data or other settings.
+"""A run's fingerprint (its identity), stored with every checkpoint, so
+that a run never continues from a checkpoint made on other data or other
+settings.
 
 The identity is a hash of each split's manifest (its clips and labels)
 and the settings that change what is learnt: the architecture, the front

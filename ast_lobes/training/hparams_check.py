@@ -1,4 +1,5 @@
-"""The optional hparams of ``AudioClassificationBrain``, declared once.
+"""The hparams ``AudioClassificationBrain`` reads: the optional ones
+declared once with their defaults, and the checks of a YAML's keys.
 
 A recipe's YAML may set any of ``OPTIONAL_HPARAMS``; everything else the
 Brain needs is required. ``check_optional_hparams`` refuses a key that is
@@ -72,7 +73,7 @@ def check_optional_hparams(hparams, source="hparams"):
     >>> check_optional_hparams({"spec_augmnet": None})
     Traceback (most recent call last):
     ...
-    ast_lobes.training.stages.UnknownHparamError: hparams: unknown key \
+    ast_lobes.training.hparams_check.UnknownHparamError: hparams: unknown key \
 'spec_augmnet' (did you mean 'spec_augment'?)...
     """
     for key, value in hparams.items():
@@ -173,7 +174,7 @@ def check_head_settings(hparams, source="hparams"):
     ...     "classifier": DistillationHead(8, 2)})
     Traceback (most recent call last):
     ...
-    ast_lobes.training.stages.ContradictoryHparamsError: hparams: \
+    ast_lobes.training.hparams_check.ContradictoryHparamsError: hparams: \
 two_heads: true (a DistillationHead) takes the cls and distillation \
 tokens, but pooling is 'mean'; set pooling to cls_dist_pair or \
 mean_dist_pair (or two_heads: false)

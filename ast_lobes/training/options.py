@@ -1,0 +1,139 @@
+"""A recipe script's command line: its overrides, its YAML's plain
+settings, its experiment folder, the one-line errors of bad input
+(``run_main``) and the end of its DDP processes.
+
+Authors
+ * AST-SpeechBrain contributors 2026
+"""
+
+import logging
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml, resolve_references
+from ruamel.yaml import YAML
+
+logger = logging.getLogger(__name__)
+
+
+class RecipeOptionError(ValueError):
+    """A command-line option a recipe cannot take as given."""
+
+
+def parse_overrides(overrides):
+    """Command-line overrides (SpeechBrain gives a YAML string) as a dict.
+
+    Example
+    -------
+    >>> parse_overrides("{fold: 2, lr: 0.001}")
+    {'fold': 2, 'lr': 0.001}
+    """
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    return dict(YAML(typ="safe").load(overrides) or {})
+
+
+def read_plain_hparams(hparams_file, overrides=None):
+    """Resolves a HyperPyYAML file's references without building objects.
+
+    Used to read plain settings (folds, folders) before any model is built.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The YAML file.
+    overrides : dict or str or None
+        Overrides as for ``load_hyperpyyaml``.
+
+    Returns
+    -------
+    dict
+        The YAML tree; tagged nodes stay unbuilt.
+    """
+    with open(hparams_file, encoding="utf-8") as handle:
+        text = resolve_references(handle, overrides or {}).getvalue()
+    return YAML(typ="rt").load(text)
+
+
+def load_experiment(hparams_file, overrides):
+    """The recipe's hparams with ``overrides``, its experiment folder made
+    (SpeechBrain's ``create_experiment_directory``: the resolved YAML and
+    the log go there)."""
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    return hparams
+
+
+def end_distributed():
+    """Waits for every process, then closes the DDP process group.
+
+    Call it last in a recipe: a process that exits with the group still
+    open can be killed by its communication threads at interpreter exit.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
+def user_errors():
+    """The errors that mean the input or the options are wrong (not the
+    code): missing or bad files and folders, refused keys and folders."""
+    from ast_lobes.audio.io import AudioFileError
+    from ast_lobes.inference.hardware import SlowPrecisionError
+    from ast_lobes.model.config import ModelSettingError
+    from ast_lobes.training.data.datasets import UnknownLabelError
+    from ast_lobes.training.data.labelled_audio import DataError
+    from ast_lobes.training.data.shards import ShardError
+    from ast_lobes.training.distillation import TeacherError
+    from ast_lobes.training.hparams_check import (
+        ContradictoryHparamsError,
+        UnknownHparamError,
+    )
+    from ast_lobes.training.run_fingerprint import RunIdentityError
+    from ast_lobes.weights.files import CheckpointError
+
+    return (
+        AudioFileError, CheckpointError, ContradictoryHparamsError,
+        DataError, FileNotFoundError, ModelSettingError, RecipeOptionError,
+        RunIdentityError, ShardError, SlowPrecisionError, TeacherError,
+        UnknownHparamError, UnknownLabelError,
+    )  # fmt: skip
+
+
+def run_main(main, extra_errors=()):
+    """Runs a recipe's ``main``: an error of the input or options (see
+    ``user_errors``, and ``extra_errors``) ends with one short line on
+    stderr naming the file, key or folder, and exit status 2; its
+    traceback goes to the run's ``log.txt`` when the run has one, and to
+    the screen with ``--traceback``."""
+    import sys
+
+    from ast_lobes.training.budget import mark_run_start
+
+    verbose = "--traceback" in sys.argv
+    if verbose:
+        sys.argv.remove("--traceback")
+    mark_run_start()
+    try:
+        main()
+    except (*user_errors(), *extra_errors) as error:
+        if verbose:
+            raise
+        logs = [
+            handler.baseFilename
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.FileHandler)
+        ]
+        if logs:  # the run's log.txt; without one, stderr keeps one line
+            logger.error("stopped: %s", error, exc_info=True)
+        where = f"traceback in {logs[0]}" if logs else "--traceback shows it"
+        print(f"error: {error}\n({where})", file=sys.stderr)
+        sys.exit(2)
