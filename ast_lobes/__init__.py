@@ -3,7 +3,7 @@
 The package is layered; each layer imports only the ones below it
 (checked by import-linter, see ``pyproject.toml``)::
 
-    training        Brain, stages, data, evaluation, export   (top)
+    training        Brain, recipe steps, data, evaluation, export (top)
     weights         registry, checkpoint readers, ImageNet, model sources
     augmentation    SpecAugment, fbank noise, mixup
     inference       precision modes, hardware policy, speed probe, ONNX
