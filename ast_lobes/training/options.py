@@ -6,7 +6,10 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import contextlib
+import difflib
 import logging
+import re
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml, resolve_references
@@ -34,6 +37,38 @@ def parse_overrides(overrides):
     return dict(YAML(typ="safe").load(overrides) or {})
 
 
+@contextlib.contextmanager
+def known_overrides(hparams_file):
+    """Turns hyperpyyaml's ``KeyError`` for an override the YAML has no
+    key for into one line naming the option, the file and the nearest
+    keys.
+
+    Example
+    -------
+    >>> message = "Override 'lr_gama' not found in: ['lr', 'lr_gamma']"
+    >>> try:
+    ...     with known_overrides("ast.yaml"):
+    ...         raise KeyError(message)
+    ... except RecipeOptionError as error:
+    ...     print(error)
+    --lr_gama: ast.yaml has no key lr_gama (did you mean lr_gamma?)
+    """
+    try:
+        yield
+    except KeyError as error:
+        found = re.match(
+            r"Override '(.+)' not found in: \[(.*)\]$", str(error.args[0])
+        )
+        if found is None:
+            raise
+        key, known = found[1], re.findall(r"'([^']+)'", found[2])
+        near = difflib.get_close_matches(key, known, n=3)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise RecipeOptionError(
+            f"--{key}: {hparams_file} has no key {key}{hint}"
+        ) from None
+
+
 def read_plain_hparams(hparams_file, overrides=None):
     """Resolves a HyperPyYAML file's references without building objects.
 
@@ -51,7 +86,10 @@ def read_plain_hparams(hparams_file, overrides=None):
     dict
         The YAML tree; tagged nodes stay unbuilt.
     """
-    with open(hparams_file, encoding="utf-8") as handle:
+    with (
+        open(hparams_file, encoding="utf-8") as handle,
+        known_overrides(hparams_file),
+    ):
         text = resolve_references(handle, overrides or {}).getvalue()
     return YAML(typ="rt").load(text)
 
@@ -60,7 +98,10 @@ def load_experiment(hparams_file, overrides):
     """The recipe's hparams with ``overrides``, its experiment folder made
     (SpeechBrain's ``create_experiment_directory``: the resolved YAML and
     the log go there)."""
-    with open(hparams_file, encoding="utf-8") as handle:
+    with (
+        open(hparams_file, encoding="utf-8") as handle,
+        known_overrides(hparams_file),
+    ):
         hparams = load_hyperpyyaml(handle, overrides)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
