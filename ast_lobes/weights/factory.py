@@ -12,6 +12,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+from ast_lobes.model.config import ModelSettingError
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
 from ast_lobes.weights.files import load_state_dict_exactly
 from ast_lobes.weights.imagenet import (
@@ -75,12 +76,12 @@ def pretrained_encoder(
     """
     given = [imagenet_weights, audioset_weights, ssast_weights]
     if sum(bool(source) for source in given) > 1:
-        raise ValueError(
+        raise ModelSettingError(
             "Give one of imagenet_weights, audioset_weights, ssast_weights"
         )
     encoder = AudioSpectrogramTransformer(**encoder_args)
     if any(given) and encoder.config.stem_channels:
-        raise ValueError(
+        raise ModelSettingError(
             "stem_channels: a convolutional stem has no pretrained weights "
             "(ImageNet, AudioSet or SSAST encoders read patches from the "
             "fbank itself); set stem_channels 0 or train from scratch"

@@ -34,6 +34,7 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes.audio.io import AudioFileError, audio_duration
 from ast_lobes.training.data.datasets import LABEL_SEPARATOR, UnknownLabelError
+from ast_lobes.training.data.labelled_audio import DataError
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -56,16 +57,16 @@ def read_class_labels(path):
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or not {"index", "mid", "display_name"} <= set(rows[0]):
-        raise ValueError(
+        raise DataError(
             f"{path}: expected the columns index, mid, display_name"
         )
     if [int(row["index"]) for row in rows] != list(range(len(rows))):
-        raise ValueError(f"{path}: indices are not 0..{len(rows) - 1}")
+        raise DataError(f"{path}: indices are not 0..{len(rows) - 1}")
     names = [row["display_name"] for row in rows]
     if len(set(names)) != len(names) or any(
         LABEL_SEPARATOR in name for name in names
     ):
-        raise ValueError(
+        raise DataError(
             f"{path}: display names must be unique and without "
             f"{LABEL_SEPARATOR!r}"
         )
@@ -83,7 +84,7 @@ def read_segments(path):
             if not row or row[0].startswith("#"):
                 continue
             if len(row) != 4:
-                raise ValueError(
+                raise DataError(
                     f"{path}:{line}: expected YTID, start, end and a quoted "
                     f"label list, got {len(row)} fields"
                 )
@@ -100,7 +101,7 @@ def read_json_datafile(path):
         try:
             entries = json.load(handle)["data"]
         except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(
+            raise DataError(
                 f"{path}: not a datafile of the form "
                 '{"data": [{"wav": ..., "labels": "mid1,mid2"}]}'
             ) from error
@@ -219,7 +220,7 @@ def prepare_audioset(
         ``unreadable``.
     """
     if subset not in ("balanced", "full"):
-        raise ValueError(f"subset must be balanced or full, got {subset!r}")
+        raise DataError(f"subset must be balanced or full, got {subset!r}")
     options = {
         name: os.path.abspath(value) if isinstance(value, str) else value
         for name, value in [
@@ -245,7 +246,7 @@ def prepare_audioset(
     clips = {}
     if not all(jsons[split] for split in splits):
         if not (csv_folder and clips_folder):
-            raise ValueError(
+            raise DataError(
                 "give csv_folder and clips_folder, or train_json and eval_json"
             )
         clips = index_clips(clips_folder)

@@ -17,6 +17,7 @@ import os
 import random
 
 from ast_lobes.audio.norm_stats import dataset_fbank_stats
+from ast_lobes.training.data.labelled_audio import DataError
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -77,7 +78,7 @@ def prepare_pretraining(
         with open(summary_path, encoding="utf-8") as handle:
             return json.load(handle)
     if not unlabelled and not labelled_manifests:
-        raise ValueError(
+        raise DataError(
             "nothing to pretrain on: give unlabelled folders or file lists "
             "(--unlabelled) and/or a training manifest (--labelled_manifest)"
         )

@@ -22,6 +22,7 @@ import logging
 import os
 
 from ast_lobes.audio.io import audio_duration
+from ast_lobes.training.data.labelled_audio import DataError
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -75,7 +76,7 @@ def read_split_list(data_folder, split):
     with open(path, encoding="utf-8") as handle:
         clips = [line.strip() for line in handle if line.strip()]
     if not clips:
-        raise ValueError(f"{path}: the list names no clips")
+        raise DataError(f"{path}: the list names no clips")
     return clips
 
 

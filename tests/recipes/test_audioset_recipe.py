@@ -126,6 +126,25 @@ def test_prepare_errors_name_the_file(audioset_dir, tmp_path):
         prepare_audioset(str(tmp_path / "d"), str(tmp_path / "nowhere.csv"))
 
 
+def test_a_malformed_segment_row_ends_the_recipe_in_one_line(
+    audioset_dir, tmp_path
+):
+    folder, _ = audioset_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    with open(copy / "eval_segments.csv", "a") as handle:
+        handle.write("broken, row\n")
+    result = subprocess.run(
+        [sys.executable, os.path.join(RECIPE, "train.py"),
+         os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(copy, tmp_path / "exp"), *SMALL],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "eval_segments.csv:" in result.stderr and "expected" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def free_port():
     import socket
 
