@@ -35,12 +35,16 @@ def offline_overrides(text, folder):
     return overrides
 
 
-def yaml_outputs(path, folder):
-    """``{"encoder": [...], "classifier": [...]}`` of the YAML at ``path``
-    on a fixed fbank of 100 frames (the encoder's mel bins)."""
+def load_offline(path, folder):
+    """The YAML at ``path`` loaded with ``offline_overrides``."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    hparams = load_hyperpyyaml(text, offline_overrides(text, folder))
+    return load_hyperpyyaml(text, offline_overrides(text, folder))
+
+
+def yaml_outputs(hparams):
+    """``{"encoder": [...], "classifier": [...]}`` of loaded hparams on a
+    fixed fbank of 100 frames (the encoder's mel bins)."""
     encoder = hparams.get("encoder", hparams.get("embedding_model"))
     n_mels = hparams.get("n_mels", 128)
     generator = torch.Generator().manual_seed(0)
@@ -65,7 +69,7 @@ def yaml_outputs(path, folder):
 def all_outputs(folder):
     """Every YAML's outputs, by its path below the repository root."""
     return {
-        os.path.relpath(path, ROOT): yaml_outputs(path, folder)
+        os.path.relpath(path, ROOT): yaml_outputs(load_offline(path, folder))
         for path in YAML_FILES
     }
 
