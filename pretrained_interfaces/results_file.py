@@ -11,6 +11,13 @@ tags only the files not there yet.
 * CSV: one row a file, ``file, duration, error, label_1, score_1, ...,
   label_K, score_K`` for the ``top_k`` best tags (blank past the last).
 
+File names are data: a name that is not UTF-8 is written as the bytes
+the file system holds in CSV (read it with ``errors="surrogateescape"``
+and ``os.fsencode`` gives the name back) and with ``\\udcXX`` escapes in
+JSONL (``json.loads`` then ``os.fsencode`` give it back). A file is
+recognised on resume by its real path, however it was spelled or
+reached (another working directory, a linked folder).
+
 Authors
  * AST-SpeechBrain contributors 2026
 """
@@ -42,8 +49,14 @@ def csv_header(top_k):
 
 
 def same_file(path):
-    """The key two spellings of one file share."""
-    return os.path.normpath(os.path.abspath(path))
+    """The key every spelling of one file shares: its real path.
+
+    Example
+    -------
+    >>> same_file("clips/sub/../a.wav") == same_file("./clips//a.wav")
+    True
+    """
+    return os.path.realpath(path)
 
 
 class ResultsFile:
@@ -99,8 +112,12 @@ class ResultsFile:
             with open(self.path, "rb") as handle:
                 data = handle.read()
             size = data.rfind(b"\n") + 1  # a last line without \n was cut
-            self.done = self.read_done(data[:size].decode("utf-8"))
-        self.handle = open(self.path, "a+", encoding="utf-8", newline="")
+            text = data[:size].decode("utf-8", errors="surrogateescape")
+            self.done = self.read_done(text)
+        self.handle = open(
+            self.path, "a+", encoding="utf-8", errors="surrogateescape",
+            newline="",
+        )  # fmt: skip
         self.handle.truncate(size)
         self.handle.seek(size)
         if self.format == "csv":

@@ -187,10 +187,23 @@ def parse_args(argv):
     return args
 
 
+def shown(path):
+    """A file name as text any terminal takes: bytes that are not UTF-8
+    as ``\\xNN`` escapes.
+
+    Example
+    -------
+    >>> shown(os.fsdecode(b"caf\\xe9.wav"))
+    'caf\\\\xe9.wav'
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
 def describe(result):
     """Human-readable lines of one result."""
     tags = ", ".join(f"{label} ({score:.3f})" for label, score in result.tags)
-    lines = [f"{result.file} ({result.duration:.2f} s): {tags}"]
+    lines = [f"{shown(result.file)} ({result.duration:.2f} s): {tags}"]
     if len(result.windows) > 1:
         for window in result.windows:
             best = ", ".join(
@@ -216,6 +229,8 @@ def files_to_tag(args):
         )
     if not args.output:
         return files, None
+    # absolute: the record names the file from any working directory
+    files = [os.path.abspath(path) for path in files]
     results_file = ResultsFile(args.output, args.top_k)
     done = results_file.open()
     todo = [path for path in files if same_file(path) not in done]

@@ -84,3 +84,103 @@ def test_a_class_folder_linking_another_is_refused(tmp_path):
     message = str(error.value)
     assert "1 files found more than once" in message
     assert "cat/a.wav" in message and "dog/a.wav" in message
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    from tagger_models import export_tagger, small_tagger
+
+    folder = tmp_path_factory.mktemp("model") / "m"
+    return str(export_tagger(small_tagger(target_length=100), folder))
+
+
+def odd_named_clips(folder):
+    """Two clips with UTF-8 names and one whose name is not UTF-8."""
+    folder.mkdir()
+    write_wav(str(folder / "a.wav"))
+    write_wav(str(folder / "b.wav"))
+    write_wav(str(folder / "c.wav"))
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.wav")
+    os.rename(os.path.join(os.fsencode(folder), b"c.wav"), odd)
+    return odd
+
+
+def tagged_names(output):
+    """The bytes of the file names an output records."""
+    import csv
+    import json
+
+    with open(output, encoding="utf-8", errors="surrogateescape") as handle:
+        if output.endswith(".csv"):
+            names = [row["file"] for row in csv.DictReader(handle)]
+        else:
+            names = [json.loads(line)["file"] for line in handle]
+    return sorted(os.path.basename(os.fsencode(name)) for name in names)
+
+
+def counting_scores(monkeypatch):
+    from pretrained_interfaces import AudioTagger
+
+    scored = []
+    score_windows = AudioTagger.score_windows
+    monkeypatch.setattr(
+        AudioTagger,
+        "score_windows",
+        lambda self, w: scored.extend(w) or score_windows(self, w),
+    )
+    return scored
+
+
+@pytest.mark.parametrize("extension", [".csv", ".jsonl"])
+def test_a_file_name_that_is_not_utf8_is_written_and_resumed(
+    tmp_path, model_folder, monkeypatch, capsys, extension
+):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    odd_named_clips(tmp_path / "clips")
+    output = str(tmp_path / f"tags{extension}")
+    command = [str(tmp_path / "clips"), "--model", model_folder,
+               "--output", output, "--workers", "0"]  # fmt: skip
+    scored = counting_scores(monkeypatch)
+    assert ast_tag(command) == 0
+    assert tagged_names(output) == [b"a.wav", b"b.wav", b"caf\xe9.wav"]
+    assert len(scored) == 3
+    assert ast_tag(command) == 0  # resumed: nothing tagged again
+    assert "3 of 3 files are already in" in capsys.readouterr().err
+    assert len(scored) == 3
+    assert len(tagged_names(output)) == 3
+
+
+def test_resuming_from_elsewhere_or_through_a_link_tags_nothing_again(
+    tmp_path, model_folder, monkeypatch, capsys
+):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    (tmp_path / "data").mkdir()
+    for name in ("a.wav", "b.wav"):
+        write_wav(str(tmp_path / "data" / "clips" / name))
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    output = str(tmp_path / "tags.csv")
+    options = ["--model", model_folder, "--output", output, "--workers", "0"]
+    scored = counting_scores(monkeypatch)
+    monkeypatch.chdir(tmp_path / "data")
+    assert ast_tag(["clips", *options]) == 0
+    assert len(scored) == 2
+    monkeypatch.chdir(tmp_path)
+    assert ast_tag(["data/clips", *options]) == 0
+    assert ast_tag([str(tmp_path / "linked" / "clips"), *options]) == 0
+    assert ast_tag(["linked/./clips", "data//clips", *options]) == 0
+    assert len(scored) == 2
+    assert "2 of 2 files are already in" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_escaped(
+    tmp_path, model_folder, capsys
+):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    odd_named_clips(tmp_path / "clips")
+    command = [str(tmp_path / "clips"), "--model", model_folder,
+               "--workers", "0"]  # fmt: skip
+    assert ast_tag(command) == 0
+    assert "caf\\xe9.wav (0.20 s): " in capsys.readouterr().out
