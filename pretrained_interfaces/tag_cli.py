@@ -34,6 +34,7 @@ from ast_lobes.inference.modes import PRECISIONS
 from pretrained_interfaces.results_file import (
     ResultsFile,
     ResultsFileError,
+    lock_output,
     same_file,
 )
 
@@ -334,22 +335,33 @@ def stream_input(args, source=None, out=None):
     """``--stream``: tags standard input (or ``source``) window by window,
     one flushed JSON line each on ``out`` (stdout) or appended to
     ``--output``; says on stderr when it falls behind real time, and at
-    the end the real-time factor and the latency."""
+    the end the real-time factor and the latency; a second run on the
+    same ``--output`` is refused (``lock_output``)."""
+    from pretrained_interfaces.streaming import StreamError, check_rate
+
+    try:
+        rate = check_rate(16000 if args.rate is None else args.rate)
+        lock = lock_output(args.output) if args.output else None
+    except (StreamError, ResultsFileError) as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return stream_locked(args, rate, source, out)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def stream_locked(args, rate, source, out):
+    """``stream_input`` once the rate is known and ``--output`` locked."""
     import statistics
 
     from pretrained_interfaces.streaming import (
-        StreamError,
-        check_rate,
         pcm_chunks,
         stream_windows,
         window_record,
     )
 
-    try:
-        rate = check_rate(16000 if args.rate is None else args.rate)
-    except StreamError as error:
-        print(f"ast-tag: error: {error}", file=sys.stderr)
-        return 2
     tagger = load_tagger(args)
     if tagger is None:
         return 2

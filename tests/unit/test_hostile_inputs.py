@@ -184,3 +184,57 @@ def test_a_file_name_that_is_not_utf8_is_printed_escaped(
                "--workers", "0"]  # fmt: skip
     assert ast_tag(command) == 0
     assert "caf\\xe9.wav (0.20 s): " in capsys.readouterr().out
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+handle = open(sys.argv[1] + ".lock", "a+")
+fcntl.flock(handle, fcntl.LOCK_EX)
+handle.write(f"{os.getpid()}\\n")
+handle.flush()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_second_writer_of_one_output_is_refused_until_the_first_dies(
+    tmp_path, model_folder, capsys, stream
+):
+    import io
+    import signal
+    import subprocess
+
+    from pretrained_interfaces import tag_cli
+
+    write_wav(str(tmp_path / "clips" / "a.wav"))
+    output = str(tmp_path / "tags.jsonl")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, output],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        inputs = ["--stream"] if stream else [str(tmp_path / "clips")]
+        command = [*inputs, "--model", model_folder, "--output",
+                   os.path.join(str(tmp_path), ".", "tags.jsonl"),
+                   "--workers", "0"]  # fmt: skip
+
+        def run():
+            args = tag_cli.parse_args(command)
+            if stream:
+                pcm = io.BytesIO(np.zeros(16000, "<i2").tobytes())
+                return tag_cli.stream_input(args, pcm, io.StringIO())
+            return tag_cli.main(command)
+
+        assert run() == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert err.startswith("ast-tag: error: ")
+        assert f"another ast-tag (process {holder.pid}) is writing it" in err
+        assert not os.path.exists(output) or not open(output).read()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert run() == 0  # the dead holder's lock went with it
+    assert open(output).read().count("\n") >= 1
