@@ -41,7 +41,8 @@ def read_file_list(path):
 
 
 def find_audio_files(inputs, file_lists=(), extensions=AUDIO_EXTENSIONS):
-    """The audio files to tag, in order, each once.
+    """The audio files to tag, in order, each once (the first spelling
+    of a file named or reached twice).
 
     Arguments
     ---------
@@ -83,7 +84,10 @@ def find_audio_files(inputs, file_lists=(), extensions=AUDIO_EXTENSIONS):
             found.append(item)
     for file_list in file_lists:
         found += read_file_list(file_list)
-    return list(dict.fromkeys(found))
+    once = {}  # one file however it is spelled or reached: by real path
+    for path in found:
+        once.setdefault(os.path.realpath(path), path)
+    return list(once.values())
 
 
 @dataclass

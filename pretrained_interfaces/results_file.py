@@ -11,6 +11,17 @@ tags only the files not there yet.
 * CSV: one row a file, ``file, duration, error, label_1, score_1, ...,
   label_K, score_K`` for the ``top_k`` best tags (blank past the last).
 
+File names are data: a name that is not UTF-8 is written as the bytes
+the file system holds in CSV (read it with ``errors="surrogateescape"``
+and ``os.fsencode`` gives the name back) and with ``\\udcXX`` escapes in
+JSONL (``json.loads`` then ``os.fsencode`` give it back). A file is
+recognised on resume by its real path, however it was spelled or
+reached (another working directory, a linked folder).
+
+One writer per output: a run holds ``<output>.lock`` (an advisory
+``flock``, released by the system when the run ends however it ends) and
+a second run on the same output is refused.
+
 Authors
  * AST-SpeechBrain contributors 2026
 """
@@ -19,6 +30,11 @@ import csv
 import io
 import json
 import os
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, one writer by care
+    fcntl = None
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
@@ -42,8 +58,60 @@ def csv_header(top_k):
 
 
 def same_file(path):
-    """The key two spellings of one file share."""
-    return os.path.normpath(os.path.abspath(path))
+    """The key every spelling of one file shares: its real path.
+
+    Example
+    -------
+    >>> same_file("clips/sub/../a.wav") == same_file("./clips//a.wav")
+    True
+    """
+    return os.path.realpath(path)
+
+
+def lock_output(path):
+    """Holds the lock of output ``path`` (``<real path>.lock``, holding
+    the writer's process id) until the returned handle is closed or the
+    process ends; ``ResultsFileError`` when another process holds it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tags.jsonl")
+    >>> lock = lock_output(path)
+    >>> try:
+    ...     lock_output(path)
+    ... except ResultsFileError as error:
+    ...     print(str(error).split(";")[0].endswith("is writing it"))
+    True
+    >>> lock.close()
+    >>> lock_output(path).close()
+    """
+    lock_path = os.path.realpath(path) + ".lock"
+    try:
+        handle = open(lock_path, "a+", encoding="utf-8")
+    except OSError as error:
+        raise ResultsFileError(
+            f"{path}: cannot open its lock {lock_path} ({error.strerror})"
+        ) from error
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise ResultsFileError(
+            f"{path}: another ast-tag"
+            f"{f' (process {holder})' if holder.isdigit() else ''} "
+            f"is writing it; wait for it to end or choose another output "
+            f"(the lock is {lock_path})"
+        ) from error
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class ResultsFile:
@@ -82,6 +150,7 @@ class ResultsFile:
         self.done = set()
         self.handle = None
         self.writer = None
+        self.lock = None
 
     def __enter__(self):
         self.open()
@@ -92,15 +161,29 @@ class ResultsFile:
 
     def open(self):
         """Reads the files already written, cuts a partial last line and
-        opens for appending. Returns the set of done files (``same_file``
+        opens for appending, holding the output's lock (``lock_output``)
+        until ``close``. Returns the set of done files (``same_file``
         keys)."""
+        self.lock = lock_output(self.path)
+        try:
+            return self.open_locked()
+        except BaseException:
+            self.close()
+            raise
+
+    def open_locked(self):
+        """``open`` once the lock is held."""
         size = 0
         if os.path.exists(self.path):
             with open(self.path, "rb") as handle:
                 data = handle.read()
             size = data.rfind(b"\n") + 1  # a last line without \n was cut
-            self.done = self.read_done(data[:size].decode("utf-8"))
-        self.handle = open(self.path, "a+", encoding="utf-8", newline="")
+            text = data[:size].decode("utf-8", errors="surrogateescape")
+            self.done = self.read_done(text)
+        self.handle = open(
+            self.path, "a+", encoding="utf-8", errors="surrogateescape",
+            newline="",
+        )  # fmt: skip
         self.handle.truncate(size)
         self.handle.seek(size)
         if self.format == "csv":
@@ -151,7 +234,11 @@ class ResultsFile:
         self.done.add(same_file(record["file"]))
 
     def close(self):
-        """Closes the file (every record is already flushed)."""
+        """Closes the file (every record is already flushed) and lets go
+        of its lock."""
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None

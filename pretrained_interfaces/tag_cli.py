@@ -34,6 +34,7 @@ from ast_lobes.inference.modes import PRECISIONS
 from pretrained_interfaces.results_file import (
     ResultsFile,
     ResultsFileError,
+    lock_output,
     same_file,
 )
 
@@ -187,10 +188,23 @@ def parse_args(argv):
     return args
 
 
+def shown(path):
+    """A file name as text any terminal takes: bytes that are not UTF-8
+    as ``\\xNN`` escapes.
+
+    Example
+    -------
+    >>> shown(os.fsdecode(b"caf\\xe9.wav"))
+    'caf\\\\xe9.wav'
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
 def describe(result):
     """Human-readable lines of one result."""
     tags = ", ".join(f"{label} ({score:.3f})" for label, score in result.tags)
-    lines = [f"{result.file} ({result.duration:.2f} s): {tags}"]
+    lines = [f"{shown(result.file)} ({result.duration:.2f} s): {tags}"]
     if len(result.windows) > 1:
         for window in result.windows:
             best = ", ".join(
@@ -216,6 +230,8 @@ def files_to_tag(args):
         )
     if not args.output:
         return files, None
+    # absolute: the record names the file from any working directory
+    files = [os.path.abspath(path) for path in files]
     results_file = ResultsFile(args.output, args.top_k)
     done = results_file.open()
     todo = [path for path in files if same_file(path) not in done]
@@ -319,22 +335,33 @@ def stream_input(args, source=None, out=None):
     """``--stream``: tags standard input (or ``source``) window by window,
     one flushed JSON line each on ``out`` (stdout) or appended to
     ``--output``; says on stderr when it falls behind real time, and at
-    the end the real-time factor and the latency."""
+    the end the real-time factor and the latency; a second run on the
+    same ``--output`` is refused (``lock_output``)."""
+    from pretrained_interfaces.streaming import StreamError, check_rate
+
+    try:
+        rate = check_rate(16000 if args.rate is None else args.rate)
+        lock = lock_output(args.output) if args.output else None
+    except (StreamError, ResultsFileError) as error:
+        print(f"ast-tag: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return stream_locked(args, rate, source, out)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def stream_locked(args, rate, source, out):
+    """``stream_input`` once the rate is known and ``--output`` locked."""
     import statistics
 
     from pretrained_interfaces.streaming import (
-        StreamError,
-        check_rate,
         pcm_chunks,
         stream_windows,
         window_record,
     )
 
-    try:
-        rate = check_rate(16000 if args.rate is None else args.rate)
-    except StreamError as error:
-        print(f"ast-tag: error: {error}", file=sys.stderr)
-        return 2
     tagger = load_tagger(args)
     if tagger is None:
         return 2

@@ -75,7 +75,10 @@ def open_audio(path):
     if not os.path.isfile(path):
         raise AudioFileError(f"{path}: no such audio file")
     try:
-        handle = soundfile.SoundFile(path)
+        # bytes: a name that is not UTF-8 opens as the file system holds it
+        handle = soundfile.SoundFile(
+            path if os.name == "nt" else os.fsencode(path)
+        )
     except Exception as error:
         raise AudioFileError(
             f"{path}: unreadable or corrupt audio ({error})"
@@ -101,14 +104,14 @@ def read_frames(handle, start, count):
         data = handle.read(count, dtype="float32", always_2d=True)
     except Exception as error:
         raise AudioFileError(
-            f"{handle.name}: unreadable or corrupt audio at "
+            f"{os.fsdecode(handle.name)}: unreadable or corrupt audio at "
             f"{start / handle.samplerate:.2f} s ({error})"
         ) from error
     expected = min(count, handle.frames - start)
     if len(data) < expected:
         rate = handle.samplerate
         raise AudioFileError(
-            f"{handle.name}: truncated: the header promises "
+            f"{os.fsdecode(handle.name)}: truncated: the header promises "
             f"{handle.frames / rate:.2f} s but the data ends at "
             f"{(start + len(data)) / rate:.2f} s"
         )

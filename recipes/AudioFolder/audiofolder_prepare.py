@@ -20,6 +20,7 @@ from ast_lobes.audio.norm_stats import dataset_fbank_stats
 from ast_lobes.training.data.labelled_audio import (
     DataError,
     check_audio,
+    check_one_listing_each,
     is_multi_label,
     read_label_table,
     scan_class_folders,
@@ -44,13 +45,13 @@ def read_clips(data, columns):
                 f"tables must be given for train (and valid, test), "
                 f"not {', '.join(unknown) or 'without train'}"
             )
-        clips = []
+        tables = {}
         for split, table in data.items():
-            part = read_label_table(table, **columns)
-            for clip in part:
+            tables[table] = read_label_table(table, **columns)
+            for clip in tables[table]:
                 clip.split = split
-            clips += part
-        return clips, []
+        check_one_listing_each(tables)
+        return [clip for part in tables.values() for clip in part], []
     if os.path.isdir(data):
         return scan_class_folders(
             data, skip_other=columns.pop("skip_other_files", False)

@@ -88,6 +88,58 @@ def listing(paths):
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def same_file(path):
+    """The key every spelling of one file shares: its real path (``./``,
+    ``//``, ``sub/..`` and symbolic links resolved).
+
+    Example
+    -------
+    >>> same_file("clips/sub/../a.wav") == same_file("./clips//a.wav")
+    True
+    """
+    return os.path.realpath(path)
+
+
+def spellings_of_one_file(named):
+    """The files named more than once in ``named``, however each is
+    spelled: one text per such file, its spellings with where each was
+    found.
+
+    Arguments
+    ---------
+    named : iterable of tuple
+        ``(path, where)``, or ``(path, where, spelling)`` where the path
+        was written otherwise (relative to a table's folder).
+
+    Example
+    -------
+    >>> spellings_of_one_file([("a.wav", "line 2"), ("b.wav", "line 3"),
+    ...                        ("./a.wav", "line 4")])
+    ['a.wav (line 2) = ./a.wav (line 4)']
+    """
+    seen = {}
+    for path, where, *spelling in named:
+        text = f"{(spelling or [path])[0]} ({where})"
+        seen.setdefault(same_file(path), []).append(text)
+    return [" = ".join(names) for names in seen.values() if len(names) > 1]
+
+
+def check_one_listing_each(clips_of_tables):
+    """Refuses a file listed in two tables (``{table: clips}``), however
+    its path is spelled in each: it would be in two splits."""
+    named = [
+        (clip.path, table)
+        for table, clips in clips_of_tables.items()
+        for clip in clips
+    ]
+    repeated = spellings_of_one_file(named)
+    if repeated:
+        raise DataError(
+            f"{len(repeated)} files listed in more than one table: "
+            f"{listing(repeated)} (a clip is in one split only)"
+        )
+
+
 def scan_class_folders(root, extensions=AUDIO_EXTENSIONS, skip_other=False):
     """Clips of a folder with one subfolder per class.
 
@@ -159,6 +211,14 @@ def scan_class_folders(root, extensions=AUDIO_EXTENSIONS, skip_other=False):
         raise DataError(
             f"{root}: class folders without audio: {listing(empty)}"
         )
+    repeated = spellings_of_one_file(
+        (clip.path, clip.labels[0]) for clip in clips
+    )
+    if repeated:
+        raise DataError(
+            f"{root}: {len(repeated)} files found more than once (linked "
+            f"or through a linked folder): {listing(repeated)} (keep one)"
+        )
     if not clips:
         raise DataError(f"{root}: no class folders with audio files")
     return clips, skipped
@@ -215,11 +275,10 @@ def read_label_table(
                 f"{', '.join(columns) or 'none'} (set the column names)"
             )
     folder = os.path.dirname(os.path.abspath(path))
-    clips, empty, missing = [], [], []
-    counts = Counter()
+    clips, empty, missing, named = [], [], [], []
     for line, row in enumerate(rows, start=2):
-        file = (row[path_column] or "").strip()
-        file = file if os.path.isabs(file) else os.path.join(folder, file)
+        cell = (row[path_column] or "").strip()
+        file = cell if os.path.isabs(cell) else os.path.join(folder, cell)
         labels = tuple(
             label.strip()
             for label in (row[label_column] or "").split(separator)
@@ -229,7 +288,7 @@ def read_label_table(
             empty.append(f"line {line}")
         if not os.path.isfile(file):
             missing.append(file)
-        counts[file] += 1
+        named.append((file, f"line {line}", cell))
         clips.append(
             Clip(
                 file,
@@ -247,7 +306,7 @@ def read_label_table(
         raise DataError(
             f"{path}: {len(missing)} missing files: {listing(missing)}"
         )
-    repeated = [file for file, count in counts.items() if count > 1]
+    repeated = spellings_of_one_file(named)
     if repeated:
         raise DataError(
             f"{path}: {len(repeated)} paths listed more than once: "

@@ -12,12 +12,17 @@ from collections import Counter
 
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ast_lobes.training.data.labelled_audio import DataError, listing
+from ast_lobes.training.data.labelled_audio import (
+    DataError,
+    listing,
+    same_file,
+)
 
 
 def group_of(clip):
-    """The clip's group, or the clip alone."""
-    return clip.group or clip.path
+    """The clip's group, or the clip alone (its real path, however the
+    table spelled it)."""
+    return clip.group or same_file(clip.path)
 
 
 def one_fold_out(clips, share, seed):

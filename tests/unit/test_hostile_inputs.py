@@ -1,0 +1,240 @@
+"""Files a stranger hands the project: one clip named two ways is one
+clip, file names that are not UTF-8 are data, and one output has one
+writer."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from ast_lobes.training.data.labelled_audio import (
+    DataError,
+    read_label_table,
+    scan_class_folders,
+)
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+
+
+def write_wav(path, seconds=0.2, rate=16000):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    soundfile.write(path, np.zeros(round(seconds * rate), np.float32), rate)
+
+
+def write_table(path, rows):
+    path.write_text("\n".join(["path,label"] + rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "second",
+    ["./clips/a.wav", "clips//a.wav", "clips/sub/../a.wav", "linked/a.wav"],
+)
+def test_a_table_naming_one_clip_two_ways_is_refused(tmp_path, second):
+    write_wav(str(tmp_path / "clips" / "a.wav"))
+    write_wav(str(tmp_path / "clips" / "b.wav"))
+    (tmp_path / "clips" / "sub").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "clips")
+    table = write_table(
+        tmp_path / "t.csv",
+        ["clips/a.wav,dog", "clips/b.wav,cat", f"{second},dog"],
+    )
+    with pytest.raises(DataError) as error:
+        read_label_table(str(table))
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{table}: 1 paths listed more than once")
+    assert ": clips/a.wav (line 2) = " in message
+    assert f"{second} (line 4)" in message
+
+
+def test_separate_tables_naming_one_clip_are_refused(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioFolder"))
+    from audiofolder_prepare import read_clips
+
+    for name in "abcd":
+        write_wav(str(tmp_path / "clips" / f"{name}.wav"))
+    train = write_table(
+        tmp_path / "train.csv", ["clips/a.wav,dog", "clips/b.wav,cat"]
+    )
+    test = write_table(
+        tmp_path / "test.csv", ["./clips/a.wav,dog", "clips/c.wav,cat"]
+    )
+    with pytest.raises(DataError) as error:
+        read_clips({"train": str(train), "test": str(test)}, {})
+    message = str(error.value)
+    assert "\n" not in message
+    assert "listed in more than one table" in message
+    assert str(train) in message and str(test) in message
+
+
+def test_a_class_folder_linking_another_is_refused(tmp_path):
+    for name in ("dog/a.wav", "dog/b.wav", "cat/c.wav"):
+        write_wav(str(tmp_path / "data" / name))
+    (tmp_path / "data" / "cat" / "a.wav").symlink_to(
+        tmp_path / "data" / "dog" / "a.wav"
+    )
+    with pytest.raises(DataError) as error:
+        scan_class_folders(str(tmp_path / "data"))
+    message = str(error.value)
+    assert "1 files found more than once" in message
+    assert "cat/a.wav" in message and "dog/a.wav" in message
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    from tagger_models import export_tagger, small_tagger
+
+    folder = tmp_path_factory.mktemp("model") / "m"
+    return str(export_tagger(small_tagger(target_length=100), folder))
+
+
+def odd_named_clips(folder):
+    """Two clips with UTF-8 names and one whose name is not UTF-8."""
+    folder.mkdir()
+    write_wav(str(folder / "a.wav"))
+    write_wav(str(folder / "b.wav"))
+    write_wav(str(folder / "c.wav"))
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.wav")
+    os.rename(os.path.join(os.fsencode(folder), b"c.wav"), odd)
+    return odd
+
+
+def tagged_names(output):
+    """The bytes of the file names an output records."""
+    import csv
+    import json
+
+    with open(output, encoding="utf-8", errors="surrogateescape") as handle:
+        if output.endswith(".csv"):
+            names = [row["file"] for row in csv.DictReader(handle)]
+        else:
+            names = [json.loads(line)["file"] for line in handle]
+    return sorted(os.path.basename(os.fsencode(name)) for name in names)
+
+
+def counting_scores(monkeypatch):
+    from pretrained_interfaces import AudioTagger
+
+    scored = []
+    score_windows = AudioTagger.score_windows
+    monkeypatch.setattr(
+        AudioTagger,
+        "score_windows",
+        lambda self, w: scored.extend(w) or score_windows(self, w),
+    )
+    return scored
+
+
+@pytest.mark.parametrize("extension", [".csv", ".jsonl"])
+def test_a_file_name_that_is_not_utf8_is_written_and_resumed(
+    tmp_path, model_folder, monkeypatch, capsys, extension
+):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    odd_named_clips(tmp_path / "clips")
+    output = str(tmp_path / f"tags{extension}")
+    command = [str(tmp_path / "clips"), "--model", model_folder,
+               "--output", output, "--workers", "0"]  # fmt: skip
+    scored = counting_scores(monkeypatch)
+    assert ast_tag(command) == 0
+    assert tagged_names(output) == [b"a.wav", b"b.wav", b"caf\xe9.wav"]
+    assert len(scored) == 3
+    assert ast_tag(command) == 0  # resumed: nothing tagged again
+    assert "3 of 3 files are already in" in capsys.readouterr().err
+    assert len(scored) == 3
+    assert len(tagged_names(output)) == 3
+
+
+def test_resuming_from_elsewhere_or_through_a_link_tags_nothing_again(
+    tmp_path, model_folder, monkeypatch, capsys
+):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    (tmp_path / "data").mkdir()
+    for name in ("a.wav", "b.wav"):
+        write_wav(str(tmp_path / "data" / "clips" / name))
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    output = str(tmp_path / "tags.csv")
+    options = ["--model", model_folder, "--output", output, "--workers", "0"]
+    scored = counting_scores(monkeypatch)
+    monkeypatch.chdir(tmp_path / "data")
+    assert ast_tag(["clips", *options]) == 0
+    assert len(scored) == 2
+    monkeypatch.chdir(tmp_path)
+    assert ast_tag(["data/clips", *options]) == 0
+    assert ast_tag([str(tmp_path / "linked" / "clips"), *options]) == 0
+    assert ast_tag(["linked/./clips", "data//clips", *options]) == 0
+    assert len(scored) == 2
+    assert "2 of 2 files are already in" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_escaped(
+    tmp_path, model_folder, capsys
+):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    odd_named_clips(tmp_path / "clips")
+    command = [str(tmp_path / "clips"), "--model", model_folder,
+               "--workers", "0"]  # fmt: skip
+    assert ast_tag(command) == 0
+    assert "caf\\xe9.wav (0.20 s): " in capsys.readouterr().out
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+handle = open(sys.argv[1] + ".lock", "a+")
+fcntl.flock(handle, fcntl.LOCK_EX)
+handle.write(f"{os.getpid()}\\n")
+handle.flush()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_second_writer_of_one_output_is_refused_until_the_first_dies(
+    tmp_path, model_folder, capsys, stream
+):
+    import io
+    import signal
+    import subprocess
+
+    from pretrained_interfaces import tag_cli
+
+    write_wav(str(tmp_path / "clips" / "a.wav"))
+    output = str(tmp_path / "tags.jsonl")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, output],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        inputs = ["--stream"] if stream else [str(tmp_path / "clips")]
+        command = [*inputs, "--model", model_folder, "--output",
+                   os.path.join(str(tmp_path), ".", "tags.jsonl"),
+                   "--workers", "0"]  # fmt: skip
+
+        def run():
+            args = tag_cli.parse_args(command)
+            if stream:
+                pcm = io.BytesIO(np.zeros(16000, "<i2").tobytes())
+                return tag_cli.stream_input(args, pcm, io.StringIO())
+            return tag_cli.main(command)
+
+        assert run() == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert err.startswith("ast-tag: error: ")
+        assert f"another ast-tag (process {holder.pid}) is writing it" in err
+        assert not os.path.exists(output) or not open(output).read()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert run() == 0  # the dead holder's lock went with it
+    assert open(output).read().count("\n") >= 1
