@@ -5,6 +5,8 @@ bf16 (AMD Zen 4), an AVX-512 one reporting native bf16 that runs it
 slower than fp32 (the Intel Xeon of issue 12's closing note), and one with
 AMX, where bf16 keeps PyTorch's fused attention kernel."""
 
+import math
+
 import pytest
 import torch
 
@@ -160,7 +162,9 @@ def test_real_probe_measures_every_mode(tmp_path, monkeypatch):
     modes = ("bf16", "int8-dynamic", "ort-int8")
     speeds = probe.probe_speeds.__wrapped__(modes, 1, (64, 2, 50))
     assert set(speeds) == set(modes)
-    assert all(0 < speed < 100 for speed in speeds.values())
+    # a ratio of two timings: positive and finite, its size is the CPU's
+    # and the load's (a loaded machine gave ort-int8 258x a tiny block)
+    assert all(0 < speed < math.inf for speed in speeds.values())
     assert len(list((tmp_path / "onnx").glob("*.int8.onnx"))) == 1
 
 
