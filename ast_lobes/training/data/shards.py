@@ -20,6 +20,15 @@ number of batches an epoch, ``ShardLoader`` counts the batches used and a
 checkpoint stores that count, so a resumed run skips exactly the batches
 it had trained on and sees the rest in the same order.
 
+Shards are strangers' files until checked: ``shard_samples`` hashes each
+shard once per process, from the open file it then reads, and refuses
+(``ShardError``, naming the shard and member) a digest other than the
+index's, a member that is not a regular file, larger than
+``MAX_MEMBER_BYTES`` or of a name ``write_shards`` does not write, a
+record or FLAC that does not decode (``MAX_CLIP_SAMPLES`` bounds a clip),
+and a clip count other than the index's; ``read_index`` refuses a
+malformed ``shards.json``.
+
 Authors
  * AST-SpeechBrain contributors 2026
 """
