@@ -18,6 +18,7 @@ import torchaudio
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 import ast_lobes.training.data.shards as shards_module
+from ast_lobes.training.data.datasets import UnknownLabelError
 from ast_lobes.training.data.sampling import label_balanced_sampler
 from ast_lobes.training.data.shards import (
     ShardedClips,
@@ -451,3 +452,40 @@ def test_the_recipe_ends_a_bad_shard_with_one_line_and_exit_2(tmp_path, capsys):
         f"error: {tmp_path / 'shard-000000.tar'}: member '000000000.json': "
         "not a regular file"
     )
+
+
+def test_random_mutations_of_a_real_shard_end_in_one_line_or_success(
+    tmp_path,
+):
+    """Seeded random byte flips, cuts and splices of a shard the writer
+    made, indexed with the mutated bytes' digest (a stranger's consistent
+    folder): each read ends with its clips or a one-line ``ShardError``."""
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    shard = tmp_path / "shard-000000.tar"
+    index_path = tmp_path / "shards.json"
+    original, index = shard.read_bytes(), json.loads(index_path.read_text())
+    rng = np.random.default_rng(48)
+    outcomes = Counter()
+    for _ in range(150):
+        data = bytearray(original)
+        kind = rng.integers(3)
+        if kind == 0:  # flip bytes (headers, records, FLAC frames)
+            for place in rng.integers(len(data), size=rng.integers(1, 8)):
+                data[place] = rng.integers(256)
+        elif kind == 1:  # cut short
+            data = data[: rng.integers(len(data))]
+        else:  # a random block pasted over a header or record
+            place = rng.integers(len(data))
+            data[place : place + 64] = rng.bytes(64)
+        shard.write_bytes(bytes(data))
+        index["shards"][0]["sha256"] = file_sha256(str(shard))
+        index_path.write_text(json.dumps(index))
+        try:
+            ids = read_all(pattern)
+            outcomes["read"] += 1
+            assert len(ids) == 2
+        except (ShardError, UnknownLabelError) as error:  # a label changed
+            outcomes["refused"] += 1
+            assert "\n" not in str(error)
+            assert str(error).startswith(str(shard))
+    assert outcomes["refused"] > 50, outcomes

@@ -612,7 +612,7 @@ def worker_message(error):
     if "Original Traceback" not in text:
         return text
     last = text.strip().splitlines()[-1]
-    return last.split("ShardError: ", 1)[-1]
+    return last.split(f"{type(error).__name__}: ", 1)[-1]
 
 
 def identity(item):
@@ -822,8 +822,9 @@ class ShardLoader(torch.utils.data.DataLoader):
                 batch = next(batches)
             except StopIteration:
                 break
-            except ShardError as error:  # from a worker: with its traceback
-                raise ShardError(worker_message(error)) from None
+            except (ShardError, UnknownLabelError) as error:
+                # from a worker, torch puts its traceback in the message
+                raise type(error)(worker_message(error)) from None
             self.used += 1
             yield batch
         self.dataset.skip_batches = 0
