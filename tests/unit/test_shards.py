@@ -489,3 +489,10 @@ def test_random_mutations_of_a_real_shard_end_in_one_line_or_success(
             assert "\n" not in str(error)
             assert str(error).startswith(str(shard))
     assert outcomes["refused"] > 50, outcomes
+
+
+def test_no_shuffle_buffer_reads_in_shard_order(tmp_path):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    clips = ShardedClips(pattern, encoder_of("ab"), 1, seed=0, world_size=1,
+                         rank=0, shuffle_buffer=0)  # fmt: skip
+    assert [list(batch.id) for batch in clips] == [["clip0"], ["clip1"]]

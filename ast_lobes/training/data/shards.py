@@ -758,8 +758,9 @@ class ShardedClips(torch.utils.data.IterableDataset):
                         if len(buffer) < self.shuffle_buffer:
                             buffer.append(sample)
                             continue
-                        place = rng.integers(len(buffer))
-                        buffer[place], sample = sample, buffer[place]
+                        if buffer:  # (shuffle_buffer 0: shard order)
+                            place = rng.integers(len(buffer))
+                            buffer[place], sample = sample, buffer[place]
                         yield sample
             seen = 0
             rng.shuffle(buffer)
