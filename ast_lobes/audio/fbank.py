@@ -4,6 +4,8 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import math
+
 import torch
 from torch import nn
 from torchaudio.compliance import kaldi
@@ -16,25 +18,74 @@ NORMALIZATION_PRESETS = {
 }
 
 
+class FrontEndSettingError(ValueError):
+    """A front-end setting that cannot give meaningful features (a rate,
+    length or statistic that is not a positive finite number); the message
+    names the argument (a recipe stops with it, exit status 2)."""
+
+
+def positive_number(name, value, whole=False):
+    """``value`` as a float (an int with ``whole``) if it is a finite
+    number > 0, else ``FrontEndSettingError`` naming ``name``.
+
+    Example
+    -------
+    >>> positive_number("frame_shift", 10)
+    10.0
+    >>> positive_number("frame_shift", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ast_lobes.audio.fbank.FrontEndSettingError: frame_shift=nan: not a ...
+    """
+    kind = "whole number" if whole else "finite number"
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+        if whole and number != int(number):
+            raise TypeError
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise FrontEndSettingError(f"{name}={value!r}: not a {kind} > 0")
+    return int(number) if whole else number
+
+
 def normalization_stats(normalization):
     """``(mean, std)`` from a preset name or a pair; None for no scaling.
+    A mean that is not finite or a std that is not a finite number > 0
+    raises ``FrontEndSettingError``.
 
     Example
     -------
     >>> normalization_stats("esc50")
     (-6.6268077, 5.358466)
+    >>> normalization_stats((0.0, 0.0))
+    Traceback (most recent call last):
+    ...
+    ast_lobes.audio.fbank.FrontEndSettingError: normalization std=0.0: ...
     """
     if normalization is None:
         return None
     if isinstance(normalization, str):
         if normalization not in NORMALIZATION_PRESETS:
-            raise ValueError(
+            raise FrontEndSettingError(
                 f"Unknown normalization preset {normalization!r}; expected "
                 f"one of {sorted(NORMALIZATION_PRESETS)} or (mean, std)"
             )
         return NORMALIZATION_PRESETS[normalization]
-    mean, std = normalization
-    return float(mean), float(std)
+    try:
+        mean, std = (float(value) for value in normalization)
+    except (TypeError, ValueError, OverflowError):
+        raise FrontEndSettingError(
+            f"normalization={normalization!r}: not a preset name or a "
+            "(mean, std) pair of numbers"
+        ) from None
+    if not math.isfinite(mean):
+        raise FrontEndSettingError(
+            f"normalization mean={mean!r}: not a finite number"
+        )
+    return mean, positive_number("normalization std", std)
 
 
 class FbankNormalization(nn.Module):
@@ -102,12 +153,20 @@ class KaldiFbank(nn.Module):
         See ``FbankNormalization``; None leaves the log-mel values as they
         are (for SpecAugment before scaling, as in the reference).
 
+    A sample rate, ``n_mels``, frame shift or ``target_length`` that is
+    not a number > 0 (or gives a frame or a shift of no samples) raises
+    ``FrontEndSettingError`` naming it.
+
     Example
     -------
     >>> fbank = KaldiFbank(target_length=100, normalization="audioset")
     >>> wavs = torch.randn(2, 16000)
     >>> fbank(wavs, torch.tensor([1.0, 0.5])).shape
     torch.Size([2, 100, 128])
+    >>> KaldiFbank(frame_shift=0)
+    Traceback (most recent call last):
+    ...
+    ast_lobes.audio.fbank.FrontEndSettingError: frame_shift=0: not a ...
     """
 
     def __init__(
@@ -119,10 +178,21 @@ class KaldiFbank(nn.Module):
         normalization=None,
     ):
         super().__init__()
+        positive_number("sample_rate", sample_rate)
+        positive_number("n_mels", n_mels, whole=True)
+        positive_number("frame_shift", frame_shift)
+        if target_length is not None:
+            positive_number("target_length", target_length, whole=True)
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.frame_shift = frame_shift
         self.target_length = target_length
+        if self.window_samples < 1 or self.shift_samples < 1:
+            raise FrontEndSettingError(
+                f"sample_rate={sample_rate!r}, frame_shift={frame_shift!r}: "
+                f"a 25-ms frame of {self.window_samples} samples and a shift "
+                f"of {self.shift_samples}; each needs at least one sample"
+            )
         self.normalize = (
             FbankNormalization(normalization) if normalization else None
         )
@@ -179,8 +249,19 @@ class KaldiFbank(nn.Module):
         >>> KaldiFbank().num_frames(16000)
         98
         """
-        shift = int(self.frame_shift * self.sample_rate / 1000)
+        shift = self.shift_samples
         return max(0, 1 + (n_samples - self.window_samples) // shift)
+
+    @property
+    def shift_samples(self):
+        """Samples between the starts of two frames.
+
+        Example
+        -------
+        >>> KaldiFbank().shift_samples
+        160
+        """
+        return int(self.frame_shift * self.sample_rate / 1000)
 
     @property
     def window_samples(self):

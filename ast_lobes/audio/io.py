@@ -4,6 +4,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import math
 import os
 import struct
 
@@ -18,7 +19,34 @@ from ast_lobes.audio.names import (  # noqa: F401 (also read from here)
 
 
 class AudioFileError(ValueError):
-    """An audio file that is missing, empty, corrupt or at the wrong rate."""
+    """An audio file that is missing, empty, corrupt, at the wrong rate or
+    holding samples that are not finite, or asked for at an impossible
+    rate."""
+
+
+def checked_rate(path, sample_rate):
+    """``sample_rate`` if it is a finite number > 0, else
+    ``AudioFileError`` naming the file and the rate.
+
+    Example
+    -------
+    >>> checked_rate("a.wav", 0)
+    Traceback (most recent call last):
+    ...
+    ast_lobes.audio.io.AudioFileError: a.wav: cannot be read at sample_rate=0...
+    """
+    try:
+        valid = not isinstance(sample_rate, bool) and (
+            math.isfinite(sample_rate) and sample_rate > 0
+        )
+    except TypeError:
+        valid = False
+    if not valid:
+        raise AudioFileError(
+            f"{path}: cannot be read at sample_rate={sample_rate!r} (not a "
+            "finite number of Hz > 0)"
+        )
+    return sample_rate
 
 
 def declared_wav_frames(path):
@@ -115,7 +143,15 @@ def read_frames(handle, start, count):
             f"{handle.frames / rate:.2f} s but the data ends at "
             f"{(start + len(data)) / rate:.2f} s"
         )
-    return torch.from_numpy(data).mean(dim=1)
+    data = torch.from_numpy(data)
+    finite = torch.isfinite(data).all(dim=1)
+    if not finite.all():
+        first = start + int((~finite).nonzero()[0, 0])
+        raise AudioFileError(
+            f"{handle.name}: a sample that is not a finite number (NaN or "
+            f"infinity) at {first / handle.samplerate:.2f} s"
+        )
+    return data.mean(dim=1)
 
 
 def read_audio(path, sample_rate=16000, resample=True):
@@ -147,6 +183,7 @@ def read_audio(path, sample_rate=16000, resample=True):
     ...
     ast_lobes.audio.io.AudioFileError: ...a.wav: sample rate 8000 Hz, ...
     """
+    checked_rate(path, sample_rate)
     with open_audio(path) as handle:
         file_rate = handle.samplerate
         wav = read_frames(handle, 0, handle.frames)
@@ -167,7 +204,8 @@ def audio_duration(path, sample_rate=None):
     path : str
         The audio file.
     sample_rate : int or None
-        If given, a file at another rate raises ``AudioFileError``.
+        If given, a file at another rate raises ``AudioFileError``
+        (as does a rate that is not a number > 0).
 
     Returns
     -------
@@ -181,6 +219,8 @@ def audio_duration(path, sample_rate=None):
     >>> audio_duration(path, 16000)
     0.5
     """
+    if sample_rate is not None:
+        checked_rate(path, sample_rate)
     with open_audio(path) as handle:
         rate, frames = handle.samplerate, handle.frames
     if sample_rate is not None and rate != sample_rate:
@@ -202,6 +242,7 @@ def read_segment(path, start, stop, sample_rate=16000):
     >>> read_segment(path, 0.5, 0.75).shape  # 0.25 s at 16 kHz
     torch.Size([4000])
     """
+    checked_rate(path, sample_rate)
     with open_audio(path) as handle:
         rate = handle.samplerate
         first = int(round(start * rate))

@@ -127,6 +127,7 @@ def end_distributed():
 def user_errors():
     """The errors that mean the input or the options are wrong (not the
     code): missing or bad files and folders, refused keys and folders."""
+    from ast_lobes.audio.fbank import FrontEndSettingError
     from ast_lobes.audio.io import AudioFileError
     from ast_lobes.inference.hardware import SlowPrecisionError
     from ast_lobes.model.config import ModelSettingError
@@ -143,7 +144,8 @@ def user_errors():
 
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
-        DataError, FileNotFoundError, ModelSettingError, RecipeOptionError,
+        DataError, FileNotFoundError, FrontEndSettingError,
+        ModelSettingError, RecipeOptionError,
         RunIdentityError, ShardError, SlowPrecisionError, TeacherError,
         UnknownHparamError, UnknownLabelError,
     )  # fmt: skip

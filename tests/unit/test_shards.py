@@ -5,6 +5,7 @@ drawn label-balanced like the loose-file sampler."""
 import csv
 import json
 import os
+import re
 import sys
 import tarfile
 from collections import Counter
@@ -16,15 +17,19 @@ import torch
 import torchaudio
 from speechbrain.dataio.encoder import CategoricalEncoder
 
+import ast_lobes.training.data.shards as shards_module
+from ast_lobes.training.data.datasets import UnknownLabelError
 from ast_lobes.training.data.sampling import label_balanced_sampler
 from ast_lobes.training.data.shards import (
     ShardedClips,
     ShardError,
     ShardLoader,
     check_shards,
+    file_sha256,
     write_shards,
 )
 from ast_lobes.training.data.write_shards import main as write_shards_main
+from ast_lobes.training.options import run_main
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -238,3 +243,256 @@ def test_balanced_draws_from_shards_match_the_loose_file_sampler(tmp_path):
         spread = 4 * np.sqrt(expected * (1 - expected) / draws)
         assert abs(shards_share - expected) < spread, (name, shards_share)
         assert abs(files_share - expected) < spread, (name, files_share)
+
+
+def rebuilt_shard(folder, change):
+    """A one-shard folder of two clips whose tar is rewritten by
+    ``change(members)`` (a list of ``(TarInfo, bytes)``), its index given
+    the new bytes' SHA-256: a shard a stranger made, consistently indexed."""
+    write_shards(str(tiny_set(folder, [["a"], ["b"]])), str(folder), 2,
+                 log=quiet)  # fmt: skip
+    path = folder / "shard-000000.tar"
+    with tarfile.open(path) as archive:
+        members = [
+            (member, archive.extractfile(member).read())
+            for member in archive.getmembers()
+        ]
+    members = change(members)
+    with tarfile.open(path, "w") as archive:
+        for member, data in members:
+            member.size = len(data) if member.isreg() else 0
+            archive.addfile(member, __import__("io").BytesIO(data))
+    index = json.loads((folder / "shards.json").read_text())
+    index["shards"][0]["sha256"] = file_sha256(str(path))
+    (folder / "shards.json").write_text(json.dumps(index))
+    return str(folder / "shard-{000000..000000}.tar")
+
+
+def read_all(pattern, workers=0):
+    clips = ShardedClips(pattern, encoder_of("ab"), 1, seed=0, world_size=1,
+                         rank=0, shuffle_buffer=10)  # fmt: skip
+    return sorted(list(batch.id) for batch in ShardLoader(clips, workers))
+
+
+def test_the_loader_refuses_a_shard_whose_digest_is_not_the_index(tmp_path):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    assert read_all(pattern) == [["clip0"], ["clip1"]]
+    shard = tmp_path / "shard-000000.tar"
+    data = shard.read_bytes()
+    assert data.count(b'"clip0"') == 1  # a label changed, the tar still valid
+    shard.write_bytes(data.replace(b'"clip0"', b'"clip1"'))
+    for workers in (0, 2):
+        with pytest.raises(ShardError) as error:
+            read_all(pattern, workers)
+        assert str(error.value) == (
+            f"{shard}: its SHA-256 is not the index's (changed or corrupt); "
+            "write it again or run write_shards --check"
+        )
+
+
+def test_a_shard_is_hashed_once_per_process(tmp_path, monkeypatch):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    hashed = []
+    sha256 = shards_module.hashlib.sha256
+
+    def counting_sha256(*args):
+        hashed.append(1)
+        return sha256(*args)
+
+    monkeypatch.setattr(shards_module, "_VERIFIED", {})
+    monkeypatch.setattr(shards_module.hashlib, "sha256", counting_sha256)
+    for _ in range(3):
+        assert read_all(pattern) == [["clip0"], ["clip1"]]
+    assert len(hashed) == 1
+
+
+def with_member_type(kind, **fields):
+    def change(members):
+        member, _ = members[1]
+        member.type = kind
+        for name, value in fields.items():
+            setattr(member, name, value)
+        return [members[0], (member, b"")] + members[2:]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        with_member_type(tarfile.SYMTYPE, linkname="/etc/passwd"),
+        with_member_type(tarfile.LNKTYPE, linkname="000000000.flac"),
+        with_member_type(tarfile.DIRTYPE),
+        with_member_type(tarfile.CHRTYPE, devmajor=1, devminor=3),
+        with_member_type(tarfile.FIFOTYPE),
+    ],
+    ids=["symlink", "hard link", "directory", "device", "fifo"],
+)
+def test_a_member_that_is_not_a_regular_file_is_refused(tmp_path, change):
+    pattern = rebuilt_shard(tmp_path, change)
+    with pytest.raises(ShardError) as error:
+        read_all(pattern)
+    assert str(error.value) == (
+        f"{tmp_path / 'shard-000000.tar'}: member '000000000.json': not a "
+        "regular file"
+    )
+    with pytest.raises(ShardError, match="'000000000.json': not a regular"):
+        check_shards(str(tmp_path))
+
+
+def test_a_member_over_the_size_bound_is_refused_before_it_is_read(
+    tmp_path, monkeypatch
+):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    monkeypatch.setattr(shards_module, "MAX_MEMBER_BYTES", 20)
+    with pytest.raises(ShardError) as error:
+        read_all(pattern)
+    assert str(error.value).startswith(
+        f"{tmp_path / 'shard-000000.tar'}: member '000000000.flac': "
+    )
+    assert "more than a shard member may hold (20)" in str(error.value)
+
+
+def test_a_flac_declaring_more_samples_than_the_bound_is_not_decoded(
+    tmp_path, monkeypatch
+):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    monkeypatch.setattr(shards_module, "MAX_CLIP_SAMPLES", 100)  # clips: 320
+    with pytest.raises(ShardError, match=r"member '000000000.flac': not a "):
+        read_all(pattern)
+
+
+def replaced(name, data):
+    def change(members):
+        return [
+            (member, data if member.name == name else old)
+            for member, old in members
+        ]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("000000001.flac", b"fLaC garbage", "member '000000001.flac': not a "
+         "clip's FLAC"),
+        ("000000000.json", b"{not json", "member '000000000.json': not JSON"),
+        ("000000000.json", b'{"id": "x", "labels": "a", "weight": 1}',
+         "member '000000000.json': not a clip record"),
+        ("000000000.json", b'{"id": "x", "labels": ["a"], "weight": NaN}',
+         "member '000000000.json': not a clip record"),
+        ("000000000.json", b"[" * 100000, "member '000000000.json': not JSON"),
+    ],
+    ids=["flac", "json", "labels", "weight", "deep json"],
+)  # fmt: skip
+def test_a_member_that_does_not_decode_is_refused(tmp_path, name, data,
+                                                  message):  # fmt: skip
+    pattern = rebuilt_shard(tmp_path, replaced(name, data))
+    with pytest.raises(ShardError) as error:
+        read_all(pattern)
+    assert str(error.value).startswith(
+        f"{tmp_path / 'shard-000000.tar'}: {message}"
+    )
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda ms: [(m, d) for m, d in ms if m.name != "000000000.flac"],
+         "member '000000000': a clip needs a .flac and a .json member"),
+        (lambda ms: ms + [(tarfile.TarInfo("run.sh"), b"rm -rf ~")],
+         "member 'run.sh': not a clip's .flac or .json member"),
+        (lambda ms: ms[:2], "1 clips, the index says 2"),
+    ],
+    ids=["no flac", "stray file", "short"],
+)  # fmt: skip
+def test_a_shard_of_other_members_is_refused(tmp_path, change, message):
+    pattern = rebuilt_shard(tmp_path, change)
+    with pytest.raises(ShardError, match=re.escape(message)):
+        read_all(pattern)
+
+
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        ("{not json", "shards.json: not JSON"),
+        ("[1, 2]", "shards.json: not a shard index of this version"),
+        ({"name": "../../etc/passwd.tar"}, "shards[0]: name '../../etc/pa"),
+        ({"clips": -1}, "shards[0]: clips -1 is not a count"),
+        ({"weight": float("inf")}, "shards[0]: weight inf is not a finite"),
+        ({"sha256": None}, "shards[0]: sha256 None is not a SHA-256"),
+    ],
+    ids=["not json", "list", "name", "clips", "weight", "sha256"],
+)
+def test_a_malformed_index_is_refused_naming_the_key(tmp_path, index, message):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    path = tmp_path / "shards.json"
+    if isinstance(index, dict):
+        whole = json.loads(path.read_text())
+        whole["shards"][0].update(index)
+        index = json.dumps(whole)
+    path.write_text(index)
+    with pytest.raises(ShardError, match=re.escape(message)):
+        read_all(pattern)
+    with pytest.raises(ShardError, match=re.escape(message)):
+        check_shards(str(tmp_path))
+
+
+def test_the_recipe_ends_a_bad_shard_with_one_line_and_exit_2(tmp_path, capsys):
+    pattern = rebuilt_shard(
+        tmp_path, with_member_type(tarfile.SYMTYPE, linkname="/etc/x")
+    )
+    with pytest.raises(SystemExit) as stop:
+        run_main(lambda: read_all(pattern, workers=2))
+    assert stop.value.code == 2
+    first, where = capsys.readouterr().err.splitlines()
+    assert first == (
+        f"error: {tmp_path / 'shard-000000.tar'}: member '000000000.json': "
+        "not a regular file"
+    )
+
+
+def test_random_mutations_of_a_real_shard_end_in_one_line_or_success(
+    tmp_path,
+):
+    """Seeded random byte flips, cuts and splices of a shard the writer
+    made, indexed with the mutated bytes' digest (a stranger's consistent
+    folder): each read ends with its clips or a one-line ``ShardError``."""
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    shard = tmp_path / "shard-000000.tar"
+    index_path = tmp_path / "shards.json"
+    original, index = shard.read_bytes(), json.loads(index_path.read_text())
+    rng = np.random.default_rng(48)
+    outcomes = Counter()
+    for _ in range(150):
+        data = bytearray(original)
+        kind = rng.integers(3)
+        if kind == 0:  # flip bytes (headers, records, FLAC frames)
+            for place in rng.integers(len(data), size=rng.integers(1, 8)):
+                data[place] = rng.integers(256)
+        elif kind == 1:  # cut short
+            data = data[: rng.integers(len(data))]
+        else:  # a random block pasted over a header or record
+            place = rng.integers(len(data))
+            data[place : place + 64] = rng.bytes(64)
+        shard.write_bytes(bytes(data))
+        index["shards"][0]["sha256"] = file_sha256(str(shard))
+        index_path.write_text(json.dumps(index))
+        try:
+            ids = read_all(pattern)
+            outcomes["read"] += 1
+            assert len(ids) == 2
+        except (ShardError, UnknownLabelError) as error:  # a label changed
+            outcomes["refused"] += 1
+            assert "\n" not in str(error)
+            assert str(error).startswith(str(shard))
+    assert outcomes["refused"] > 50, outcomes
+
+
+def test_no_shuffle_buffer_reads_in_shard_order(tmp_path):
+    pattern = rebuilt_shard(tmp_path, lambda members: members)
+    clips = ShardedClips(pattern, encoder_of("ab"), 1, seed=0, world_size=1,
+                         rank=0, shuffle_buffer=0)  # fmt: skip
+    assert [list(batch.id) for batch in clips] == [["clip0"], ["clip1"]]

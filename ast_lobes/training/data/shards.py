@@ -20,6 +20,15 @@ number of batches an epoch, ``ShardLoader`` counts the batches used and a
 checkpoint stores that count, so a resumed run skips exactly the batches
 it had trained on and sees the rest in the same order.
 
+Shards are strangers' files until checked: ``shard_samples`` hashes each
+shard once per process, from the open file it then reads, and refuses
+(``ShardError``, naming the shard and member) a digest other than the
+index's, a member that is not a regular file, larger than
+``MAX_MEMBER_BYTES`` or of a name ``write_shards`` does not write, a
+record or FLAC that does not decode (``MAX_CLIP_SAMPLES`` bounds a clip),
+and a clip count other than the index's; ``read_index`` refuses a
+malformed ``shards.json``.
+
 Authors
  * AST-SpeechBrain contributors 2026
 """
@@ -29,6 +38,9 @@ import io
 import json
 import math
 import os
+import re
+import stat
+import tarfile
 
 import numpy as np
 import soundfile
@@ -50,10 +62,22 @@ from ast_lobes.training.data.sampling import (
 
 INDEX_NAME = "shards.json"
 INDEX_VERSION = 1
+# a shard member larger than this is refused before it is read: a 10-s
+# clip is about 200 KB of FLAC, an hour of 16-kHz audio about 70 MB
+MAX_MEMBER_BYTES = 64 << 20
+# a FLAC member declaring more samples than this is refused before they
+# are decoded (about 70 minutes at 16 kHz; 256 MiB of float32)
+MAX_CLIP_SAMPLES = 64 << 20
+# a shards.json larger than this is refused (2,041 shards take 300 KB)
+MAX_INDEX_BYTES = 64 << 20
+MEMBER_NAME = re.compile(r"^([0-9]+)[.](flac|json)$")
+SHARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+[.]tar$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ShardError(ValueError):
-    """A shard folder that is incomplete, changed or of other clips."""
+    """A shard folder that is incomplete, changed or of other clips, or a
+    shard whose bytes or members are not what ``write_shards`` writes."""
 
 
 def file_sha256(path):
@@ -92,7 +116,18 @@ def decode_flac(data):
     >>> decode_flac(flac_bytes(wave, 16000)).tolist() == wave.tolist()
     True
     """
-    samples, _ = soundfile.read(io.BytesIO(data), dtype="float32")
+    with soundfile.SoundFile(io.BytesIO(data)) as handle:
+        if handle.channels != 1 or not 0 < handle.frames <= MAX_CLIP_SAMPLES:
+            raise ValueError(
+                f"{handle.channels} channels, {handle.frames} samples (a "
+                f"shard clip is mono, 1 to {MAX_CLIP_SAMPLES} samples)"
+            )
+        frames = handle.frames
+        samples = handle.read(frames, dtype="float32")
+    if len(samples) != frames:
+        raise ValueError(
+            f"{len(samples)} samples decoded, the header says {frames}"
+        )
     return torch.from_numpy(samples)
 
 
@@ -238,18 +273,209 @@ def write_shards(
 
 
 def read_index(folder):
-    """The ``shards.json`` of a shard folder (``ShardError`` if absent)."""
+    """The ``shards.json`` of a shard folder; ``ShardError`` naming the
+    file and key if it is absent or not an index ``write_shards`` wrote.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, INDEX_NAME), "w").write("[1]")
+    >>> read_index(folder)
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.data.shards.ShardError: .../shards.json: not a ...
+    """
     path = os.path.join(folder, INDEX_NAME)
     if not os.path.isfile(path):
         raise ShardError(
             f"{path}: missing; a shard folder is written by write_shards "
             "(python -m ast_lobes.training.data.write_shards)"
         )
-    with open(path, encoding="utf-8") as handle:
-        index = json.load(handle)
-    if index.get("source", {}).get("version") != INDEX_VERSION:
+    if os.path.getsize(path) > MAX_INDEX_BYTES:
+        raise ShardError(f"{path}: larger than {MAX_INDEX_BYTES} bytes")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            index = json.load(handle)
+    except (ValueError, RecursionError) as error:
+        raise ShardError(f"{path}: not JSON ({error})") from None
+    source = index.get("source") if isinstance(index, dict) else None
+    if not isinstance(source, dict) or source.get("version") != INDEX_VERSION:
         raise ShardError(f"{path}: not a shard index of this version")
+    shards = index.get("shards")
+    if not isinstance(shards, list) or not is_count(index.get("clips")):
+        raise ShardError(f"{path}: 'clips' and 'shards' are not an index's")
+    for number, shard in enumerate(shards):
+        problem = shard_entry_problem(shard)
+        if problem:
+            raise ShardError(f"{path}: shards[{number}]: {problem}")
     return index
+
+
+def is_count(value):
+    """True for a whole number >= 0 (not a bool)."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and (value >= 0)
+    )
+
+
+def shard_entry_problem(shard):
+    """What is wrong with one ``shards`` entry of an index, or None.
+
+    Example
+    -------
+    >>> shard_entry_problem({"name": "../x.tar", "clips": 1, "weight": 1.0,
+    ...                      "sha256": "0" * 64})
+    "name '../x.tar' is not a shard file name"
+    """
+    if not isinstance(shard, dict):
+        return "not an object"
+    name = shard.get("name")
+    if (
+        not isinstance(name, str)
+        or not SHARD_NAME.match(name)
+        or (name.startswith("."))
+    ):
+        return f"name {name!r} is not a shard file name"
+    if not is_count(shard.get("clips")):
+        return f"clips {shard.get('clips')!r} is not a count"
+    weight = shard.get("weight")
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, (int, float))
+        or (not math.isfinite(weight) or weight < 0)
+    ):
+        return f"weight {weight!r} is not a finite number >= 0"
+    digest = shard.get("sha256")
+    if not isinstance(digest, str) or not SHA256_HEX.match(digest):
+        return f"sha256 {digest!r} is not a SHA-256 in hex"
+    return None
+
+
+# (device, inode, size, mtime) of each shard file this process has hashed,
+# with its digest: a shard is hashed once per process
+_VERIFIED = {}
+
+
+def verify_open_shard(handle, path, sha256):
+    """Checks that an open shard file's bytes have the index's SHA-256
+    (once per file and process), leaving it at its start.
+
+    A shard is hashed from the same open file it is then read from, so
+    the bytes checked are the bytes used.
+    """
+    info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        raise ShardError(f"{path}: not a regular file")
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    if _VERIFIED.get(key) != sha256:
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+        if digest.hexdigest() != sha256:
+            raise ShardError(
+                f"{path}: its SHA-256 is not the index's (changed or "
+                "corrupt); write it again or run write_shards --check"
+            )
+        _VERIFIED[key] = sha256
+        handle.seek(0)
+
+
+def shard_samples(path, sha256, clips=None):
+    """The samples of one shard (``__key__``, ``__url__``, ``flac`` and
+    ``json`` bytes each), in order, after its SHA-256 is checked against
+    ``sha256``; ``ShardError`` naming the shard and member for a member
+    that is not a regular file, is larger than ``MAX_MEMBER_BYTES``, has
+    a name ``write_shards`` does not write, or a JSON record that does not
+    decode, and for a clip count other than ``clips`` (if given).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "shard-000000.tar")
+    >>> with tarfile.open(path, "w") as archive:
+    ...     member = tarfile.TarInfo("000000000.json")
+    ...     member.type = tarfile.SYMTYPE
+    ...     member.linkname = "/etc/passwd"
+    ...     archive.addfile(member)
+    >>> list(shard_samples(path, file_sha256(path)))
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.data.shards.ShardError: .../shard-000000.tar: member ...
+    """
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        raise ShardError(f"{path}: unreadable ({error})") from None
+    with handle:
+        verify_open_shard(handle, path, sha256)
+        try:
+            archive = tarfile.open(fileobj=handle, mode="r|")
+        except tarfile.TarError as error:
+            raise ShardError(f"{path}: not a tar file ({error})") from None
+        count, sample = 0, None
+        try:
+            for member in archive:
+                where = f"{path}: member {member.name!r}"
+                if not member.isreg():
+                    raise ShardError(f"{where}: not a regular file")
+                if member.size > MAX_MEMBER_BYTES:
+                    raise ShardError(
+                        f"{where}: {member.size} bytes, more than a shard "
+                        f"member may hold ({MAX_MEMBER_BYTES})"
+                    )
+                match = MEMBER_NAME.match(member.name)
+                if not match:
+                    raise ShardError(
+                        f"{where}: not a clip's .flac or .json member"
+                    )
+                key, extension = match.groups()
+                if sample is None or key != sample["__key__"]:
+                    if sample is not None:
+                        count += 1
+                        yield checked_sample(sample, path)
+                    sample = {"__key__": key, "__url__": path}
+                if extension in sample:
+                    raise ShardError(f"{where}: twice in the shard")
+                sample[extension] = archive.extractfile(member).read()
+        except tarfile.TarError as error:
+            raise ShardError(f"{path}: corrupt tar ({error})") from None
+        if sample is not None:
+            count += 1
+            yield checked_sample(sample, path)
+    if clips is not None and count != clips:
+        raise ShardError(f"{path}: {count} clips, the index says {clips}")
+
+
+def checked_sample(sample, path):
+    """``sample`` if it has a FLAC member and a JSON record of a clip."""
+    key = sample["__key__"]
+    where = f"{path}: member {key + '.json'!r}"
+    if "flac" not in sample or "json" not in sample:
+        raise ShardError(
+            f"{path}: member {key!r}: a clip needs a .flac and a .json member"
+        )
+    try:
+        record = json.loads(sample["json"])
+    except (ValueError, RecursionError) as error:
+        raise ShardError(f"{where}: not JSON ({error})") from None
+    if not isinstance(record, dict):
+        record = {}
+    labels, weight = record.get("labels"), record.get("weight")
+    if (
+        not isinstance(record.get("id"), str)
+        or not isinstance(labels, list)
+        or not all(isinstance(label, str) for label in labels)
+        or isinstance(weight, bool)
+        or not isinstance(weight, (int, float))
+        or not math.isfinite(weight)
+        or weight < 0
+    ):
+        raise ShardError(
+            f"{where}: not a clip record (id: text, labels: list of "
+            "text, weight: finite number >= 0)"
+        )
+    return sample
 
 
 def check_shards(folder):
@@ -261,8 +487,6 @@ def check_shards(folder):
     dict
         The index.
     """
-    from webdataset.tariterators import tarfile_samples
-
     index = read_index(folder)
     written = sum(shard["clips"] for shard in index["shards"])
     if written != index["clips"]:
@@ -274,14 +498,32 @@ def check_shards(folder):
         path = os.path.join(folder, shard["name"])
         if not os.path.isfile(path):
             raise ShardError(f"{path}: missing")
-        if file_sha256(path) != shard["sha256"]:
-            raise ShardError(f"{path}: its SHA-256 is not the index's")
-        clips = sum(1 for _ in tarfile_samples([{"url": path}]))
-        if clips != shard["clips"]:
-            raise ShardError(
-                f"{path}: {clips} clips, the index says {shard['clips']}"
-            )
+        for sample in shard_samples(path, shard["sha256"], shard["clips"]):
+            decoded_clip(sample, header_only=True)
     return index
+
+
+def decoded_clip(sample, header_only=False):
+    """A sample's FLAC member as a float32 tensor ``[samples]`` (with
+    ``header_only``, only its header is read); ``ShardError`` naming the
+    shard and member if it does not decode or declares more than
+    ``MAX_CLIP_SAMPLES`` samples."""
+    try:
+        if header_only:
+            with soundfile.SoundFile(io.BytesIO(sample["flac"])) as handle:
+                if handle.channels != 1 or not (
+                    0 < handle.frames <= MAX_CLIP_SAMPLES
+                ):
+                    raise ValueError(
+                        f"{handle.channels} channels, {handle.frames} samples"
+                    )
+            return None
+        return decode_flac(sample["flac"])
+    except (ValueError, RuntimeError) as error:
+        raise ShardError(
+            f"{sample['__url__']}: member {sample['__key__'] + '.flac'!r}: "
+            f"not a clip's FLAC ({error})"
+        ) from None
 
 
 def names_shard_folder(shards):
@@ -353,6 +595,24 @@ def shard_contents(shards):
         name = os.path.basename(path)
         contents.append([name, indexes[folder][name]])
     return contents
+
+
+def worker_message(error):
+    """The one-line message of an error a loader worker raised (torch
+    puts the worker's traceback before it).
+
+    Example
+    -------
+    >>> worker_message(ShardError(
+    ...     "Caught ShardError in DataLoader worker process 0.\\n"
+    ...     "Original Traceback...\\nShardError: a.tar: bad\\n"))
+    'a.tar: bad'
+    """
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    return last.split(f"{type(error).__name__}: ", 1)[-1]
 
 
 def identity(item):
@@ -431,8 +691,14 @@ class ShardedClips(torch.utils.data.IterableDataset):
         if world_size is None:
             world_size, rank = distributed_place()
         self.world_size, self.rank = int(world_size), int(rank)
+        self.digests = [digest for _, digest in shard_contents(self.shards)]
         self.clips = sum(clips for _, clips, _ in self.shards)
         self.total_weight = sum(weight for _, _, weight in self.shards)
+        if self.balanced and not self.total_weight > 0:
+            raise ShardError(
+                f"{self.shards[0][0]}...: balanced draws need clip weights; "
+                "the indexes give these shards none"
+            )
         self.epoch = 0
         self.skip_batches = 0
 
@@ -463,24 +729,24 @@ class ShardedClips(torch.utils.data.IterableDataset):
 
     def slot_samples(self, slot, slots):
         """An endless seeded stream of raw samples for one (process,
-        worker) slot: its shards, passed over again as needed."""
-        from webdataset.tariterators import tarfile_samples
-
+        worker) slot: its shards, passed over again as needed, each
+        checked against its index (``shard_samples``)."""
         rng = np.random.default_rng([self.seed, self.epoch, slot])
         order = np.random.default_rng([self.seed, self.epoch]).permutation(
             len(self.shards)
         )
         if len(self.shards) >= slots:
-            mine, keep = [self.shards[i] for i in order[slot::slots]], None
+            mine, keep = order[slot::slots], None
         else:  # fewer shards than slots: every slot reads all, keeps its part
-            mine, keep = [self.shards[i] for i in order], (slot, slots)
+            mine, keep = order, (slot, slots)
         rate = self.clips / self.total_weight if self.balanced else None
         buffer = []
         seen = 0
         while True:  # each pass: every clip of the slot once (or drawn)
             for index in rng.permutation(len(mine)):
-                url = mine[index][0]
-                for sample in tarfile_samples([{"url": url}]):
+                path, clips, _ = self.shards[mine[index]]
+                digest = self.digests[mine[index]]
+                for sample in shard_samples(path, digest, clips):
                     seen += 1
                     if keep is not None and (seen - 1) % keep[1] != keep[0]:
                         continue
@@ -492,8 +758,9 @@ class ShardedClips(torch.utils.data.IterableDataset):
                         if len(buffer) < self.shuffle_buffer:
                             buffer.append(sample)
                             continue
-                        place = rng.integers(len(buffer))
-                        buffer[place], sample = sample, buffer[place]
+                        if buffer:  # (shuffle_buffer 0: shard order)
+                            place = rng.integers(len(buffer))
+                            buffer[place], sample = sample, buffer[place]
                         yield sample
             seen = 0
             rng.shuffle(buffer)
@@ -516,7 +783,7 @@ class ShardedClips(torch.utils.data.IterableDataset):
             items.append(
                 {
                     "id": record["id"],
-                    "sig": decode_flac(sample["flac"]),
+                    "sig": decoded_clip(sample),
                     "targets": targets,
                 }
             )
@@ -550,7 +817,15 @@ class ShardLoader(torch.utils.data.DataLoader):
 
     def __iter__(self):
         self.used = self.dataset.skip_batches
-        for batch in super().__iter__():
+        batches = super().__iter__()
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (ShardError, UnknownLabelError) as error:
+                # from a worker, torch puts its traceback in the message
+                raise type(error)(worker_message(error)) from None
             self.used += 1
             yield batch
         self.dataset.skip_batches = 0
