@@ -13,6 +13,7 @@ import shutil
 import signal
 import struct
 import sys
+import warnings
 from contextlib import contextmanager
 
 import pytest
@@ -294,11 +295,16 @@ def mutate(data, edits):
     return bytes(data)
 
 
+YAML_FILES = ("hyperparams.yaml", "label_encoder.ckpt", "classifier.ckpt")
+
+
 @settings(max_examples=60, deadline=5000, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])  # fmt: skip
 @given(
-    target=st.sampled_from(["model.json", "model.safetensors", "both"]),
+    target=st.sampled_from(
+        ["model.json", "model.safetensors", "both", *YAML_FILES]
+    ),
     edits=st.lists(
         st.tuples(st.integers(0, 2**16), st.integers(-1, 255)),
         min_size=1,
@@ -309,17 +315,27 @@ def mutate(data, edits):
 def test_random_mutations_load_or_end_in_a_user_error(
     exported, tmp_path_factory, target, edits, random_bytes
 ):
+    """Mutations of ``model.json`` and ``model.safetensors``; of
+    ``hyperparams.yaml``, ``label_encoder.ckpt`` and ``classifier.ckpt``
+    in the same folder without the two (as a folder exported before
+    ``model.json`` is read)."""
     folder = tmp_path_factory.mktemp("fuzz") / "model"
     shutil.copytree(exported, folder)
-    for name in ("model.json", "model.safetensors"):
-        if target in (name, "both"):
+    if target in YAML_FILES:
+        os.remove(folder / "model.json")
+        os.remove(folder / "model.safetensors")
+    for name in ("model.json", "model.safetensors", *YAML_FILES):
+        if target in (name, "both") or (target == "both" and name in (
+            "model.json", "model.safetensors"
+        )):  # fmt: skip
             path = folder / name
             data = random_bytes
             if data is None:
                 data = mutate(path.read_bytes(), edits)
             path.write_bytes(data)
     try:
-        with within(10):
+        with within(10), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the old folder's notice
             model = load_model_source(str(folder))
     except CheckpointError as error:
         assert "\n" not in str(error), str(error)
