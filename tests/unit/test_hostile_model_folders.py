@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import struct
-import sys
 import warnings
 from contextlib import contextmanager
 
@@ -20,6 +19,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lazy_modules import settle_lazy_modules
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes import (
@@ -41,19 +41,6 @@ FIXTURE = os.path.join(
     "export_v0_1",
 )
 CLIP = os.path.join(FIXTURE, "audio", "full_2s.wav")
-
-
-def settle_lazy_modules():
-    """SpeechBrain's lazy modules (``k2``'s and others not installed) as
-    having no file, so that hypothesis's scan of ``sys.modules`` for
-    constants (``getattr(module, "__file__")``) does not import them."""
-    for module in list(sys.modules.values()):
-        if type(module).__name__ in ("LazyModule", "DeprecatedModuleRedirect"):
-            if getattr(module, "lazy_module", True) is None:
-                module.__dict__.setdefault("__file__", None)
-
-
-settle_lazy_modules()
 
 
 @contextmanager
@@ -341,3 +328,5 @@ def test_random_mutations_load_or_end_in_a_user_error(
         assert "\n" not in str(error), str(error)
     else:
         assert len(model.label_names) == 3
+    finally:
+        settle_lazy_modules()  # those this load imported, before the next
