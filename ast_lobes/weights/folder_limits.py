@@ -249,12 +249,43 @@ def check_sizes_fit_weights(description, path, weights_path, tensors):
         refuse(path, "encoder.depth", f"{depth}, but {weights_path} holds "
                f"{len(blocks)} blocks")  # fmt: skip
     dim = encoder.get("embed_dim", 768)
-    head = description["head"]
-    implied = depth * 4 * dim * dim + head.get("n_labels", 1) * head.get(
-        "input_size", 1
-    )
+    implied = implied_weights(description)
     held = sum(math.prod(shape) for _, shape in tensors.values())
     if implied > held:
-        refuse(path, "encoder.embed_dim", f"{dim} with depth {depth} and "
-               f"the head's sizes need at least {implied} weights; "
-               f"{weights_path} holds {held}")  # fmt: skip
+        refuse(path, "encoder", f"its sizes (embed_dim {dim}, depth, "
+               "mlp_ratio, target_length, stem channels, the head's) need "
+               f"at least {implied} weights; {weights_path} holds "
+               f"{held}")  # fmt: skip
+
+
+def implied_weights(description):
+    """A lower bound of the weights the description's model has: per
+    block its attention (4 * dim**2) and MLP (2 * mlp_ratio * dim**2), the
+    time patches' position embeddings, a weight per stem channel and the
+    head's matrix.
+
+    Example
+    -------
+    >>> implied_weights({
+    ...     "encoder": {"embed_dim": 32, "depth": 1, "target_length": 100,
+    ...                 "tstride": 10, "patch_size": [16, 16]},
+    ...     "head": {"input_size": 32, "n_labels": 3}})
+    12672
+    """
+    encoder = description["encoder"]
+    head = description["head"]
+    dim = encoder.get("embed_dim", 768)
+    blocks = encoder.get("depth", 12) * (4 + 2 * encoder.get("mlp_ratio", 4))
+    patch = encoder.get("patch_size", 16)
+    patch_time = patch if isinstance(patch, int) else patch[-1]
+    time_patches = max(1, (encoder.get("target_length", 1024) - patch_time)
+                       // encoder.get("tstride", 10) + 1)  # fmt: skip
+    stems = encoder.get("stem_channels", 0) + encoder.get(
+        "image_stem_channels", 0
+    )
+    return int(
+        blocks * dim * dim
+        + time_patches * dim
+        + stems
+        + head.get("n_labels", 1) * head.get("input_size", 1)
+    )

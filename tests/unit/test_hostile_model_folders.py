@@ -181,7 +181,21 @@ def test_sizes_that_the_weights_do_not_hold_are_refused_first(
     )
     with within(20), pytest.raises(CheckpointError) as error:
         load_model_source(str(folder))
-    one_line_naming(error, path, "model.safetensors")
+    one_line_naming(error, path, "encoder.depth", "model.safetensors")
+
+
+@pytest.mark.parametrize("sizes", [
+    {"embed_dim": 4096}, {"mlp_ratio": 100000.0},
+    {"target_length": 1000000}, {"stem_channels": 1000000},
+])  # fmt: skip
+def test_sizes_implying_more_weights_than_the_file_holds_are_refused(
+    exported, tmp_path, sizes
+):
+    folder = copy_of(exported, tmp_path)
+    path = edit_description(folder, lambda d: d["encoder"].update(sizes))
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "model.safetensors", "at least")
 
 
 @pytest.mark.parametrize(
