@@ -53,6 +53,7 @@ TEST_REQUIRES = [
     "transformers>=5.23.0,<6",
     "pytest>=9.2.0,<10",
     "pytest-xdist>=3.8.0,<4",
+    "hypothesis>=6.170.27,<7",
     "ruff>=0.17.6,<0.18",
     "yamllint>=1.38.0,<2",
     "import-linter>=2.16,<3",

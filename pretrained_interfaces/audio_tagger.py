@@ -45,6 +45,7 @@ from ast_lobes.inference.agreement import (
 )
 from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
+from ast_lobes.weights.files import UnsafeModelFolderError
 from ast_lobes.weights.sources import is_project_export, load_model_source
 from pretrained_interfaces.archive import tag_stream
 from pretrained_interfaces.windows import read_window_batches
@@ -235,18 +236,30 @@ class AudioTagger(Pretrained):
 
     @classmethod
     def from_hparams(cls, source, *args, run_opts=None, precision="auto",
-                     force_precision=False, **kwargs):  # fmt: skip
+                     force_precision=False, trust_code=False,
+                     **kwargs):  # fmt: skip
         """SpeechBrain's ``from_hparams``, except that a local folder this
         project exported is read as data (``from_source``: nothing in it
-        runs; ``savedir`` and the like are then not needed). Any other
-        source goes to SpeechBrain's, which builds what its YAML says: use
-        that only on folders you trust."""
+        runs; ``savedir`` and the like are then not needed).
+
+        Any other source (another folder, a hub id) would go to
+        SpeechBrain's ``from_hparams``, which builds what its YAML says and
+        so can run any code: it is refused with ``UnsafeModelFolderError``
+        unless ``trust_code=True``, which hands it to SpeechBrain's."""
         if os.path.isdir(os.fspath(source)) and is_project_export(source):
             device = (run_opts or {}).get("device", "cpu")
             return cls.from_source(
                 os.fspath(source), device=device, precision=precision,
                 force_precision=force_precision,
             )  # fmt: skip
+        if not trust_code:
+            raise UnsafeModelFolderError(
+                f"{source}: not a model folder this project exported (no "
+                "model.json, no hyperparams.yaml of ast_lobes modules); "
+                "SpeechBrain's from_hparams would build what its "
+                "hyperparams.yaml says, which can run any code: refused "
+                "unless you trust it (trust_code=True)"
+            )
         return super().from_hparams(
             source, *args, run_opts=run_opts, precision=precision,
             force_precision=force_precision, **kwargs,

@@ -35,9 +35,15 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(TESTS, "helpers"))
 KINDS = ("unit", "parity", "recipes")
 
+from lazy_modules import settle_lazy_modules  # noqa: E402 (tests/helpers)
 
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Marks each test with the kind of its folder (doctests: ``unit``)."""
+    """Marks each test with the kind of its folder (doctests: ``unit``);
+    first, so that SpeechBrain's lazy modules are settled before
+    hypothesis's plugin scans the modules (``lazy_modules``)."""
+    settle_lazy_modules()
     for item in items:
         relative = os.path.relpath(str(item.path), TESTS)
         kind = relative.split(os.sep)[0]

@@ -17,6 +17,12 @@ import os
 
 import torch
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+)
 
 from ast_lobes.compat.aliases import OLD_EXPORT_FOLDERS, renamed_fields
 from ast_lobes.model.config import AudioSpectrogramTransformerConfig
@@ -49,14 +55,78 @@ HEAD_TAGS = {
 }
 
 
+# The limits a model folder's hyperparams.yaml is read within: its size,
+# the aliases it may hold (an alias repeats a node: nine levels of nine
+# make a 2 KB file of 9**9 nodes) and how deeply its nodes may nest.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_ALIASES = 16
+MAX_YAML_DEPTH = 32
+
+
 def is_yaml_export(folder):
     """True for a folder whose ``hyperparams.yaml`` builds this project's
     modules."""
     path = os.path.join(folder, "hyperparams.yaml")
     if not os.path.isfile(path):
         return False
-    with open(path, encoding="utf-8") as handle:
-        return "ast_lobes." in handle.read()
+    with open(path, "rb") as handle:
+        return b"ast_lobes." in handle.read(MAX_YAML_BYTES + 1)
+
+
+def read_yaml_tree(path):
+    r"""The parsed YAML of ``path`` (nodes keep their tags; nothing is
+    built), refused with one line naming the file when it is larger than
+    ``MAX_YAML_BYTES``, holds more than ``MAX_YAML_ALIASES`` aliases, nests
+    deeper than ``MAX_YAML_DEPTH`` or is not YAML.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "hyperparams.yaml")
+    >>> _ = open(path, "w").write("a: &a [1]\nb: *a\n")
+    >>> read_yaml_tree(path)["b"]
+    [1]
+    """
+    size = os.path.getsize(path)
+    if size > MAX_YAML_BYTES:
+        raise UnsafeModelFolderError(
+            f"{path}: {size} bytes, more than the {MAX_YAML_BYTES} bytes a "
+            "model folder's hyperparams.yaml may have"
+        )
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        check_yaml_events(YAML(typ="rt").parse(text), path)
+        return YAML(typ="rt").load(text)
+    except (YAMLError, UnicodeDecodeError, RecursionError) as error:
+        first = str(error).strip().splitlines()
+        raise CheckpointError(
+            f"{path}: not YAML ({type(error).__name__}: "
+            f"{first[0] if first else ''})"
+        ) from error
+
+
+def check_yaml_events(events, path):
+    """Refuses a YAML event stream with too many aliases or too deep."""
+    aliases = depth = 0
+    for event in events:
+        if isinstance(event, AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise UnsafeModelFolderError(
+                    f"{path}: more than {MAX_YAML_ALIASES} YAML aliases (*): "
+                    "refused, as each repeats a node and a few make an "
+                    "exponentially large tree"
+                )
+        elif isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise UnsafeModelFolderError(
+                    f"{path}: nested deeper than {MAX_YAML_DEPTH} levels; "
+                    "refused"
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def tag_of(node):
@@ -105,8 +175,7 @@ def description_from_yaml(folder):
     object is built)."""
     OLD_EXPORT_FOLDERS.warn(folder, stacklevel=4)
     path = os.path.join(folder, "hyperparams.yaml")
-    with open(path, encoding="utf-8") as handle:
-        tree = YAML(typ="rt").load(handle)
+    tree = read_yaml_tree(path)
     if not isinstance(tree, dict):
         raise CheckpointError(f"{path}: not a mapping of settings")
     check_tags(tree, path)
@@ -152,8 +221,16 @@ def read_label_file(folder):
     path = os.path.join(folder, "label_encoder.ckpt")
     if not os.path.isfile(path):
         raise CheckpointError(f"{folder}: no label_encoder.ckpt")
-    labels.load(path)
-    return [labels.ind2lab[i] for i in range(len(labels))]
+    if os.path.getsize(path) > MAX_YAML_BYTES:
+        raise CheckpointError(f"{path}: more than {MAX_YAML_BYTES} bytes")
+    try:
+        labels.load(path)
+        return [labels.ind2lab[i] for i in range(len(labels))]
+    except Exception as error:  # SpeechBrain's reader: any malformed line
+        raise CheckpointError(
+            f"{path}: not a label file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''})"
+        ) from error
 
 
 def load_ckpt_weights(encoder, head, folder, missing=""):
@@ -167,5 +244,12 @@ def load_ckpt_weights(encoder, head, folder, missing=""):
         if not os.path.isfile(weights):
             other = f"{missing} or " if missing else ""
             raise CheckpointError(f"{folder}: no {other}{name}.ckpt")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch's unpickler: any malformed file
+            raise CheckpointError(
+                f"{weights}: cannot be read as weights ({type(error).__name__})"
+            ) from error
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{weights}: not a state dict of tensors")
         load_state_dict_exactly(module, state, weights)

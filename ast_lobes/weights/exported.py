@@ -13,7 +13,6 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -35,6 +34,12 @@ from ast_lobes.weights.files import (  # noqa: F401 (UnsafeModelFolderError)
     CheckpointError,
     UnsafeModelFolderError,
     load_state_dict_exactly,
+)
+from ast_lobes.weights.folder_limits import (
+    check_description,
+    check_sizes_fit_weights,
+    read_description_file,
+    read_safetensors_header,
 )
 
 DESCRIPTION_FILE = "model.json"
@@ -148,7 +153,16 @@ def pipeline_from_description(description, source):
             ),
             HEADS[kind](**head),
         )
-    except (KeyError, TypeError, ValueError) as error:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RuntimeError,
+        AssertionError,
+        ZeroDivisionError,
+        OverflowError,
+    ) as error:
         raise CheckpointError(
             f"{source}: not a model description this version reads "
             f"({type(error).__name__}: {error})"
@@ -158,26 +172,52 @@ def pipeline_from_description(description, source):
 def model_description(folder):
     """The data-only description of an exported model folder: its
     ``model.json``, or (a folder without one) its YAML read as data
-    (``ast_lobes.compat.exports``). Nothing from the folder is run."""
+    (``ast_lobes.compat.exports``), each field checked for its kind and
+    size (``ast_lobes.weights.folder_limits``). Nothing from the folder is
+    run."""
     path = os.path.join(folder, DESCRIPTION_FILE)
     if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            try:
-                description = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise CheckpointError(f"{path}: not JSON ({error})") from error
+        description = read_description_file(path)
         if description.get("format") != DESCRIPTION_FORMAT:
             raise CheckpointError(
                 f"{path}: format {description.get('format')!r}; this "
                 f"version reads format {DESCRIPTION_FORMAT}"
             )
+        check_description(description, path)
         return description
-    if not os.path.isfile(os.path.join(folder, "hyperparams.yaml")):
+    path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
         raise CheckpointError(
             f"{folder}: no {DESCRIPTION_FILE} or hyperparams.yaml (not a "
             "model folder)"
         )
-    return {"format": DESCRIPTION_FORMAT, **description_from_yaml(folder)}
+    description = {
+        "format": DESCRIPTION_FORMAT,
+        **description_from_yaml(folder),
+    }
+    check_description(description, path)
+    return description
+
+
+def description_path(folder):
+    """The file the folder's description was read from."""
+    path = os.path.join(folder, DESCRIPTION_FILE)
+    if os.path.isfile(path):
+        return path
+    return os.path.join(folder, "hyperparams.yaml")
+
+
+def weights_header(description, folder):
+    """The tensors ``model.safetensors`` holds (from its header alone),
+    refusing a description whose sizes the weights do not hold; None for a
+    folder with ``.ckpt`` files instead."""
+    path = os.path.join(folder, WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        return None
+    tensors = read_safetensors_header(path)
+    check_sizes_fit_weights(description, description_path(folder), path,
+                            tensors)  # fmt: skip
+    return tensors
 
 
 def load_weights(pipeline, folder):
@@ -187,7 +227,13 @@ def load_weights(pipeline, folder):
     if os.path.isfile(path):
         from safetensors.torch import load_file
 
-        state = load_file(path, device="cpu")
+        try:
+            state = load_file(path, device="cpu")
+        except Exception as error:  # safetensors' own errors
+            raise CheckpointError(
+                f"{path}: cannot be read as safetensors "
+                f"({type(error).__name__}: {str(error).splitlines()[0]})"
+            ) from error
         for prefix, module in (("encoder.", pipeline.bare_encoder),
                                ("classifier.", pipeline.head)):  # fmt: skip
             part = {
@@ -218,7 +264,8 @@ def load_exported_model(folder):
     """
     folder = os.fspath(folder)
     description = model_description(folder)
-    pipeline = pipeline_from_description(description, folder)
+    weights_header(description, folder)
+    pipeline = pipeline_from_description(description, description_path(folder))
     load_weights(pipeline, folder)
     labels = list(description["labels"])
     n_outputs = head_settings(pipeline.head)["n_labels"]

@@ -67,8 +67,6 @@ def load_speechbrain_classifier(folder, savedir=None, trust_code=False):
     (its features are its own: no augmentation draws). Building it runs
     what its ``hyperparams.yaml`` says, so it is refused unless
     ``trust_code``."""
-    from speechbrain.inference.classifiers import EncoderClassifier
-
     if not trust_code:
         raise UnsafeModelFolderError(
             f"{folder}: a SpeechBrain classifier folder of another model: "
@@ -76,6 +74,8 @@ def load_speechbrain_classifier(folder, savedir=None, trust_code=False):
             "run any code; refused unless you trust it (trust_code=True; "
             "for a teacher, --teacher_trust_code true)"
         )
+
+    from speechbrain.inference.classifiers import EncoderClassifier
 
     classifier = EncoderClassifier.from_hparams(
         source=os.path.abspath(folder),

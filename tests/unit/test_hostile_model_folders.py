@@ -1,0 +1,346 @@
+"""Model folders a stranger made: nothing in one runs, hangs or decides
+how much memory loading takes, and each malformed one ends in one line
+naming the file and key.
+
+Each folder is made by hand: a ``hyperparams.yaml`` that runs a command
+and is no export, an alias bomb, a ``model.json`` whose sizes disagree
+with its weights, malformed sizes, weights and labels; a fuzz test feeds
+random small mutations of a real export to the one loader."""
+
+import json
+import os
+import shutil
+import signal
+import struct
+import warnings
+from contextlib import contextmanager
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lazy_modules import settle_lazy_modules
+from speechbrain.dataio.encoder import CategoricalEncoder
+
+from ast_lobes import (
+    AudioClassificationHead,
+    AudioClassificationPipeline,
+    AudioSpectrogramTransformer,
+    FbankNormalization,
+    KaldiFbank,
+    export_classifier,
+)
+from ast_lobes.weights.files import CheckpointError, UnsafeModelFolderError
+from ast_lobes.weights.sources import load_model_source
+from pretrained_interfaces import AudioTagger
+from pretrained_interfaces.tag_cli import main as ast_tag
+
+FIXTURE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "fixtures",
+    "export_v0_1",
+)
+CLIP = os.path.join(FIXTURE, "audio", "full_2s.wav")
+
+
+@contextmanager
+def within(seconds):
+    """Fails the test (instead of hanging it) past ``seconds``."""
+
+    def stop(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def export_tiny(folder):
+    """A real export of a tiny model (32 dims, one block, 3 labels)."""
+    torch.manual_seed(0)
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=100), FbankNormalization("audioset"),
+        AudioSpectrogramTransformer(model_size=None, embed_dim=32, depth=1,
+                                    num_heads=2, target_length=100),
+        AudioClassificationHead(32, 3),
+    ).eval()  # fmt: skip
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["a", "b", "c"])
+    export_classifier(str(folder), pipeline, labels, multi_label=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_tiny(tmp_path_factory.mktemp("export") / "model")
+
+
+def copy_of(exported, tmp_path, keep_yaml=False):
+    """The export with only ``model.json`` and ``model.safetensors``
+    (``keep_yaml``: everything)."""
+    folder = tmp_path / "copy"
+    shutil.copytree(exported, folder)
+    if not keep_yaml:
+        for name in ("hyperparams.yaml", "embedding_model.ckpt",
+                     "classifier.ckpt", "label_encoder.ckpt"):  # fmt: skip
+            os.remove(folder / name)
+    return folder
+
+
+def edit_description(folder, change):
+    path = folder / "model.json"
+    description = json.loads(path.read_text())
+    description = change(description) or description
+    path.write_text(json.dumps(description))
+    return path
+
+
+def one_line_naming(error, *words):
+    text = str(error.value)
+    assert "\n" not in text, text
+    for word in words:
+        assert str(word) in text, (word, text)
+
+
+# 1. No code runs from a local folder.
+
+
+def test_from_hparams_refuses_a_folder_that_is_no_export(tmp_path):
+    folder = tmp_path / "stranger"
+    folder.mkdir()
+    marker = tmp_path / "marker"
+    (folder / "hyperparams.yaml").write_text(
+        f'x: !apply:os.system ["touch {marker}"]\n'
+    )
+    with pytest.raises(UnsafeModelFolderError) as error:
+        AudioTagger.from_hparams(source=str(folder),
+                                 savedir=str(tmp_path / "saved"))  # fmt: skip
+    one_line_naming(error, folder, "trust_code")
+    assert not marker.exists()
+
+
+def test_from_hparams_still_reads_an_export_as_data(exported):
+    tagger = AudioTagger.from_hparams(source=str(exported))
+    assert list(tagger.hparams.label_encoder.lab2ind) == ["a", "b", "c"]
+
+
+# 2. YAML is parsed with limits.
+
+
+def alias_bomb(levels=9, width=9):
+    lines = ["# ast_lobes.AudioSpectrogramTransformer", "a0: &a0 [x]"]
+    for level in range(1, levels + 1):
+        aliases = ", ".join([f"*a{level - 1}"] * width)
+        lines.append(f"a{level}: &a{level} [{aliases}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_ends_at_once_naming_the_file(tmp_path, capsys):
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    path = folder / "hyperparams.yaml"
+    path.write_text(alias_bomb())
+    assert path.stat().st_size < 2048
+    with within(20), pytest.raises(UnsafeModelFolderError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "alias")
+    with within(20):
+        code = ast_tag([CLIP, "--model", str(folder), "--precision", "fp32"])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0]
+
+
+def test_a_huge_or_deep_yaml_is_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    path = folder / "hyperparams.yaml"
+    path.write_text("# ast_lobes.\nx: " + "[" * 500 + "]" * 500 + "\n")
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "deep")
+    path.write_text("# ast_lobes.\n" + "x: 1\n" * 400_000)
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "bytes")
+
+
+# 3. Loading is bounded by the files' own size.
+
+
+def test_sizes_that_the_weights_do_not_hold_are_refused_first(
+    exported, tmp_path
+):
+    folder = copy_of(exported, tmp_path)
+    path = edit_description(
+        folder, lambda d: d["encoder"].update(depth=10000, embed_dim=768)
+    )
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "encoder.depth", "model.safetensors")
+
+
+@pytest.mark.parametrize("sizes", [
+    {"embed_dim": 4096}, {"mlp_ratio": 100000.0},
+    {"target_length": 1000000}, {"stem_channels": 1000000},
+])  # fmt: skip
+def test_sizes_implying_more_weights_than_the_file_holds_are_refused(
+    exported, tmp_path, sizes
+):
+    folder = copy_of(exported, tmp_path)
+    path = edit_description(folder, lambda d: d["encoder"].update(sizes))
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "model.safetensors", "at least")
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda d: d["encoder"].update(depth=0), "depth"),
+        (lambda d: d["encoder"].update(depth=-3), "depth"),
+        (lambda d: d["encoder"].update(depth=1.5), "depth"),
+        (lambda d: d["encoder"].update(embed_dim="32"), "embed_dim"),
+        (lambda d: d["encoder"].update(num_heads=True), "num_heads"),
+        (lambda d: d["encoder"].update(target_length=10**9), "target_length"),
+        (lambda d: d["head"].update(n_labels=-1), "n_labels"),
+        (lambda d: d["front_end"].update(n_mels=10**8), "n_mels"),
+        (lambda d: d["front_end"].update(sample_rate=0), "sample_rate"),
+        (lambda d: d.update(encoder=[1, 2]), "encoder"),
+        (lambda d: d.update(labels="abc"), "labels"),
+        (lambda d: d.update(labels=[1, 2, 3]), "labels"),
+        (lambda d: d.update(normalization=[1.0]), "normalization"),
+        (lambda d: d.update(thresholds=[0.5]), "thresholds"),
+        (lambda d: [d], "model.json"),
+    ],
+)
+def test_a_malformed_description_is_one_line_naming_file_and_key(
+    exported, tmp_path, change, key
+):
+    folder = copy_of(exported, tmp_path)
+    path = edit_description(folder, change)
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, key)
+
+
+def truncated(data):
+    return data[: len(data) // 2]
+
+
+def garbage(data):
+    return b"\xff" * len(data)
+
+
+def huge_header(data):
+    return struct.pack("<Q", 2**62) + data[8:]
+
+
+def header_beyond_data(data):
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    name = next(key for key in header if key != "__metadata__")
+    header[name]["data_offsets"][1] += 10**9
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data[8 + length :]
+
+
+@pytest.mark.parametrize(
+    "damage", [truncated, garbage, huge_header, header_beyond_data]
+)
+def test_malformed_weights_are_one_line_naming_the_file(
+    exported, tmp_path, capsys, damage
+):
+    folder = copy_of(exported, tmp_path)
+    path = folder / "model.safetensors"
+    path.write_bytes(damage(path.read_bytes()))
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path)
+    code = ast_tag([CLIP, "--model", str(folder), "--precision", "fp32"])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0]
+
+
+def test_a_bad_label_file_is_one_line_naming_it(exported, tmp_path):
+    folder = copy_of(exported, tmp_path, keep_yaml=True)
+    os.remove(folder / "model.json")
+    os.remove(folder / "model.safetensors")
+    path = folder / "label_encoder.ckpt"
+    path.write_bytes(b"\xff\xfe not labels \x00\n'a' => x\n")
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path)
+
+
+# 4. Random small mutations of a real export.
+
+
+def mutate(data, edits):
+    """``data`` with each ``(position, byte)`` of ``edits`` written over it,
+    or (a negative byte) cut there."""
+    data = bytearray(data)
+    for position, value in edits:
+        if not data:
+            break
+        position %= len(data)
+        if value < 0:
+            del data[position:]
+        else:
+            data[position] = value
+    return bytes(data)
+
+
+YAML_FILES = ("hyperparams.yaml", "label_encoder.ckpt", "classifier.ckpt")
+
+
+@settings(max_examples=60, deadline=5000, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])  # fmt: skip
+@given(
+    target=st.sampled_from(
+        ["model.json", "model.safetensors", "both", *YAML_FILES]
+    ),
+    edits=st.lists(
+        st.tuples(st.integers(0, 2**16), st.integers(-1, 255)),
+        min_size=1,
+        max_size=4,
+    ),  # fmt: skip
+    random_bytes=st.none() | st.binary(max_size=256),
+)
+def test_random_mutations_load_or_end_in_a_user_error(
+    exported, tmp_path_factory, target, edits, random_bytes
+):
+    """Mutations of ``model.json`` and ``model.safetensors``; of
+    ``hyperparams.yaml``, ``label_encoder.ckpt`` and ``classifier.ckpt``
+    in the same folder without the two (as a folder exported before
+    ``model.json`` is read)."""
+    folder = tmp_path_factory.mktemp("fuzz") / "model"
+    shutil.copytree(exported, folder)
+    if target in YAML_FILES:
+        os.remove(folder / "model.json")
+        os.remove(folder / "model.safetensors")
+    for name in ("model.json", "model.safetensors", *YAML_FILES):
+        if target in (name, "both") or (target == "both" and name in (
+            "model.json", "model.safetensors"
+        )):  # fmt: skip
+            path = folder / name
+            data = random_bytes
+            if data is None:
+                data = mutate(path.read_bytes(), edits)
+            path.write_bytes(data)
+    try:
+        with within(10), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the old folder's notice
+            model = load_model_source(str(folder))
+    except CheckpointError as error:
+        assert "\n" not in str(error), str(error)
+    else:
+        assert len(model.label_names) == 3
+    finally:
+        settle_lazy_modules()  # those this load imported, before the next
