@@ -139,7 +139,7 @@ def check_labels(description, path):
 
 
 def read_description_file(path):
-    """The JSON object of ``model.json``, read within
+    """The JSON object of a model folder's description file, read within
     ``MAX_DESCRIPTION_BYTES``."""
     if os.path.getsize(path) > MAX_DESCRIPTION_BYTES:
         refuse(
