@@ -48,7 +48,7 @@ def refuse(path, key, what):
 
 
 def is_size(value, least=1):
-    """True for an integer (not a bool) in ``least .. MAX_SIZE``."""
+    """True for an integer (not a bool) from ``least`` to ``MAX_SIZE``."""
     return (
         isinstance(value, int)
         and not isinstance(value, bool)
