@@ -148,8 +148,8 @@ def read_frames(handle, start, count):
     if not finite.all():
         first = start + int((~finite).nonzero()[0, 0])
         raise AudioFileError(
-            f"{handle.name}: a sample that is not a finite number (NaN or "
-            f"infinity) at {first / handle.samplerate:.2f} s"
+            f"{os.fsdecode(handle.name)}: a sample that is not a finite "
+            f"number (NaN or infinity) at {first / handle.samplerate:.2f} s"
         )
     return data.mean(dim=1)
 

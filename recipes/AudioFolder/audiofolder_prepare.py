@@ -45,11 +45,12 @@ def read_clips(data, columns):
                 f"tables must be given for train (and valid, test), "
                 f"not {', '.join(unknown) or 'without train'}"
             )
-        tables = {}
+        tables = {}  # by table and split: one table may be given twice
         for split, table in data.items():
-            tables[table] = read_label_table(table, **columns)
-            for clip in tables[table]:
+            clips = read_label_table(table, **columns)
+            for clip in clips:
                 clip.split = split
+            tables[f"{table} ({split})"] = clips
         check_one_listing_each(tables)
         return [clip for part in tables.values() for clip in part], []
     if os.path.isdir(data):

@@ -73,6 +73,24 @@ def test_separate_tables_naming_one_clip_are_refused(tmp_path):
     assert str(train) in message and str(test) in message
 
 
+def test_one_table_given_for_two_splits_is_refused(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioFolder"))
+    from audiofolder_prepare import read_clips
+
+    for name in "abc":
+        write_wav(str(tmp_path / "clips" / f"{name}.wav"))
+    train = write_table(tmp_path / "train.csv", ["clips/a.wav,dog"])
+    held = write_table(
+        tmp_path / "held.csv", ["clips/b.wav,dog", "clips/c.wav,cat"]
+    )
+    tables = {"train": str(train), "valid": str(held), "test": str(held)}
+    with pytest.raises(DataError) as error:
+        read_clips(tables, {})
+    message = str(error.value)
+    assert "2 files listed in more than one table" in message
+    assert f"{held} (valid)" in message and f"{held} (test)" in message
+
+
 def test_a_class_folder_linking_another_is_refused(tmp_path):
     for name in ("dog/a.wav", "dog/b.wav", "cat/c.wav"):
         write_wav(str(tmp_path / "data" / name))
