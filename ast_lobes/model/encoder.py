@@ -169,7 +169,9 @@ class AudioSpectrogramTransformer(nn.Module):
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         n_patches = self.grid[0] * self.grid[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, n_patches + 2, embed_dim))
-        drop_rates = torch.linspace(0, config.drop_path, config.depth).tolist()
+        drop_rates = torch.linspace(
+            0, config.drop_path, config.depth, device="cpu"
+        ).tolist()
         self.blocks = nn.ModuleList(
             Block(
                 dim=embed_dim,

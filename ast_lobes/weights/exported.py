@@ -207,17 +207,67 @@ def description_path(folder):
     return os.path.join(folder, "hyperparams.yaml")
 
 
-def weights_header(description, folder):
-    """The tensors ``model.safetensors`` holds (from its header alone),
-    refusing a description whose sizes the weights do not hold; None for a
-    folder with ``.ckpt`` files instead."""
+CKPT_FILES = (("embedding_model.ckpt", "encoder."),
+              ("classifier.ckpt", "classifier."))  # fmt: skip
+
+
+def held_tensors(folder):
+    """``(file, {name: (dtype, shape)})`` of the folder's weights, read
+    without their data: ``model.safetensors``' header, or the ``.ckpt``
+    files loaded onto the meta device; None when a ``.ckpt`` is missing
+    (``load_weights`` names it)."""
     path = os.path.join(folder, WEIGHTS_FILE)
-    if not os.path.isfile(path):
-        return None
-    tensors = read_safetensors_header(path)
-    check_sizes_fit_weights(description, description_path(folder), path,
-                            tensors)  # fmt: skip
-    return tensors
+    if os.path.isfile(path):
+        return path, read_safetensors_header(path)
+    import torch
+
+    tensors = {}
+    for name, prefix in CKPT_FILES:
+        weights = os.path.join(folder, name)
+        if not os.path.isfile(weights):
+            return None
+        try:
+            state = torch.load(weights, map_location="meta", weights_only=True)
+        except Exception as error:  # torch's unpickler: any malformed file
+            raise CheckpointError(
+                f"{weights}: cannot be read as weights ({type(error).__name__})"
+            ) from error
+        if not isinstance(state, dict) or not all(
+            isinstance(value, torch.Tensor) for value in state.values()
+        ):
+            raise CheckpointError(f"{weights}: not a state dict of tensors")
+        tensors.update({f"{prefix}{key}": (str(value.dtype), tuple(value.shape))
+                        for key, value in state.items()})  # fmt: skip
+    return os.path.join(folder, CKPT_FILES[0][0]), tensors
+
+
+def check_weights_fit(description, folder):
+    """Refuses a description whose model the weights do not fill, before
+    anything is allocated: its depth against the weights' blocks, then
+    every tensor's shape against a model built on the meta device (no
+    memory), so a description's sizes cannot decide how much memory
+    loading takes."""
+    import torch
+
+    held = held_tensors(folder)
+    if held is None:
+        return
+    weights_path, tensors = held
+    source = description_path(folder)
+    check_sizes_fit_weights(description, source, weights_path, tensors)
+    with torch.device("meta"):
+        skeleton = pipeline_from_description(description, source)
+    for prefix, module in (("encoder.", skeleton.bare_encoder),
+                           ("classifier.", skeleton.head)):  # fmt: skip
+        for key, value in module.state_dict().items():
+            name, shape = prefix + key, tuple(value.shape)
+            found = tensors.get(name, (None, None))[1]
+            if found is None or tuple(found) != shape:
+                raise CheckpointError(
+                    f"{source}: its sizes make {name} of shape {shape}; "
+                    f"{weights_path} holds "
+                    f"{tuple(found) if found is not None else 'no such tensor'}"
+                )
 
 
 def load_weights(pipeline, folder):
@@ -264,7 +314,7 @@ def load_exported_model(folder):
     """
     folder = os.fspath(folder)
     description = model_description(folder)
-    weights_header(description, folder)
+    check_weights_fit(description, folder)
     pipeline = pipeline_from_description(description, description_path(folder))
     load_weights(pipeline, folder)
     labels = list(description["labels"])

@@ -198,6 +198,34 @@ def test_sizes_implying_more_weights_than_the_file_holds_are_refused(
     one_line_naming(error, path, "model.safetensors", "at least")
 
 
+@pytest.mark.parametrize("sizes", [
+    {"stem_channels": 300, "stem_layers": 8}, {"target_length": 200},
+])  # fmt: skip
+def test_sizes_under_the_weights_count_are_checked_tensor_by_tensor(
+    exported, tmp_path, sizes
+):
+    # fewer implied weights than the file holds, but other shapes: the
+    # model is built on the meta device and each tensor's shape compared
+    folder = copy_of(exported, tmp_path)
+    path = edit_description(folder, lambda d: d["encoder"].update(sizes))
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "model.safetensors", "of shape")
+
+
+def test_an_old_folder_is_checked_against_its_ckpt_shapes(exported, tmp_path):
+    folder = copy_of(exported, tmp_path, keep_yaml=True)
+    os.remove(folder / "model.json")
+    os.remove(folder / "model.safetensors")
+    yaml_path = folder / "hyperparams.yaml"
+    text = yaml_path.read_text()
+    assert "embed_dim: 32" in text
+    yaml_path.write_text(text.replace("embed_dim: 32", "embed_dim: 4096"))
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, yaml_path, "embedding_model.ckpt")
+
+
 @pytest.mark.parametrize(
     "change, key",
     [
