@@ -61,6 +61,9 @@ HEAD_TAGS = {
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_ALIASES = 16
 MAX_YAML_DEPTH = 32
+# and the nodes of its tree with every alias expanded (an export has a few
+# hundred; a few levels of aliases repeat a node thousands of times)
+MAX_YAML_NODES = 100_000
 
 
 def is_yaml_export(folder):
@@ -97,13 +100,33 @@ def read_yaml_tree(path):
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
         check_yaml_events(YAML(typ="rt").parse(text), path)
-        return YAML(typ="rt").load(text)
+        tree = YAML(typ="rt").load(text)
     except (YAMLError, UnicodeDecodeError, RecursionError) as error:
         first = str(error).strip().splitlines()
         raise CheckpointError(
             f"{path}: not YAML ({type(error).__name__}: "
             f"{first[0] if first else ''})"
         ) from error
+    check_expanded_size(tree, path)
+    return tree
+
+
+def check_expanded_size(tree, path):
+    """Refuses a tree of more than ``MAX_YAML_NODES`` nodes once its
+    aliases are expanded (what walking it costs), counting no further."""
+    pending, nodes = [tree], 0
+    while pending:
+        node = pending.pop()
+        nodes += 1
+        if nodes > MAX_YAML_NODES:
+            raise UnsafeModelFolderError(
+                f"{path}: more than {MAX_YAML_NODES} YAML nodes with its "
+                "aliases expanded: refused"
+            )
+        if isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
 
 
 def check_yaml_events(events, path):
@@ -189,20 +212,30 @@ def description_from_yaml(folder):
         )}  # fmt: skip
     except KeyError as error:
         raise CheckpointError(f"{path}: no {error.args[0]}") from error
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{path}: {key}: not a mapping of settings")
     values["embedding_model"].pop("config", None)
-    return {
-        "sample_rate": tree.get("sample_rate", 16000),
-        "multi_label": bool(tree.get("multi_label", False)),
-        "front_end": values["compute_features"],
-        "normalization": values["mean_var_norm"]["normalization"],
-        "per_clip_mean": bool(
-            values["mean_var_norm"].get("per_clip_mean", False)
-        ),
-        "encoder": encoder_config_fields(values["embedding_model"], path),
-        "head": {"kind": HEAD_TAGS[head_tag], **values["classifier"]},
-        "labels": read_label_file(folder),
-        "thresholds": plain(tree.get("thresholds")),
-    }
+    try:
+        description = {
+            "sample_rate": tree.get("sample_rate", 16000),
+            "multi_label": bool(tree.get("multi_label", False)),
+            "front_end": values["compute_features"],
+            "normalization": values["mean_var_norm"]["normalization"],
+            "per_clip_mean": bool(
+                values["mean_var_norm"].get("per_clip_mean", False)
+            ),
+            "encoder": encoder_config_fields(values["embedding_model"], path),
+            "head": {"kind": HEAD_TAGS[head_tag], **values["classifier"]},
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(
+            f"{path}: not a model description this version reads "
+            f"({type(error).__name__}: {error})"
+        ) from error
+    description["labels"] = read_label_file(folder)
+    description["thresholds"] = plain(tree.get("thresholds"))
+    return description
 
 
 def encoder_config_fields(arguments, source):

@@ -155,6 +155,42 @@ def test_an_alias_bomb_ends_at_once_naming_the_file(tmp_path, capsys):
     assert len(lines) == 1 and str(path) in lines[0]
 
 
+def test_few_aliases_over_a_wide_list_are_refused_by_their_expansion(
+    tmp_path,
+):
+    # 4 aliases (under the alias limit), each repeating a list of 40,000
+    # items: 160,000 nodes to walk once expanded
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    path = folder / "hyperparams.yaml"
+    items = ", ".join(["1"] * 40_000)
+    path.write_text(
+        "# ast_lobes.AudioSpectrogramTransformer\n"
+        f"a: &a [{items}]\nb: [*a, *a, *a, *a]\n"
+    )
+    with within(20), pytest.raises(UnsafeModelFolderError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, "nodes")
+
+
+@pytest.mark.parametrize("edit", [
+    ("embedding_model: !new:ast_lobes.AudioSpectrogramTransformer",
+     "embedding_model: 3\nunused: !new:ast_lobes.AudioSpectrogramTransformer"),
+    ("  model_size:\n", "  model_size: huge\n"),
+])  # fmt: skip
+def test_a_malformed_old_yaml_is_one_line_naming_it(exported, tmp_path, edit):
+    folder = copy_of(exported, tmp_path, keep_yaml=True)
+    os.remove(folder / "model.json")
+    os.remove(folder / "model.safetensors")
+    path = folder / "hyperparams.yaml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path)
+
+
 def test_a_huge_or_deep_yaml_is_refused_naming_the_file(tmp_path):
     folder = tmp_path / "deep"
     folder.mkdir()
