@@ -31,6 +31,8 @@ import io
 import json
 import os
 
+from ast_lobes.audio.names import same_file
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, one writer by care
@@ -55,17 +57,6 @@ def csv_header(top_k):
     for rank in range(1, top_k + 1):
         columns += [f"label_{rank}", f"score_{rank}"]
     return columns
-
-
-def same_file(path):
-    """The key every spelling of one file shares: its real path.
-
-    Example
-    -------
-    >>> same_file("clips/sub/../a.wav") == same_file("./clips//a.wav")
-    True
-    """
-    return os.path.realpath(path)
 
 
 def lock_output(path):
@@ -210,7 +201,10 @@ class ResultsFile:
                 continue
             try:
                 done.add(same_file(json.loads(line)["file"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
+            except (
+                json.JSONDecodeError, KeyError, TypeError, ValueError,
+                RecursionError,
+            ) as error:  # fmt: skip
                 raise ResultsFileError(
                     f"{self.path}: line {number} is not a result ({error}); "
                     "choose another output"

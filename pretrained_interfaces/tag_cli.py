@@ -29,13 +29,12 @@ import time
 
 # Only torch-free modules here, so that --help and usage errors answer
 # at once; the model's modules are imported by main() after parsing.
-from ast_lobes.audio.names import AUDIO_EXTENSIONS
+from ast_lobes.audio.names import AUDIO_EXTENSIONS, same_file
 from ast_lobes.inference.modes import PRECISIONS
 from pretrained_interfaces.results_file import (
     ResultsFile,
     ResultsFileError,
     lock_output,
-    same_file,
 )
 
 DEFAULT_MODEL = "audioset_10_10_0.4593"

@@ -1,9 +1,12 @@
-"""Which file names are audio, apart from the reading code so that a
-command line can use them without importing torch.
+"""Which file names are audio, and which spellings name one file, apart
+from the reading code so that a command line can use them without
+importing torch.
 
 Authors
  * AST-SpeechBrain contributors 2026
 """
+
+import os
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
 
@@ -17,3 +20,15 @@ def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
     (True, False)
     """
     return name.lower().endswith(tuple(extensions))
+
+
+def same_file(path):
+    """The key every spelling of one file shares: its real path (``./``,
+    ``//``, ``sub/..`` and symbolic links resolved).
+
+    Example
+    -------
+    >>> same_file("clips/sub/../a.wav") == same_file("./clips//a.wav")
+    True
+    """
+    return os.path.realpath(path)

@@ -256,3 +256,19 @@ def test_a_second_writer_of_one_output_is_refused_until_the_first_dies(
         holder.wait()
     assert run() == 0  # the dead holder's lock went with it
     assert open(output).read().count("\n") >= 1
+
+
+@pytest.mark.parametrize(
+    "line", ['{"file": "a\\u0000b"}', "[" * 100_000 + "]" * 100_000]
+)
+def test_a_broken_record_in_an_output_is_one_line_naming_it(tmp_path, line):
+    from pretrained_interfaces.results_file import (
+        ResultsFile,
+        ResultsFileError,
+    )
+
+    path = tmp_path / "tags.jsonl"
+    path.write_text('{"file": "a.wav"}\n' + line + "\n")
+    with pytest.raises(ResultsFileError) as error, ResultsFile(str(path)):
+        pass
+    assert str(error.value).startswith(f"{path}: line 2 is not a result")

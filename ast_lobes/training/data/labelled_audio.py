@@ -16,6 +16,7 @@ from ast_lobes.audio.io import (
     is_audio_name,
     open_audio,
 )
+from ast_lobes.audio.names import same_file
 
 SHOWN = 10  # files named in an error before "and N more"
 
@@ -86,18 +87,6 @@ def listing(paths):
     shown = ", ".join(paths[:SHOWN])
     more = len(paths) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def same_file(path):
-    """The key every spelling of one file shares: its real path (``./``,
-    ``//``, ``sub/..`` and symbolic links resolved).
-
-    Example
-    -------
-    >>> same_file("clips/sub/../a.wav") == same_file("./clips//a.wav")
-    True
-    """
-    return os.path.realpath(path)
 
 
 def spellings_of_one_file(named):

@@ -12,11 +12,8 @@ from collections import Counter
 
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ast_lobes.training.data.labelled_audio import (
-    DataError,
-    listing,
-    same_file,
-)
+from ast_lobes.audio.names import same_file
+from ast_lobes.training.data.labelled_audio import DataError, listing
 
 
 def group_of(clip):
