@@ -153,8 +153,8 @@ def checkpoint_pipeline(path, frames):
         AudioClassificationPipeline,
         FbankNormalization,
         KaldiFbank,
-        load_ast_checkpoint,
     )
+    from ast_lobes.weights.published import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(path)
     return AudioClassificationPipeline(

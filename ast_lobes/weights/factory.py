@@ -44,7 +44,8 @@ def pretrained_encoder(
         timm model name, or a local ``.pth``/``.safetensors`` file.
     audioset_weights : str or None
         A published AST (name, hub id, ``.pth`` or Hugging Face folder; see
-        ``ast_lobes.load_ast_checkpoint``); its head is not used.
+        ``ast_lobes.weights.published.load_ast_checkpoint``); its head is
+        not used.
     ssast_weights : str or None
         A folder written by this project's masked patch pretraining
         (``recipes/SSAST/pretrain.py``): same size and patch shape, any
