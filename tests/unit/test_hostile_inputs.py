@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ast_lobes.training.data.labelled_audio import (
     DataError,
@@ -272,3 +274,56 @@ def test_a_broken_record_in_an_output_is_one_line_naming_it(tmp_path, line):
     with pytest.raises(ResultsFileError) as error, ResultsFile(str(path)):
         pass
     assert str(error.value).startswith(f"{path}: line 2 is not a result")
+
+
+# Random small mutations of a real table: its clips are read and split, or
+# the data layer says in one line what is wrong.
+
+TABLE_ROWS = [
+    "path,label,speaker",
+    *(f"clips/{i}.wav,{'dog' if i % 2 else 'cat'},s{i % 4}" for i in range(12)),
+]
+
+
+@pytest.fixture(scope="module")
+def table_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table")
+    for i in range(12):
+        write_wav(str(folder / "clips" / f"{i}.wav"))
+    return folder
+
+
+@settings(
+    max_examples=80, deadline=5000, derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)  # fmt: skip
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 2**12), st.integers(-1, 255)),
+        min_size=1, max_size=4,
+    ),
+)  # fmt: skip
+def test_random_mutations_of_a_table_split_or_end_in_a_data_error(
+    table_folder, edits
+):
+    from ast_lobes.training.data.splits import assign_splits
+
+    data = bytearray("\n".join(TABLE_ROWS).encode() + b"\n")
+    for position, value in edits:
+        position %= len(data)
+        if value < 0:
+            del data[position:]
+        else:
+            data[position] = value
+    table = table_folder / "labels.csv"
+    table.write_bytes(bytes(data))
+    try:
+        clips = read_label_table(str(table), group_column="speaker")
+        assign_splits(clips, 0.25, 0.25, seed=0)
+    except DataError as error:
+        assert "\n" not in str(error)
+        return
+    for clip in clips:
+        assert os.path.isfile(clip.path) and clip.split in (
+            "train", "valid", "test",
+        )  # fmt: skip

@@ -246,10 +246,13 @@ def read_label_table(
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such table")
     delimiter = "\t" if path.lower().endswith(".tsv") else ","
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        columns = reader.fieldnames or []
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a UTF-8 table ({error})") from error
     wanted = [
         path_column,
         label_column,
@@ -282,9 +285,13 @@ def read_label_table(
             Clip(
                 file,
                 labels,
-                split=row[split_column].strip() if split_column else None,
-                fold=row[fold_column].strip() if fold_column else None,
-                group=row[group_column].strip() if group_column else None,
+                split=(row[split_column] or "").strip()
+                if split_column
+                else None,
+                fold=(row[fold_column] or "").strip() if fold_column else None,
+                group=(row[group_column] or "").strip()
+                if group_column
+                else None,
             )
         )
     if not clips:
