@@ -5,7 +5,8 @@ starting weights switched off.
 ``python tests/helpers/yaml_outputs.py OUT.json`` records them; the file
 in ``tests/fixtures/yaml_outputs/`` was recorded by the code before its
 modules were reorganised, and ``tests/unit/test_hparams_files.py`` checks
-that today's code builds the same models (1e-6)."""
+that today's code builds the same models (1e-6) under the torch it was
+recorded with (another torch draws other initial weights)."""
 
 import glob
 import json
@@ -79,6 +80,7 @@ if __name__ == "__main__":
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
-        result = all_outputs(folder)
+        result = {"torch": torch.__version__.split("+")[0],
+                  "outputs": all_outputs(folder)}  # fmt: skip
     with open(sys.argv[1], "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
