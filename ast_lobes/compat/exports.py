@@ -266,6 +266,23 @@ def read_label_file(folder):
         ) from error
 
 
+def read_ckpt_state(weights, device="cpu"):
+    """The state dict of a ``.ckpt`` file (``torch.load(weights_only=True)``
+    onto ``device``; ``"meta"`` reads the shapes without the data), or one
+    line naming the file."""
+    try:
+        state = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as error:  # torch's unpickler: any malformed file
+        raise CheckpointError(
+            f"{weights}: cannot be read as weights ({type(error).__name__})"
+        ) from error
+    if not isinstance(state, dict) or not all(
+        isinstance(value, torch.Tensor) for value in state.values()
+    ):
+        raise CheckpointError(f"{weights}: not a state dict of tensors")
+    return state
+
+
 def load_ckpt_weights(encoder, head, folder, missing=""):
     """Fills ``encoder`` and ``head`` from the folder's
     ``embedding_model.ckpt`` and ``classifier.ckpt`` (read with
@@ -277,12 +294,4 @@ def load_ckpt_weights(encoder, head, folder, missing=""):
         if not os.path.isfile(weights):
             other = f"{missing} or " if missing else ""
             raise CheckpointError(f"{folder}: no {other}{name}.ckpt")
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch's unpickler: any malformed file
-            raise CheckpointError(
-                f"{weights}: cannot be read as weights ({type(error).__name__})"
-            ) from error
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{weights}: not a state dict of tensors")
-        load_state_dict_exactly(module, state, weights)
+        load_state_dict_exactly(module, read_ckpt_state(weights), weights)

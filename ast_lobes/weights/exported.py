@@ -20,7 +20,11 @@ import numpy as np
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.compat.aliases import renamed_fields
-from ast_lobes.compat.exports import description_from_yaml, load_ckpt_weights
+from ast_lobes.compat.exports import (
+    description_from_yaml,
+    load_ckpt_weights,
+    read_ckpt_state,
+)
 from ast_lobes.model.config import AudioSpectrogramTransformerConfig
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
 from ast_lobes.model.head import (
@@ -219,23 +223,12 @@ def held_tensors(folder):
     path = os.path.join(folder, WEIGHTS_FILE)
     if os.path.isfile(path):
         return path, read_safetensors_header(path)
-    import torch
-
     tensors = {}
     for name, prefix in CKPT_FILES:
         weights = os.path.join(folder, name)
         if not os.path.isfile(weights):
             return None
-        try:
-            state = torch.load(weights, map_location="meta", weights_only=True)
-        except Exception as error:  # torch's unpickler: any malformed file
-            raise CheckpointError(
-                f"{weights}: cannot be read as weights ({type(error).__name__})"
-            ) from error
-        if not isinstance(state, dict) or not all(
-            isinstance(value, torch.Tensor) for value in state.values()
-        ):
-            raise CheckpointError(f"{weights}: not a state dict of tensors")
+        state = read_ckpt_state(weights, device="meta")
         tensors.update({f"{prefix}{key}": (str(value.dtype), tuple(value.shape))
                         for key, value in state.items()})  # fmt: skip
     return os.path.join(folder, CKPT_FILES[0][0]), tensors
