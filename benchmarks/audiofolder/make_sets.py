@@ -5,7 +5,8 @@ for choosing the AudioFolder recipe's CPU defaults on more than one set.
 Each set is a folder with its clips and ``clips.csv`` (``path``,
 ``label``, ``group``); the group is the source (speaker, recording, drum
 kit, voice actor), so that a split by group never hears a source in two
-splits. All clips are 1 s at 16 kHz (the voice lines 1.5 s).
+splits. All clips are 1 s at 16 kHz (the voice lines 1.5 s, the
+``effects_5s`` 5 s).
 
 - ``words``: the 35 Speech Commands words spoken by 101 TTS voices
   (espeak-ng 8 accents x 12 variants with their own speed and pitch,
@@ -18,6 +19,9 @@ splits. All clips are 1 s at 16 kHz (the voice lines 1.5 s).
   Bubble, Pingus, Tux Paint, KDE's Oxygen sounds) in 12 categories named
   from their file names; the group is the recording (a file's name
   without its variant number), up to three 1-s windows per recording.
+- ``effects_5s``: the same recordings as ``effects``, one 5-s clip a
+  file as in ESC-50 (from the file's onset, padded with silence), to
+  tune on longer clips; folds by recording (``--n_folds``).
 - ``drums``: single drum hits of the 13 Hydrogen drum kits, 6 classes
   (kick, snare, hi-hat, tom, cymbal, hand percussion); the group is the
   kit.
@@ -78,7 +82,8 @@ sys.path.insert(0, RECIPE)  # make_tts_data
 from make_tts_data import WORDS, speak, voices  # noqa: E402
 
 SAMPLE_RATE = 16000
-SETS = ("words", "effects", "drums", "notes", "voices", "instruments")
+SETS = ("words", "effects", "drums", "notes", "voices", "instruments",
+        "effects_5s")  # fmt: skip
 HELD_OUT = ("voices", "instruments")
 AUDIO = re.compile(r"\.(ogg|wav|flac)$", re.IGNORECASE)
 
@@ -356,7 +361,7 @@ def windows(audio, length=SAMPLE_RATE, most=WINDOWS_PER_RECORDING):
     return found
 
 
-def make_effects(folder, jobs):
+def make_effects(folder, jobs, clips_of=windows):
     rows = []
     for package in EFFECT_PACKAGES:
         for path in package_files(package):
@@ -371,11 +376,21 @@ def make_effects(folder, jobs):
             if audio.abs().max() < 1e-4:
                 continue
             group = f"{package}:{recording_name(path)}"
-            for i, window in enumerate(windows(audio)):
+            for i, window in enumerate(clips_of(audio)):
                 clip = save_clip(folder, label, f"{unique}_{i}",
                                  peak_normalised(window))  # fmt: skip
                 rows.append({"path": clip, "label": label, "group": group})
     return rows
+
+
+def esc50_clip(audio, seconds=5):
+    """One ESC-50-like clip of a recording: ``seconds`` from its onset,
+    padded with silence."""
+    return [fit(audio[onset(audio) :], int(seconds * SAMPLE_RATE))]
+
+
+def make_effects_5s(folder, jobs):
+    return make_effects(folder, jobs, clips_of=esc50_clip)
 
 
 # drums -------------------------------------------------------------------
@@ -593,7 +608,8 @@ def play_families(folder, jobs, fonts, notes_per_program, seed):
 
 BUILDERS = {"words": make_words, "effects": make_effects,
             "drums": make_drums, "notes": make_notes,
-            "voices": make_voices, "instruments": make_instruments}  # fmt: skip
+            "voices": make_voices, "instruments": make_instruments,
+            "effects_5s": make_effects_5s}  # fmt: skip
 
 
 def main(argv=None):
