@@ -185,6 +185,13 @@ mean_dist_pair (or two_heads: false)
     pooling = getattr(encoder, "pooling", None)
     if pooling is not None:
         problems += pooling_problems(kind, pooling)
+    elif encoder is not None and kind in ("pair", "frames"):
+        problems.append(
+            f"{'two_heads: true' if kind == 'pair' else 'frame_level'} "
+            "takes the AST's tokens, but the encoder "
+            f"({type(encoder).__name__}) gives one pooled embedding a "
+            "clip; set two_heads: false and frame_level: null"
+        )
     if kind == "frames" and (
         hparams.get("loss") != "bce" or not hparams.get("multi_label")
     ):

@@ -7,7 +7,13 @@ import os
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from yaml_outputs import ROOT, YAML_FILES, load_offline, yaml_outputs
+from yaml_outputs import (
+    ROOT,
+    YAML_FILES,
+    load_offline,
+    offline_overrides,
+    yaml_outputs,
+)
 
 from ast_lobes import (
     AudioClassificationBrain,
@@ -144,3 +150,66 @@ def test_stored_teacher_outputs_with_mixup_are_refused(tmp_path):
         brain_of(path, overrides)
     brain = brain_of(path, {**overrides, "mixup": None})
     assert brain.settings["mixup"] is None
+
+
+def documented_preset(text, name):
+    """The options a YAML's comment gives for the head preset ``name``
+    (``#   name: --key value ...`` and its indented continuation lines)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith(f"#   {name}:"))  # fmt: skip
+    words = lines[start].split(":", 1)[1].split()
+    for line in lines[start + 1 :]:
+        if not line.startswith("#" + " " * 10):
+            break
+        words += line[1:].split()
+    return dict(zip(words[0::2], words[1::2], strict=True))
+
+
+FRAME_PRESET_FILES = [
+    path for path in YAML_FILES
+    if "#   frame-level events:" in open(path, encoding="utf-8").read()
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path",
+    FRAME_PRESET_FILES,
+    ids=[os.path.relpath(p, ROOT) for p in FRAME_PRESET_FILES],
+)
+def test_the_documented_frame_level_preset_runs_as_written(path, tmp_path):
+    from ast_lobes.training.hparams_check import check_head_settings
+
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    preset = documented_preset(text, "frame-level events")
+    assert set(preset) >= {"--frame_level", "--pooling", "--loss"}
+    overrides = offline_overrides(text, tmp_path)
+    overrides.update({key[2:]: value for key, value in preset.items()})
+    overrides = {
+        key: {"true": True, "false": False}.get(value, value)
+        for key, value in overrides.items()
+    }
+    hparams = load_hyperpyyaml(text, overrides)
+    check_head_settings(hparams, path)
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"two_heads": True}, {"frame_level": "attention"}]
+)
+def test_the_convnet_teacher_refuses_the_token_heads(overrides, tmp_path):
+    from ast_lobes.training.hparams_check import (
+        ContradictoryHparamsError,
+        check_head_settings,
+    )
+
+    path = os.path.join(
+        ROOT, "recipes", "AudioFolder", "hparams", "cnn_teacher.yaml"
+    )
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    overrides = {**offline_overrides(text, tmp_path), **overrides,
+                 "loss": "bce", "multi_label": True}  # fmt: skip
+    hparams = load_hyperpyyaml(text, overrides)
+    with pytest.raises(ContradictoryHparamsError, match="ECAPA_TDNN"):
+        check_head_settings(hparams, path)
