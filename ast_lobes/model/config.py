@@ -9,6 +9,7 @@ Authors
 """
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 from ast_lobes.compat.aliases import renamed_fields
@@ -207,6 +208,15 @@ class AudioSpectrogramTransformerConfig:
         if isinstance(patch, int):
             patch = (patch, patch)
         object.__setattr__(self, "patch_size", tuple(int(p) for p in patch))
+        for name in ("fstride", "tstride"):
+            stride = getattr(self, name)
+            if isinstance(stride, bool) or not isinstance(
+                stride, numbers.Integral
+            ):
+                raise ModelSettingError(
+                    f"{name} must be a whole number of bins or frames, "
+                    f"not {stride!r}"
+                )
         if self.pooling not in POOLING_MODES:
             raise ModelSettingError(
                 f"Unknown pooling {self.pooling!r}; expected one of "

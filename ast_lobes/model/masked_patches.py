@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ast_lobes.model.config import ModelSettingError
+
 MASK_MODES = ("patch", "frame")
 
 
@@ -73,10 +75,12 @@ def choose_masked(grid, count, mode="patch", cluster=True, generator=None):
     """
     f_dim, t_dim = grid
     if mode not in MASK_MODES:
-        raise ValueError(f"mode must be one of {MASK_MODES}, not {mode!r}")
+        raise ModelSettingError(
+            f"mode must be one of {MASK_MODES}, not {mode!r}"
+        )
     if mode == "frame":
         if not 0 < count < t_dim:
-            raise ValueError(
+            raise ModelSettingError(
                 f"frame masking: {count} frames of a {t_dim}-frame grid; "
                 "mask at least one and leave one"
             )
@@ -85,7 +89,7 @@ def choose_masked(grid, count, mode="patch", cluster=True, generator=None):
         return (rows + columns.unsqueeze(0)).flatten().sort().values
     total = f_dim * t_dim
     if not 0 < count < total:
-        raise ValueError(
+        raise ModelSettingError(
             f"{count} masked patches of {total}: mask at least one and "
             "leave one"
         )
@@ -177,19 +181,19 @@ class MaskedPatchModel(nn.Module):
                  cluster=True, generative_weight=10.0):  # fmt: skip
         super().__init__()
         if tuple(encoder.patch_size) != (encoder.fstride, encoder.tstride):
-            raise ValueError(
+            raise ModelSettingError(
                 f"masked patch modelling needs non-overlapping patches: "
                 f"patch size {tuple(encoder.patch_size)}, strides "
                 f"{(encoder.fstride, encoder.tstride)}"
             )
         if encoder.config.stem_channels:
-            raise ValueError(
+            raise ModelSettingError(
                 "masked patch modelling needs an encoder without a "
                 "convolutional stem (stem_channels 0): the stem's "
                 "convolutions would show each masked patch its neighbours"
             )
         if mask_mode not in MASK_MODES:
-            raise ValueError(
+            raise ModelSettingError(
                 f"mask_mode must be one of {MASK_MODES}, not {mask_mode!r}"
             )
         self.encoder = encoder

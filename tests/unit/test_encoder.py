@@ -1,10 +1,14 @@
 """Behaviour of the encoder lobe: shapes, pooling, lengths, HF agreement."""
 
+import os
+
 import pytest
 import torch
 from batch_norms import randomise_batch_norms
 
 from ast_lobes import AudioSpectrogramTransformer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 def small(**kwargs):
@@ -377,3 +381,36 @@ def test_a_stem_has_no_pretrained_weights():
     with pytest.raises(ValueError, match="stem_channels: a convolutional"):
         pretrained_encoder(imagenet_weights=True, model_size="tiny224",
                            stem_channels=8, target_length=100)  # fmt: skip
+
+
+@pytest.mark.parametrize("stride", [[128, 2], 2.5, True, "10"])
+def test_a_stride_that_is_not_a_whole_number_is_named(stride):
+    from ast_lobes.model.config import ModelSettingError
+
+    with pytest.raises(ModelSettingError, match="fstride must be a whole"):
+        small(fstride=stride)
+
+
+def load_ssast_yaml(tmp_path, overrides):
+    from hyperpyyaml import load_hyperpyyaml
+
+    path = os.path.join(ROOT, "recipes", "SSAST", "hparams", "cpu.yaml")
+    with open(path, encoding="utf-8") as handle:
+        return load_hyperpyyaml(handle, overrides)
+
+
+def test_the_ssast_yaml_takes_frame_patches_as_documented(tmp_path):
+    hparams = load_ssast_yaml(tmp_path, {
+        "patch_size": [128, 2], "fstride": 128, "tstride": 2,
+        "mask_mode": "frame", "mask_count": 20,
+    })  # fmt: skip
+    assert hparams["encoder"].grid == (1, 50)  # a 1-s clip's frame pairs
+    out = hparams["model"](torch.randn(2, 100, 128))
+    assert torch.isfinite(out["loss"])
+
+
+def test_the_ssast_yaml_names_patches_that_would_overlap(tmp_path):
+    from ast_lobes.model.config import ModelSettingError
+
+    with pytest.raises(ModelSettingError, match="non-overlapping patches"):
+        load_ssast_yaml(tmp_path, {"patch_size": [128, 2]})
