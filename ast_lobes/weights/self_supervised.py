@@ -14,7 +14,7 @@ import torch
 
 from ast_lobes.model.config import AudioSpectrogramTransformerConfig
 from ast_lobes.weights.conversion import resize_ast_positions
-from ast_lobes.weights.files import CheckpointError
+from ast_lobes.weights.files import CheckpointError, read_state_dict_file
 
 ENCODER_FILE = "encoder.ckpt"
 CONFIG_FILE = "encoder.json"
@@ -61,7 +61,7 @@ def read_pretrained_encoder(source):
     with open(paths[1], encoding="utf-8") as handle:
         info = json.load(handle)
     config = AudioSpectrogramTransformerConfig(**info["config"])
-    state = torch.load(paths[0], map_location="cpu", weights_only=True)
+    state = read_state_dict_file(paths[0])
     return state, config, info.get("front_end", {})
 
 
