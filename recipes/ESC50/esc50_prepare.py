@@ -19,7 +19,11 @@ import shutil
 import soundfile
 
 from ast_lobes.audio.io import read_audio
-from ast_lobes.training.data.labelled_audio import DataError
+from ast_lobes.training.data.labelled_audio import (
+    DataError,
+    listing,
+    spellings_of_one_file,
+)
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -45,7 +49,9 @@ def download_esc50(data_folder):
 
 
 def read_meta(data_folder):
-    """Rows of ``meta/esc50.csv``, with a check of its columns."""
+    """Rows of ``meta/esc50.csv``, with a check of its columns and folds;
+    a file listed twice (however spelled, or linked under another name
+    in ``audio/``) is refused: it could be in two folds."""
     meta = os.path.join(data_folder, "meta", "esc50.csv")
     if not os.path.isfile(meta):
         raise FileNotFoundError(
@@ -60,6 +66,16 @@ def read_meta(data_folder):
     for row in rows:
         if int(row["fold"]) not in FOLDS:
             raise DataError(f"{meta}: {row['filename']} has fold {row['fold']}")
+    repeated = spellings_of_one_file(
+        (os.path.join(data_folder, "audio", row["filename"]), f"line {line}",
+         row["filename"])
+        for line, row in enumerate(rows, start=2)
+    )  # fmt: skip
+    if repeated:
+        raise DataError(
+            f"{meta}: {len(repeated)} files listed more than once: "
+            f"{listing(repeated)} (a clip is in one fold only)"
+        )
     return rows
 
 
