@@ -104,6 +104,33 @@ def test_one_clip_listed_in_two_folds_is_refused(esc50_dir, tmp_path, spelling):
     )
 
 
+@pytest.mark.parametrize("name", ["../outside/a.wav", "ABSOLUTE"])
+def test_a_clip_outside_audio_is_refused_before_writing_there(
+    esc50_dir, tmp_path, name
+):
+    import shutil
+
+    import numpy as np
+
+    copy = tmp_path / "ESC-50"
+    shutil.copytree(esc50_dir, copy)
+    (copy / "outside").mkdir()
+    soundfile.write(copy / "outside" / "a.wav", np.zeros(44100), 44100)
+    (tmp_path / "outside").mkdir()  # where the copy would be written
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "outside" / "a.wav")
+        shutil.copy(copy / "outside" / "a.wav", name)
+    meta = copy / "meta" / "esc50.csv"
+    with open(meta, "a") as handle:
+        handle.write(f"{name},5,0,siren,False,9,A\n")
+    written = set(os.listdir(tmp_path / "outside"))
+    with pytest.raises(DataError, match=f"line 52: '{name}' is not a file "
+                       "in audio/"):  # fmt: skip
+        prepare_esc50(str(copy), str(tmp_path / "out"), 1,
+                      str(tmp_path / "cache"))  # fmt: skip
+    assert set(os.listdir(tmp_path / "outside")) == written
+
+
 def test_five_fold_smoke_run_in_parallel(esc50_dir, tmp_path):
     # --output_folder, the habit of SpeechBrain users, is the folds' root
     exp = tmp_path / "exp"
