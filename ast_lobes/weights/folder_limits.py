@@ -133,14 +133,17 @@ def check_labels(description, path):
 
 
 def read_description_file(path):
-    """The JSON object of a model folder's description file, read within
-    ``MAX_DESCRIPTION_BYTES``."""
+    """The JSON object of a model folder's description file (``model.json``;
+    also a Hugging Face folder's ``config.json`` and
+    ``preprocessor_config.json``, a pretrained encoder's
+    ``encoder.json``), read within ``MAX_DESCRIPTION_BYTES``; anything
+    else is one line naming the file."""
     if os.path.getsize(path) > MAX_DESCRIPTION_BYTES:
         refuse(
             path,
             "(file)",
-            f"{os.path.getsize(path)} bytes, more than "
-            f"the {MAX_DESCRIPTION_BYTES} a model description may have",
+            f"{os.path.getsize(path)} bytes, more than the "
+            f"{MAX_DESCRIPTION_BYTES} a model folder's JSON file may have",
         )
     try:
         with open(path, encoding="utf-8") as handle:
@@ -152,6 +155,55 @@ def read_description_file(path):
     if not isinstance(description, dict):
         check_description(description, path)
     return description
+
+
+# The sizes of a Hugging Face AST config.json and preprocessor_config.json.
+HF_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "patch_size",
+    "frequency_stride",
+    "time_stride",
+    "num_mel_bins",
+    "max_length",
+    "sampling_rate",
+)
+HF_REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads")
+
+
+def check_hf_config(config, path, required=HF_REQUIRED):
+    """Refuses a Hugging Face ``config.json`` (or, with ``required=()``,
+    ``preprocessor_config.json``) whose sizes, epsilon, statistics or
+    labels are not of the kind an AST has, naming ``path`` and the key.
+
+    Example
+    -------
+    >>> check_hf_config({"hidden_size": 64, "num_hidden_layers": "2",
+    ...                  "num_attention_heads": 2}, "config.json")
+    Traceback (most recent call last):
+    ...
+    ast_lobes.weights.files.CheckpointError: config.json: num_hidden_layers...
+    """
+    for key in (*required, *(["std"] if "mean" in config else [])):
+        if key not in config:
+            refuse(path, key, "missing")
+    for key in HF_SIZES:
+        if key in config and not is_size(config[key]):
+            refuse(path, key, f"{config[key]!r} is not an integer from 1 "
+                   f"to {MAX_SIZE}")  # fmt: skip
+    for key, least in (("layer_norm_eps", 0), ("mean", None), ("std", 0)):
+        value = config.get(key, 1)
+        if not is_number(value) or (least is not None and value <= least):
+            refuse(path, key, f"{value!r} is not a finite number"
+                   f"{'' if least is None else ' > 0'}")  # fmt: skip
+    labels = config.get("id2label") or {}
+    if not isinstance(labels, dict) or not all(
+        re.fullmatch(r"\d{1,7}", key) and isinstance(name, str)
+        for key, name in labels.items()
+    ):
+        refuse(path, "id2label", "not an object of {index: label name}")
 
 
 def check_sizes_fit_weights(description, path, weights_path, tensors):

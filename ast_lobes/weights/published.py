@@ -16,7 +16,6 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -36,6 +35,11 @@ from ast_lobes.weights.files import (
     CheckpointError,
     load_state_dict_exactly,
     read_state_dict_file,
+)
+from ast_lobes.weights.folder_limits import (
+    HF_REQUIRED,
+    check_hf_config,
+    read_description_file,
 )
 from ast_lobes.weights.registry import (
     AUDIOSET_FRONT_END,
@@ -121,18 +125,22 @@ def fetch_checkpoint(source, savedir=None, entry=None):
     )
 
 
-def read_json(path):
-    """A JSON file's content, or None if the file does not exist."""
+def read_json(path, required=HF_REQUIRED):
+    """A Hugging Face folder's JSON settings, checked (``check_hf_config``
+    with ``required``), or None if the file does not exist."""
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    settings = read_description_file(path)
+    check_hf_config(settings, path, required)
+    return settings
 
 
 def hf_front_end(directory, config):
     """The front end of a Hugging Face folder, from its feature extractor
     settings (``preprocessor_config.json``), or None."""
-    settings = read_json(os.path.join(directory, "preprocessor_config.json"))
+    settings = read_json(
+        os.path.join(directory, "preprocessor_config.json"), required=()
+    )
     if not settings or "mean" not in settings:
         return None
     return FrontEnd(

@@ -8,6 +8,7 @@ with its weights, malformed sizes, weights and labels; a fuzz test feeds
 random small mutations of a real export to the one loader."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -399,3 +400,106 @@ def test_random_mutations_load_or_end_in_a_user_error(
         assert len(model.label_names) == 3
     finally:
         settle_lazy_modules()  # those this load imported, before the next
+
+
+# 5. The other JSON files a model folder holds.
+
+RECORD = {"weights_sha256": "0" * 64, "files": 10, "measured_on": "a CPU",
+          "agreement": {"bf16": {"0": 1.0}},
+          "seconds_per_file": {"bf16": {"0": 0.1}}}  # fmt: skip
+
+
+def deep_json(levels=100_000):
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("text, key", [
+    ('{"agreement": ' + deep_json() + "}", "(file)"),
+    (json.dumps(RECORD) + " " * (1 << 20), "(file)"),
+    (json.dumps([RECORD]), "(top)"),
+    (json.dumps({**RECORD, "agreement": {"bf16": {"0": math.inf}}}),
+     "agreement.bf16.0"),
+    (json.dumps({**RECORD, "agreement": {"bf16": {"0": 1.5}}}),
+     "agreement.bf16.0"),
+    (json.dumps({**RECORD, "agreement": {"bf16": {"2": 1.0}}}),
+     "agreement.bf16.2"),
+    (json.dumps({**RECORD, "agreement": {"rm -rf": {"0": 1.0}}}),
+     "agreement.rm -rf"),
+    (json.dumps({**RECORD, "seconds_per_file": {"bf16": {"0": -1}}}),
+     "seconds_per_file.bf16.0"),
+    (json.dumps({**RECORD, "agreement": "all"}), "agreement"),
+    (json.dumps({**RECORD, "measured_on": ["a CPU"]}), "measured_on"),
+])  # fmt: skip
+def test_a_malformed_agreement_record_is_one_line_naming_file_and_key(
+    exported, tmp_path, capsys, text, key
+):
+    folder = copy_of(exported, tmp_path)
+    path = folder / "inference_agreement.json"
+    path.write_text(text)
+    with within(20), pytest.raises(ValueError) as error:
+        AudioTagger.from_source(str(folder))
+    one_line_naming(error, path, f"({key}: ")
+    code = ast_tag([CLIP, "--model", str(folder)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and str(path) in lines[0], lines
+
+
+@pytest.mark.parametrize("file, change, key", [
+    ("config.json", lambda c: [c], "(top)"),
+    ("config.json", lambda c: {**c, "hidden_size": "64"}, "hidden_size"),
+    ("config.json", lambda c: {**c, "num_hidden_layers": 0},
+     "num_hidden_layers"),
+    ("config.json", lambda c: {k: v for k, v in c.items()
+                               if k != "num_attention_heads"},
+     "num_attention_heads"),
+    ("config.json", lambda c: {**c, "layer_norm_eps": "tiny"},
+     "layer_norm_eps"),
+    ("config.json", lambda c: {**c, "id2label": ["a", "b"]}, "id2label"),
+    ("config.json", lambda c: json.dumps(c)[:-1] + ', "x": '
+     + deep_json() + "}", "(file)"),
+    ("preprocessor_config.json", lambda c: {**c, "std": 0}, "std"),
+    ("preprocessor_config.json", lambda c: {"mean": -4.2}, "std"),
+])  # fmt: skip
+def test_a_malformed_hugging_face_config_is_one_line_naming_file_and_key(
+    hf_speechcommands_dir, tmp_path, file, change, key
+):
+    folder = tmp_path / "hf"
+    shutil.copytree(hf_speechcommands_dir[0], folder)
+    path = folder / file
+    settings = {"mean": -4.2, "std": 4.5, "max_length": 128}
+    if path.exists():
+        settings = json.loads(path.read_text())
+    changed = change(settings)
+    path.write_text(
+        changed if isinstance(changed, str) else json.dumps(changed)
+    )
+    with within(20), pytest.raises(CheckpointError) as error:
+        load_model_source(str(folder))
+    one_line_naming(error, path, key)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[1, 2]", "(top)"),
+    ('{"config": {"embed_dim": 32, "colour": "red"}}', "config"),
+    ('{"config": [32]}', "config"),
+    ("{" * 5000, "(file)"),
+])  # fmt: skip
+def test_a_malformed_pretrained_encoder_json_is_one_line_naming_it(
+    tmp_path, text, key
+):
+    from ast_lobes.weights.self_supervised import (
+        read_pretrained_encoder,
+        save_pretrained_encoder,
+    )
+
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2,
+        target_length=96, fstride=16, tstride=16,
+    )  # fmt: skip
+    folder = save_pretrained_encoder(str(tmp_path / "enc"), encoder)
+    path = os.path.join(folder, "encoder.json")
+    with open(path, "w") as handle:
+        handle.write(text)
+    with pytest.raises(CheckpointError) as error:
+        read_pretrained_encoder(folder)
+    one_line_naming(error, path, key)
