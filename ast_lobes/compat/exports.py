@@ -197,7 +197,7 @@ def description_from_yaml(folder):
     """The description of the folder (as ``model.json`` holds it, less
     its ``format``), read from its ``hyperparams.yaml`` as data (no
     object is built)."""
-    OLD_EXPORT_FOLDERS.warn(folder, stacklevel=4)
+    OLD_EXPORT_FOLDERS.warn(folder)
     path = os.path.join(folder, "hyperparams.yaml")
     tree = read_yaml_tree(path)
     if not isinstance(tree, dict):
