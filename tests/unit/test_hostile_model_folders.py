@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import struct
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -58,6 +59,57 @@ def within(seconds):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# What one load of a fuzzed folder may add to the process's address
+# space (its weights are 100 KB; a folder that makes loading take more is
+# the bug the fuzz looks for).
+LOAD_BOUND_MB = 200
+
+
+def address_space():
+    """Bytes of this process's address space (Linux ``/proc``)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextmanager
+def memory_bound(megabytes):
+    """Fails any allocation that would take the address space more than
+    ``megabytes`` beyond what it is now (``RLIMIT_AS``, soft limit,
+    restored after; Linux only, elsewhere no bound)."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = address_space() + (megabytes << 20)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def out_of_bound(error):
+    """Whether ``error`` or what caused it is an allocation that
+    ``memory_bound`` refused (a loader may wrap it in its own error)."""
+    while error is not None:
+        if isinstance(error, MemoryError) or "allocate" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def test_the_memory_bound_stops_a_load_that_takes_more():
+    with pytest.raises((MemoryError, RuntimeError)) as error:
+        with memory_bound(LOAD_BOUND_MB):
+            torch.ones((LOAD_BOUND_MB + 100) << 18)  # float32: MB + 100
+    assert out_of_bound(error.value)
+    torch.ones(LOAD_BOUND_MB << 18)  # the bound is gone after
 
 
 def export_tiny(folder):
@@ -375,7 +427,8 @@ def test_random_mutations_load_or_end_in_a_user_error(
     """Mutations of ``model.json`` and ``model.safetensors``; of
     ``hyperparams.yaml``, ``label_encoder.ckpt`` and ``classifier.ckpt``
     in the same folder without the two (as a folder exported before
-    ``model.json`` is read)."""
+    ``model.json`` is read). Each load has 10 s and ``LOAD_BOUND_MB`` of
+    address space beyond what the process has before it."""
     folder = tmp_path_factory.mktemp("fuzz") / "model"
     shutil.copytree(exported, folder)
     if target in YAML_FILES:
@@ -391,11 +444,13 @@ def test_random_mutations_load_or_end_in_a_user_error(
                 data = mutate(path.read_bytes(), edits)
             path.write_bytes(data)
     try:
-        with within(10), warnings.catch_warnings():
+        with (within(10), memory_bound(LOAD_BOUND_MB),
+              warnings.catch_warnings()):  # fmt: skip
             warnings.simplefilter("ignore")  # the old folder's notice
             model = load_model_source(str(folder))
     except CheckpointError as error:
         assert "\n" not in str(error), str(error)
+        assert not out_of_bound(error), str(error)
     else:
         assert len(model.label_names) == 3
     finally:
