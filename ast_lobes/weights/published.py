@@ -39,6 +39,7 @@ from ast_lobes.weights.files import (
 from ast_lobes.weights.folder_limits import (
     HF_REQUIRED,
     check_hf_config,
+    implied_weights,
     read_description_file,
 )
 from ast_lobes.weights.registry import (
@@ -151,6 +152,28 @@ def hf_front_end(directory, config):
     )
 
 
+def check_hf_sizes(config, encoder_state, config_path, weights_path):
+    """Refuses a ``config.json`` whose depth is not the weights' blocks,
+    or whose sizes need more weights than the file holds, before any
+    model is built (so that its sizes cannot decide how much memory
+    loading takes)."""
+    blocks = {name.split(".")[1] for name in encoder_state
+              if name.startswith("blocks.")}  # fmt: skip
+    if len(blocks) != config.depth:
+        raise CheckpointError(
+            f"{config_path}: num_hidden_layers: {config.depth}, but "
+            f"{weights_path} holds {len(blocks)} blocks"
+        )
+    held = sum(tensor.numel() for tensor in encoder_state.values())
+    implied = implied_weights({"encoder": config.as_dict(), "head": {}})
+    if implied > held:
+        raise CheckpointError(
+            f"{config_path}: its sizes (hidden_size, intermediate_size, "
+            f"max_length, strides) need at least {implied} weights; "
+            f"{weights_path} holds {held}"
+        )
+
+
 def read_hf_checkpoint(directory, entry=None):
     """Reads a Hugging Face AST directory into an ``AstCheckpoint``.
 
@@ -206,6 +229,7 @@ def read_hf_checkpoint(directory, entry=None):
         target_length=hf_config.get("max_length", 1024),
         layer_norm_eps=eps,
     )
+    check_hf_sizes(config, encoder_state, config_path, weight_files[0])
     id2label = hf_config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or None
     front_end = hf_front_end(directory, config)

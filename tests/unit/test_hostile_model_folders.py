@@ -512,6 +512,11 @@ def test_a_malformed_agreement_record_is_one_line_naming_file_and_key(
     ("config.json", lambda c: {**c, "id2label": ["a", "b"]}, "id2label"),
     ("config.json", lambda c: json.dumps(c)[:-1] + ', "x": '
      + deep_json() + "}", "(file)"),
+    ("config.json", lambda c: {**c, "num_hidden_layers": 1000},
+     "num_hidden_layers: 1000, but"),
+    ("config.json", lambda c: {**c, "hidden_size": 4096,
+                               "intermediate_size": 16384}, "need at least"),
+    ("config.json", lambda c: {**c, "max_length": 100_000}, "need at least"),
     ("preprocessor_config.json", lambda c: {**c, "std": 0}, "std"),
     ("preprocessor_config.json", lambda c: {"mean": -4.2}, "std"),
 ])  # fmt: skip
@@ -529,7 +534,9 @@ def test_a_malformed_hugging_face_config_is_one_line_naming_file_and_key(
         changed if isinstance(changed, str) else json.dumps(changed)
     )
     with within(20), pytest.raises(CheckpointError) as error:
-        load_model_source(str(folder))
+        with memory_bound(LOAD_BOUND_MB):
+            load_model_source(str(folder))
+    assert not out_of_bound(error.value)
     one_line_naming(error, path, key)
 
 
