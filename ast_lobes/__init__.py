@@ -72,7 +72,7 @@ __all__ = sorted(_PUBLIC_NAMES)
 def __getattr__(name):
     module = _PUBLIC_NAMES.get(name)
     if module is None and name in DEPRECATED_PACKAGE_NAMES:
-        deprecated_call(f"ast_lobes.{name}", stacklevel=4)
+        deprecated_call(f"ast_lobes.{name}")
         return getattr(
             importlib.import_module(DEPRECATED_PACKAGE_NAMES[name]), name
         )

@@ -29,7 +29,7 @@ import time
 
 # Only torch-free modules here, so that --help and usage errors answer
 # at once; the model's modules are imported by main() after parsing.
-from ast_lobes.audio.names import AUDIO_EXTENSIONS, same_file
+from ast_lobes.audio.names import AUDIO_EXTENSIONS, same_file, shown
 from ast_lobes.inference.modes import PRECISIONS
 from pretrained_interfaces.results_file import (
     ResultsFile,
@@ -187,19 +187,6 @@ def parse_args(argv):
     return args
 
 
-def shown(path):
-    """A file name as text any terminal takes: bytes that are not UTF-8
-    as ``\\xNN`` escapes.
-
-    Example
-    -------
-    >>> shown(os.fsdecode(b"caf\\xe9.wav"))
-    'caf\\\\xe9.wav'
-    """
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", errors="backslashreplace")
-
-
 def describe(result):
     """Human-readable lines of one result."""
     tags = ", ".join(f"{label} ({score:.3f})" for label, score in result.tags)
@@ -299,8 +286,9 @@ def detect_events(tagger, paths, args):
             plot_timeline(result, tagger.label_names,
                           os.path.join(args.timeline, name))  # fmt: skip
         if not args.json:
-            print(f"{path} ({result.duration:.2f} s, {len(result.events)} "
-                  f"events, per {result.resolution}):")  # fmt: skip
+            print(f"{shown(path)} ({result.duration:.2f} s, "
+                  f"{len(result.events)} events, per "
+                  f"{result.resolution}):")  # fmt: skip
             for event in result.events:
                 print(f"  {event['onset']:8.2f}-{event['offset']:8.2f} s  "
                       f"{event['label']} ({event['score']:.3f})")  # fmt: skip

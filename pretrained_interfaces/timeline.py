@@ -9,6 +9,8 @@ import os
 
 import matplotlib
 
+from ast_lobes.audio.names import shown
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -29,7 +31,7 @@ def plot_timeline(result, labels, path, reference=None):
                        interpolation="nearest")  # fmt: skip
     top.set_yticks(range(len(labels)), labels)
     top.set_title(
-        f"{os.path.basename(result.file)}: scores per "
+        f"{shown(os.path.basename(result.file))}: scores per "
         f"{'time step' if result.resolution == 'frames' else 'window'}"
     )
     fig.colorbar(image, ax=top, fraction=0.02)

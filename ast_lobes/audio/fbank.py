@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torchaudio.compliance import kaldi
 
+from ast_lobes.audio.io import not_finite
+
 # dataset: (mean, std) of the reference fbank, used as (x - mean) / (2 std)
 NORMALIZATION_PRESETS = {
     "audioset": (-4.2677393, 4.5689974),
@@ -241,6 +243,30 @@ class KaldiFbank(nn.Module):
             frame_shift=self.frame_shift,
         )
 
+    def check_finite(self, wavs, sizes):
+        """Refuses a NaN or infinite sample within a clip's own ``sizes``
+        (the padding after it is not read), as a file holding one is
+        refused (``AudioFileError``, naming the clip of the batch).
+
+        Example
+        -------
+        >>> wavs = torch.zeros(2, 16000)
+        >>> wavs[1, 8000] = float("nan")
+        >>> KaldiFbank().check_finite(wavs, [16000, 16000])
+        Traceback (most recent call last):
+        ...
+        ast_lobes.audio.io.AudioFileError: waveform 2 of 2: a sample that ...
+        >>> KaldiFbank().check_finite(wavs, [16000, 8000])
+        """
+        if bool(torch.isfinite(wavs.sum())):  # fast; finite if all are
+            return
+        finite = torch.isfinite(wavs)
+        for index, (row, size) in enumerate(zip(finite, sizes, strict=True)):
+            bad = (~row[:size]).nonzero()
+            if len(bad):
+                raise not_finite(f"waveform {index + 1} of {len(sizes)}",
+                                 int(bad[0, 0]), self.sample_rate)  # fmt: skip
+
     def num_frames(self, n_samples):
         """Frames the fbank gives for ``n_samples`` (25 ms windows).
 
@@ -286,7 +312,8 @@ class KaldiFbank(nn.Module):
 
         Each clip's features are those it gets alone: its own frames,
         padded with zeros or cut to ``target_length``. Frames beyond that
-        (a batch padded to its longest clip) are padding.
+        (a batch padded to its longest clip) are padding. A clip holding a
+        NaN or infinite sample is refused (``check_finite``).
 
         Arguments
         ---------
@@ -332,6 +359,7 @@ class KaldiFbank(nn.Module):
             sizes = [n_samples] * wavs.shape[0]
         else:
             sizes = torch.round(wav_lens * n_samples).long().tolist()
+        self.check_finite(wavs, sizes)
         # The reference front end is fp32 even inside a bf16 autocast
         # region (SpeechBrain's --precision bf16).
         with torch.autocast(wavs.device.type, enabled=False):

@@ -147,11 +147,23 @@ def read_frames(handle, start, count):
     finite = torch.isfinite(data).all(dim=1)
     if not finite.all():
         first = start + int((~finite).nonzero()[0, 0])
-        raise AudioFileError(
-            f"{os.fsdecode(handle.name)}: a sample that is not a finite "
-            f"number (NaN or infinity) at {first / handle.samplerate:.2f} s"
-        )
+        raise not_finite(os.fsdecode(handle.name), first, handle.samplerate)
     return data.mean(dim=1)
+
+
+def not_finite(name, sample, sample_rate):
+    """The ``AudioFileError`` of audio ``name`` (a file, or a waveform
+    handed over) whose ``sample`` at ``sample_rate`` is NaN or infinite.
+
+    Example
+    -------
+    >>> str(not_finite("a.wav", 8000, 16000))
+    'a.wav: a sample that is not a finite number (NaN or infinity) at 0.50 s'
+    """
+    return AudioFileError(
+        f"{name}: a sample that is not a finite number (NaN or infinity) "
+        f"at {sample / sample_rate:.2f} s"
+    )
 
 
 def read_audio(path, sample_rate=16000, resample=True):

@@ -1,6 +1,6 @@
-"""Which file names are audio, and which spellings name one file, apart
-from the reading code so that a command line can use them without
-importing torch.
+"""Which file names are audio, which spellings name one file and how a
+name that is not UTF-8 is shown, apart from the reading code so that a
+command line can use them without importing torch.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -32,3 +32,16 @@ def same_file(path):
     True
     """
     return os.path.realpath(path)
+
+
+def shown(path):
+    """A file name as text any terminal or font takes: bytes that are not
+    UTF-8 as ``\\xNN`` escapes.
+
+    Example
+    -------
+    >>> shown(os.fsdecode(b"caf\\xe9.wav"))
+    'caf\\\\xe9.wav'
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")

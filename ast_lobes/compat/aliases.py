@@ -43,11 +43,57 @@ class Alias:
             f"in {self.removed_in})"
         )
 
-    def warn(self, where="", stacklevel=3):
-        """Warns with ``message`` (a ``DeprecationWarning``)."""
+    def warn(self, where=""):
+        """Warns with ``message`` (a ``DeprecationWarning``) from the
+        user's line that led here (``user_stacklevel``), so that Python's
+        default filter shows it in ``__main__``."""
         warnings.warn(
-            self.message(where), DeprecationWarning, stacklevel=stacklevel
-        )
+            self.message(where), DeprecationWarning,
+            stacklevel=user_stacklevel(),
+        )  # fmt: skip
+
+
+# The packages whose frames a warning passes over to name the user's line:
+# this project's, and importlib's (``importlib.import_module`` of a moved
+# module path).
+PACKAGES = ("ast_lobes", "pretrained_interfaces", "importlib")
+
+
+def is_import_machinery(frame):
+    """A frame of ``importlib._bootstrap``, which ``warnings`` skips when
+    it counts a ``stacklevel``."""
+    name = frame.f_code.co_filename
+    return "importlib" in name and "_bootstrap" in name
+
+
+def user_stacklevel():
+    """The ``stacklevel`` that makes a warning raised by the caller of
+    this function name the first line outside this project's packages
+    and importlib (``PACKAGES``), the user's, however deep the call
+    (counted as ``warnings`` counts, without the import machinery's
+    frames).
+
+    Example
+    -------
+    >>> def old_name():  # in this module: a frame of the project
+    ...     warnings.warn("old", DeprecationWarning,
+    ...                   stacklevel=user_stacklevel())
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     old_name()
+    >>> caught[0].filename == __file__
+    False
+    """
+    frame = sys._getframe(1)  # the function calling warnings.warn
+    level = 1
+    while frame.f_back is not None and (
+        frame.f_globals.get("__name__", "").split(".")[0] in PACKAGES
+    ):
+        frame = frame.f_back
+        while frame.f_back is not None and is_import_machinery(frame):
+            frame = frame.f_back
+        level += 1
+    return level
 
 
 # Arguments and attributes renamed: the model's input frames have one
@@ -185,7 +231,7 @@ def renamed_fields(fields, where="AudioSpectrogramTransformer"):
     value = fields.pop(alias.old)
     if fields.get(alias.new) is not None and value is not None:
         raise TypeError(f"{where}: give {alias.new} only, not also {alias.old}")
-    alias.warn(where, stacklevel=4)
+    alias.warn(where)
     if value is not None:
         fields[alias.new] = value
     return fields
@@ -202,13 +248,13 @@ def renamed_frames_argument(target_length, max_frames, where):
     """
     if max_frames is None:
         return target_length
-    RENAMED_ARGUMENTS["max_frames"].warn(where, stacklevel=4)
+    RENAMED_ARGUMENTS["max_frames"].warn(where)
     return max_frames
 
 
 def renamed_attribute(old, where):
     """Warns that the attribute ``where.old`` is now its new name."""
-    RENAMED_ARGUMENTS[old].warn(where, stacklevel=4)
+    RENAMED_ARGUMENTS[old].warn(where)
 
 
 def renamed_options(overrides, stream=None):
@@ -229,10 +275,10 @@ def renamed_options(overrides, stream=None):
     return overrides
 
 
-def deprecated_call(name, stacklevel=4):
+def deprecated_call(name):
     """Warns that the constructor or function ``name`` (a key of
     ``DEPRECATED_CALLS``) goes away."""
-    DEPRECATED_CALLS[name].warn(stacklevel=stacklevel)
+    DEPRECATED_CALLS[name].warn()
 
 
 def moved_name(package, name):
@@ -247,7 +293,7 @@ def moved_name(package, name):
     if not hasattr(module, name):
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
     Alias(f"{package}.{name}", f"{module.__name__}.{name}",
-          alias.removed_in).warn(stacklevel=4)  # fmt: skip
+          alias.removed_in).warn()  # fmt: skip
     return getattr(module, name)
 
 
@@ -262,7 +308,7 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         alias = MOVED_MODULES[spec.name]
-        alias.warn(stacklevel=2)
+        alias.warn()
         return importlib.import_module(alias.new)
 
     def exec_module(self, module):

@@ -6,8 +6,8 @@ from it.
 Its YAML is read as data (never built by HyperPyYAML, which runs the
 ``!new:``/``!apply:`` tags it holds), each tag checked against
 ``ALLOWED_TAGS``, and its weights read with
-``torch.load(weights_only=True)``. ``ast_lobes.weights.exported`` calls
-it for such a folder.
+``torch.load(weights_only=True)`` (``read_torch_file``).
+``ast_lobes.weights.exported`` calls it for such a folder.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -15,7 +15,6 @@ Authors
 
 import os
 
-import torch
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import (
@@ -29,7 +28,9 @@ from ast_lobes.model.config import AudioSpectrogramTransformerConfig
 from ast_lobes.weights.files import (
     CheckpointError,
     UnsafeModelFolderError,
+    checked_state,
     load_state_dict_exactly,
+    read_torch_file,
 )
 
 # The tags such a hyperparams.yaml may hold: this project's modules and
@@ -196,7 +197,7 @@ def description_from_yaml(folder):
     """The description of the folder (as ``model.json`` holds it, less
     its ``format``), read from its ``hyperparams.yaml`` as data (no
     object is built)."""
-    OLD_EXPORT_FOLDERS.warn(folder, stacklevel=4)
+    OLD_EXPORT_FOLDERS.warn(folder)
     path = os.path.join(folder, "hyperparams.yaml")
     tree = read_yaml_tree(path)
     if not isinstance(tree, dict):
@@ -267,20 +268,10 @@ def read_label_file(folder):
 
 
 def read_ckpt_state(weights, device="cpu"):
-    """The state dict of a ``.ckpt`` file (``torch.load(weights_only=True)``
-    onto ``device``; ``"meta"`` reads the shapes without the data), or one
+    """The state dict of a ``.ckpt`` file (``read_torch_file`` onto
+    ``device``; ``"meta"`` reads the shapes without the data), or one
     line naming the file."""
-    try:
-        state = torch.load(weights, map_location=device, weights_only=True)
-    except Exception as error:  # torch's unpickler: any malformed file
-        raise CheckpointError(
-            f"{weights}: cannot be read as weights ({type(error).__name__})"
-        ) from error
-    if not isinstance(state, dict) or not all(
-        isinstance(value, torch.Tensor) for value in state.values()
-    ):
-        raise CheckpointError(f"{weights}: not a state dict of tensors")
-    return state
+    return checked_state(read_torch_file(weights, device), weights)
 
 
 def load_ckpt_weights(encoder, head, folder, missing=""):

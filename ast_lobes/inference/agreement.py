@@ -19,14 +19,20 @@ Authors
 import hashlib
 import json
 import logging
+import math
 import os
 
 from ast_lobes.inference.decision import MIN_AGREEMENT
 from ast_lobes.inference.hardware import detect_hardware
+from ast_lobes.inference.modes import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "inference_agreement.json"
+# The largest record read (one a recipe writes is under 2 KB).
+MAX_RECORD_BYTES = 1 << 20
+# Each table's values: agreement a share; seconds per file a time.
+VALUE_RANGES = {"agreement": (0.0, 1.0), "seconds_per_file": (0.0, 1e6)}
 # The weights a record was measured on: an export of this version, or
 # (without its safetensors file) of an earlier one.
 WEIGHT_FILES = (("model.safetensors",),
@@ -116,25 +122,91 @@ def write_agreement_record(folder, rows, n_files):
     return path
 
 
-def per_mode_and_rate(table):
-    """``{precision: {rate: value}}`` of a record's JSON table, as numbers.
+class AgreementRecordError(ValueError):
+    """A model folder's agreement record that is not one; the message is
+    one line naming the file and key."""
+
+
+def refuse(path, key, what):
+    """Raises the one-line ``AgreementRecordError`` naming ``key``."""
+    raise AgreementRecordError(
+        f"{path}: not an agreement record ({key}: {what}); measure it again "
+        "with python -m pretrained_interfaces.agreement MODEL CLIPS --record"
+    )
+
+
+def per_mode_and_rate(table, path="record", key="agreement"):
+    """``{precision: {rate: value}}`` of a record's JSON table ``key``, as
+    numbers: each precision one of ``PRECISIONS``, each rate from 0 to 1
+    and each value in ``VALUE_RANGES`` (else one line naming the key).
 
     Example
     -------
     >>> per_mode_and_rate({"bf16": {"0": 0.99, "0.2": "0.98"}})
     {'bf16': {0.0: 0.99, 0.2: 0.98}}
+    >>> per_mode_and_rate({"bf16": {"0": float("inf")}})
+    Traceback (most recent call last):
+    ...
+    ast_lobes.inference.agreement.AgreementRecordError: record: not an ...
     """
-    return {
-        str(mode): {float(rate): float(value) for rate, value in rates.items()}
-        for mode, rates in table.items()
-    }
+    low, high = VALUE_RANGES[key]
+    if not isinstance(table, dict):
+        refuse(path, key, "not an object of {precision: {rate: number}}")
+    numbers = {}
+    for mode, rates in table.items():
+        if mode not in PRECISIONS:
+            refuse(path, f"{key}.{mode}", "not a precision mode")
+        if not isinstance(rates, dict):
+            refuse(path, f"{key}.{mode}", "not an object of {rate: number}")
+        numbers[mode] = {
+            number_in(rate, path, f"{key}.{mode}.{rate}", 0.0, 1.0):
+                number_in(value, path, f"{key}.{mode}.{rate}", low, high)
+            for rate, value in rates.items()
+        }  # fmt: skip
+    return numbers
+
+
+def number_in(value, path, key, low, high):
+    """``value`` (a number, or its text) as a float from ``low`` to
+    ``high``, else one line naming ``key``."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and low <= number <= high):
+        refuse(path, key, f"{value!r} is not a number from {low:g} to "
+               f"{high:g}")  # fmt: skip
+    return number
+
+
+def read_record_file(path):
+    """The JSON object of an agreement record, read within
+    ``MAX_RECORD_BYTES``."""
+    size = os.path.getsize(path)
+    if size > MAX_RECORD_BYTES:
+        refuse(path, "(file)", f"{size} bytes, more than the "
+               f"{MAX_RECORD_BYTES} a record may have")  # fmt: skip
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        refuse(path, "(file)", f"not JSON ({type(error).__name__})")
+    if not isinstance(record, dict):
+        refuse(path, "(top)", f"a JSON {type(record).__name__}, not an "
+               "object")  # fmt: skip
+    for key in ("measured_on", "weights_sha256"):
+        if not isinstance(record.get(key), str):
+            refuse(path, key, "missing, or not a string")
+    return record
 
 
 def read_agreement_record(folder):
     """``{precision: {rate: agreement}}`` recorded in an exported model
     ``folder``, or None when it holds no record, or one measured on other
     weights (logged as a warning: the figures are not this model's). A
-    record that is not such JSON is refused, naming the file."""
+    record that is not one is refused, naming the file and key."""
     record = read_record(folder)
     return None if record is None else record["agreement"]
 
@@ -143,24 +215,18 @@ def read_record(folder):
     """The record of ``read_agreement_record`` whole: ``agreement``,
     ``seconds_per_file`` (``{precision: {rate: seconds}}``, None in a
     record written before it was kept) and ``measured_on`` (the CPU
-    class, ``Hardware.describe()``)."""
+    class, ``Hardware.describe()``); a record that is not one, or
+    larger than ``MAX_RECORD_BYTES``, is one ``AgreementRecordError``
+    line naming the file and key."""
     path = os.path.join(os.fspath(folder), RECORD_FILE)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-        agreement = per_mode_and_rate(record["agreement"])
-        seconds = record.get("seconds_per_file")
-        seconds = None if seconds is None else per_mode_and_rate(seconds)
-        measured_on = str(record["measured_on"])
-        digest = str(record["weights_sha256"])
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(
-            f"{path}: not an agreement record ({type(error).__name__}: "
-            f"{error}); measure it again with python -m "
-            "pretrained_interfaces.agreement MODEL CLIPS --record"
-        ) from None
+    record = read_record_file(path)
+    agreement = per_mode_and_rate(record.get("agreement"), path)
+    seconds = record.get("seconds_per_file")
+    if seconds is not None:
+        seconds = per_mode_and_rate(seconds, path, "seconds_per_file")
+    measured_on, digest = record["measured_on"], record["weights_sha256"]
     if digest != weights_digest(folder):
         logger.warning(
             "%s was measured on other weights than this folder's; not "

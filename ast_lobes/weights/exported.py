@@ -38,12 +38,12 @@ from ast_lobes.weights.files import (  # noqa: F401 (UnsafeModelFolderError)
     CheckpointError,
     UnsafeModelFolderError,
     load_state_dict_exactly,
+    read_safetensors_header,
 )
 from ast_lobes.weights.folder_limits import (
     check_description,
     check_sizes_fit_weights,
     read_description_file,
-    read_safetensors_header,
 )
 
 DESCRIPTION_FILE = "model.json"

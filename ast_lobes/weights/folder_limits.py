@@ -15,13 +15,11 @@ import json
 import math
 import os
 import re
-import struct
 
 from ast_lobes.weights.files import CheckpointError
 
-# The largest description (model.json) and safetensors header read.
+# The largest description (model.json) read.
 MAX_DESCRIPTION_BYTES = 1 << 20
-MAX_HEADER_BYTES = 100 << 20
 # The largest value of any size in a description (frames, dimensions,
 # mel bins, labels, sample rate).
 MAX_SIZE = 1 << 20
@@ -35,10 +33,6 @@ POSITIVE_SIZES = {
 COUNTS = {
     "encoder": ("stem_channels", "image_stem_channels", "image_stem_bands",
                 "patchout_time", "patchout_freq", "patchout_patches"),
-}  # fmt: skip
-DTYPE_BYTES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
-    "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
 }  # fmt: skip
 
 
@@ -139,14 +133,17 @@ def check_labels(description, path):
 
 
 def read_description_file(path):
-    """The JSON object of a model folder's description file, read within
-    ``MAX_DESCRIPTION_BYTES``."""
+    """The JSON object of a model folder's description file (``model.json``;
+    also a Hugging Face folder's ``config.json`` and
+    ``preprocessor_config.json``, a pretrained encoder's
+    ``encoder.json``), read within ``MAX_DESCRIPTION_BYTES``; anything
+    else is one line naming the file."""
     if os.path.getsize(path) > MAX_DESCRIPTION_BYTES:
         refuse(
             path,
             "(file)",
-            f"{os.path.getsize(path)} bytes, more than "
-            f"the {MAX_DESCRIPTION_BYTES} a model description may have",
+            f"{os.path.getsize(path)} bytes, more than the "
+            f"{MAX_DESCRIPTION_BYTES} a model folder's JSON file may have",
         )
     try:
         with open(path, encoding="utf-8") as handle:
@@ -160,78 +157,53 @@ def read_description_file(path):
     return description
 
 
-def read_safetensors_header(path):
-    """Tensor name -> ``(dtype, shape)`` from a safetensors file's header,
-    every entry checked against the file's size (no tensor is read).
+# The sizes of a Hugging Face AST config.json and preprocessor_config.json.
+HF_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "patch_size",
+    "frequency_stride",
+    "time_stride",
+    "num_mel_bins",
+    "max_length",
+    "sampling_rate",
+)
+HF_REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads")
+
+
+def check_hf_config(config, path, required=HF_REQUIRED):
+    """Refuses a Hugging Face ``config.json`` (or, with ``required=()``,
+    ``preprocessor_config.json``) whose sizes, epsilon, statistics or
+    labels are not of the kind an AST has, naming ``path`` and the key.
 
     Example
     -------
-    >>> import tempfile, torch
-    >>> from safetensors.torch import save_file
-    >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
-    >>> save_file({"a": torch.ones(2, 3)}, path)
-    >>> read_safetensors_header(path)
-    {'a': ('F32', (2, 3))}
+    >>> check_hf_config({"hidden_size": 64, "num_hidden_layers": "2",
+    ...                  "num_attention_heads": 2}, "config.json")
+    Traceback (most recent call last):
+    ...
+    ast_lobes.weights.files.CheckpointError: config.json: num_hidden_layers...
     """
-    size = os.path.getsize(path)
-    with open(path, "rb") as handle:
-        start = handle.read(8)
-        if len(start) < 8:
-            refuse(path, "(header)", f"{size} bytes: no safetensors header")
-        (length,) = struct.unpack("<Q", start)
-        if length > min(size - 8, MAX_HEADER_BYTES):
-            refuse(path, "(header)", f"a header of {length} bytes in a file "
-                   f"of {size}: truncated or not safetensors")  # fmt: skip
-        try:
-            header = json.loads(handle.read(length).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as error:
-            refuse(
-                path, "(header)", f"not safetensors ({type(error).__name__})"
-            )
-    if not isinstance(header, dict):
-        refuse(path, "(header)", "not a table of tensors")
-    data_bytes = size - 8 - length
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        tensors[name] = header_entry(entry, data_bytes, path, name)
-    return tensors
-
-
-def header_entry(entry, data_bytes, path, name):
-    """One tensor's ``(dtype, shape)``, its offsets within the data."""
-    if not isinstance(entry, dict):
-        refuse(path, name, "not a tensor entry")
-    dtype = entry.get("dtype")
-    shape = entry.get("shape")
-    offsets = entry.get("data_offsets")
-    if dtype not in DTYPE_BYTES:
-        refuse(path, name, f"dtype {dtype!r} unknown")
-    if not isinstance(shape, list) or not all(
-        is_size(side, least=0) for side in shape
+    for key in (*required, *(["std"] if "mean" in config else [])):
+        if key not in config:
+            refuse(path, key, "missing")
+    for key in HF_SIZES:
+        if key in config and not is_size(config[key]):
+            refuse(path, key, f"{config[key]!r} is not an integer from 1 "
+                   f"to {MAX_SIZE}")  # fmt: skip
+    for key, least in (("layer_norm_eps", 0), ("mean", None), ("std", 0)):
+        value = config.get(key, 1)
+        if not is_number(value) or (least is not None and value <= least):
+            refuse(path, key, f"{value!r} is not a finite number"
+                   f"{'' if least is None else ' > 0'}")  # fmt: skip
+    labels = config.get("id2label") or {}
+    if not isinstance(labels, dict) or not all(
+        re.fullmatch(r"\d{1,7}", key) and isinstance(name, str)
+        for key, name in labels.items()
     ):
-        refuse(path, name, f"shape {shape!r} is not a list of sizes")
-    if (
-        not isinstance(offsets, list)
-        or len(offsets) != 2
-        or not all(
-            isinstance(offset, int) and not isinstance(offset, bool)
-            for offset in offsets
-        )
-    ):
-        refuse(path, name, f"data_offsets {offsets!r} are not two integers")
-    begin, end = offsets
-    if not 0 <= begin <= end <= data_bytes or (
-        end - begin != math.prod(shape) * DTYPE_BYTES[dtype]
-    ):
-        refuse(
-            path,
-            name,
-            f"data_offsets {offsets} do not fit its shape "
-            f"{shape} and the file's {data_bytes} bytes of data",
-        )
-    return dtype, tuple(shape)
+        refuse(path, "id2label", "not an object of {index: label name}")
 
 
 def check_sizes_fit_weights(description, path, weights_path, tensors):

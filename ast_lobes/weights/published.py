@@ -16,7 +16,6 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -36,6 +35,12 @@ from ast_lobes.weights.files import (
     CheckpointError,
     load_state_dict_exactly,
     read_state_dict_file,
+)
+from ast_lobes.weights.folder_limits import (
+    HF_REQUIRED,
+    check_hf_config,
+    implied_weights,
+    read_description_file,
 )
 from ast_lobes.weights.registry import (
     AUDIOSET_FRONT_END,
@@ -121,18 +126,22 @@ def fetch_checkpoint(source, savedir=None, entry=None):
     )
 
 
-def read_json(path):
-    """A JSON file's content, or None if the file does not exist."""
+def read_json(path, required=HF_REQUIRED):
+    """A Hugging Face folder's JSON settings, checked (``check_hf_config``
+    with ``required``), or None if the file does not exist."""
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    settings = read_description_file(path)
+    check_hf_config(settings, path, required)
+    return settings
 
 
 def hf_front_end(directory, config):
     """The front end of a Hugging Face folder, from its feature extractor
     settings (``preprocessor_config.json``), or None."""
-    settings = read_json(os.path.join(directory, "preprocessor_config.json"))
+    settings = read_json(
+        os.path.join(directory, "preprocessor_config.json"), required=()
+    )
     if not settings or "mean" not in settings:
         return None
     return FrontEnd(
@@ -141,6 +150,28 @@ def hf_front_end(directory, config):
         sample_rate=settings.get("sampling_rate", 16000),
         n_mels=settings.get("num_mel_bins", config.input_fdim),
     )
+
+
+def check_hf_sizes(config, encoder_state, config_path, weights_path):
+    """Refuses a ``config.json`` whose depth is not the weights' blocks,
+    or whose sizes need more weights than the file holds, before any
+    model is built (so that its sizes cannot decide how much memory
+    loading takes)."""
+    blocks = {name.split(".")[1] for name in encoder_state
+              if name.startswith("blocks.")}  # fmt: skip
+    if len(blocks) != config.depth:
+        raise CheckpointError(
+            f"{config_path}: num_hidden_layers: {config.depth}, but "
+            f"{weights_path} holds {len(blocks)} blocks"
+        )
+    held = sum(tensor.numel() for tensor in encoder_state.values())
+    implied = implied_weights({"encoder": config.as_dict(), "head": {}})
+    if implied > held:
+        raise CheckpointError(
+            f"{config_path}: its sizes (hidden_size, intermediate_size, "
+            f"max_length, strides) need at least {implied} weights; "
+            f"{weights_path} holds {held}"
+        )
 
 
 def read_hf_checkpoint(directory, entry=None):
@@ -198,6 +229,7 @@ def read_hf_checkpoint(directory, entry=None):
         target_length=hf_config.get("max_length", 1024),
         layer_norm_eps=eps,
     )
+    check_hf_sizes(config, encoder_state, config_path, weight_files[0])
     id2label = hf_config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or None
     front_end = hf_front_end(directory, config)

@@ -14,7 +14,8 @@ import torch
 
 from ast_lobes.model.config import AudioSpectrogramTransformerConfig
 from ast_lobes.weights.conversion import resize_ast_positions
-from ast_lobes.weights.files import CheckpointError
+from ast_lobes.weights.files import CheckpointError, read_state_dict_file
+from ast_lobes.weights.folder_limits import read_description_file
 
 ENCODER_FILE = "encoder.ckpt"
 CONFIG_FILE = "encoder.json"
@@ -58,10 +59,15 @@ def read_pretrained_encoder(source):
             f"{', '.join(os.path.basename(p) for p in missing)}; "
             "recipes/SSAST/pretrain.py writes one)"
         )
-    with open(paths[1], encoding="utf-8") as handle:
-        info = json.load(handle)
-    config = AudioSpectrogramTransformerConfig(**info["config"])
-    state = torch.load(paths[0], map_location="cpu", weights_only=True)
+    info = read_description_file(paths[1])
+    fields = info.get("config")
+    if not isinstance(fields, dict):
+        raise CheckpointError(f"{paths[1]}: config: not an object of settings")
+    try:
+        config = AudioSpectrogramTransformerConfig(**fields)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{paths[1]}: config: {error}") from error
+    state = read_state_dict_file(paths[0])
     return state, config, info.get("front_end", {})
 
 

@@ -13,6 +13,9 @@ come from your own download. Inputs:
 * or, instead of the CSVs, the reference's JSON datafiles
   (``{"data": [{"wav": path, "labels": "mid1,mid2"}]}``).
 
+A clip file named by two entries (in one split or in both, however its
+path is spelled or linked) is refused.
+
 Writes ``train.csv`` and ``eval.csv`` (``ID, duration, wav, label`` with
 the labels' display names joined by ``;``), ``label_encoder.txt`` (the 527
 labels in the official index order), ``prepare_report.json`` (per split:
@@ -34,7 +37,11 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 
 from ast_lobes.audio.io import AudioFileError, audio_duration
 from ast_lobes.training.data.datasets import LABEL_SEPARATOR, UnknownLabelError
-from ast_lobes.training.data.labelled_audio import DataError
+from ast_lobes.training.data.labelled_audio import (
+    DataError,
+    listing,
+    spellings_of_one_file,
+)
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -182,6 +189,23 @@ def split_entries(split, segment_files, json_file, clips, mid_to_name):
     return entries
 
 
+def check_one_entry_each(listed):
+    """Refuses a clip file that two entries name (``{split: entries}``),
+    however each spells its path: in two splits it would leak test clips
+    into training, in one it would count twice."""
+    repeated = spellings_of_one_file(
+        (wav, f"{split} {clip_id}")
+        for split, entries in listed.items()
+        for clip_id, wav, _ in entries
+        if wav is not None and os.path.isfile(wav)
+    )
+    if repeated:
+        raise DataError(
+            f"{len(repeated)} clip files listed more than once: "
+            f"{listing(repeated)} (a clip is in one split only)"
+        )
+
+
 def prepare_audioset(
     save_folder,
     labels_csv,
@@ -250,12 +274,16 @@ def prepare_audioset(
                 "give csv_folder and clips_folder, or train_json and eval_json"
             )
         clips = index_clips(clips_folder)
-    report, problems = {}, []
+    report, problems, listed = {}, [], {}
     for split, key in (("train", subset), ("eval", "eval")):
         if split not in splits:
             continue
         files = [os.path.join(csv_folder or "", f) for f in SEGMENT_FILES[key]]
-        entries = split_entries(split, files, jsons[split], clips, mid_to_name)
+        listed[split] = split_entries(
+            split, files, jsons[split], clips, mid_to_name
+        )
+    check_one_entry_each(listed)
+    for split, entries in listed.items():
         rows, bad = [], {"missing": 0, "unreadable": 0}
         for clip_id, wav, names in entries:
             duration, problem = check_clip(wav)

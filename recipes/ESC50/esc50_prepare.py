@@ -19,7 +19,11 @@ import shutil
 import soundfile
 
 from ast_lobes.audio.io import read_audio
-from ast_lobes.training.data.labelled_audio import DataError
+from ast_lobes.training.data.labelled_audio import (
+    DataError,
+    listing,
+    spellings_of_one_file,
+)
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -45,7 +49,10 @@ def download_esc50(data_folder):
 
 
 def read_meta(data_folder):
-    """Rows of ``meta/esc50.csv``, with a check of its columns."""
+    """Rows of ``meta/esc50.csv``, with a check of its columns and folds;
+    a file outside ``audio/`` (``../x.wav``, an absolute path) is refused,
+    and one listed twice (however spelled, or linked under another name
+    in ``audio/``): it could be in two folds."""
     meta = os.path.join(data_folder, "meta", "esc50.csv")
     if not os.path.isfile(meta):
         raise FileNotFoundError(
@@ -57,9 +64,26 @@ def read_meta(data_folder):
     missing = [c for c in META_COLUMNS if rows and c not in rows[0]]
     if not rows or missing:
         raise DataError(f"{meta}: no rows or missing columns {missing}")
-    for row in rows:
+    for line, row in enumerate(rows, start=2):
         if int(row["fold"]) not in FOLDS:
             raise DataError(f"{meta}: {row['filename']} has fold {row['fold']}")
+        name = os.path.normpath(row["filename"])
+        if os.path.isabs(name) or name.split(os.sep)[0] == os.pardir:
+            raise DataError(
+                f"{meta}: line {line}: {row['filename']!r} is not a file "
+                "in audio/ (its resampled copy would be written outside "
+                "the cache folder)"
+            )
+    repeated = spellings_of_one_file(
+        (os.path.join(data_folder, "audio", row["filename"]), f"line {line}",
+         row["filename"])
+        for line, row in enumerate(rows, start=2)
+    )  # fmt: skip
+    if repeated:
+        raise DataError(
+            f"{meta}: {len(repeated)} files listed more than once: "
+            f"{listing(repeated)} (a clip is in one fold only)"
+        )
     return rows
 
 

@@ -6,7 +6,10 @@ The official layout has one folder per word (``yes/0a7c2a8d_nohash_0.wav``,
 ``_background_noise_/``, which holds noise recordings and is not a class.
 Validation and test clips are the ones the lists name; training is every
 other clip. The lists are built so that a speaker (the part of the file
-name before ``_nohash_``) stays in one split; this is checked.
+name before ``_nohash_``) stays in one split; this is checked. Clips are
+one file each, compared by real path: a list's ``./yes/x.wav`` is
+``yes/x.wav``, and a file found twice (a link) or named twice in the
+lists is refused.
 
 Writes ``train.csv``, ``valid.csv`` and ``test.csv`` (``ID, duration, wav,
 label, speaker``) and ``split_counts.json`` (clips, speakers and words per
@@ -22,7 +25,12 @@ import logging
 import os
 
 from ast_lobes.audio.io import audio_duration
-from ast_lobes.training.data.labelled_audio import DataError
+from ast_lobes.audio.names import same_file
+from ast_lobes.training.data.labelled_audio import (
+    DataError,
+    listing,
+    spellings_of_one_file,
+)
 from ast_lobes.training.data.manifest import (
     already_prepared,
     mark_prepared,
@@ -81,10 +89,12 @@ def read_split_list(data_folder, split):
 
 
 def list_word_clips(data_folder):
-    """Relative paths of every clip in the word folders.
+    """Relative paths of every clip in the word folders, each file once.
 
     Folders whose names start with ``_`` (``_background_noise_``) are not
-    classes and are left out.
+    classes and are left out. A file found twice (linked under another
+    name or word, or through a linked word folder) is refused: its two
+    names could fall in two splits.
     """
     clips = []
     for word in sorted(os.listdir(data_folder)):
@@ -100,23 +110,53 @@ def list_word_clips(data_folder):
         raise FileNotFoundError(
             f"{data_folder}: no word folders with .wav clips"
         )
+    found = {}
+    for clip in clips:
+        key = same_file(os.path.join(data_folder, clip))
+        found.setdefault(key, []).append(clip)
+    repeated = [" = ".join(names) for names in found.values() if len(names) > 1]
+    if repeated:
+        raise DataError(
+            f"{data_folder}: {len(repeated)} files found more than once "
+            f"(linked, or through a linked folder): {listing(repeated)} "
+            "(keep one)"
+        )
     return clips
 
 
 def assign_splits(data_folder, clips):
-    """Maps each split to its clips: the lists' clips, the rest training."""
-    all_clips = set(clips)
-    splits = {}
-    for split in LIST_FILES:
+    """Maps each split to its clips: the lists' clips, the rest training.
+
+    A list names a clip by its path from the data folder, however spelled
+    (``./yes/x.wav`` is ``yes/x.wav``); a clip named twice, in one list
+    or in both, is refused."""
+    by_file = {same_file(os.path.join(data_folder, clip)): clip
+               for clip in clips}  # fmt: skip
+    splits, named = {}, []
+    for split, list_file in LIST_FILES.items():
         listed = read_split_list(data_folder, split)
-        absent = [clip for clip in listed if clip not in all_clips]
+        absent = [
+            entry for entry in listed
+            if same_file(os.path.join(data_folder, entry)) not in by_file
+        ]  # fmt: skip
         if absent:
             raise FileNotFoundError(
-                f"{os.path.join(data_folder, LIST_FILES[split])} names "
+                f"{os.path.join(data_folder, list_file)} names "
                 f"{len(absent)} clip(s) not found under {data_folder}, "
                 f"e.g. {absent[0]}"
             )
-        splits[split] = listed
+        named += [(os.path.join(data_folder, entry), list_file, entry)
+                  for entry in listed]  # fmt: skip
+        splits[split] = [
+            by_file[same_file(os.path.join(data_folder, entry))]
+            for entry in listed
+        ]
+    repeated = spellings_of_one_file(named)
+    if repeated:
+        raise DataError(
+            f"{data_folder}: {len(repeated)} clips named more than once in "
+            f"the lists: {listing(repeated)} (a clip is in one split only)"
+        )
     held_out = set(splits["valid"]) | set(splits["test"])
     splits["train"] = [clip for clip in clips if clip not in held_out]
     return splits

@@ -21,6 +21,7 @@ from ensemble import main as ensemble_main  # noqa: E402
 from make_audioset_demo import make_demo_audioset  # noqa: E402
 
 from ast_lobes.training.data.datasets import UnknownLabelError  # noqa: E402
+from ast_lobes.training.data.labelled_audio import DataError  # noqa: E402
 from pretrained_interfaces import AudioTagger  # noqa: E402
 
 SMALL = [
@@ -92,15 +93,59 @@ def test_prepare_accepts_reference_json_datafiles(audioset_dir, tmp_path):
         {"wav": str(folder / "gone.wav"), "labels": rows[1]["mid"]},
     ]}  # fmt: skip
     (tmp_path / "d.json").write_text(json.dumps(data))
+    other = sorted((folder / "audio").glob("*.wav"))[2]
+    (tmp_path / "e.json").write_text(json.dumps(
+        {"data": [{"wav": str(other), "labels": rows[0]["mid"]}]}
+    ))  # fmt: skip
     report = prepare_audioset(
         str(tmp_path / "out"), str(folder / "class_labels_indices.csv"),
-        train_json=str(tmp_path / "d.json"), eval_json=str(tmp_path / "d.json"),
+        train_json=str(tmp_path / "d.json"), eval_json=str(tmp_path / "e.json"),
     )  # fmt: skip
     assert report["train"] == {
         "listed": 2, "found": 1, "missing": 1, "unreadable": 0
     }  # fmt: skip
     (row,) = read_rows(tmp_path / "out" / "train.csv")
     assert row["label"] == "Speech;Female speech, woman speaking"
+
+
+@pytest.mark.parametrize("spelling", ["dot", "link"])
+def test_one_clip_file_in_train_and_eval_is_refused_however_spelled(
+    audioset_dir, tmp_path, spelling
+):
+    folder, _ = audioset_dir
+    mid = read_rows(folder / "class_labels_indices.csv")[0]["mid"]
+    wav = sorted((folder / "audio").glob("*.wav"))[1]
+    again = str(folder / "audio" / "." / wav.name)
+    if spelling == "link":
+        (tmp_path / "linked").symlink_to(folder / "audio")
+        again = str(tmp_path / "linked" / wav.name)
+    for name, path in (("train", str(wav)), ("eval", again)):
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps({"data": [{"wav": path, "labels": mid}]})
+        )
+    with pytest.raises(DataError) as error:
+        prepare_audioset(
+            str(tmp_path / "out"), str(folder / "class_labels_indices.csv"),
+            train_json=str(tmp_path / "train.json"),
+            eval_json=str(tmp_path / "eval.json"),
+        )  # fmt: skip
+    message = str(error.value)
+    assert "1 clip files listed more than once" in message
+    assert str(wav) in message and again in message
+
+
+def test_a_training_segment_listed_for_eval_is_refused(audioset_dir, tmp_path):
+    folder, _ = audioset_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    segments = (copy / "balanced_train_segments.csv").read_text()
+    first = segments.splitlines()[3]
+    with open(copy / "eval_segments.csv", "a") as handle:
+        handle.write(first + "\n")
+    with pytest.raises(DataError, match="listed more than once.*train.*eval"):
+        prepare_audioset(str(tmp_path / "out"),
+                         str(copy / "class_labels_indices.csv"), "full",
+                         str(copy), str(copy / "audio"))  # fmt: skip
 
 
 def test_prepare_errors_name_the_file(audioset_dir, tmp_path):

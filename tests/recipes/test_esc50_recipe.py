@@ -20,6 +20,7 @@ from esc50_prepare import prepare_esc50  # noqa: E402
 from make_demo_data import make_demo_esc50  # noqa: E402
 
 from ast_lobes.audio.io import AudioFileError  # noqa: E402
+from ast_lobes.training.data.labelled_audio import DataError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,58 @@ def test_prepare_errors(esc50_dir, tmp_path):
     victim.unlink()
     with pytest.raises(AudioFileError, match=f"{victim.name}: no such audio"):
         prepare_esc50(str(broken), str(tmp_path / "z"), 1)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["1-100010-A-0.wav", "./1-100010-A-0.wav", "5-9-A-0.wav"]
+)
+def test_one_clip_listed_in_two_folds_is_refused(esc50_dir, tmp_path, spelling):
+    import shutil
+
+    copy = tmp_path / "ESC-50"
+    shutil.copytree(esc50_dir, copy)
+    meta = copy / "meta" / "esc50.csv"
+    lines = meta.read_text().splitlines()
+    assert lines[1].startswith("1-100010-A-0.wav,1,")  # fold 1
+    if spelling == "5-9-A-0.wav":  # a link to it
+        (copy / "audio" / spelling).symlink_to(
+            copy / "audio" / "1-100010-A-0.wav"
+        )
+    lines.append(f"{spelling},5,0,siren,False,9,A")
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as error:
+        prepare_esc50(str(copy), str(tmp_path / "out"), 1)
+    assert str(error.value) == (
+        f"{meta}: 1 files listed more than once: 1-100010-A-0.wav (line 2) "
+        f"= {spelling} (line {len(lines)}) (a clip is in one fold only)"
+    )
+
+
+@pytest.mark.parametrize("name", ["../outside/a.wav", "ABSOLUTE"])
+def test_a_clip_outside_audio_is_refused_before_writing_there(
+    esc50_dir, tmp_path, name
+):
+    import shutil
+
+    import numpy as np
+
+    copy = tmp_path / "ESC-50"
+    shutil.copytree(esc50_dir, copy)
+    (copy / "outside").mkdir()
+    soundfile.write(copy / "outside" / "a.wav", np.zeros(44100), 44100)
+    (tmp_path / "outside").mkdir()  # where the copy would be written
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "outside" / "a.wav")
+        shutil.copy(copy / "outside" / "a.wav", name)
+    meta = copy / "meta" / "esc50.csv"
+    with open(meta, "a") as handle:
+        handle.write(f"{name},5,0,siren,False,9,A\n")
+    written = set(os.listdir(tmp_path / "outside"))
+    with pytest.raises(DataError, match=f"line 52: '{name}' is not a file "
+                       "in audio/"):  # fmt: skip
+        prepare_esc50(str(copy), str(tmp_path / "out"), 1,
+                      str(tmp_path / "cache"))  # fmt: skip
+    assert set(os.listdir(tmp_path / "outside")) == written
 
 
 def test_five_fold_smoke_run_in_parallel(esc50_dir, tmp_path):

@@ -24,6 +24,7 @@ from speech_commands_prepare import (  # noqa: E402
 
 from ast_lobes.audio.io import AudioFileError  # noqa: E402
 from ast_lobes.inference.decision import decide_precision  # noqa: E402
+from ast_lobes.training.data.labelled_audio import DataError  # noqa: E402
 
 SMALL_MODEL = [
     "--model_size", "null", "--embed_dim", "32", "--depth", "1",
@@ -114,6 +115,55 @@ def test_prepare_refuses_a_speaker_in_two_splits(sc_dir, tmp_path):
     shutil.copy(copy / test_clip, copy / "wow" / f"{speaker}_nohash_7.wav")
     with pytest.raises(SplitLeakError, match=f"train and test.*{speaker}"):
         prepare_speech_commands(str(copy), str(tmp_path / "out"))
+
+
+def test_prepare_takes_a_listed_clip_however_spelled(sc_dir, tmp_path):
+    copy = broken_copy(sc_dir, tmp_path)
+    listed = (copy / "validation_list.txt").read_text().split()
+    (copy / "validation_list.txt").write_text(
+        "\n".join([f"./{listed[0]}", *listed[1:]]) + "\n"
+    )
+    prepare_speech_commands(str(copy), str(tmp_path / "out"))
+    valid = read_rows(tmp_path / "out" / "valid.csv")
+    train = read_rows(tmp_path / "out" / "train.csv")
+    assert sorted(os.path.relpath(r["wav"], copy) for r in valid) == sorted(
+        listed
+    )
+    assert {r["label"] for r in valid} == set(WORDS)
+    assert listed[0] not in {os.path.relpath(r["wav"], copy) for r in train}
+
+
+@pytest.mark.parametrize("link", ["file", "word folder"])
+def test_prepare_refuses_one_file_under_two_names(sc_dir, tmp_path, link):
+    # a test clip linked under another speaker's name (which the speaker
+    # check cannot see) or a word folder linked under another word
+    copy = broken_copy(sc_dir, tmp_path)
+    test_clip = (copy / "testing_list.txt").read_text().split()[0]
+    if link == "file":
+        other = "wow/ffffffff_nohash_0.wav"
+        (copy / other).symlink_to(copy / test_clip)
+    else:
+        word = test_clip.split("/")[0]
+        (copy / "zzz").symlink_to(copy / word)
+        other = "zzz/" + test_clip.split("/")[1]
+    with pytest.raises(DataError) as error:
+        prepare_speech_commands(str(copy), str(tmp_path / "out"))
+    message = str(error.value)
+    assert "files found more than once" in message
+    assert test_clip in message and other in message
+
+
+def test_prepare_refuses_a_clip_in_both_lists_however_spelled(sc_dir, tmp_path):
+    copy = broken_copy(sc_dir, tmp_path)
+    test_clip = (copy / "testing_list.txt").read_text().split()[0]
+    with open(copy / "validation_list.txt", "a") as handle:
+        handle.write(f"./{test_clip}\n")
+    with pytest.raises(DataError) as error:
+        prepare_speech_commands(str(copy), str(tmp_path / "out"))
+    assert (
+        f"1 clips named more than once in the lists: ./{test_clip} "
+        f"(validation_list.txt) = {test_clip} (testing_list.txt)"
+    ) in str(error.value)
 
 
 def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from ast_lobes.audio.fbank import (
     FbankNormalization,
@@ -111,3 +112,58 @@ def test_a_recipe_ends_a_bad_front_end_setting_with_exit_2(capsys):
     assert capsys.readouterr().err.splitlines()[0] == (
         "error: frame_shift=0: not a finite number > 0"
     )
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
+                                    "helpers"))  # fmt: skip
+    from tagger_models import small_tagger
+
+    return small_tagger(target_length=100)
+
+
+def run_entry(tagger, entry, wavs):
+    """Hands ``wavs`` ``[batch, samples]`` to one of the tagger's ways in."""
+    from pretrained_interfaces.embeddings import embed_batch
+
+    if entry == "score_windows":
+        return tagger.score_windows([(0.0, 1.0, wav) for wav in wavs])
+    if entry == "stream":
+        return list(tagger.stream([wav.numpy() for wav in wavs], rate=16000))
+    if entry == "embed_batch":
+        return embed_batch(tagger, wavs)
+    if entry == "compute_features":
+        return tagger.mods.compute_features(wavs)
+    return getattr(tagger, entry)(wavs)
+
+
+@pytest.mark.parametrize("bad_value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    "entry",
+    ["scores_batch", "forward", "score_windows",
+     "embed_batch", "compute_features", "stream"],
+)  # fmt: skip
+def test_a_waveform_with_samples_that_are_not_finite_is_refused(
+    tagger, entry, bad_value
+):
+    wavs = torch.zeros(2, 16000)
+    wavs[1, 8000] = bad_value
+    batch = "1 of 1" if entry == "stream" else "2 of 2"
+    with pytest.raises(AudioFileError) as error:
+        run_entry(tagger, entry, wavs[1:] if entry == "stream" else wavs)
+    assert str(error.value) == (
+        f"waveform {batch}: a sample that is not a finite number (NaN or "
+        "infinity) at 0.50 s"
+    )
+
+
+def test_samples_past_a_clip_s_length_are_padding_not_refused(tagger):
+    wavs = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    alone = tagger.scores_batch(wavs[1:, :4000])
+    wavs[1, 8000:] = math.nan
+    scores = tagger.scores_batch(wavs, torch.tensor([1.0, 0.25]))
+    torch.testing.assert_close(scores[1:], alone)

@@ -139,3 +139,122 @@ def test_an_old_model_folder_is_read_with_a_warning():
                       "files is now model.json.*0.5.0"):  # fmt: skip
         model = load_model_source(FIXTURE)
     assert model.label_names[0] == "siren"
+
+
+def small_tagger():
+    from ast_lobes import (
+        AudioClassificationHead,
+        AudioClassificationPipeline,
+        FbankNormalization,
+        KaldiFbank,
+    )
+    from pretrained_interfaces import AudioTagger
+
+    pipeline = AudioClassificationPipeline(
+        KaldiFbank(target_length=96), FbankNormalization("audioset"),
+        small_encoder(target_length=96), AudioClassificationHead(32, 2),
+    )  # fmt: skip
+    return AudioTagger.from_pipeline(pipeline, ["a", "b"], precision="fp32")
+
+
+def moved_module():
+    sys.modules.pop("ast_lobes.features", None)
+    importlib.import_module("ast_lobes.features")
+
+
+def import_statement():
+    sys.modules.pop("ast_lobes.audio_io", None)
+    import ast_lobes.audio_io  # noqa: F401
+
+
+def moved_name():
+    from ast_lobes.training.data import split_labels  # noqa: F401
+
+
+def tagger_constructor():
+    from ast_lobes import AudioClassificationHead
+    from pretrained_interfaces import AudioTagger
+
+    AudioTagger.from_modules(
+        small_encoder(target_length=96), AudioClassificationHead(32, 2),
+        ["a", "b"], max_frames=96, precision="fp32",
+    )  # fmt: skip
+
+
+def config():
+    from ast_lobes.model.config import AudioSpectrogramTransformerConfig
+
+    return AudioSpectrogramTransformerConfig
+
+
+def old_folder():
+    from ast_lobes.weights.sources import load_model_source
+
+    load_model_source(FIXTURE)
+
+
+def package_loader():
+    import ast_lobes
+
+    return ast_lobes.load_exported_model
+
+
+OLD_USES = {
+    "encoder argument": lambda: small_encoder(input_tdim=96),
+    "config from_size": lambda: config().from_size(
+        None, embed_dim=32, depth=1, num_heads=2, input_tdim=96
+    ),
+    "config replace": lambda: (
+        config().from_size("tiny224").replace(input_tdim=96)
+    ),
+    "encoder attribute": lambda: small_encoder().input_tdim,
+    "tagger attribute": lambda: small_tagger().max_frames,
+    "tagger constructor": tagger_constructor,
+    "package loader": package_loader,
+    "moved module": moved_module,
+    "import statement": import_statement,
+    "moved name": moved_name,
+    "old model folder": old_folder,
+}
+
+
+@pytest.mark.parametrize("use", OLD_USES)
+def test_a_deprecation_names_the_line_that_used_the_old_name(use):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        OLD_USES[use]()
+    deprecations = [w for w in caught if w.category is DeprecationWarning]
+    assert deprecations
+    for warning in deprecations:
+        assert warning.filename == __file__, (
+            str(warning.message),
+            warning.filename,
+            warning.lineno,
+        )
+
+
+MAIN_SCRIPT = """
+import ast_lobes
+from ast_lobes import AudioSpectrogramTransformer
+AudioSpectrogramTransformer(model_size=None, embed_dim=32, depth=1,
+                            num_heads=2, input_tdim=96)
+import ast_lobes.features
+ast_lobes.load_exported_model
+"""
+
+
+def test_python_s_default_filter_shows_deprecations_in_main():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_SCRIPT], capture_output=True, text=True,
+        env={key: value for key, value in os.environ.items()
+             if key != "PYTHONWARNINGS"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stderr.splitlines()
+             if "DeprecationWarning" in line]  # fmt: skip
+    assert len(shown) == 3, done.stderr
+    assert all(line.startswith("<string>:") for line in shown), shown

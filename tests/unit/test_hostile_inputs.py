@@ -204,6 +204,53 @@ def test_a_file_name_that_is_not_utf8_is_printed_escaped(
     assert "caf\\xe9.wav (0.20 s): " in capsys.readouterr().out
 
 
+ODD_NAMES = [b"a.wav", b"b.wav", b"caf\xe9.wav"]
+
+
+def basenames(paths):
+    """The sorted bytes of the base names of ``paths``."""
+    return sorted(os.path.basename(os.fsencode(str(p))) for p in paths)
+
+
+def tag_odd_names(tmp_path, model_folder, *options):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    if not (tmp_path / "clips").exists():
+        odd_named_clips(tmp_path / "clips")
+    return ast_tag([str(tmp_path / "clips"), "--model", model_folder,
+                    "--precision", "fp32", *options])  # fmt: skip
+
+
+def test_events_of_a_name_that_is_not_utf8_are_printed_escaped(
+    tmp_path, model_folder, capsys
+):
+    import json
+
+    assert tag_odd_names(tmp_path, model_folder, "--events") == 0
+    assert "caf\\xe9.wav (0.20 s, " in capsys.readouterr().out
+    assert tag_odd_names(tmp_path, model_folder, "--events", "--json") == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert basenames(result["file"] for result in results) == ODD_NAMES
+
+
+def test_a_timeline_is_drawn_for_a_name_that_is_not_utf8(
+    tmp_path, model_folder
+):
+    timeline = tmp_path / "timeline"
+    assert tag_odd_names(tmp_path, model_folder, "--events", "--timeline",
+                         str(timeline)) == 0  # fmt: skip
+    assert sorted(os.listdir(os.fsencode(timeline))) == [
+        b"a.png", b"b.png", b"caf\xe9.png"
+    ]  # fmt: skip
+
+
+def test_embeddings_keep_a_name_that_is_not_utf8(tmp_path, model_folder):
+    embeddings = str(tmp_path / "embeddings.npz")
+    assert tag_odd_names(tmp_path, model_folder, "--embeddings",
+                         embeddings) == 0  # fmt: skip
+    assert basenames(np.load(embeddings)["files"]) == ODD_NAMES
+
+
 HOLD_LOCK = """
 import fcntl, os, sys, time
 handle = open(sys.argv[1] + ".lock", "a+")

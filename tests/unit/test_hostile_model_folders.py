@@ -8,10 +8,12 @@ with its weights, malformed sizes, weights and labels; a fuzz test feeds
 random small mutations of a real export to the one loader."""
 
 import json
+import math
 import os
 import shutil
 import signal
 import struct
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -57,6 +59,57 @@ def within(seconds):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# What one load of a fuzzed folder may add to the process's address
+# space (its weights are 100 KB; a folder that makes loading take more is
+# the bug the fuzz looks for).
+LOAD_BOUND_MB = 200
+
+
+def address_space():
+    """Bytes of this process's address space (Linux ``/proc``)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextmanager
+def memory_bound(megabytes):
+    """Fails any allocation that would take the address space more than
+    ``megabytes`` beyond what it is now (``RLIMIT_AS``, soft limit,
+    restored after; Linux only, elsewhere no bound)."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = address_space() + (megabytes << 20)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def out_of_bound(error):
+    """Whether ``error`` or what caused it is an allocation that
+    ``memory_bound`` refused (a loader may wrap it in its own error)."""
+    while error is not None:
+        if isinstance(error, MemoryError) or "allocate" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def test_the_memory_bound_stops_a_load_that_takes_more():
+    with pytest.raises((MemoryError, RuntimeError)) as error:
+        with memory_bound(LOAD_BOUND_MB):
+            torch.ones((LOAD_BOUND_MB + 100) << 18)  # float32: MB + 100
+    assert out_of_bound(error.value)
+    torch.ones(LOAD_BOUND_MB << 18)  # the bound is gone after
 
 
 def export_tiny(folder):
@@ -374,7 +427,8 @@ def test_random_mutations_load_or_end_in_a_user_error(
     """Mutations of ``model.json`` and ``model.safetensors``; of
     ``hyperparams.yaml``, ``label_encoder.ckpt`` and ``classifier.ckpt``
     in the same folder without the two (as a folder exported before
-    ``model.json`` is read)."""
+    ``model.json`` is read). Each load has 10 s and ``LOAD_BOUND_MB`` of
+    address space beyond what the process has before it."""
     folder = tmp_path_factory.mktemp("fuzz") / "model"
     shutil.copytree(exported, folder)
     if target in YAML_FILES:
@@ -390,12 +444,124 @@ def test_random_mutations_load_or_end_in_a_user_error(
                 data = mutate(path.read_bytes(), edits)
             path.write_bytes(data)
     try:
-        with within(10), warnings.catch_warnings():
+        with (within(10), memory_bound(LOAD_BOUND_MB),
+              warnings.catch_warnings()):  # fmt: skip
             warnings.simplefilter("ignore")  # the old folder's notice
             model = load_model_source(str(folder))
     except CheckpointError as error:
         assert "\n" not in str(error), str(error)
+        assert not out_of_bound(error), str(error)
     else:
         assert len(model.label_names) == 3
     finally:
         settle_lazy_modules()  # those this load imported, before the next
+
+
+# 5. The other JSON files a model folder holds.
+
+RECORD = {"weights_sha256": "0" * 64, "files": 10, "measured_on": "a CPU",
+          "agreement": {"bf16": {"0": 1.0}},
+          "seconds_per_file": {"bf16": {"0": 0.1}}}  # fmt: skip
+
+
+def deep_json(levels=100_000):
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("text, key", [
+    ('{"agreement": ' + deep_json() + "}", "(file)"),
+    (json.dumps(RECORD) + " " * (1 << 20), "(file)"),
+    (json.dumps([RECORD]), "(top)"),
+    (json.dumps({**RECORD, "agreement": {"bf16": {"0": math.inf}}}),
+     "agreement.bf16.0"),
+    (json.dumps({**RECORD, "agreement": {"bf16": {"0": 1.5}}}),
+     "agreement.bf16.0"),
+    (json.dumps({**RECORD, "agreement": {"bf16": {"2": 1.0}}}),
+     "agreement.bf16.2"),
+    (json.dumps({**RECORD, "agreement": {"rm -rf": {"0": 1.0}}}),
+     "agreement.rm -rf"),
+    (json.dumps({**RECORD, "seconds_per_file": {"bf16": {"0": -1}}}),
+     "seconds_per_file.bf16.0"),
+    (json.dumps({**RECORD, "agreement": "all"}), "agreement"),
+    (json.dumps({**RECORD, "measured_on": ["a CPU"]}), "measured_on"),
+])  # fmt: skip
+def test_a_malformed_agreement_record_is_one_line_naming_file_and_key(
+    exported, tmp_path, capsys, text, key
+):
+    folder = copy_of(exported, tmp_path)
+    path = folder / "inference_agreement.json"
+    path.write_text(text)
+    with within(20), pytest.raises(ValueError) as error:
+        AudioTagger.from_source(str(folder))
+    one_line_naming(error, path, f"({key}: ")
+    code = ast_tag([CLIP, "--model", str(folder)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and str(path) in lines[0], lines
+
+
+@pytest.mark.parametrize("file, change, key", [
+    ("config.json", lambda c: [c], "(top)"),
+    ("config.json", lambda c: {**c, "hidden_size": "64"}, "hidden_size"),
+    ("config.json", lambda c: {**c, "num_hidden_layers": 0},
+     "num_hidden_layers"),
+    ("config.json", lambda c: {k: v for k, v in c.items()
+                               if k != "num_attention_heads"},
+     "num_attention_heads"),
+    ("config.json", lambda c: {**c, "layer_norm_eps": "tiny"},
+     "layer_norm_eps"),
+    ("config.json", lambda c: {**c, "id2label": ["a", "b"]}, "id2label"),
+    ("config.json", lambda c: json.dumps(c)[:-1] + ', "x": '
+     + deep_json() + "}", "(file)"),
+    ("config.json", lambda c: {**c, "num_hidden_layers": 1000},
+     "num_hidden_layers: 1000, but"),
+    ("config.json", lambda c: {**c, "hidden_size": 4096,
+                               "intermediate_size": 16384}, "need at least"),
+    ("config.json", lambda c: {**c, "max_length": 100_000}, "need at least"),
+    ("preprocessor_config.json", lambda c: {**c, "std": 0}, "std"),
+    ("preprocessor_config.json", lambda c: {"mean": -4.2}, "std"),
+])  # fmt: skip
+def test_a_malformed_hugging_face_config_is_one_line_naming_file_and_key(
+    hf_speechcommands_dir, tmp_path, file, change, key
+):
+    folder = tmp_path / "hf"
+    shutil.copytree(hf_speechcommands_dir[0], folder)
+    path = folder / file
+    settings = {"mean": -4.2, "std": 4.5, "max_length": 128}
+    if path.exists():
+        settings = json.loads(path.read_text())
+    changed = change(settings)
+    path.write_text(
+        changed if isinstance(changed, str) else json.dumps(changed)
+    )
+    with within(20), pytest.raises(CheckpointError) as error:
+        with memory_bound(LOAD_BOUND_MB):
+            load_model_source(str(folder))
+    assert not out_of_bound(error.value)
+    one_line_naming(error, path, key)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[1, 2]", "(top)"),
+    ('{"config": {"embed_dim": 32, "colour": "red"}}', "config"),
+    ('{"config": [32]}', "config"),
+    ("{" * 5000, "(file)"),
+])  # fmt: skip
+def test_a_malformed_pretrained_encoder_json_is_one_line_naming_it(
+    tmp_path, text, key
+):
+    from ast_lobes.weights.self_supervised import (
+        read_pretrained_encoder,
+        save_pretrained_encoder,
+    )
+
+    encoder = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=1, num_heads=2,
+        target_length=96, fstride=16, tstride=16,
+    )  # fmt: skip
+    folder = save_pretrained_encoder(str(tmp_path / "enc"), encoder)
+    path = os.path.join(folder, "encoder.json")
+    with open(path, "w") as handle:
+        handle.write(text)
+    with pytest.raises(CheckpointError) as error:
+        read_pretrained_encoder(folder)
+    one_line_naming(error, path, key)
