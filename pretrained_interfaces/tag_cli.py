@@ -266,7 +266,7 @@ def detect_events(tagger, paths, args):
     from pretrained_interfaces.events import detect_events as file_events
     from pretrained_interfaces.timeline import plot_timeline
 
-    results, failures = [], []
+    results, failures, pictures = [], [], set()
     if args.timeline:
         os.makedirs(args.timeline, exist_ok=True)
     for path in paths:
@@ -282,7 +282,7 @@ def detect_events(tagger, paths, args):
             continue
         results.append(result.as_dict())
         if args.timeline:
-            name = os.path.splitext(os.path.basename(path))[0] + ".png"
+            name = picture_name(path, pictures)
             plot_timeline(result, tagger.label_names,
                           os.path.join(args.timeline, name))  # fmt: skip
         if not args.json:
@@ -295,6 +295,25 @@ def detect_events(tagger, paths, args):
     if args.json:
         print(json.dumps({"results": results, "errors": failures}, indent=1))
     return 1 if failures else 0
+
+
+def picture_name(path, taken):
+    """A timeline picture's file name: the clip's name as ``.png``, with
+    ``-2``, ``-3`` ... where another clip of the run took it already.
+
+    Example
+    -------
+    >>> taken = set()
+    >>> [picture_name(p, taken) for p in ("a/x.wav", "b/x.wav", "x.mp3")]
+    ['x.png', 'x-2.png', 'x-3.png']
+    """
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, number = f"{stem}.png", 1
+    while name in taken:
+        number += 1
+        name = f"{stem}-{number}.png"
+    taken.add(name)
+    return name
 
 
 def load_tagger(args):

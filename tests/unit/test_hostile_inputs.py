@@ -244,6 +244,19 @@ def test_a_timeline_is_drawn_for_a_name_that_is_not_utf8(
     ]  # fmt: skip
 
 
+def test_two_clips_of_one_name_get_two_timelines(tmp_path, model_folder):
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write_wav(str(tmp_path / folder / "x.wav"))
+    timeline = tmp_path / "timeline"
+    assert ast_tag([str(tmp_path / "a"), str(tmp_path / "b"), "--model",
+                    model_folder, "--precision", "fp32", "--events",
+                    "--timeline", str(timeline)]) == 0  # fmt: skip
+    assert sorted(os.listdir(timeline)) == ["x-2.png", "x.png"]
+
+
 def test_embeddings_keep_a_name_that_is_not_utf8(tmp_path, model_folder):
     embeddings = str(tmp_path / "embeddings.npz")
     assert tag_odd_names(tmp_path, model_folder, "--embeddings",
