@@ -8,6 +8,16 @@ recovery picks and cannot load. ``AtomicCheckpointer`` writes the meta file
 last, by an atomic rename, so a folder is a checkpoint only once all its
 files are whole. (A deletion cut short leaves an older checkpoint, which
 the same keys never choose again and the next save deletes.)
+
+With several processes every process must see the same checkpoints when
+SpeechBrain chooses the ones to delete: ``Checkpointer.delete_checkpoints``
+(SpeechBrain 1.1.2) has each process list them and then makes one
+collective call per deletion (``_delete_checkpoint`` is
+``main_process_only``, which broadcasts), so two processes that listed
+different checkpoints wait for each other for ever. The meta file is
+therefore published before the processes leave ``save_checkpoint``
+together, and the deletions are chosen and made by the main process
+alone (on storage shared by several machines a listing can lag).
 """
 
 import logging
@@ -25,7 +35,11 @@ from speechbrain.utils.checkpoints import (
     mark_as_saver,
     register_checkpoint_hooks,
 )
-from speechbrain.utils.distributed import ddp_barrier, if_main_process
+from speechbrain.utils.distributed import (
+    MainProcessContext,
+    ddp_barrier,
+    if_main_process,
+)
 
 from ast_lobes.training.data.sampling import distributed_place
 from ast_lobes.training.run_fingerprint import value_digest, write_identity
@@ -76,14 +90,25 @@ class AtomicCheckpointer(Checkpointer):
         checkpoint = super().save_checkpoint(
             meta=meta, end_of_epoch=end_of_epoch, name=name, **kwargs
         )
-        ddp_barrier()
+        ddp_barrier()  # every process's files are written
         if checkpoint is not None and self.run_identity is not None:
             write_identity(checkpoint.path, self.run_identity)
         if checkpoint is not None:
             os.replace(
                 checkpoint.path / PENDING_META, checkpoint.path / METAFNAME
             )
+        ddp_barrier()  # and published before any process lists checkpoints
         return checkpoint
+
+    def delete_checkpoints(self, **kwargs):
+        """Deletes as SpeechBrain's ``delete_checkpoints`` (same keyword
+        arguments), the checkpoints chosen and deleted by the main process
+        alone while the others wait (see the module's documentation)."""
+        ddp_barrier()
+        if if_main_process():
+            with MainProcessContext():  # SpeechBrain's collectives: no-ops
+                super().delete_checkpoints(**kwargs)
+        ddp_barrier()
 
     def _save_checkpoint_metafile(
         self, fpath, meta_to_include=None, end_of_epoch=True
