@@ -37,7 +37,7 @@ from ast_lobes.inference.decision import decide_precision
 from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.budget import TimeBudget, run_started
-from ast_lobes.training.checkpoints import keep_random_state
+from ast_lobes.training.checkpoints import keep_random_state, log_resume
 from ast_lobes.training.data.sampling import (
     EvaluationPart,
     distributed_place,
@@ -169,6 +169,7 @@ class AudioClassificationBrain(sb.Brain):
                 self.weight_average.epochs,
             )
         super().on_fit_start()
+        log_resume(self)
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
         self.budget = start_time_budget(self)
 

@@ -70,6 +70,7 @@ class AtomicCheckpointer(Checkpointer):
     """
 
     run_identity = None  # set by check_run_identity, stored in each
+    recovered = None  # the checkpoint the last recovery loaded
 
     def save_checkpoint(
         self, meta=None, end_of_epoch=True, name=None, **kwargs
@@ -122,7 +123,8 @@ class AtomicCheckpointer(Checkpointer):
         if if_main_process():
             self.remove_incomplete()
         ddp_barrier()
-        return super().recover_if_possible(*args, **kwargs)
+        self.recovered = super().recover_if_possible(*args, **kwargs)
+        return self.recovered
 
     def remove_incomplete(self):
         """Removes checkpoint folders without a meta file (interrupted saves).
@@ -148,6 +150,28 @@ class AtomicCheckpointer(Checkpointer):
                 shutil.rmtree(path)
                 removed.append(path)
         return removed
+
+
+def log_resume(brain):
+    """Logs where a Brain's ``fit`` resumed, after its checkpointer's
+    recovery (main process): ``resumed at step S of epoch E from
+    CHECKPOINT``, S the training steps of epoch E already done (0 after a
+    checkpoint made at the end of the epoch before), or that no epoch is
+    left."""
+    checkpoint = getattr(brain.checkpointer, "recovered", None)
+    if checkpoint is None or not if_main_process():
+        return
+    counter = brain.hparams.epoch_counter
+    if counter.current >= counter.limit:
+        logger.info(
+            "resumed after the last epoch, %d, from %s: nothing left to "
+            "train", counter.current, checkpoint.path,
+        )  # fmt: skip
+        return
+    logger.info(
+        "resumed at step %d of epoch %d from %s", brain.step,
+        counter.current + 1, checkpoint.path,
+    )  # fmt: skip
 
 
 class RandomState:

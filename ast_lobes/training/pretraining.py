@@ -15,6 +15,7 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 
 from ast_lobes.audio.io import read_segment
 from ast_lobes.training.brain import check_autocast_precision, log_time_left
+from ast_lobes.training.checkpoints import log_resume
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 
 logger = logging.getLogger(__name__)
@@ -116,4 +117,5 @@ class MaskedPatchBrain(sb.Brain):
             self, getattr(self.hparams, "force_precision", False)
         )
         super().on_fit_start()
+        log_resume(self)
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
