@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,12 @@ sys.path.insert(0, RECIPE)
 from audioset_prepare import prepare_audioset  # noqa: E402
 from ensemble import main as ensemble_main  # noqa: E402
 from make_audioset_demo import make_demo_audioset  # noqa: E402
+from soak_kill_resume import (  # noqa: E402
+    differing_tensors,
+    exported_tensors,
+    kill_every_process,
+    run_and_kill,
+)
 
 from ast_lobes.training.data.datasets import UnknownLabelError  # noqa: E402
 from pretrained_interfaces import AudioTagger  # noqa: E402
@@ -153,17 +160,26 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def run_recipe(args, launcher=(sys.executable,)):
+def run_recipe(args, launcher=(sys.executable,), timeout=600):
+    """Runs the recipe to its end (every process of it killed if it has
+    not ended in ``timeout`` seconds); its output."""
     command = [*launcher, os.path.join(RECIPE, "train.py"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    output = result.stdout + result.stderr
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_every_process(process)
+        pytest.fail(f"no end in {timeout} s (hung?): {' '.join(command)}")
     lines = [x for x in output.splitlines() if "it/s" not in x]
     first_error = next(
         (i for i, x in enumerate(lines) if "Traceback" in x or "rror" in x), 0
     )
     # with the lines before it: a process killed by a signal says why there
     shown = lines[max(first_error - 20, 0) :]
-    assert result.returncode == 0, "\n".join(shown)[:8000]
+    assert process.returncode == 0, "\n".join(shown)[:8000]
     return output
 
 
@@ -364,45 +380,30 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     assert (other / "model" / "hyperparams.yaml").is_file()
 
 
-def model_tensors(folder):
-    tensors = {}
-    for name in ("embedding_model.ckpt", "classifier.ckpt"):
-        state = torch.load(folder / name, weights_only=True)
-        for key, value in state.items():
-            tensors[f"{name}:{key}"] = value
-    return tensors
-
-
-def kill_after_a_mid_epoch_checkpoint(command, save_folder):
-    """Starts the recipe and kills it (SIGKILL) as soon as it has written a
-    checkpoint inside an epoch."""
-    import time
-
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and process.poll() is None:
-            metas = list(save_folder.glob("CKPT*/CKPT.yaml"))
-            if any("brain_intra_epoch_ckpt" in m.read_text() for m in metas):
-                process.kill()
-                break
-            time.sleep(0.002)
-    finally:
-        process.kill()
-        process.wait()
-    return process.returncode
+def launch_two_processes():
+    return (sys.executable, "-m", "torch.distributed.run",
+            "--nproc_per_node=2", f"--master_port={free_port()}")  # fmt: skip
 
 
 @pytest.mark.parametrize("source", ["files", "shards"])
-def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(
+def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
     audioset_dir, tmp_path, source
 ):
+    """Every process of a two-process run is killed (SIGKILL) at a random
+    step; the same command resumes it inside the epoch and ends with the
+    weights of a run never stopped, bit for bit. The two runs checkpoint
+    every step and every second step: both finish, as before the meta
+    file was published before the processes went on, and checkpoints do
+    not change what is learnt."""
+    import random
+
     folder, _ = audioset_dir
     small = list(SMALL)
-    small[small.index("--batch_size") + 1] = "2"
+    small[small.index("--batch_size") + 1] = "2"  # 5 steps an epoch
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
     runs = {}
-    for name in ("whole", "killed"):
+    for name, interval in (("whole", "1"), ("killed", "2")):
         exp = tmp_path / name
         extra = []
         if source == "shards":
@@ -410,19 +411,27 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(
         args = [
             os.path.join(RECIPE, "hparams", "balanced.yaml"),
             *data_args(folder, exp), *small, "--number_of_epochs", "2",
-            "--average_epochs", "[1, 2]",
-            "--ckpt_interval_steps", "3", "--mixup_probability", "0.5",
+            "--average_epochs", "[1, 2]", "--ckpt_interval_steps", interval,
+            "--mixup_probability", "0.5", "--distributed_backend", "gloo",
             "--device", "cpu", *extra,
         ]  # fmt: skip
-        if name == "killed":
-            code = kill_after_a_mid_epoch_checkpoint(
-                [sys.executable, os.path.join(RECIPE, "train.py"), *args],
-                exp / "save",
-            )
-            assert code == -9, "the run ended before it could be killed"
+        if name == "killed":  # after its 1st to 4th checkpoint, or later
+            checkpoints = rng.randint(1, 4)
+            outcome = run_and_kill(
+                [*launch_two_processes(), os.path.join(RECIPE, "train.py"),
+                 *args], str(exp / "save"), rng.uniform(0, 0.1),
+                checkpoints, str(tmp_path / "killed.log"),
+            )  # fmt: skip
+            assert outcome == "killed", f"ended before its kill (seed {seed})"
             assert not (exp / "model").exists()
-        run_recipe(args)
-        runs[name] = model_tensors(exp / "model")
-    assert runs["whole"].keys() == runs["killed"].keys()
-    for key, value in runs["whole"].items():
-        assert torch.allclose(value, runs["killed"][key], atol=1e-6), key
+        output = run_recipe(args, launcher=launch_two_processes())
+        runs[name] = exported_tensors(str(exp))
+    resumed = re.findall(
+        r"resumed at step (\d) of epoch (\d) from (\S+)",
+        (tmp_path / "killed" / "log.txt").read_text(),
+    )
+    assert len(resumed) == 1, (seed, output[-3000:])
+    step, epoch, checkpoint = resumed[0]
+    assert os.path.dirname(checkpoint) == str(tmp_path / "killed" / "save")
+    assert (int(step), int(epoch)) != (0, 1), seed
+    assert differing_tensors(runs["whole"], runs["killed"]) == [], seed
