@@ -351,6 +351,8 @@ class AudioClassificationBrain(sb.Brain):
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, checkpoints and records the stage's metrics."""
         if stage == sb.Stage.TRAIN:
+            if self.random_state is not None:  # resumed after the last batch
+                self.random_state.apply_pending()
             self.train_loss = stage_loss
             if self.weight_average is not None:
                 self.weight_average.update(self.averaged_modules)

@@ -221,7 +221,9 @@ class RandomState:
         """Restores this process's states: at once for a checkpoint made at
         an epoch's end; for one made inside an epoch at ``apply_pending``,
         before the next training batch, since the data loader draws its
-        seed when the epoch starts."""
+        seed when the epoch starts (or when the training stage ends, for a
+        checkpoint made after the epoch's last batch: the next epoch's
+        loader draws before its first batch)."""
         stored = torch.load(path, weights_only=True)
         states = stored.get("processes", [stored])  # 0.4: the main one's
         world, rank = distributed_place()

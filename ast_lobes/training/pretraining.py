@@ -92,6 +92,8 @@ class MaskedPatchBrain(sb.Brain):
         """Logs both stages, checkpoints after validation."""
         stats = self.stage_stats()
         if stage == sb.Stage.TRAIN:
+            if self.random_state is not None:  # resumed after the last batch
+                self.random_state.apply_pending()
             self.train_stats = stats
             return
         lr = self.optimizer.param_groups[0]["lr"]

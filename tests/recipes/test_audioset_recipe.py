@@ -385,25 +385,45 @@ def launch_two_processes():
             "--nproc_per_node=2", f"--master_port={free_port()}")  # fmt: skip
 
 
-@pytest.mark.parametrize("source", ["files", "shards"])
-def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
-    audioset_dir, tmp_path, source
+@pytest.fixture(scope="module")
+def long_eval_set(tmp_path_factory):
+    """20 training clips (5 steps of 2 x 2), 40 eval clips: a validation
+    long enough to kill a run in, all clips of 1 s and readable."""
+    folder = tmp_path_factory.mktemp("long_eval")
+    make_demo_audioset(str(folder), 4, (20, 0, 40), 1.0, 0, clean=True)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "source, kill",
+    [("files", "at a random step"), ("shards", "after an epoch's last step")],
+)
+def test_two_processes_killed_inside_an_epoch_resume_to_the_same_weights(
+    long_eval_set, tmp_path, source, kill
 ):
-    """Every process of a two-process run is killed (SIGKILL) at a random
-    step; the same command resumes it inside the epoch and ends with the
-    weights of a run never stopped, bit for bit. The two runs checkpoint
-    every step and every second step: both finish, as before the meta
-    file was published before the processes went on, and checkpoints do
-    not change what is learnt."""
+    """Every process of a two-process run is killed (SIGKILL) inside an
+    epoch; the same command resumes it there and ends with the weights of
+    a run never stopped, bit for bit. The uninterrupted run checkpoints
+    every step, the killed one every 2 steps (random kill) or at the
+    epoch's last step (killed during the validation after it: the random
+    generators are restored before the next epoch's loader draws). Before,
+    the uninterrupted run hung (its processes disagreed on the
+    checkpoints), and a run resumed after an epoch's last step ended with
+    other weights."""
     import random
 
-    folder, _ = audioset_dir
+    folder = long_eval_set
     small = list(SMALL)
-    small[small.index("--batch_size") + 1] = "2"  # 5 steps an epoch
+    small[small.index("--batch_size") + 1] = "2"
+    small[small.index("--target_length") + 1] = "98"
     seed = random.randrange(10**6)
     rng = random.Random(seed)
+    interval, checkpoints, delay = "5", 1, 0.0
+    if kill == "at a random step":
+        interval, checkpoints = "2", rng.randint(1, 4)
+        delay = rng.uniform(0, 0.1)
     runs = {}
-    for name, interval in (("whole", "1"), ("killed", "2")):
+    for name in ("whole", "killed"):
         exp = tmp_path / name
         extra = []
         if source == "shards":
@@ -411,16 +431,15 @@ def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
         args = [
             os.path.join(RECIPE, "hparams", "balanced.yaml"),
             *data_args(folder, exp), *small, "--number_of_epochs", "2",
-            "--average_epochs", "[1, 2]", "--ckpt_interval_steps", interval,
-            "--mixup_probability", "0.5", "--distributed_backend", "gloo",
-            "--device", "cpu", *extra,
+            "--average_epochs", "[1, 2]", "--mixup_probability", "0.5",
+            "--ckpt_interval_steps", "1" if name == "whole" else interval,
+            "--distributed_backend", "gloo", "--device", "cpu", *extra,
         ]  # fmt: skip
-        if name == "killed":  # after its 1st to 4th checkpoint, or later
-            checkpoints = rng.randint(1, 4)
+        if name == "killed":
             outcome = run_and_kill(
                 [*launch_two_processes(), os.path.join(RECIPE, "train.py"),
-                 *args], str(exp / "save"), rng.uniform(0, 0.1),
-                checkpoints, str(tmp_path / "killed.log"),
+                 *args], str(exp / "save"), delay, checkpoints,
+                str(tmp_path / "killed.log"),
             )  # fmt: skip
             assert outcome == "killed", f"ended before its kill (seed {seed})"
             assert not (exp / "model").exists()
@@ -433,5 +452,6 @@ def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
     assert len(resumed) == 1, (seed, output[-3000:])
     step, epoch, checkpoint = resumed[0]
     assert os.path.dirname(checkpoint) == str(tmp_path / "killed" / "save")
-    assert (int(step), int(epoch)) != (0, 1), seed
+    if kill == "after an epoch's last step":
+        assert (step, epoch) == ("5", "1")
     assert differing_tensors(runs["whole"], runs["killed"]) == [], seed
