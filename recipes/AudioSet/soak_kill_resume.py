@@ -320,10 +320,10 @@ def main(argv=None):
     parser.add_argument("--source", choices=("files", "shards"),
                         default="files")  # fmt: skip
     parser.add_argument(
-        "--clips", type=int, default=48, help="training clips of the demo set"
+        "--clips", type=int, default=96, help="training clips of the demo set"
     )
     parser.add_argument("--labels", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument(
         "--interval", type=int, default=2, help="--ckpt_interval_steps"
     )
