@@ -6,10 +6,11 @@ run that was never stopped, bit for bit.
 On a demo set it writes (``make_audioset_demo.py``), with a tiny AST and
 checkpoints every ``--interval`` steps, it trains once without a stop,
 then starts the same command in a new folder ``--kills`` times: each time
-it waits for the run's next checkpoint (or, in a share of the rounds,
-for nothing: a kill while the run starts or loads its checkpoint), waits
-a random time up to twice the median time between two checkpoints of the
-uninterrupted run and kills every process of
+it waits for the run's next checkpoint and a random time up to twice
+the median time between two checkpoints of the uninterrupted run (or,
+in a share of the rounds, a random time up to the uninterrupted run's
+first checkpoint: a kill while the run starts, prepares or loads its
+checkpoint), and kills every process of
 the run (the ``torchrun`` launcher and its workers) with SIGKILL. Then
 the same command runs to its end, and the exported models (``model/``
 and ``model_weight_averaged/``) are compared with the uninterrupted
@@ -146,8 +147,9 @@ def run_to_end(command, log, timeout=900):
 
 def checkpoint_gaps(command, save_folder, log, timeout=900):
     """Runs ``command`` to its end, watching its checkpoints; the seconds
-    between one new checkpoint and the next."""
-    seen, times = checkpoints(save_folder), []
+    from its start to its first checkpoint, and between one new
+    checkpoint and the next."""
+    seen, times, started = checkpoints(save_folder), [], time.monotonic()
     with open(log, "ab") as output:
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
@@ -164,10 +166,8 @@ def checkpoint_gaps(command, save_folder, log, timeout=900):
         kill_every_process(process)
     if process.returncode != 0:
         raise RuntimeError(f"the run failed ({process.returncode}), see {log}")
-    return [
-        later - earlier
-        for earlier, later in zip(times, times[1:], strict=False)
-    ]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    return (times[0] - started if times else 1.0), gaps
 
 
 def model_tensors(folder):
@@ -277,7 +277,7 @@ def soak(args, work):
             data, o, args.processes, args, e
         )
     started = time.monotonic()
-    gaps = checkpoint_gaps(
+    first, gaps = checkpoint_gaps(
         commands["whole"](), os.path.join(runs["whole"], "save"),
         os.path.join(work, "whole.log"),
     )  # fmt: skip
@@ -291,13 +291,11 @@ def soak(args, work):
     for _ in range(args.kills):
         at_start = rng.random() < args.start_share
         delay = rng.uniform(0, 2 * between)
-        if at_start:
-            delay = rng.uniform(0, whole_seconds / 2)
-        outcomes.append(
-            run_and_kill(
-                commands["killed"](), save, delay, 0 if at_start else 1, log
-            )  # fmt: skip
-        )
+        if at_start:  # while it starts, prepares or loads a checkpoint
+            delay = rng.uniform(0, first)
+        outcome = run_and_kill(commands["killed"](), save, delay,
+                               0 if at_start else 1, log)  # fmt: skip
+        outcomes.append(f"{outcome} at start" if at_start else outcome)
     run_to_end(commands["killed"](), log)
     killed_seconds = time.monotonic() - started
     differing = differing_tensors(
@@ -323,7 +321,7 @@ def main(argv=None):
         "--clips", type=int, default=96, help="training clips of the demo set"
     )
     parser.add_argument("--labels", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument(
         "--interval", type=int, default=2, help="--ckpt_interval_steps"
     )
@@ -345,16 +343,17 @@ def main(argv=None):
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    killed = result["outcomes"].count("killed")
+    killed = sum(o.startswith("killed") for o in result["outcomes"])
+    at_start = result["outcomes"].count("killed at start")
     points = sorted(set(result["resumes"]))
-    print("| processes | source | training steps | kills | runs that "
-          "finished before their kill | resumed from (step, epoch) | "
-          "uninterrupted | killed and resumed | weights |")  # fmt: skip
+    print("| processes | source | training steps | kills (while starting) "
+          "| runs that ended before their kill | resumed | uninterrupted "
+          "| killed and resumed | weights |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.processes} | {args.source} | {result['steps']} | {killed} "
-        f"| {len(result['outcomes']) - killed} | {len(result['resumes'])} "
-        f"resumes at {len(points)} points | "
+        f"({at_start}) | {len(result['outcomes']) - killed} | "
+        f"{len(result['resumes'])} times, at {len(points)} steps | "
         f"{result['whole_seconds']:.0f} s | {result['killed_seconds']:.0f} s "
         f"| {'identical' if not result['differing'] else 'DIFFERENT'} |"
     )
