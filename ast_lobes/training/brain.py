@@ -173,6 +173,20 @@ class AudioClassificationBrain(sb.Brain):
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
         self.budget = start_time_budget(self)
 
+    def _wrap_distributed(self):
+        """SpeechBrain's DDP wrapping, except on CPUs, where BatchNorm
+        layers (the AudioFolder CPU preset's stem) stay per process:
+        SpeechBrain 1.1.2 turns every BatchNorm of a DDP run into a
+        ``SyncBatchNorm``, which runs on CUDA devices only."""
+        if not self.distributed_launch or str(self.device) != "cpu":
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                    module, find_unused_parameters=self.find_unused_parameters
+                )
+        return None
+
     def follow_time_budget(self, epoch):
         """The budget's plan after ``epoch``, applied to the epoch counter
         and the learning-rate decay; its checkpoint meta."""
