@@ -90,6 +90,29 @@ def test_prepare_reads_official_layout_and_reports_missing(
     assert balanced["train"]["listed"] == 24
 
 
+def test_a_sized_demo_is_prepared_alone_by_the_prepare_script(tmp_path):
+    from make_audioset_demo import main as make_demo
+
+    make_demo([str(tmp_path / "data"), "--balanced", "7", "--unbalanced",
+               "3", "--eval", "5", "--seconds", "0.5", "--n_labels", "9",
+               "--clean"])  # fmt: skip
+    labels = read_rows(tmp_path / "data" / "class_labels_indices.csv")
+    assert len(labels) == 9 and labels[8]["display_name"] == "Shout"
+    result = subprocess.run(
+        [sys.executable, os.path.join(RECIPE, "audioset_prepare.py"),
+         os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(tmp_path / "data", tmp_path / "exp"), *SMALL],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train: 10 of 10 clips found" in result.stdout
+    train = read_rows(tmp_path / "exp" / "save" / "train.csv")
+    evaluated = read_rows(tmp_path / "exp" / "save" / "eval.csv")
+    assert (len(train), len(evaluated)) == (10, 5)  # full: 7 + 3
+    assert {float(row["duration"]) for row in train + evaluated} == {0.5}
+    assert not (tmp_path / "exp" / "model").exists()  # nothing trained
+
+
 def test_prepare_accepts_reference_json_datafiles(audioset_dir, tmp_path):
     folder, _ = audioset_dir
     rows = read_rows(folder / "class_labels_indices.csv")
