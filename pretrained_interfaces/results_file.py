@@ -32,11 +32,7 @@ import json
 import os
 
 from ast_lobes.audio.names import same_file
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, one writer by care
-    fcntl = None
+from ast_lobes.training.run_lock import LockHeldError, hold_lock
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
@@ -61,8 +57,9 @@ def csv_header(top_k):
 
 def lock_output(path):
     """Holds the lock of output ``path`` (``<real path>.lock``, holding
-    the writer's process id) until the returned handle is closed or the
-    process ends; ``ResultsFileError`` when another process holds it.
+    the writer's process id; ``ast_lobes.training.run_lock.hold_lock``)
+    until the returned handle is closed or the process ends;
+    ``ResultsFileError`` when another process holds it.
 
     Example
     -------
@@ -79,30 +76,19 @@ def lock_output(path):
     """
     lock_path = os.path.realpath(path) + ".lock"
     try:
-        handle = open(lock_path, "a+", encoding="utf-8")
-    except OSError as error:
-        raise ResultsFileError(
-            f"{path}: cannot open its lock {lock_path} ({error.strerror})"
-        ) from error
-    if fcntl is None:
-        return handle
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        handle.seek(0)
-        holder = handle.read().strip()
-        handle.close()
+        return hold_lock(lock_path)
+    except LockHeldError as held:
+        holder = held.holders.split(maxsplit=1)[0] if held.holders else ""
         raise ResultsFileError(
             f"{path}: another ast-tag"
             f"{f' (process {holder})' if holder.isdigit() else ''} "
             f"is writing it; wait for it to end or choose another output "
             f"(the lock is {lock_path})"
+        ) from held
+    except OSError as error:
+        raise ResultsFileError(
+            f"{path}: cannot open its lock {lock_path} ({error.strerror})"
         ) from error
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 class ResultsFile:

@@ -37,7 +37,7 @@ from ast_lobes.inference.decision import decide_precision
 from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.budget import TimeBudget, run_started
-from ast_lobes.training.checkpoints import keep_random_state
+from ast_lobes.training.checkpoints import keep_random_state, log_resume
 from ast_lobes.training.data.sampling import (
     EvaluationPart,
     distributed_place,
@@ -169,8 +169,23 @@ class AudioClassificationBrain(sb.Brain):
                 self.weight_average.epochs,
             )
         super().on_fit_start()
+        log_resume(self)
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)
         self.budget = start_time_budget(self)
+
+    def _wrap_distributed(self):
+        """SpeechBrain's DDP wrapping, except on CPUs, where BatchNorm
+        layers (the AudioFolder CPU preset's stem) stay per process:
+        SpeechBrain 1.1.2 turns every BatchNorm of a DDP run into a
+        ``SyncBatchNorm``, which runs on CUDA devices only."""
+        if not self.distributed_launch or str(self.device) != "cpu":
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                    module, find_unused_parameters=self.find_unused_parameters
+                )
+        return None
 
     def follow_time_budget(self, epoch):
         """The budget's plan after ``epoch``, applied to the epoch counter
@@ -350,6 +365,8 @@ class AudioClassificationBrain(sb.Brain):
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, checkpoints and records the stage's metrics."""
         if stage == sb.Stage.TRAIN:
+            if self.random_state is not None:  # resumed after the last batch
+                self.random_state.apply_pending()
             self.train_loss = stage_loss
             if self.weight_average is not None:
                 self.weight_average.update(self.averaged_modules)

@@ -8,6 +8,16 @@ recovery picks and cannot load. ``AtomicCheckpointer`` writes the meta file
 last, by an atomic rename, so a folder is a checkpoint only once all its
 files are whole. (A deletion cut short leaves an older checkpoint, which
 the same keys never choose again and the next save deletes.)
+
+With several processes every process must see the same checkpoints when
+SpeechBrain chooses the ones to delete: ``Checkpointer.delete_checkpoints``
+(SpeechBrain 1.1.2) has each process list them and then makes one
+collective call per deletion (``_delete_checkpoint`` is
+``main_process_only``, which broadcasts), so two processes that listed
+different checkpoints wait for each other for ever. The meta file is
+therefore published before the processes leave ``save_checkpoint``
+together, and the deletions are chosen and made by the main process
+alone (on storage shared by several machines a listing can lag).
 """
 
 import logging
@@ -25,7 +35,11 @@ from speechbrain.utils.checkpoints import (
     mark_as_saver,
     register_checkpoint_hooks,
 )
-from speechbrain.utils.distributed import ddp_barrier, if_main_process
+from speechbrain.utils.distributed import (
+    MainProcessContext,
+    ddp_barrier,
+    if_main_process,
+)
 
 from ast_lobes.training.data.sampling import distributed_place
 from ast_lobes.training.run_fingerprint import value_digest, write_identity
@@ -56,6 +70,7 @@ class AtomicCheckpointer(Checkpointer):
     """
 
     run_identity = None  # set by check_run_identity, stored in each
+    recovered = None  # the checkpoint the last recovery loaded
 
     def save_checkpoint(
         self, meta=None, end_of_epoch=True, name=None, **kwargs
@@ -76,14 +91,25 @@ class AtomicCheckpointer(Checkpointer):
         checkpoint = super().save_checkpoint(
             meta=meta, end_of_epoch=end_of_epoch, name=name, **kwargs
         )
-        ddp_barrier()
+        ddp_barrier()  # every process's files are written
         if checkpoint is not None and self.run_identity is not None:
             write_identity(checkpoint.path, self.run_identity)
         if checkpoint is not None:
             os.replace(
                 checkpoint.path / PENDING_META, checkpoint.path / METAFNAME
             )
+        ddp_barrier()  # and published before any process lists checkpoints
         return checkpoint
+
+    def delete_checkpoints(self, **kwargs):
+        """Deletes as SpeechBrain's ``delete_checkpoints`` (same keyword
+        arguments), the checkpoints chosen and deleted by the main process
+        alone while the others wait (see the module's documentation)."""
+        ddp_barrier()
+        if if_main_process():
+            with MainProcessContext():  # SpeechBrain's collectives: no-ops
+                super().delete_checkpoints(**kwargs)
+        ddp_barrier()
 
     def _save_checkpoint_metafile(
         self, fpath, meta_to_include=None, end_of_epoch=True
@@ -97,7 +123,8 @@ class AtomicCheckpointer(Checkpointer):
         if if_main_process():
             self.remove_incomplete()
         ddp_barrier()
-        return super().recover_if_possible(*args, **kwargs)
+        self.recovered = super().recover_if_possible(*args, **kwargs)
+        return self.recovered
 
     def remove_incomplete(self):
         """Removes checkpoint folders without a meta file (interrupted saves).
@@ -123,6 +150,28 @@ class AtomicCheckpointer(Checkpointer):
                 shutil.rmtree(path)
                 removed.append(path)
         return removed
+
+
+def log_resume(brain):
+    """Logs where a Brain's ``fit`` resumed, after its checkpointer's
+    recovery (main process): ``resumed at step S of epoch E from
+    CHECKPOINT``, S the training steps of epoch E already done (0 after a
+    checkpoint made at the end of the epoch before), or that no epoch is
+    left."""
+    checkpoint = getattr(brain.checkpointer, "recovered", None)
+    if checkpoint is None or not if_main_process():
+        return
+    counter = brain.hparams.epoch_counter
+    if counter.current >= counter.limit:
+        logger.info(
+            "resumed after the last epoch, %d, from %s: nothing left to "
+            "train", counter.current, checkpoint.path,
+        )  # fmt: skip
+        return
+    logger.info(
+        "resumed at step %d of epoch %d from %s", brain.step,
+        counter.current + 1, checkpoint.path,
+    )  # fmt: skip
 
 
 class RandomState:
@@ -172,7 +221,9 @@ class RandomState:
         """Restores this process's states: at once for a checkpoint made at
         an epoch's end; for one made inside an epoch at ``apply_pending``,
         before the next training batch, since the data loader draws its
-        seed when the epoch starts."""
+        seed when the epoch starts (or when the training stage ends, for a
+        checkpoint made after the epoch's last batch: the next epoch's
+        loader draws before its first batch)."""
         stored = torch.load(path, weights_only=True)
         states = stored.get("processes", [stored])  # 0.4: the main one's
         world, rank = distributed_place()

@@ -15,6 +15,16 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml import YAML
 
+from ast_lobes.training.launcher import (
+    end_with_launcher,
+    record_for_torchrun,
+    worker_rank,
+)
+from ast_lobes.training.run_lock import (
+    hold_output_folder,
+    release_output_folders,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,12 +39,40 @@ def parse_overrides(overrides):
     -------
     >>> parse_overrides("{fold: 2, lr: 0.001}")
     {'fold': 2, 'lr': 0.001}
+    >>> try:
+    ...     parse_overrides("lr: 0.1\\nlr: 0.2")
+    ... except RecipeOptionError as error:
+    ...     print(error)
+    --lr given twice (0.1, then 0.2); give each option once
     """
     if not overrides:
         return {}
     if isinstance(overrides, dict):
         return dict(overrides)
-    return dict(YAML(typ="safe").load(overrides) or {})
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError
+
+    try:
+        return dict(YAML(typ="safe").load(overrides) or {})
+    except DuplicateKeyError as error:
+        found = re.search(
+            r'duplicate key "(.*?)" with value "(.*?)" '
+            r'\(original value: "(.*?)"\)', str(error.problem),
+        )  # fmt: skip
+        if found is None:
+            raise RecipeOptionError(
+                f"an option given twice ({error.problem})"
+            ) from None
+        key, second, first = found.groups()
+        raise RecipeOptionError(
+            f"--{key} given twice ({first}, then {second}); give each "
+            "option once"
+        ) from None
+    except MarkedYAMLError as error:
+        raise RecipeOptionError(
+            f"the options are not valid YAML ({error.problem}); check the "
+            "quoting of values with brackets, braces or colons"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -95,14 +133,16 @@ def read_plain_hparams(hparams_file, overrides=None):
 
 
 def load_experiment(hparams_file, overrides):
-    """The recipe's hparams with ``overrides``, its experiment folder made
-    (SpeechBrain's ``create_experiment_directory``: the resolved YAML and
-    the log go there)."""
+    """The recipe's hparams with ``overrides``, its experiment folder held
+    by this run (``hold_output_folder``: a second run on it is refused)
+    and made (SpeechBrain's ``create_experiment_directory``: the resolved
+    YAML and the log go there)."""
     with (
         open(hparams_file, encoding="utf-8") as handle,
         known_overrides(hparams_file),
     ):
         hparams = load_hyperpyyaml(handle, overrides)
+    hold_output_folder(hparams["output_folder"])
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -140,12 +180,13 @@ def user_errors():
         UnknownHparamError,
     )
     from ast_lobes.training.run_fingerprint import RunIdentityError
+    from ast_lobes.training.run_lock import OutputFolderBusyError
     from ast_lobes.weights.files import CheckpointError
 
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
         DataError, FileNotFoundError, FrontEndSettingError,
-        ModelSettingError, RecipeOptionError,
+        ModelSettingError, OutputFolderBusyError, RecipeOptionError,
         RunIdentityError, ShardError, SlowPrecisionError, TeacherError,
         UnknownHparamError, UnknownLabelError,
     )  # fmt: skip
@@ -156,7 +197,10 @@ def run_main(main, extra_errors=()):
     ``user_errors``, and ``extra_errors``) ends with one short line on
     stderr naming the file, key or folder, and exit status 2; its
     traceback goes to the run's ``log.txt`` when the run has one, and to
-    the screen with ``--traceback``."""
+    the screen with ``--traceback``. Under ``torchrun`` each process that
+    meets the error prints it in one line with its rank, which
+    ``torchrun``'s summary of the failure repeats, and each process ends
+    when the launcher dies (``ast_lobes.training.launcher``)."""
     import sys
 
     from ast_lobes.training.budget import mark_run_start
@@ -164,6 +208,7 @@ def run_main(main, extra_errors=()):
     verbose = "--traceback" in sys.argv
     if verbose:
         sys.argv.remove("--traceback")
+    end_with_launcher()
     mark_run_start()
     try:
         main()
@@ -178,5 +223,13 @@ def run_main(main, extra_errors=()):
         if logs:  # the run's log.txt; without one, stderr keeps one line
             logger.error("stopped: %s", error, exc_info=True)
         where = f"traceback in {logs[0]}" if logs else "--traceback shows it"
-        print(f"error: {error}\n({where})", file=sys.stderr)
+        rank = worker_rank()
+        if rank is None:
+            print(f"error: {error}\n({where})", file=sys.stderr)
+        else:  # a line a process, which torchrun's summary repeats
+            line = f"error: {error} (rank {rank}; {where})"
+            print(line, file=sys.stderr)
+            record_for_torchrun(line)
         sys.exit(2)
+    finally:  # the process ends here, or a test goes on in it
+        release_output_folders()

@@ -15,6 +15,7 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 
 from ast_lobes.audio.io import read_segment
 from ast_lobes.training.brain import check_autocast_precision, log_time_left
+from ast_lobes.training.checkpoints import log_resume
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class MaskedPatchBrain(sb.Brain):
         """Logs both stages, checkpoints after validation."""
         stats = self.stage_stats()
         if stage == sb.Stage.TRAIN:
+            if self.random_state is not None:  # resumed after the last batch
+                self.random_state.apply_pending()
             self.train_stats = stats
             return
         lr = self.optimizer.param_groups[0]["lr"]
@@ -116,4 +119,5 @@ class MaskedPatchBrain(sb.Brain):
             self, getattr(self.hparams, "force_precision", False)
         )
         super().on_fit_start()
+        log_resume(self)
         self.fit_clock = (time.monotonic(), self.hparams.epoch_counter.current)

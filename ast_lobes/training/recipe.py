@@ -4,6 +4,7 @@ that hold them:
 * ``ast_lobes.training.options``: the command line (overrides, plain
   settings, the experiment folder) and ``run_main``'s one-line errors;
 * ``ast_lobes.training.folds``: the folders of several folds;
+* ``ast_lobes.training.run_lock``: one run per output folder;
 * ``ast_lobes.training.run_datasets``: the labels, datasets and shards
   of a run;
 * ``ast_lobes.training.run``: the training run (``train_classifier``);
@@ -42,6 +43,7 @@ from ast_lobes.training.run_datasets import (
     build_datasets,
     shard_train_loader,
 )
+from ast_lobes.training.run_lock import hold_output_folder
 
 __all__ = [
     "FOLD_PATH_KEYS",
@@ -54,6 +56,7 @@ __all__ = [
     "export_model",
     "fold_overrides",
     "fold_root_overrides",
+    "hold_output_folder",
     "load_experiment",
     "parse_overrides",
     "prepare_teacher",

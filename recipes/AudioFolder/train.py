@@ -42,6 +42,7 @@ from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
     fold_overrides,
     fold_root_overrides,
+    hold_output_folder,
     load_experiment,
     parse_overrides,
     read_plain_hparams,
@@ -169,6 +170,7 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
                      "run_folder": f"fold{fold}"}  # fmt: skip
     if plain is None or fold is not None:
         plain = read_plain_hparams(hparams_file, overrides)
+    hold_output_folder(plain["output_folder"])  # before its data is prepared
     mark_run_start()  # a time budget is for this split or fold
     if plain.get("teacher_recipe") and not plain.get("teacher"):
         check_student_settings(hparams_file, overrides, plain, fold)

@@ -24,6 +24,14 @@ segments listed, clips found, missing, unreadable) and
 reason). Missing or unreadable clips are left out of the manifests but are
 always counted and listed.
 
+``train.py`` runs this step first; to run it alone (for instance to get
+the ``train.csv`` that ``write_shards.py`` packs into shards), give this
+script the same YAML and options as ``train.py`` (training options are
+read and ignored)::
+
+    python audioset_prepare.py hparams/full.yaml --csv_folder /data/audioset \
+        --clips_folder /data/audioset/audio --output_folder results/full
+
 Authors
  * AST-SpeechBrain contributors 2026
 """
@@ -32,6 +40,7 @@ import csv
 import json
 import logging
 import os
+import sys
 
 from speechbrain.dataio.encoder import CategoricalEncoder
 
@@ -321,3 +330,51 @@ def prepare_audioset(
     encoder.save(os.path.join(save_folder, "label_encoder.txt"))
     mark_prepared(save_folder, options)
     return report
+
+
+PREPARE_KEYS = ("save_folder", "labels_csv", "subset", "csv_folder",
+                "clips_folder", "train_json", "eval_json")  # fmt: skip
+
+
+def prepare_options(hparams, splits=("train", "eval")):
+    """``prepare_audioset``'s arguments from the recipe's hparams (loaded,
+    or the plain settings of ``read_plain_hparams``).
+
+    Example
+    -------
+    >>> options = prepare_options(dict.fromkeys(PREPARE_KEYS), ("eval",))
+    >>> options["splits"]
+    ('eval',)
+    """
+    return {**{key: hparams[key] for key in PREPARE_KEYS}, "splits": splits}
+
+
+def main(argv=None):
+    """The prepare step alone, with ``train.py``'s YAML and options."""
+    import speechbrain as sb
+
+    from ast_lobes.training.recipe import (
+        hold_output_folder,
+        parse_overrides,
+        read_plain_hparams,
+    )
+
+    hparams_file, _, overrides = sb.parse_arguments(
+        sys.argv[1:] if argv is None else argv
+    )
+    plain = read_plain_hparams(hparams_file, parse_overrides(overrides))
+    hold_output_folder(plain["output_folder"])
+    report = prepare_audioset(**prepare_options(plain))
+    for split, counts in report.items():
+        print(f"{split}: {counts['found']} of {counts['listed']} clips found")
+    print(
+        f"manifests in {plain['save_folder']} (train.csv, eval.csv); "
+        "missing and unreadable clips in missing_clips.tsv"
+    )
+    return report
+
+
+if __name__ == "__main__":
+    from ast_lobes.training.recipe import run_main
+
+    run_main(main)

@@ -6,12 +6,20 @@ the three segment CSVs with their comment header lines and quoted label
 lists, and a clips folder using the common namings (``<YTID>.wav``,
 ``Y<YTID>.wav``, ``<YTID>_<start>.flac``, in subfolders), some of them at
 32 kHz. A few listed clips are missing on purpose and one is corrupt, as in
-any real download. Each label is a tone of its own; a clip sounds all of
-its labels.
+any real download (``--clean``: none). Each label is a tone of its own; a
+clip sounds all of its labels.
 
 To run::
 
     python make_audioset_demo.py demo_data/audioset
+    # bigger: 400 + 0 + 100 clips of 4 s, 10 labels, all readable
+    python make_audioset_demo.py demo_data/audioset_400 --balanced 400 \
+        --unbalanced 0 --eval 100 --seconds 4 --n_labels 10 --clean
+
+Options: ``--n_labels`` (4, of the 527 official labels),
+``--balanced``, ``--unbalanced``, ``--eval`` (segments listed in each
+segment list: 24, 8, 12), ``--seconds`` (2.0, each clip), ``--seed`` (0),
+``--clean``.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -26,16 +34,8 @@ import soundfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 OFFICIAL_LABELS = os.path.join(
-    ROOT, "..", "shared", "data", "audioset_class_labels_indices.csv"
+    ROOT, "ast_lobes", "resources", "audioset_class_labels_indices.csv"
 )
-FALLBACK_LABELS = [
-    ("/m/09x0r", "Speech"),
-    ("/m/05zppz", "Male speech, man speaking"),
-    ("/m/02zsn", "Female speech, woman speaking"),
-    ("/m/0ytgt", "Child speech, kid speaking"),
-    ("/m/01h8n0", "Conversation"),
-    ("/m/02qldy", "Narration, monologue"),
-]
 HEADER = (
     "# Segments csv created Sun Mar  5 10:54:31 2017\n"
     "# num_ytids={n}, num_segs={n}, num_pos_labels={p}\n"
@@ -45,11 +45,9 @@ HEADER = (
 
 def official_labels(n_labels):
     """The first ``n_labels`` official (mid, name) pairs."""
-    if os.path.isfile(OFFICIAL_LABELS):
-        with open(OFFICIAL_LABELS, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        return [(r["mid"], r["display_name"]) for r in rows[:n_labels]]
-    return FALLBACK_LABELS[:n_labels]
+    with open(OFFICIAL_LABELS, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [(r["mid"], r["display_name"]) for r in rows[:n_labels]]
 
 
 def clip_audio(label_indices, rng, sample_rate, seconds):
@@ -71,7 +69,7 @@ def write_segments(path, segments):
 
 
 def make_demo_audioset(
-    folder, n_labels=4, clips=(24, 8, 12), seconds=2.0, seed=0
+    folder, n_labels=4, clips=(24, 8, 12), seconds=2.0, seed=0, clean=False
 ):
     """Writes the layout.
 
@@ -88,6 +86,9 @@ def make_demo_audioset(
         Clip duration.
     seed : int
         Random seed.
+    clean : bool
+        Every listed clip written and readable (no missing or corrupt
+        ones).
 
     Returns
     -------
@@ -125,7 +126,7 @@ def make_demo_audioset(
                 chosen.append(int(rng.integers(n_labels)))
             chosen = sorted(set(chosen))
             segments.append((ytid, [labels[i][0] for i in chosen]))
-            if count % 11 == 5:
+            if count % 11 == 5 and not clean:
                 made["missing"].append(ytid)
                 continue
             style = count % 3
@@ -134,7 +135,7 @@ def make_demo_audioset(
             stem = [ytid, f"Y{ytid}", f"{ytid}_30.000"][style]
             extension = ".flac" if style == 2 else ".wav"
             path = os.path.join(folder, "audio", subfolder, stem + extension)
-            if count % 13 == 7:
+            if count % 13 == 7 and not clean:
                 with open(path, "wb") as handle:
                     handle.write(b"this is not audio")
                 made["corrupt"].append(ytid)
@@ -147,13 +148,46 @@ def make_demo_audioset(
     return made
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder")
-    parser.add_argument("--n_labels", type=int, default=4)
-    args = parser.parse_args()
-    made = make_demo_audioset(args.folder, args.n_labels)
-    print(f"Wrote a demo AudioSet to {args.folder}: {made}")
+    parser.add_argument(
+        "--n_labels",
+        type=int,
+        default=4,
+        help="labels (the first official ones)",
+    )
+    for split, default in (("balanced", 24), ("unbalanced", 8), ("eval", 12)):
+        parser.add_argument(
+            f"--{split}",
+            type=int,
+            default=default,
+            help=f"segments listed in the {split} list",
+        )
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="duration of each clip"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--clean", action="store_true", help="no missing or corrupt clips"
+    )
+    args = parser.parse_args(argv)
+    known = len(official_labels(None))
+    sizes = (args.balanced, args.unbalanced, args.eval)
+    if not 1 <= args.n_labels <= known or min(sizes) < 0 or args.seconds <= 0:
+        parser.error(
+            f"--n_labels must be 1 to {known}, the clip counts 0 or more and "
+            "--seconds more than 0"
+        )
+    made = make_demo_audioset(
+        args.folder, args.n_labels, sizes, args.seconds, args.seed,
+        args.clean,
+    )  # fmt: skip
+    print(
+        f"Wrote a demo AudioSet to {args.folder} ({sum(sizes)} segments, "
+        f"{args.n_labels} labels): missing {made['missing']}, corrupt "
+        f"{made['corrupt']}"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import speechbrain as sb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from audioset_prepare import prepare_audioset  # noqa: E402
+from audioset_prepare import prepare_audioset, prepare_options  # noqa: E402
 
 from ast_lobes.training.data.shards import names_shard_folder  # noqa: E402
 from ast_lobes.training.evaluation.averaging import (  # noqa: E402
@@ -117,17 +117,7 @@ def main():
     from_shards = bool(shards) and not names_shard_folder(shards)
     splits = ("eval",) if from_shards else ("train", "eval")
     sb.utils.distributed.run_on_main(
-        prepare_audioset,
-        kwargs={
-            "save_folder": hparams["save_folder"],
-            "labels_csv": hparams["labels_csv"],
-            "subset": hparams["subset"],
-            "csv_folder": hparams["csv_folder"],
-            "clips_folder": hparams["clips_folder"],
-            "train_json": hparams["train_json"],
-            "eval_json": hparams["eval_json"],
-            "splits": splits,
-        },
+        prepare_audioset, kwargs=prepare_options(hparams, splits)
     )
     manifests = {"valid": os.path.join(hparams["save_folder"], "eval.csv")}
     if not from_shards:

@@ -30,6 +30,7 @@ from ast_lobes.training.pretraining import (  # noqa: E402
 )
 from ast_lobes.training.recipe import (  # noqa: E402
     end_distributed,
+    hold_output_folder,
     load_experiment,
     parse_overrides,
     read_plain_hparams,
@@ -53,6 +54,7 @@ def main():
     sb.utils.distributed.ddp_init_group(run_opts)
     overrides = parse_overrides(overrides)
     plain = read_plain_hparams(hparams_file, overrides)
+    hold_output_folder(plain["output_folder"])  # before its data is prepared
     options = {
         "save_folder": plain["save_folder"],
         "unlabelled": as_list(plain["unlabelled"]),

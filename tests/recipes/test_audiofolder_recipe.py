@@ -790,3 +790,60 @@ def test_split_seed_holds_the_split_while_the_seed_moves(
     assert split("other", seed=1) != held
     with pytest.raises(recipe.RecipeOptionError, match="--split_seed 'abc'"):
         split("bad", split_seed="abc")
+
+
+def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
+    class_folders, tmp_path
+):
+    """As the AudioSet recipe's test: every process of a two-process run
+    killed at a random step, the same command ends with the weights of a
+    run never stopped (which checkpoints at every step), bit for bit."""
+    import random
+
+    sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioSet"))
+    from soak_kill_resume import (
+        differing_tensors,
+        free_port,
+        kill_every_process,
+        model_tensors,
+        run_and_kill,
+    )
+
+    def command(name, interval):
+        return [
+            sys.executable, "-m", "torch.distributed.run",
+            "--nproc_per_node=2", f"--master_port={free_port()}",
+            os.path.join(RECIPE, "train.py"),
+            os.path.join(RECIPE, "hparams", "cpu.yaml"),
+            "--data_folder", str(class_folders),
+            "--output_folder", str(tmp_path / name), *ALONE,
+            "--number_of_epochs", "2", "--batch_size", "2",
+            "--ckpt_interval_steps", interval,
+            "--distributed_backend", "gloo", "--device", "cpu",
+        ]  # fmt: skip
+
+    def run_to_end(name, interval):
+        process = subprocess.Popen(
+            command(name, interval), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            output, _ = process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            kill_every_process(process)
+            pytest.fail(f"{name}: no end in 600 s (hung?)")
+        assert process.returncode == 0, output[-4000:]
+        return model_tensors(str(tmp_path / name / "model"))
+
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    whole = run_to_end("whole", "1")
+    outcome = run_and_kill(
+        command("killed", "2"), str(tmp_path / "killed" / "save"),
+        rng.uniform(0, 0.1), rng.randint(1, 3), str(tmp_path / "killed.log"),
+    )  # fmt: skip
+    assert outcome == "killed", f"ended before its kill (seed {seed})"
+    killed = run_to_end("killed", "2")
+    log = (tmp_path / "killed" / "log.txt").read_text()
+    assert len(re.findall(r"resumed at step \d+ of epoch \d", log)) == 1, seed
+    assert differing_tensors(whole, killed) == [], seed

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,12 @@ sys.path.insert(0, RECIPE)
 from audioset_prepare import prepare_audioset  # noqa: E402
 from ensemble import main as ensemble_main  # noqa: E402
 from make_audioset_demo import make_demo_audioset  # noqa: E402
+from soak_kill_resume import (  # noqa: E402
+    differing_tensors,
+    exported_tensors,
+    kill_every_process,
+    run_and_kill,
+)
 
 from ast_lobes.training.data.datasets import UnknownLabelError  # noqa: E402
 from ast_lobes.training.data.labelled_audio import DataError  # noqa: E402
@@ -82,6 +89,29 @@ def test_prepare_reads_official_layout_and_reports_missing(
         "balanced", str(folder), str(folder / "audio"),
     )  # fmt: skip
     assert balanced["train"]["listed"] == 24
+
+
+def test_a_sized_demo_is_prepared_alone_by_the_prepare_script(tmp_path):
+    from make_audioset_demo import main as make_demo
+
+    make_demo([str(tmp_path / "data"), "--balanced", "7", "--unbalanced",
+               "3", "--eval", "5", "--seconds", "0.5", "--n_labels", "9",
+               "--clean"])  # fmt: skip
+    labels = read_rows(tmp_path / "data" / "class_labels_indices.csv")
+    assert len(labels) == 9 and labels[8]["display_name"] == "Shout"
+    result = subprocess.run(
+        [sys.executable, os.path.join(RECIPE, "audioset_prepare.py"),
+         os.path.join(RECIPE, "hparams", "full.yaml"),
+         *data_args(tmp_path / "data", tmp_path / "exp"), *SMALL],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train: 10 of 10 clips found" in result.stdout
+    train = read_rows(tmp_path / "exp" / "save" / "train.csv")
+    evaluated = read_rows(tmp_path / "exp" / "save" / "eval.csv")
+    assert (len(train), len(evaluated)) == (10, 5)  # full: 7 + 3
+    assert {float(row["duration"]) for row in train + evaluated} == {0.5}
+    assert not (tmp_path / "exp" / "model").exists()  # nothing trained
 
 
 def test_prepare_accepts_reference_json_datafiles(audioset_dir, tmp_path):
@@ -198,17 +228,26 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def run_recipe(args, launcher=(sys.executable,)):
+def run_recipe(args, launcher=(sys.executable,), timeout=600):
+    """Runs the recipe to its end (every process of it killed if it has
+    not ended in ``timeout`` seconds); its output."""
     command = [*launcher, os.path.join(RECIPE, "train.py"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    output = result.stdout + result.stderr
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_every_process(process)
+        pytest.fail(f"no end in {timeout} s (hung?): {' '.join(command)}")
     lines = [x for x in output.splitlines() if "it/s" not in x]
     first_error = next(
         (i for i, x in enumerate(lines) if "Traceback" in x or "rror" in x), 0
     )
     # with the lines before it: a process killed by a signal says why there
     shown = lines[max(first_error - 20, 0) :]
-    assert result.returncode == 0, "\n".join(shown)[:8000]
+    assert process.returncode == 0, "\n".join(shown)[:8000]
     return output
 
 
@@ -409,43 +448,48 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     assert (other / "model" / "hyperparams.yaml").is_file()
 
 
-def model_tensors(folder):
-    tensors = {}
-    for name in ("embedding_model.ckpt", "classifier.ckpt"):
-        state = torch.load(folder / name, weights_only=True)
-        for key, value in state.items():
-            tensors[f"{name}:{key}"] = value
-    return tensors
+def launch_two_processes():
+    return (sys.executable, "-m", "torch.distributed.run",
+            "--nproc_per_node=2", f"--master_port={free_port()}")  # fmt: skip
 
 
-def kill_after_a_mid_epoch_checkpoint(command, save_folder):
-    """Starts the recipe and kills it (SIGKILL) as soon as it has written a
-    checkpoint inside an epoch."""
-    import time
-
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and process.poll() is None:
-            metas = list(save_folder.glob("CKPT*/CKPT.yaml"))
-            if any("brain_intra_epoch_ckpt" in m.read_text() for m in metas):
-                process.kill()
-                break
-            time.sleep(0.002)
-    finally:
-        process.kill()
-        process.wait()
-    return process.returncode
+@pytest.fixture(scope="module")
+def long_eval_set(tmp_path_factory):
+    """20 training clips (5 steps of 2 x 2), 40 eval clips: a validation
+    long enough to kill a run in, all clips of 1 s and readable."""
+    folder = tmp_path_factory.mktemp("long_eval")
+    make_demo_audioset(str(folder), 4, (20, 0, 40), 1.0, 0, clean=True)
+    return folder
 
 
-@pytest.mark.parametrize("source", ["files", "shards"])
-def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(
-    audioset_dir, tmp_path, source
+@pytest.mark.parametrize(
+    "source, kill",
+    [("files", "at a random step"), ("shards", "after an epoch's last step")],
+)
+def test_two_processes_killed_inside_an_epoch_resume_to_the_same_weights(
+    long_eval_set, tmp_path, source, kill
 ):
-    folder, _ = audioset_dir
+    """Every process of a two-process run is killed (SIGKILL) inside an
+    epoch; the same command resumes it there and ends with the weights of
+    a run never stopped, bit for bit. The uninterrupted run checkpoints
+    every step, the killed one every 2 steps (random kill) or at the
+    epoch's last step (killed during the validation after it: the random
+    generators are restored before the next epoch's loader draws). Before,
+    the uninterrupted run hung (its processes disagreed on the
+    checkpoints), and a run resumed after an epoch's last step ended with
+    other weights."""
+    import random
+
+    folder = long_eval_set
     small = list(SMALL)
     small[small.index("--batch_size") + 1] = "2"
+    small[small.index("--target_length") + 1] = "98"
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    interval, checkpoints, delay = "5", 1, 0.0
+    if kill == "at a random step":
+        interval, checkpoints = "2", rng.randint(1, 4)
+        delay = rng.uniform(0, 0.1)
     runs = {}
     for name in ("whole", "killed"):
         exp = tmp_path / name
@@ -455,19 +499,56 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(
         args = [
             os.path.join(RECIPE, "hparams", "balanced.yaml"),
             *data_args(folder, exp), *small, "--number_of_epochs", "2",
-            "--average_epochs", "[1, 2]",
-            "--ckpt_interval_steps", "3", "--mixup_probability", "0.5",
-            "--device", "cpu", *extra,
+            "--average_epochs", "[1, 2]", "--mixup_probability", "0.5",
+            "--ckpt_interval_steps", "1" if name == "whole" else interval,
+            "--distributed_backend", "gloo", "--device", "cpu", *extra,
         ]  # fmt: skip
         if name == "killed":
-            code = kill_after_a_mid_epoch_checkpoint(
-                [sys.executable, os.path.join(RECIPE, "train.py"), *args],
-                exp / "save",
-            )
-            assert code == -9, "the run ended before it could be killed"
+            outcome = run_and_kill(
+                [*launch_two_processes(), os.path.join(RECIPE, "train.py"),
+                 *args], str(exp / "save"), delay, checkpoints,
+                str(tmp_path / "killed.log"),
+            )  # fmt: skip
+            assert outcome == "killed", f"ended before its kill (seed {seed})"
             assert not (exp / "model").exists()
-        run_recipe(args)
-        runs[name] = model_tensors(exp / "model")
-    assert runs["whole"].keys() == runs["killed"].keys()
-    for key, value in runs["whole"].items():
-        assert torch.allclose(value, runs["killed"][key], atol=1e-6), key
+        output = run_recipe(args, launcher=launch_two_processes())
+        runs[name] = exported_tensors(str(exp))
+    resumed = re.findall(
+        r"resumed at step (\d) of epoch (\d) from (\S+)",
+        (tmp_path / "killed" / "log.txt").read_text(),
+    )
+    assert len(resumed) == 1, (seed, output[-3000:])
+    step, epoch, checkpoint = resumed[0]
+    assert os.path.dirname(checkpoint) == str(tmp_path / "killed" / "save")
+    if kill == "after an epoch's last step":
+        assert (step, epoch) == ("5", "1")
+    assert differing_tensors(runs["whole"], runs["killed"]) == [], seed
+
+
+def test_a_user_error_under_torchrun_is_one_line_a_process(
+    audioset_dir, tmp_path
+):
+    """Each process prints the error (here an option given twice) in one
+    line with its rank (no traceback of its own) and exits with status 2;
+    torchrun's summary of the failure repeats that line."""
+    folder, _ = audioset_dir
+    message = "--lr given twice (0.002, then 0.1); give each option once"
+    command = [
+        *launch_two_processes(), os.path.join(RECIPE, "train.py"),
+        os.path.join(RECIPE, "hparams", "full.yaml"),
+        *data_args(folder, tmp_path / "exp"), *SMALL,
+        "--distributed_backend", "gloo", "--device", "cpu",
+        "--lr", "0.1", "--lr", "0.2",  # after SMALL's --lr 0.002
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)  # fmt: skip
+    assert result.returncode == 1  # torchrun's own status
+    lines = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert sorted(lines) == [
+        f"error: {message} (rank {rank}; --traceback shows it)"
+        for rank in (0, 1)
+    ], result.stderr[-3000:]
+    assert result.stderr.count("Traceback") == 1  # torchrun's own
+    assert "[rank0]: Traceback" not in result.stderr
+    assert "DuplicateKeyError" not in result.stderr
+    assert f"traceback : error: {message} (rank 0;" in result.stderr

@@ -119,3 +119,52 @@ def test_each_process_resumes_its_own_generators(tmp_path):
     # one process resuming a two-process checkpoint takes the main one's
     RandomState().load(str(tmp_path / "rng.pt"), end_of_epoch=True)
     assert torch.rand(2).tolist() == results[0][0][0]
+
+
+def intra_epoch_saves_in_process(rank, folder, saves):
+    import datetime
+    import time
+
+    import torch.distributed
+
+    os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(rank)  # as torchrun
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{folder}/rendezvous", rank=rank,
+        world_size=2, timeout=datetime.timedelta(seconds=15),
+    )  # fmt: skip
+    if rank == 0:  # the main process late to publish, every time
+        replace = os.replace
+
+        def late_replace(source, target):
+            time.sleep(0.2)
+            replace(source, target)
+
+        os.replace = late_replace
+    checkpointer = AtomicCheckpointer(
+        os.path.join(folder, "save"), {"model": torch.nn.Linear(2, 2)}
+    )
+    for _ in range(saves):  # as Brain._save_intra_epoch_ckpt saves
+        checkpointer.save_and_keep_only(
+            end_of_epoch=False, num_to_keep=1, meta={"intra": True},
+            ckpt_predicate=lambda c: "intra" in c.meta,
+        )  # fmt: skip
+    listed = len(checkpointer.list_checkpoints())
+    torch.distributed.destroy_process_group()
+    if listed != 1:
+        raise AssertionError(f"rank {rank} lists {listed} checkpoints")
+
+
+def test_two_processes_keep_one_intra_epoch_checkpoint(tmp_path):
+    """Both processes list the same checkpoints when SpeechBrain chooses
+    which to delete (one collective call per deletion): before, the main
+    process published a checkpoint after the others had listed them, and
+    both waited for ever (a gloo timeout here)."""
+    import torch.multiprocessing
+
+    torch.multiprocessing.spawn(
+        intra_epoch_saves_in_process, (str(tmp_path), 4), nprocs=2
+    )
+    (kept,) = os.listdir(tmp_path / "save")
+    assert sorted(os.listdir(tmp_path / "save" / kept)) == [
+        "CKPT.yaml", "model.ckpt"
+    ]  # fmt: skip

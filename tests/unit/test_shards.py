@@ -25,6 +25,7 @@ from ast_lobes.training.data.shards import (
     ShardError,
     ShardLoader,
     check_shards,
+    expand_shards,
     file_sha256,
     write_shards,
 )
@@ -496,3 +497,25 @@ def test_no_shuffle_buffer_reads_in_shard_order(tmp_path):
     clips = ShardedClips(pattern, encoder_of("ab"), 1, seed=0, world_size=1,
                          rank=0, shuffle_buffer=0)  # fmt: skip
     assert [list(batch.id) for batch in clips] == [["clip0"], ["clip1"]]
+
+
+def test_shard_lists_name_a_missing_shard_and_a_malformed_pattern(tmp_path):
+    write_shards(str(tiny_set(tmp_path, [["a"], ["b"], ["a"]])),
+                 str(tmp_path), 1, log=quiet)  # fmt: skip
+    first, third = (str(tmp_path / f"shard-00000{n}.tar") for n in (0, 2))
+    # commas inside braces choose shards; outside, they separate patterns
+    listed = expand_shards(f"{tmp_path}/shard-00000{{0,2}}.tar,{first}")
+    assert [path for path, _, _ in listed] == [first, third, first]
+    os.remove(third)
+    with pytest.raises(ShardError) as error:
+        expand_shards(f"{tmp_path}/shard-{{000000..000002}}.tar")
+    assert str(error.value) == (
+        f"{third}: missing (listed in {tmp_path}/shards.json; check the "
+        f"folder: write_shards - {tmp_path} --check)"
+    )
+    with pytest.raises(ShardError) as error:
+        expand_shards(f"{tmp_path}/shard-{{000000..000001.tar")
+    assert str(error.value) == (
+        f"train_shards {tmp_path}/shard-{{000000..000001.tar: unbalanced "
+        "braces (a pattern is shard-{000000..000009}.tar)"
+    )

@@ -553,14 +553,20 @@ def expand_shards(shards):
     import braceexpand
 
     if isinstance(shards, str):
-        shards = [part for part in shards.split(",") if part]
+        shards = split_outside_braces(shards)
     paths = []
     for part in shards:
         if os.path.isdir(part):
             names = [shard["name"] for shard in read_index(part)["shards"]]
             paths += [os.path.join(part, name) for name in names]
-        else:
+            continue
+        try:
             paths += braceexpand.braceexpand(part)
+        except braceexpand.UnbalancedBracesError:
+            raise ShardError(
+                f"train_shards {part}: unbalanced braces (a pattern is "
+                "shard-{000000..000009}.tar)"
+            ) from None
     if not paths:
         raise ShardError("no shards given")
     indexes, listed = {}, []
@@ -572,12 +578,36 @@ def expand_shards(shards):
                 for shard in read_index(folder)["shards"]
             }
         name = os.path.basename(path)
-        if name not in indexes[folder] or not os.path.isfile(path):
+        if name not in indexes[folder]:
             raise ShardError(
                 f"{path}: not a finished shard of {folder}/{INDEX_NAME}"
             )
+        if not os.path.isfile(path):
+            raise ShardError(
+                f"{path}: missing (listed in {folder}/{INDEX_NAME}; check "
+                f"the folder: write_shards - {folder} --check)"
+            )
         listed.append((path, *indexes[folder][name]))
     return listed
+
+
+def split_outside_braces(text):
+    """A comma-separated list of paths and brace patterns, split at the
+    commas outside braces.
+
+    Example
+    -------
+    >>> split_outside_braces("a-{0,2}.tar,b.tar")
+    ['a-{0,2}.tar', 'b.tar']
+    """
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return [part for part in parts if part]
 
 
 def shard_contents(shards):
