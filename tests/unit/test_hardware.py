@@ -44,13 +44,15 @@ def avx2_cpu(monkeypatch):
 
 @pytest.fixture
 def bf16_cpu(monkeypatch):
-    speeds = {"bf16": 2.9, "int8-dynamic": 1.9, "ort-int8": 2.5}
+    speeds = {"bf16": 2.9, "int8-dynamic": 1.9, "int8-bf16": 2.4,
+              "ort-int8": 2.5}  # fmt: skip
     return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
 @pytest.fixture
 def slow_bf16_cpu(monkeypatch):
-    speeds = {"bf16": 0.55, "int8-dynamic": 1.85, "ort-int8": 1.6}
+    speeds = {"bf16": 0.55, "int8-dynamic": 1.85, "int8-bf16": 1.5,
+              "ort-int8": 1.6}  # fmt: skip
     return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
@@ -135,6 +137,25 @@ def test_bf16_attention_in_blocks_only_without_amx(monkeypatch, amx, blocks):
     torch.testing.assert_close(converted(fbank), expected, atol=0.05, rtol=0.0)
 
 
+def test_int8_bf16_where_bf16_units_pay_and_only_there(monkeypatch):
+    # the probe's figures of an AMD EPYC Zen 4 (issue 51): int8 linear
+    # layers with bf16 attention products beat both bf16 and int8-dynamic
+    speeds = {"bf16": 1.9, "int8-dynamic": 2.1, "int8-bf16": 2.5,
+              "ort-int8": 2.3}  # fmt: skip
+    probed = mock_cpu(monkeypatch, "AVX512", True, speeds)
+    chosen = set_inference_precision(encoder(), "auto").precision
+    assert chosen == "int8-bf16"
+    assert "int8-bf16" in probed[0]
+    # without native bf16 it is neither probed nor run unless forced
+    speeds = {"int8-dynamic": 1.5, "int8-bf16": 1.7, "ort-int8": 1.3}
+    probed = mock_cpu(monkeypatch, "AVX2", False, speeds)
+    chosen = set_inference_precision(encoder(), "auto").precision
+    assert chosen == "int8-dynamic"
+    assert "int8-bf16" not in probed[0]
+    with pytest.raises(SlowPrecisionError, match="int8-bf16 runs slower"):
+        set_inference_precision(encoder(), "int8-bf16")
+
+
 def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
     converted = set_inference_precision(encoder(), "auto")
     assert converted.precision == "int8-dynamic"
@@ -143,7 +164,7 @@ def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
     with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
         set_inference_precision(encoder(), "bf16-autocast")
     assert slow_bf16_cpu == [
-        ("bf16", "int8-dynamic", "ort-int8"),
+        ("bf16", "int8-dynamic", "int8-bf16", "ort-int8"),
         ("bf16",),
         ("bf16",),
     ]
@@ -152,7 +173,8 @@ def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
 
 
 def test_auto_keeps_fp32_when_nothing_measures_faster(monkeypatch):
-    speeds = {"bf16": 0.9, "int8-dynamic": 1.05, "ort-int8": 1.0}
+    speeds = {"bf16": 0.9, "int8-dynamic": 1.05, "int8-bf16": 1.0,
+              "ort-int8": 1.0}  # fmt: skip
     mock_cpu(monkeypatch, "AVX512", True, speeds)
     assert set_inference_precision(encoder(), "auto").precision == ("fp32")
 
