@@ -13,12 +13,16 @@ Authors
 import logging
 
 from ast_lobes.inference.hardware import (
+    FAST_INT8_CPUS,
     SlowPrecisionError,
     detect_hardware,
     fast_precisions,
 )
 from ast_lobes.inference.modes import PRECISIONS, UNMERGEABLE
-from ast_lobes.inference.onnx_runtime import require_onnxruntime
+from ast_lobes.inference.onnx_runtime import (
+    report_missing_onnx,
+    require_onnxruntime,
+)
 from ast_lobes.inference.probe import PROBE_SHAPE, measured_speeds
 
 logger = logging.getLogger(__name__)
@@ -175,6 +179,8 @@ slower than fp32 on this CPU AVX2 without native bf16 ...
             speeds = measured_speeds(precision, hardware, compile, shape)
     fast = fast_precisions(hardware, compile)
     if precision == "auto":
+        if hardware.device == "cpu" and hardware.capability in FAST_INT8_CPUS:
+            report_missing_onnx()  # ort-int8 left out: said once
         if merging:
             fast = [mode for mode in fast if mode not in UNMERGEABLE]
         fast, refused = agreeing_modes(fast, agreement)

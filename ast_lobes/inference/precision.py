@@ -32,7 +32,8 @@ from float32 inputs (the model itself holds no precision state):
 * ``ort-int8``: ONNX Runtime's dynamic int8 of the whole encoder, exported
   once per model and cached (``ast_lobes.inference.onnx_runtime``); the
   fastest mode measured on AMD EPYC Zen 5 at batch 1. CPU only, no token
-  merging; needs ``pip install "ast-lobes[onnx]"``.
+  merging; needs ONNX Runtime, ONNX and onnxscript (in the default
+  install).
 
 ``auto`` (and the refusal of a mode this hardware runs slowly) is
 ``ast_lobes.inference.decision.decide_precision``, which weighs the

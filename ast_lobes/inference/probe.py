@@ -95,7 +95,7 @@ def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
     for mode in ("fp32", *modes):
         try:
             runs[mode] = probe_runner(mode, shape)
-        except OnnxCacheError as error:  # the mode is then not a candidate
+        except (OnnxCacheError, ImportError) as error:  # not a candidate
             logger.warning("%s not probed: %s", mode, error)
     seconds = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():

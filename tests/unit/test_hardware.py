@@ -5,13 +5,15 @@ bf16 (AMD Zen 4), an AVX-512 one reporting native bf16 that runs it
 slower than fp32 (the Intel Xeon of issue 12's closing note), and one with
 AMX, where bf16 keeps PyTorch's fused attention kernel."""
 
+import logging
 import math
+import sys
 
 import pytest
 import torch
 
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.inference import kernels, probe
+from ast_lobes.inference import kernels, onnx_runtime, probe
 from ast_lobes.inference.decision import decide_precision
 from ast_lobes.inference.hardware import SlowPrecisionError, detect_hardware
 
@@ -215,6 +217,45 @@ def test_probe_runs_at_the_models_token_count(monkeypatch):
     assert shapes == [(768, 12, 8 * 6 + 2)]
     decide_precision("auto")
     assert shapes[-1] == (768, 12, 1214)  # AST-Base at 10 s, stride 10
+
+
+@pytest.fixture
+def said_once():
+    onnx_runtime.report_missing_onnx.cache_clear()
+    yield
+    onnx_runtime.report_missing_onnx.cache_clear()
+
+
+@pytest.mark.parametrize("missing", ["onnxscript", "onnxruntime"])
+def test_auto_says_once_which_backend_is_missing_and_how_to_install_it(
+    monkeypatch, caplog, capsys, tmp_path, said_once, missing
+):
+    from tagger_models import deep_tagger, export_tagger, noise_clips
+
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    mock_cpu(monkeypatch, "AVX512", True, {"bf16": 0.5, "int8-dynamic": 2.0,
+                                           "int8-bf16": 1.9})  # fmt: skip
+    monkeypatch.setitem(sys.modules, missing, None)  # its import fails
+    with caplog.at_level(logging.WARNING, "ast_lobes.inference"):
+        chosen = set_inference_precision(encoder(), "auto").precision
+        set_inference_precision(encoder(), "auto")
+    assert chosen == "int8-dynamic"
+    [record] = [r for r in caplog.records if "not a candidate" in r.message]
+    version = {"onnxscript": ">=0.7.2,<0.8", "onnxruntime": ">=1.32.0,<2"}
+    assert f'{missing} not installed; pip install "{missing}' in record.message
+    assert version[missing] in record.message
+    # an explicit mode says nothing of it; ast-tag shows it on stderr
+    caplog.clear()
+    set_inference_precision(encoder(), "int8-dynamic")
+    assert "not a candidate" not in caplog.text
+    onnx_runtime.report_missing_onnx.cache_clear()
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    clip = noise_clips(tmp_path / "clips", count=1)[0]
+    assert ast_tag([clip, "--model", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert "ast-tag: precision auto: ort-int8 (ONNX Runtime's int8" in err
+    assert "pip install" in err
 
 
 def test_int8_needs_compile_to_be_fast(bf16_cpu):
