@@ -16,6 +16,13 @@ def package_version():
 # known-good set of constraints.txt (scripts/venv.sh installs that one).
 # PyPI's torchaudio wheels only load with the torch they were built
 # against: torch, torchaudio and torchvision move together.
+# ONNX Runtime's int8 (precision ort-int8, which auto probes) and the ONNX
+# export: in the default install (the extra "onnx" names them too).
+ONNX_REQUIRES = [
+    "onnx>=1.23.2,<2",
+    "onnxscript>=0.7.2,<0.8",
+    "onnxruntime>=1.32.0,<2",
+]
 INSTALL_REQUIRES = [
     "torch>=2.9.1,<3",
     "torchaudio>=2.9.1,<3",
@@ -35,11 +42,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.11.2,<4",
     "webdataset>=1.0.2,<2",
     "braceexpand>=0.1.7,<0.2",
-]
-ONNX_REQUIRES = [
-    "onnx>=1.23.2,<2",
-    "onnxscript>=0.7.2,<0.8",
-    "onnxruntime>=1.32.0,<2",
+    *ONNX_REQUIRES,
 ]
 # Sound event scores (ast_lobes.training.evaluation.event_metrics):
 # sed_eval reads its event lists with dcase_util, which still imports
@@ -59,7 +62,6 @@ TEST_REQUIRES = [
     "import-linter>=2.16,<3",
     "sphinx>=9.0.4,<10",
     "myst-parser>=5.2.0,<6",
-    *ONNX_REQUIRES,
     *EVENTS_REQUIRES,
 ]
 

@@ -8,9 +8,12 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import contextlib
 import functools
+import io
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -36,8 +39,14 @@ SIZES = {  # hidden, layers, heads
     "base": (768, 12, 12),
 }
 MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic",
-         "ort-int8", "auto", "onnx-fp32", "onnx-int8",
+         "int8-bf16", "ort-int8", "auto", "onnx-fp32", "onnx-int8",
          "hf-ort-int8")  # fmt: skip
+# Variants measured and not made modes (docs/fast_inference.md says why):
+# int8 weights per output channel in PyTorch and ONNX Runtime; ONNX
+# Runtime's transformer optimiser (onnxruntime.transformers.optimizer)
+# before the quantisation; each block's attention as ONNX Runtime's own
+# MultiHeadAttention node (com.microsoft) instead of ONNX's Attention.
+LEVERS = ("int8-dynamic-pc", "ort-int8-pc", "ort-int8-opt", "ort-int8-mha")
 
 
 @functools.cache
@@ -45,7 +54,7 @@ def slow_modes():
     """Modes this CPU runs slower than fp32: those ``set_inference_precision``
     refuses here (int8 counted compiled)."""
     slow = []
-    skipped = (*EXPORT_MODES, "auto", "hf-ort-int8")
+    skipped = (*EXPORT_MODES, "auto", "hf-ort-int8", *LEVERS)
     for mode in [m for m in MODES[1:] if m not in skipped]:
         try:
             decide_precision(mode, "cpu", compile=mode == "int8")
@@ -64,12 +73,46 @@ def auto_precision(merging=False, device="cpu"):
     return mode, speeds
 
 
+def cpu_class():
+    """The CPU as the tables name it: its model name, its family where it
+    says the class (AMD's Zen generations), the cores this process may
+    use and the vector units the modes depend on, read from
+    ``/proc/cpuinfo`` (elsewhere ``platform.processor()`` alone)."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = info.get("model name") or platform.processor() or "unknown CPU"
+    flags = set(info.get("flags", "").split())
+    family = info.get("cpu family")
+    if info.get("vendor_id") == "AuthenticAMD" and family:
+        zen = {"23": "Zen or Zen 2", "26": "Zen 5",
+               "25": "Zen 4" if "avx512f" in flags else "Zen 3"}  # fmt: skip
+        name += f" (AMD family {family}: {zen.get(family, 'not known')})"
+    units = ["AVX-512" if "avx512f" in flags else
+             "AVX2" if "avx2" in flags else "no AVX2"]  # fmt: skip
+    if "avx512_bf16" in flags:
+        units.append("AVX512-BF16")
+    if flags & {"avx512_vnni", "avx_vnni"}:
+        units.append("VNNI")
+    units.append("AMX" if "amx_tile" in flags else "no AMX")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count()  # fmt: skip
+    return f"{name}, {cores} cores, {', '.join(units)}"
+
+
 def header():
-    """The first line of every table: torch, threads, the CPU's
-    capability, native bf16, the probe and the mode ``auto`` picks."""
+    """The first lines of every table: the CPU class (``cpu_class``),
+    torch, threads, the CPU's capability as PyTorch reads it, native
+    bf16, the probe and the mode ``auto`` picks."""
     auto, speeds = auto_precision()
     probe = ", ".join(f"{m} {v:.2f}x" for m, v in (speeds or {}).items())
     return (
+        f"CPU: {cpu_class()}\n"
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{detect_hardware('cpu').describe()}; probe vs fp32: "
         f"{probe or '-'}; precision auto: {auto}; slower than fp32 here: "
@@ -136,7 +179,7 @@ def convert(encoder, mode):
     precision, rate = split_merge(mode)
     converted = set_inference_precision(
         encoder, precision, compile=precision == "int8",
-        force=precision != "auto",
+        force=precision != "auto", merging=bool(rate),
     )  # fmt: skip
     return converted.set_merge_rate(rate)
 
@@ -244,6 +287,126 @@ def load(mode, path, frames):
     from ast_lobes.weights.published import load_ast_checkpoint
 
     encoder, classifier = load_ast_checkpoint(path)
+    return forward_of(mode, encoder, classifier, path)
+
+
+def per_channel_int8(encoder):
+    """``encoder`` with its blocks' linear layers in ``torch.ao`` dynamic
+    int8 with weights per output channel (``int8-dynamic`` is per
+    tensor), as an ``InferenceEncoder``."""
+    from torch import nn
+
+    from ast_lobes.inference.precision import InferenceEncoder
+
+    encoder.eval()
+    torch.backends.quantized.engine = "x86"
+    torch.ao.quantization.quantize_dynamic(
+        encoder.blocks,
+        {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+        dtype=torch.qint8, inplace=True,
+    )  # fmt: skip
+    return InferenceEncoder(encoder, "int8-dynamic")
+
+
+def multi_head_attention_nodes(path, out, heads):
+    """Writes ``path``'s ONNX graph to ``out`` with each ONNX
+    ``Attention`` node, and the reshapes and transposes of its heads
+    around it, replaced by one ONNX Runtime ``MultiHeadAttention`` node
+    over the projections."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    made = {out: node for node in graph.node for out in node.output}
+    used = {}
+    for node in graph.node:
+        for name in node.input:
+            used.setdefault(name, []).append(node)
+    dropped, replaced = set(), {}
+    for node in graph.node:
+        if node.op_type != "Attention" or node.domain not in ("", "ai.onnx"):
+            continue
+        inputs = []
+        for name in node.input[:3]:  # Transpose(Reshape(projection))
+            transpose = made[name]
+            reshape = made[transpose.input[0]]
+            inputs.append(reshape.input[0])
+            dropped |= {id(transpose), id(reshape)}
+        [transpose] = used[node.output[0]]
+        [reshape] = used[transpose.output[0]]
+        dropped |= {id(node), id(transpose), id(reshape)}
+        replaced[id(node)] = helper.make_node(
+            "MultiHeadAttention", inputs, [reshape.output[0]],
+            domain="com.microsoft", num_heads=heads,
+        )  # fmt: skip
+    nodes = [replaced.get(id(n), n) for n in graph.node
+             if id(n) in replaced or id(n) not in dropped]  # fmt: skip
+    del graph.node[:]
+    graph.node.extend(nodes)
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, out)
+    return out
+
+
+def ort_lever_file(mode, encoder, folder):
+    """The int8 ONNX file of ``encoder`` for an ONNX Runtime lever of
+    ``LEVERS`` in ``folder`` (the encoder's every-token graph exported
+    as ``ort-int8`` exports it, written once)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from ast_lobes.inference.onnx_runtime import (
+        AllTokens,
+        export_encoder_onnx,
+        quiet,
+    )
+
+    fp32 = os.path.join(folder, "encoder.onnx")
+    if not os.path.isfile(fp32):
+        export_encoder_onnx(AllTokens(encoder), encoder, fp32)
+    out = os.path.join(folder, f"{mode}.onnx")
+    if os.path.isfile(out):
+        return out
+    scratch = os.path.join(folder, f"{mode}.scratch.onnx")
+    heads, width = encoder.blocks[0].attn.num_heads, encoder.embed_dim
+    if mode == "ort-int8-pc":
+        with quiet(["root"]):
+            quantize_dynamic(
+                fp32, out, weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"], per_channel=True,
+            )  # fmt: skip
+    elif mode == "ort-int8-opt":
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with quiet(["root"]), contextlib.redirect_stdout(io.StringIO()):
+            optimized = optimize_model(  # it prints its shape inference
+                fp32, model_type="vit", num_heads=heads, hidden_size=width
+            )
+        optimized.save_model_to_file(scratch)
+        quantize_onnx_int8(scratch, out)
+    else:  # ort-int8-mha
+        quantize_onnx_int8(fp32, scratch)
+        multi_head_attention_nodes(scratch, out, heads)
+    return out
+
+
+def forward_of(mode, encoder, classifier, folder):
+    """fbank -> logits of this project's ``encoder`` and ``classifier``
+    in ``mode`` (a precision, perhaps ``+merge<rate>``, ``auto``, or one
+    of ``LEVERS``, whose files go to ``folder``)."""
+    if mode == "int8-dynamic-pc":
+        converted = per_channel_int8(encoder)
+        return lambda x: classifier(converted(x)).squeeze(1)
+    if mode in LEVERS:
+        session = new_session(ort_lever_file(mode, encoder, folder))
+
+        def forward(x):
+            out = session.run(None, {"fbank": x.float().numpy()})[0]
+            grid = encoder.patch_grid(x.shape[1], x.shape[2])
+            pooled = encoder.pool_tokens(torch.from_numpy(out), grid, None)
+            return classifier(pooled).squeeze(1)
+
+        return forward
     converted = convert(encoder, mode)
     return lambda x: classifier(converted(x)).squeeze(1)
 

@@ -7,9 +7,9 @@ runs slower than fp32 (see ``ast_lobes.inference.hardware``) is timed once,
 not repeated, and marked "slow here".
 
 This project's encoder in each precision mode (fp32, bf16, bf16-autocast,
-int8 compiled, int8-dynamic, ort-int8) and in ``auto`` (decided by its
-probe, as a tagger decides it), the whole classifier exported to ONNX and
-run by ONNX Runtime (``onnx-fp32``, ``onnx-int8``: the ONNX export's
+int8 compiled, int8-dynamic, int8-bf16, ort-int8) and in ``auto`` (decided
+by its probe, as a tagger decides it), the whole classifier exported to
+ONNX and run by ONNX Runtime (``onnx-fp32``, ``onnx-int8``: the ONNX export's
 users), Hugging Face's AST exported as Optimum exports it and run by ONNX
 Runtime's dynamic int8 (``hf-ort-int8``: the Hugging Face port's best
 ONNX Runtime row found; its transformer optimiser's fusions measured

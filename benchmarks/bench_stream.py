@@ -1,8 +1,11 @@
 """Live tagging: the real-time factor and latency of ``ast-tag --stream``.
 
 For AST-Base and an AST-Tiny student (random weights saved as Hugging Face
-folders), in precision ``auto``, with 1-s windows (1-s hops) and with the
-model's own window: a feeder writes ``--seconds`` of noise to the tagger's
+folders), in precision ``auto`` (the mode ``ast-tag`` decides for files
+too), with 1-s windows (1-s hops; a window shorter than the model's runs
+at its own frames), with the model's own window at 1-s hops (each hop
+scores the last 10.255 s), and with the model's own window without
+overlap: a feeder writes ``--seconds`` of noise to the tagger's
 standard input in 0.1-s chunks at the pace of real time, as a microphone
 would, and ``ast-tag`` reports the real-time factor (scoring time over
 audio time: under 1 keeps up) and the latency from a window's last sample
@@ -48,7 +51,7 @@ def feed(stdin, seconds, rate=16000, chunk=0.1):
     stdin.close()
 
 
-def stream_once(model, seconds, window, merge_rate=0.0):
+def stream_once(model, seconds, window, merge_rate=0.0, hop=None):
     """``ast-tag --stream`` over live noise: its closing report."""
     command = [
         sys.executable, "-m", "pretrained_interfaces.tag_cli", "--stream",
@@ -57,6 +60,8 @@ def stream_once(model, seconds, window, merge_rate=0.0):
     ]  # fmt: skip
     if window:
         command += ["--window", str(window)]
+    if hop:
+        command += ["--hop", str(hop)]
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
     )
@@ -93,14 +98,16 @@ def main(argv=None):
             path = os.path.join(tmp, size)
             build_reference(size, 1024, path)
             name = "AST-Base" if size == "base" else "AST-Tiny student"
-            windows = ((1.0, "1 s"), (None, "own (10.255 s)"))
+            windows = ((1.0, None, "1 s, hop 1 s"),
+                       (None, 1.0, "own (10.255 s), hop 1 s"),
+                       (None, None, "own (10.255 s), no overlap"))  # fmt: skip
             for rate in [0.0, *args.merge_rates]:
                 # with --merge-tokens, auto keeps to the modes that merge
                 auto = auto_precision(merging=bool(rate))[0]
                 mode = f"auto: {auto}" + (f", merge {rate:g}" if rate else "")
-                for window, label in windows:
+                for window, hop, label in windows:
                     factor, median, largest, behind = stream_once(
-                        path, args.seconds, window, rate
+                        path, args.seconds, window, rate, hop
                     )
                     print(f"| {name} | {label} | {mode} | {factor:.3f} "
                           f"| {median:.0f} | {largest:.0f} | {behind:.1f} |",

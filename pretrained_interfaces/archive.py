@@ -239,16 +239,20 @@ def tag_stream(
             continue
         pending.append(item)
         if len(pending) == batch_size:
-            yield from score_pending(tagger, pending, scored, tag_options)
+            yield from score_pending(tagger, pending, scored, tag_options,
+                                     tagger.pads(window))  # fmt: skip
             pending = []
     if pending:
-        yield from score_pending(tagger, pending, scored, tag_options)
+        yield from score_pending(tagger, pending, scored, tag_options,
+                                 tagger.pads(window))  # fmt: skip
 
 
-def score_pending(tagger, pending, scored, tag_options):
-    """Scores a batch of windows; yields the files it completes (a
-    file's windows arrive in order, so its last one completes it)."""
-    rows = tagger.score_windows([(w.start, w.end, w.wav) for w in pending])
+def score_pending(tagger, pending, scored, tag_options, pad=True):
+    """Scores a batch of windows (``pad``: ``AudioTagger.pads``); yields
+    the files it completes (a file's windows arrive in order, so its last
+    one completes it)."""
+    rows = tagger.score_windows([(w.start, w.end, w.wav) for w in pending],
+                                pad)  # fmt: skip
     for item, row in zip(pending, rows, strict=True):
         scored.setdefault(item.file_index, []).append(row)
         if item.last:

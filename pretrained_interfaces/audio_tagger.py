@@ -17,6 +17,8 @@ The encoder's precision is decided once, when the tagger is built
 with: a clip no longer than the model's window is padded to it as in
 training; a longer file is read window by window, a batch of windows at a
 time, so memory depends on the window batch and not on the duration.
+Windows shorter than the model's, asked for (``window``), run at their
+own frames (``AudioTagger.pads``), in files and live streams alike.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -418,14 +420,39 @@ class AudioTagger(Pretrained):
         """Samples of the shortest window the front end takes."""
         return self.pipeline.compute_features.window_samples
 
-    def scores_batch(self, wavs, wav_lens=None):
+    def pads(self, window):
+        """Whether windows of ``window`` seconds (None: the model's) are
+        padded to the model's window, as in training: the model's own
+        window is, so a file shorter than it scores as in training; a
+        shorter window asked for runs at its own frames, so that a 1-s
+        window (of a live stream, say) costs what its frames cost, not
+        10 s of padding.
+
+        Example
+        -------
+        >>> from ast_lobes import (AudioSpectrogramTransformer,
+        ...     AudioClassificationHead)
+        >>> pipeline = AudioClassificationPipeline(
+        ...     KaldiFbank(target_length=300), FbankNormalization("audioset"),
+        ...     AudioSpectrogramTransformer(model_size=None, embed_dim=32,
+        ...         depth=1, num_heads=2, target_length=300),
+        ...     AudioClassificationHead(32, 3))
+        >>> tagger = AudioTagger.from_pipeline(
+        ...     pipeline, ["a", "b", "c"], precision="fp32")
+        >>> tagger.window_seconds, tagger.pads(None), tagger.pads(1.0)
+        (3.015, True, False)
+        """
+        return window is None or window >= self.window_seconds
+
+    def scores_batch(self, wavs, wav_lens=None, pad=True):
         """Scores ``[batch, n_labels]`` of waveforms at ``sample_rate``
         (sigmoid for multi-label models, else softmax), through the
-        model's ``AudioClassificationPipeline``."""
+        model's ``AudioClassificationPipeline`` (each clip padded to the
+        model's window, or with ``pad=False`` at its own frames)."""
         wavs = wavs.to(self.device)
         if wav_lens is not None:
             wav_lens = wav_lens.to(self.device)
-        return self.pipeline.scores(wavs, wav_lens, self.multi_label)
+        return self.pipeline.scores(wavs, wav_lens, self.multi_label, pad)
 
     def forward(self, wavs, wav_lens=None):
         """Scores ``[batch, n_labels]`` (see ``scores_batch``)."""
@@ -454,10 +481,11 @@ class AudioTagger(Pretrained):
             if scores[i] >= cuts[i]
         ]
 
-    def score_windows(self, windows):
-        """Scores a list of ``(start, end, wav)`` windows in one batch."""
+    def score_windows(self, windows, pad=True):
+        """Scores a list of ``(start, end, wav)`` windows in one batch
+        (``pad``: see ``scores_batch`` and ``pads``)."""
         batch, lens = batch_pad_right([wav for _, _, wav in windows])
-        scores = self.scores_batch(batch, lens).float().cpu().numpy()
+        scores = self.scores_batch(batch, lens, pad).float().cpu().numpy()
         return [
             {"start": start, "end": end, "scores": row}
             for (start, end, _), row in zip(windows, scores, strict=True)
@@ -500,7 +528,7 @@ class AudioTagger(Pretrained):
         for batch in read_window_batches(path, self.sample_rate, window, hop,
                                          batch_size,
                                          self.min_window_samples):  # fmt: skip
-            windows += self.score_windows(batch)
+            windows += self.score_windows(batch, self.pads(window))
             if progress is not None:
                 progress(len(windows))
         return self.result_of(path, windows, top_k, threshold, aggregate)

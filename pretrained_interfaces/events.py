@@ -211,8 +211,8 @@ def detect_events(tagger, path, threshold=None, median_filter=0.3,
                 scores.append(rows)
                 times.append(at + start)
         else:
-            rows = tagger.scores_batch(wavs, lens).float().cpu().numpy()
-            scores.append(rows)
+            rows = tagger.scores_batch(wavs, lens, tagger.pads(window))
+            scores.append(rows.float().cpu().numpy())
             times.append(np.array([s + window / 2 for s, _, _ in batch]))
         ends.extend(end for _, end, _ in batch)
     scores, times = np.concatenate(scores), np.concatenate(times)

@@ -158,6 +158,7 @@ def stream_windows(tagger, chunks, rate=16000, window=None, hop=None,
     if window <= 0 or hop <= 0:
         raise ValueError("window and hop must be positive")
     cutter = WindowCutter(rate, window, hop, tagger.sample_rate)
+    pad = tagger.pads(window)  # a shorter window runs at its own frames
 
     def scored(windows):
         for start, end, wav, end_sample in windows:
@@ -167,7 +168,7 @@ def stream_windows(tagger, chunks, rate=16000, window=None, hop=None,
                     "one 25 ms frame"
                 )
             started = time.perf_counter()
-            [item] = tagger.score_windows([(start, end, wav)])
+            [item] = tagger.score_windows([(start, end, wav)], pad)
             item["tags"] = tagger.top_tags(item["scores"], top_k, threshold)
             item["end_sample"] = end_sample
             item["seconds"] = time.perf_counter() - started  # scoring
@@ -347,6 +348,7 @@ def stream_events(tagger, chunks, rate=16000, threshold=None,
         step, median_steps(median_filter, step),
     )  # fmt: skip
     cutter = WindowCutter(rate, window, hop, tagger.sample_rate, aligned=True)
+    pad = tagger.pads(window)
     last_end = 0.0
 
     def steps_of(windows):
@@ -360,7 +362,8 @@ def stream_events(tagger, chunks, rate=16000, threshold=None,
                 )  # fmt: skip
                 yield from tracker.push(at + start, rows)
             else:
-                rows = tagger.scores_batch(wav[None]).float().cpu().numpy()
+                rows = tagger.scores_batch(wav[None], pad=pad)
+                rows = rows.float().cpu().numpy()
                 yield from tracker.push([start + window / 2], rows)
 
     for chunk in chunks:

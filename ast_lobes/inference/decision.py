@@ -13,12 +13,16 @@ Authors
 import logging
 
 from ast_lobes.inference.hardware import (
+    FAST_INT8_CPUS,
     SlowPrecisionError,
     detect_hardware,
     fast_precisions,
 )
 from ast_lobes.inference.modes import PRECISIONS, UNMERGEABLE
-from ast_lobes.inference.onnx_runtime import require_onnxruntime
+from ast_lobes.inference.onnx_runtime import (
+    report_missing_onnx,
+    require_onnxruntime,
+)
 from ast_lobes.inference.probe import PROBE_SHAPE, measured_speeds
 
 logger = logging.getLogger(__name__)
@@ -32,16 +36,37 @@ MARGIN = 1.1
 MIN_AGREEMENT = 0.99
 
 
-# A mode without a record of its own is judged by the record of the mode
-# whose arithmetic it shares (bf16 products under autocast).
-SAME_ARITHMETIC = {"bf16-autocast": "bf16"}
+# A mode without a record of its own is judged by the records of the
+# modes whose arithmetic it shares, the lowest of them (bf16 products
+# under autocast; int8-bf16's int8 linear layers and bf16 attention).
+SAME_ARITHMETIC = {"bf16-autocast": ("bf16",),
+                   "int8-bf16": ("int8-dynamic", "bf16")}  # fmt: skip
+
+
+def recorded_share(mode, agreement):
+    """The top-1 agreement recorded for ``mode`` in ``agreement``
+    (``{mode: share}``), else the lowest of its ``SAME_ARITHMETIC``
+    modes', else None.
+
+    Example
+    -------
+    >>> recorded_share("int8-bf16", {"int8-dynamic": 0.98, "bf16": 1.0})
+    0.98
+    >>> recorded_share("int8-bf16", {"bf16": 1.0, "int8-bf16": 0.995})
+    0.995
+    """
+    if mode in agreement:
+        return agreement[mode]
+    shares = [agreement[m] for m in SAME_ARITHMETIC.get(mode, ())
+              if m in agreement]  # fmt: skip
+    return min(shares, default=None)
 
 
 def agreeing_modes(modes, agreement):
     """``(kept, refused)``: the modes of ``modes`` whose recorded top-1
-    agreement with fp32 (``{mode: share}``; a mode not in it, nor its
-    ``SAME_ARITHMETIC`` mode, is kept) is at least ``MIN_AGREEMENT``, and
-    ``{mode: share}`` of the others.
+    agreement with fp32 (``{mode: share}``, ``recorded_share``; a mode
+    with none is kept) is at least ``MIN_AGREEMENT``, and ``{mode:
+    share}`` of the others.
 
     Example
     -------
@@ -52,10 +77,8 @@ def agreeing_modes(modes, agreement):
     (['fp32'], {'bf16': 0.9, 'bf16-autocast': 0.9})
     """
     agreement = agreement or {}
-    recorded = {
-        mode: agreement.get(mode, agreement.get(SAME_ARITHMETIC.get(mode)))
-        for mode in modes if mode != "fp32"
-    }  # fmt: skip
+    recorded = {mode: recorded_share(mode, agreement) for mode in modes
+                if mode != "fp32"}  # fmt: skip
     refused = {
         mode: share for mode, share in recorded.items()
         if share is not None and share < MIN_AGREEMENT
@@ -156,6 +179,8 @@ slower than fp32 on this CPU AVX2 without native bf16 ...
             speeds = measured_speeds(precision, hardware, compile, shape)
     fast = fast_precisions(hardware, compile)
     if precision == "auto":
+        if hardware.device == "cpu" and hardware.capability in FAST_INT8_CPUS:
+            report_missing_onnx()  # ort-int8 left out: said once
         if merging:
             fast = [mode for mode in fast if mode not in UNMERGEABLE]
         fast, refused = agreeing_modes(fast, agreement)

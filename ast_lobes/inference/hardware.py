@@ -100,15 +100,17 @@ def fast_precisions(hardware, compile=False):
     """Modes that run at least as fast as fp32 on ``hardware``, fastest
     first (``fp32`` always last).
 
-    ``ort-int8`` (ONNX Runtime's int8) counts where ONNX Runtime is
-    installed.
+    ``int8-bf16`` (int8 linear layers, bf16 attention products) counts
+    where the CPU has native bf16; ``ort-int8`` (ONNX Runtime's int8)
+    where ONNX Runtime is installed.
 
     Example
     -------
     >>> fast_precisions(Hardware("cpu", "AVX2", False))
     ['int8-dynamic', 'ort-int8', 'fp32']
     >>> fast_precisions(Hardware("cpu", "AVX512", True), compile=True)
-    ['bf16', 'int8', 'int8-dynamic', 'ort-int8', 'bf16-autocast', 'fp32']
+    ['bf16', 'int8', 'int8-dynamic', 'int8-bf16', 'ort-int8', \
+'bf16-autocast', 'fp32']
     >>> fast_precisions(Hardware("cpu", "DEFAULT", False))
     ['fp32']
     """
@@ -120,6 +122,8 @@ def fast_precisions(hardware, compile=False):
             modes.append("int8")  # torchao's int8 needs torch.compile
     if cpu and hardware.capability in FAST_INT8_CPUS:
         modes.append("int8-dynamic")
+        if hardware.native_bf16:
+            modes.append("int8-bf16")  # its attention products in bf16
         if onnxruntime_installed():
             modes.append("ort-int8")
     if hardware.native_bf16:

@@ -1,6 +1,7 @@
 """The pieces a precision mode puts into the transformer blocks: bf16
-attention in query blocks on a CPU without AMX, and int8 linear layers
-(``torch.ao``'s eager dynamic quantisation, torchao's filter).
+attention in query blocks on a CPU without AMX, int8 linear layers
+(``torch.ao``'s eager dynamic quantisation, torchao's filter), and the
+attention products in bf16 beside int8 linear layers (``int8-bf16``).
 
 On a CPU without AMX, attention in bf16 runs query block by query block
 with bfloat16 matrix products, which uses the CPU's bf16 units where
@@ -15,6 +16,7 @@ Authors
 import warnings
 
 import torch
+import torch.nn.functional as F
 from timm.layers.attention import Attention
 from torch import nn
 
@@ -29,8 +31,9 @@ def chunked_attention(q, k, v, attn_mask=None, chunk=256):
     q, k, v : torch.Tensor
         ``[batch, heads, tokens, head_dim]``.
     attn_mask : torch.Tensor or None
-        Boolean, broadcastable to ``[batch, heads, tokens, tokens]``; True
-        where a key may be attended to.
+        Broadcastable to ``[batch, heads, tokens, tokens]``: boolean, True
+        where a key may be attended to, or added to the scores (as
+        ``scaled_dot_product_attention`` takes it).
     chunk : int
         Queries per block; blocks are taken one clip at a time, so the
         score matrix held at once is ``heads x chunk x tokens``.
@@ -53,8 +56,12 @@ def chunked_attention(q, k, v, attn_mask=None, chunk=256):
     bias = None
     if attn_mask is not None:
         shape = torch.broadcast_shapes(attn_mask.shape[:-2], q.shape[:-2])
-        bias = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device)
-        bias = bias.masked_fill(~attn_mask, float("-inf"))
+        if attn_mask.dtype == torch.bool:
+            bias = torch.zeros(attn_mask.shape, dtype=q.dtype,
+                               device=q.device)  # fmt: skip
+            bias = bias.masked_fill(~attn_mask, float("-inf"))
+        else:
+            bias = attn_mask.to(q.dtype)
         bias = bias.expand(*shape, *attn_mask.shape[-2:])
     out = torch.empty_like(q)
     for clip in range(q.shape[0]):  # one clip at a time keeps blocks small
@@ -83,6 +90,64 @@ class ChunkedAttention(Attention):
         x = chunked_attention(q, k, v, attn_mask)
         x = x.transpose(1, 2).reshape(batch, n_tokens, -1)
         return self.proj(self.norm(x))
+
+
+def bf16_attention(q, k, v, attn_mask=None, fused=False):
+    """Softmax attention of float ``q, k, v`` with its two matrix products
+    in bfloat16: ``chunked_attention``, or PyTorch's fused kernel where
+    it is the fast one (``fused``: a CPU with AMX); returned in ``q``'s
+    dtype.
+
+    Example
+    -------
+    >>> q, k, v = torch.randn(3, 1, 2, 300, 16)
+    >>> expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    >>> out = bf16_attention(q, k, v)
+    >>> out.dtype, bool((out - expected).abs().max() < 0.05)
+    (torch.float32, True)
+    """
+    dtype = q.dtype
+    q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
+    if attn_mask is not None and attn_mask.dtype != torch.bool:
+        attn_mask = attn_mask.to(torch.bfloat16)
+    if fused:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    else:
+        out = chunked_attention(q, k, v, attn_mask)
+    return out.to(dtype)
+
+
+class Bf16ProductsAttention(Attention):
+    """timm's ``Attention`` for inference with float32 linear layers (int8
+    ones included) and the attention's two products in bfloat16
+    (``bf16_attention``; ``fused`` where PyTorch's kernel is the fast
+    one)."""
+
+    fused = False
+
+    def forward(self, x, attn_mask=None, is_causal=False):
+        """Same as timm's, with the attention products in bf16."""
+        if self.training or is_causal or getattr(self, "gate", None):
+            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
+        batch, n_tokens, _ = x.shape
+        qkv = self.qkv(x).reshape(
+            batch, n_tokens, 3, self.num_heads, self.head_dim
+        )
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        x = bf16_attention(q, k, v, attn_mask, self.fused)
+        x = x.transpose(1, 2).reshape(batch, n_tokens, -1)
+        return self.proj(self.norm(x))
+
+
+def use_bf16_attention_products(blocks, device_type):
+    """Switches the attention of ``blocks`` (float32 or int8 linear
+    layers) to ``Bf16ProductsAttention``, fused where PyTorch's kernel is
+    the fast one (``Hardware.fused_bf16_attention``)."""
+    fused = detect_hardware(device_type).fused_bf16_attention()
+    for block in blocks:
+        block.attn.__class__ = Bf16ProductsAttention
+        block.attn.fused = fused
 
 
 def use_bf16_attention_kernel(blocks, device_type):

@@ -12,6 +12,7 @@ PRECISIONS = (
     "bf16-autocast",
     "int8",
     "int8-dynamic",
+    "int8-bf16",
     "ort-int8",
 )
 # Modes that run outside PyTorch's blocks, so that tokens cannot be merged.
@@ -24,5 +25,6 @@ PRECISION_TOLERANCE = {
     "bf16-autocast": 0.1,
     "int8": 0.2,
     "int8-dynamic": 0.2,
+    "int8-bf16": 0.2,
     "ort-int8": 0.2,
 }

@@ -58,22 +58,66 @@ NO_MERGING = (
 )
 
 
+# What ort-int8 imports, with setup.py's ranges (in the default install).
+ONNX_PACKAGES = {
+    "onnx": "onnx>=1.23.2,<2",
+    "onnxscript": "onnxscript>=0.7.2,<0.8",
+    "onnxruntime": "onnxruntime>=1.32.0,<2",
+}
+
+
+def missing_onnx_packages():
+    """The packages of ``ONNX_PACKAGES`` that cannot be imported.
+
+    Example
+    -------
+    >>> missing_onnx_packages()  # all installed (setup.py requires them)
+    []
+    """
+    return [name for name in ONNX_PACKAGES
+            if importlib.util.find_spec(name) is None]  # fmt: skip
+
+
+def install_command(packages):
+    """The ``pip install`` line of ``packages`` at setup.py's ranges.
+
+    Example
+    -------
+    >>> print(install_command(["onnxscript"]))
+    pip install "onnxscript>=0.7.2,<0.8"
+    """
+    return "pip install " + " ".join(f'"{ONNX_PACKAGES[p]}"' for p in packages)
+
+
 def onnxruntime_installed():
-    """Whether ``onnxruntime`` (and the exporter's ``onnxscript``) can be
-    imported: ``pip install "ast-lobes[onnx]"``."""
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("onnxruntime", "onnxscript", "onnx")
-    )
+    """Whether ``onnxruntime`` (and the exporter's ``onnx`` and
+    ``onnxscript``) can be imported."""
+    return not missing_onnx_packages()
 
 
 def require_onnxruntime():
     """Raises a clear ``ImportError`` when ONNX Runtime is missing."""
-    if not onnxruntime_installed():
+    missing = missing_onnx_packages()
+    if missing:
         raise ImportError(
-            "precision ort-int8 needs ONNX Runtime: pip install "
-            '"ast-lobes[onnx]"'
+            f"precision ort-int8 needs {', '.join(missing)}, not installed: "
+            f"{install_command(missing)}"
         )
+
+
+@functools.cache
+def report_missing_onnx():
+    """Says once per process, as a warning, that ``auto`` leaves
+    ``ort-int8`` out for want of its packages, with the command that
+    installs them (``auto`` is then no faster than the other modes)."""
+    missing = missing_onnx_packages()
+    if missing:
+        logger.warning(
+            "precision auto: ort-int8 (ONNX Runtime's int8, often the "
+            "fastest mode on this kind of CPU) is not a candidate: %s not "
+            "installed; %s", ", ".join(missing), install_command(missing),
+        )  # fmt: skip
+    return missing
 
 
 def replace_atomically(write, path):

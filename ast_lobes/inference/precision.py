@@ -24,10 +24,16 @@ from float32 inputs (the model itself holds no precision state):
   AST-Base: 1.97x Hugging Face's fp32 on AVX-512, 1.57x with PyTorch held
   to AVX2 kernels). CPU only. ``torch.ao`` marks this API deprecated in
   favour of torchao, which has no fast eager int8 CPU kernel yet.
+* ``int8-bf16``: ``int8-dynamic``'s int8 linear layers with the
+  attention's two matrix products in bfloat16 (in query blocks on a CPU
+  without AMX, PyTorch's fused kernel with AMX), where ``int8-dynamic``
+  leaves them in fp32: offered on CPUs with native bf16 (AVX512-BF16 or
+  AMX), where bf16 products run faster than fp32 ones. CPU only.
 * ``ort-int8``: ONNX Runtime's dynamic int8 of the whole encoder, exported
   once per model and cached (``ast_lobes.inference.onnx_runtime``); the
   fastest mode measured on AMD EPYC Zen 5 at batch 1. CPU only, no token
-  merging; needs ``pip install "ast-lobes[onnx]"``.
+  merging; needs ONNX Runtime, ONNX and onnxscript (in the default
+  install).
 
 ``auto`` (and the refusal of a mode this hardware runs slowly) is
 ``ast_lobes.inference.decision.decide_precision``, which weighs the
@@ -45,6 +51,7 @@ from ast_lobes.inference.kernels import (
     is_transformer_linear,
     quantize_linear_layers,
     use_bf16_attention_kernel,
+    use_bf16_attention_products,
 )
 from ast_lobes.inference.onnx_runtime import OrtInt8Encoder
 from ast_lobes.inference.probe import probe_shape
@@ -176,8 +183,10 @@ def set_inference_precision(
             Int8DynamicActivationInt8WeightConfig(),
             filter_fn=is_transformer_linear,
         )
-    elif precision == "int8-dynamic":
+    elif precision in ("int8-dynamic", "int8-bf16"):
         quantize_linear_layers(encoder.blocks)
+        if precision == "int8-bf16":
+            use_bf16_attention_products(encoder.blocks, device.type)
     if compile:
         for index, block in enumerate(encoder.blocks):
             encoder.blocks[index] = torch.compile(block, dynamic=True)

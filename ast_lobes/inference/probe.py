@@ -19,6 +19,7 @@ from ast_lobes.inference.hardware import fast_precisions
 from ast_lobes.inference.kernels import (
     quantize_linear_layers,
     use_bf16_attention_kernel,
+    use_bf16_attention_products,
 )
 from ast_lobes.inference.onnx_runtime import OnnxCacheError, block_runner
 
@@ -42,7 +43,8 @@ def probe_shape(encoder):
 def probe_block(precision, shape=PROBE_SHAPE):
     """``(block, input)``: a seeded transformer block of ``shape``
     (``width, heads, tokens``) and its tokens, converted for
-    ``precision`` (``fp32``, ``bf16`` or ``int8-dynamic``)."""
+    ``precision`` (``fp32``, ``bf16``, ``int8-dynamic`` or
+    ``int8-bf16``)."""
     dim, heads, n_tokens = shape
     with torch.random.fork_rng(devices=[]):  # leaves the caller's seed
         torch.manual_seed(0)
@@ -52,8 +54,10 @@ def probe_block(precision, shape=PROBE_SHAPE):
         block.to(torch.bfloat16)
         use_bf16_attention_kernel([block], "cpu")
         tokens = tokens.to(torch.bfloat16)
-    elif precision == "int8-dynamic":
+    elif precision in ("int8-dynamic", "int8-bf16"):
         quantize_linear_layers(block)
+        if precision == "int8-bf16":
+            use_bf16_attention_products([block], "cpu")
     return block, tokens
 
 
@@ -75,7 +79,7 @@ def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
     Arguments
     ---------
     modes : tuple of str
-        Among ``bf16``, ``int8-dynamic``, ``ort-int8``.
+        Among ``bf16``, ``int8-dynamic``, ``int8-bf16``, ``ort-int8``.
     threads : int or None
         ``torch.get_num_threads()``, part of the cache key.
     shape : tuple
@@ -91,7 +95,7 @@ def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
     for mode in ("fp32", *modes):
         try:
             runs[mode] = probe_runner(mode, shape)
-        except OnnxCacheError as error:  # the mode is then not a candidate
+        except (OnnxCacheError, ImportError) as error:  # not a candidate
             logger.warning("%s not probed: %s", mode, error)
     seconds = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():
@@ -111,7 +115,7 @@ def probe_speeds(modes, threads=None, shape=PROBE_SHAPE):
 # bf16 matrix products as bf16 and is never faster, so bf16's figure is
 # its upper bound.
 PROBED_AS = {"bf16": "bf16", "bf16-autocast": "bf16",
-             "int8-dynamic": "int8-dynamic",
+             "int8-dynamic": "int8-dynamic", "int8-bf16": "int8-bf16",
              "ort-int8": "ort-int8"}  # fmt: skip
 
 

@@ -23,6 +23,13 @@ Authors
 import torch
 import torch.nn.functional as F
 
+from ast_lobes.inference.kernels import (
+    Bf16ProductsAttention,
+    ChunkedAttention,
+    bf16_attention,
+    chunked_attention,
+)
+
 PROTECTED = 2  # cls and distillation tokens
 
 
@@ -44,13 +51,20 @@ def tokens_per_block(merge_rate, patches, depth):
 def attention_with_keys(attn, x, size):
     """timm ``Attention`` over ``x`` with proportional attention
     (``log size`` on the logits), returning the output and the keys
-    averaged over heads ``[batch, tokens, head_dim]``."""
+    averaged over heads ``[batch, tokens, head_dim]``; the attention
+    products as the precision mode put them (in bf16 query blocks where
+    it made them so, ``ast_lobes.inference.kernels``)."""
     batch, n_tokens, _ = x.shape
     qkv = attn.qkv(x).reshape(batch, n_tokens, 3, attn.num_heads, -1)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
     q, k = attn.q_norm(q), attn.k_norm(k)
     bias = size.log().to(q.dtype)[:, None, None, :]
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    if isinstance(attn, Bf16ProductsAttention):
+        out = bf16_attention(q, k, v, bias, attn.fused)
+    elif isinstance(attn, ChunkedAttention):
+        out = chunked_attention(q, k, v, bias)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     out = out.transpose(1, 2).reshape(batch, n_tokens, -1)
     return attn.proj(attn.norm(out)), k.mean(dim=1)
 

@@ -9,7 +9,9 @@ training (its own frames, padded with zeros or cut to the front end's
 ``target_length``); frames beyond them, where a batch is padded to its
 longest clip, are masked out of attention. With a ``target_length`` every
 clip is padded to it, so nothing is masked and batch composition never
-changes a clip's score.
+changes a clip's score. ``pad=False`` runs clips at their own frames
+instead (still cut to ``target_length``): the tagger's windows shorter
+than the model's window, which then cost what their frames cost.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -98,7 +100,8 @@ class AudioClassificationPipeline(nn.Module):
         shift = self.compute_features.frame_shift
         return ((self.target_length - 1) * shift + 25.0) / 1000
 
-    def features(self, wavs, wav_lens=None, before_normalize=None):
+    def features(self, wavs, wav_lens=None, before_normalize=None,
+                 pad=True):  # fmt: skip
         """Normalised features of waveforms, with their frame lengths.
 
         Arguments
@@ -110,6 +113,10 @@ class AudioClassificationPipeline(nn.Module):
         before_normalize : callable or None
             Applied to the raw fbank before scaling (SpecAugment in
             training, as in the reference).
+        pad : bool
+            Pad each clip to the front end's ``target_length`` (the length
+            rule), or keep its own frames (False; a batch is padded to its
+            longest clip and the rest masked).
 
         Returns
         -------
@@ -118,18 +125,21 @@ class AudioClassificationPipeline(nn.Module):
         frame_lens : torch.Tensor
             Relative frame lengths ``[batch]``.
         """
-        feats, frame_lens = self.raw_features(wavs, wav_lens)
+        feats, frame_lens = self.raw_features(wavs, wav_lens, pad)
         if before_normalize is not None:
             feats = before_normalize(feats)
         return self.normalize(feats), frame_lens
 
-    def raw_features(self, wavs, wav_lens=None):
+    def raw_features(self, wavs, wav_lens=None, pad=True):
         """The fbank before scaling ``[batch, frames, n_mels]``, at least
-        one patch of frames long, with its relative frame lengths."""
+        one patch of frames long, with its relative frame lengths (each
+        clip padded to ``target_length``, or with ``pad=False`` at its own
+        frames)."""
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
+        own_frames = {} if pad else {"pad": False}
         feats, frame_lens = self.compute_features(
-            wavs, wav_lens, return_lengths=True
+            wavs, wav_lens, return_lengths=True, **own_frames
         )
         # an AST needs at least one patch of frames; other encoders
         # (a convnet teacher) take any length
@@ -152,14 +162,16 @@ class AudioClassificationPipeline(nn.Module):
         """Logits ``[batch, n_labels]`` of normalised features."""
         return self.classifier(self.embed(feats, frame_lens)).squeeze(1)
 
-    def forward(self, wavs, wav_lens=None):
-        """Logits ``[batch, n_labels]`` of waveforms."""
-        return self.classify(*self.features(wavs, wav_lens))
+    def forward(self, wavs, wav_lens=None, pad=True):
+        """Logits ``[batch, n_labels]`` of waveforms (``pad``: see
+        ``features``)."""
+        return self.classify(*self.features(wavs, wav_lens, pad=pad))
 
     @torch.no_grad()
-    def scores(self, wavs, wav_lens=None, multi_label=True):
-        """Sigmoid (multi-label) or softmax scores ``[batch, n_labels]``."""
-        logits = self(wavs, wav_lens)
+    def scores(self, wavs, wav_lens=None, multi_label=True, pad=True):
+        """Sigmoid (multi-label) or softmax scores ``[batch, n_labels]``
+        (``pad``: see ``features``)."""
+        logits = self(wavs, wav_lens, pad=pad)
         if multi_label:
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=-1)

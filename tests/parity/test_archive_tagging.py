@@ -119,11 +119,11 @@ def test_interrupted_run_resumes_without_tagging_a_file_twice(
     scored = []
     score_windows = AudioTagger.score_windows
 
-    def interrupt_third_batch(self, windows):
+    def interrupt_third_batch(self, windows, pad=True):
         if len(scored) == 2:
             raise KeyboardInterrupt
         scored.append(len(windows))
-        return score_windows(self, windows)
+        return score_windows(self, windows, pad)
 
     monkeypatch.setattr(AudioTagger, "score_windows", interrupt_third_batch)
     command = [
@@ -140,7 +140,8 @@ def test_interrupted_run_resumes_without_tagging_a_file_twice(
     tagged = []
     monkeypatch.setattr(
         AudioTagger, "score_windows",
-        lambda self, w: tagged.extend(w) or score_windows(self, w),
+        lambda self, w, pad=True: tagged.extend(w) or score_windows(self, w,
+                                                                    pad),
     )  # fmt: skip
     assert ast_tag(command[:-1] + ["1"]) == 0
     assert "4 of 9 files are already in" in capsys.readouterr().err

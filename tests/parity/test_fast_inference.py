@@ -14,7 +14,11 @@ from ast_lobes import (
     KaldiFbank,
     set_inference_precision,
 )
-from ast_lobes.inference.kernels import chunked_attention
+from ast_lobes.inference.kernels import (
+    Bf16ProductsAttention,
+    bf16_attention,
+    chunked_attention,
+)
 from ast_lobes.inference.modes import PRECISION_TOLERANCE
 
 
@@ -75,8 +79,24 @@ def test_chunked_attention_with_mask_equals_sdpa():
     assert torch.allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_bf16_attention_products_equal_sdpa_with_an_additive_mask(fused):
+    # the additive mask as token merging gives it (log size per key)
+    q, k, v = torch.randn(3, 2, 4, 300, 16)
+    bias = torch.rand(2, 1, 1, 300).log()
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias
+    )
+    assert torch.allclose(chunked_attention(q, k, v, bias, chunk=64),
+                          expected, atol=1e-5)  # fmt: skip
+    got = bf16_attention(q, k, v, bias, fused=fused)
+    assert got.dtype == torch.float32
+    assert float((got - expected).abs().max()) < 0.05
+
+
 @pytest.mark.parametrize(
-    "precision", ["bf16", "bf16-autocast", "int8", "int8-dynamic", "ort-int8"]
+    "precision",
+    ["bf16", "bf16-autocast", "int8", "int8-dynamic", "int8-bf16", "ort-int8"],
 )
 def test_precision_modes_agree_with_fp32(precision):
     encoder = small_encoder().eval()
@@ -97,6 +117,53 @@ def test_precision_modes_agree_with_fp32(precision):
         set_inference_precision(converted, "fp32")
     with pytest.raises(ValueError, match="Unknown precision"):
         set_inference_precision(small_encoder(), "fp8")
+
+
+def test_int8_bf16_runs_int8_linears_and_bf16_attention_products(
+    monkeypatch,
+):
+    from ast_lobes.inference import kernels
+    from ast_lobes.inference.hardware import Hardware
+
+    # a CPU with bf16 units and no AMX: the products in bf16 query blocks
+    no_amx = Hardware("cpu", "AVX512", True)
+    monkeypatch.setattr(kernels, "detect_hardware", lambda device: no_amx)
+    seen = []
+    original = torch.softmax
+
+    def recording(tensor, *args, **kwargs):
+        seen.append(tensor.dtype)
+        return original(tensor, *args, **kwargs)
+
+    encoder = small_encoder().eval()
+    fbank = torch.randn(2, 200, 128)
+    with torch.no_grad():
+        expected = encoder(fbank)
+        converted = set_inference_precision(
+            copy.deepcopy(encoder), "int8-bf16", force=True
+        )
+        blocks = converted.module.blocks
+        assert all(type(b.attn) is Bf16ProductsAttention for b in blocks)
+        assert all(
+            type(layer).__module__.startswith("torch.ao.nn.quantized")
+            for b in blocks for layer in (b.attn.qkv, b.mlp.fc1)
+        )  # fmt: skip
+        monkeypatch.setattr(torch, "softmax", recording)
+        got = converted(fbank)
+        merged = converted.set_merge_rate(0.3)(fbank)
+        converted.set_merge_rate(0.0)
+    assert seen and set(seen) == {torch.bfloat16}  # blocked bf16 products
+    assert (
+        float((got - expected).abs().max()) < PRECISION_TOLERANCE["int8-bf16"]
+    )
+    with torch.no_grad():
+        exact_merged = set_inference_precision(
+            copy.deepcopy(encoder), "fp32"
+        ).set_merge_rate(0.3)(fbank)
+    assert (
+        float((merged - exact_merged).abs().max())
+        < PRECISION_TOLERANCE["int8-bf16"]
+    )
 
 
 @pytest.mark.filterwarnings("ignore")

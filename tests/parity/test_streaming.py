@@ -121,6 +121,51 @@ def test_the_python_stream_scores_equal_tag_file(tagger, tmp_path):
         ]
 
 
+def test_a_window_shorter_than_the_models_runs_at_its_own_frames():
+    # the model's window is 2.005 s (198 frames); a 1-s window is 98
+    # frames, which the encoder sees unpadded, in a stream and in a file
+    import torch
+    import torchaudio
+
+    tagger = AudioTagger.from_source(MODEL, precision="fp32")
+    pipeline = tagger.pipeline
+    assert pipeline.target_length > 98
+    seen = []
+    pipeline.bare_encoder.patch_embed.proj.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].shape[-1])
+    )
+    pcm = noise_pcm(3.0, seed=7)
+    floats = pcm.astype(np.float32) / 32768
+    chunks = (floats[i : i + 4000] for i in range(0, len(floats), 4000))
+    streamed = list(tagger.stream(chunks, window=1.0, hop=1.0, top_k=None))
+    assert seen == [98, 98, 98]
+    # a direct call of the encoder and head on each window's fbank,
+    # computed by torchaudio's Kaldi fbank with the model's scaling
+    norm = pipeline.normalize
+    for index, item in enumerate(streamed):
+        wav = torch.from_numpy(floats[16000 * index : 16000 * (index + 1)])
+        fbank = torchaudio.compliance.kaldi.fbank(
+            (wav - wav.mean())[None], htk_compat=True, sample_frequency=16000,
+            use_energy=False, window_type="hanning", num_mel_bins=128,
+            dither=0.0, frame_shift=10,
+        )  # fmt: skip
+        assert fbank.shape == (98, 128)
+        with torch.no_grad():
+            tokens = pipeline.encoder(
+                ((fbank - norm.mean) / (2 * norm.std))[None]
+            )
+            logits = pipeline.classifier(tokens).squeeze(1)
+        expected = (torch.sigmoid(logits) if tagger.multi_label
+                    else torch.softmax(logits, -1))  # fmt: skip
+        np.testing.assert_allclose(item["scores"], expected[0].numpy(),
+                                   atol=1e-5)  # fmt: skip
+    # the model's own window still pads a shorter clip to it, as in
+    # training
+    seen.clear()
+    list(tagger.stream(iter([floats[:16000]]), top_k=None))
+    assert seen == [pipeline.target_length]
+
+
 def test_another_rate_is_resampled_as_a_file_of_that_rate(tmp_path):
     pcm = noise_pcm(3.0, rate=22050, seed=5)
     options = ["--window", "1", "--top-k", "3"]

@@ -102,8 +102,11 @@ def test_ten_minute_file_gives_per_window_scores(tmp_path):
     assert done[-1] == 119 and len(done) == 8
     window_scores = np.stack([w["scores"] for w in result.windows])
     assert np.allclose(result.scores, window_scores.max(axis=0))
-    single = tagger.scores_batch(read_audio(path)[5 * 16000 : 15 * 16000])
+    # a window shorter than the model's (10.255 s) runs at its own frames
+    clip = read_audio(path)[5 * 16000 : 15 * 16000]
+    single = tagger.scores_batch(clip, pad=False)
     assert np.allclose(window_scores[1], single[0].numpy(), atol=1e-5)
+    assert not np.allclose(window_scores[1], tagger.scores_batch(clip)[0])
     mean = tagger.tag_file(path, window=60.0, aggregate="mean").scores
     assert mean.shape == (4,)
 
@@ -292,7 +295,8 @@ def test_auto_runs_the_fastest_agreeing_setting_timed_on_this_cpu(
     import ast_lobes.inference.probe as probe
     from ast_lobes.inference.hardware import detect_hardware
 
-    probed = {"bf16": 0.5, "int8-dynamic": 1.5, "ort-int8": 1.9}
+    probed = {"bf16": 0.5, "int8-dynamic": 1.5, "int8-bf16": 1.4,
+              "ort-int8": 1.9}  # fmt: skip
     monkeypatch.setattr(
         probe, "probe_speeds",
         lambda modes, threads=None, shape=None: {m: probed[m] for m in modes},
@@ -325,6 +329,49 @@ def test_auto_runs_the_fastest_agreeing_setting_timed_on_this_cpu(
     # what the user asks for wins over the record
     asked = AudioTagger.from_source(str(model), merge_rate=0.2)
     assert asked.pipeline.encoder.merge_rate == 0.2
+
+
+def test_auto_follows_a_record_of_int8_bf16(tmp_path, monkeypatch):
+    import ast_lobes.inference.probe as probe
+
+    # an AVX-512 CPU with native bf16, no AMX, whose probe puts int8-bf16
+    # first among the modes that merge (an AMD EPYC Zen 4's ranking)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability",
+                        lambda: "AVX512")  # fmt: skip
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported",
+                        lambda: True)  # fmt: skip
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False,
+                        raising=False)  # fmt: skip
+    probed = {"bf16": 1.9, "int8-dynamic": 2.1, "int8-bf16": 2.5,
+              "ort-int8": 1.5}  # fmt: skip
+    monkeypatch.setattr(
+        probe, "probe_speeds",
+        lambda modes, threads=None, shape=None: {m: probed[m] for m in modes},
+    )  # fmt: skip
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    # its merge rates: the largest that keeps 99 % (0.3, not 0.5)
+    write_record(model, {"int8-bf16": {"0": 0.995, "0.3": 0.993,
+                                       "0.5": 0.98}})  # fmt: skip
+    tagger = AudioTagger.from_source(str(model))
+    assert (tagger.precision, tagger.pipeline.encoder.merge_rate) == (
+        "int8-bf16", 0.3,
+    )  # fmt: skip
+    # no record of its own: judged by int8-dynamic's, whose linear layers
+    # it shares (97 %: refused with it)
+    write_record(model, {"int8-dynamic": {"0": 0.97}})
+    assert AudioTagger.from_source(str(model)).precision == "bf16"
+    # timed on this CPU class: the fastest setting that kept 99 %
+    here = "CPU AVX512 with native bf16"
+    write_record(
+        model,
+        {"fp32": {"0": 1.0}, "int8-bf16": {"0": 1.0, "0.3": 0.995}},
+        {"fp32": {"0": 2.0}, "int8-bf16": {"0": 0.9, "0.3": 0.6}},
+        measured_on=here,
+    )  # fmt: skip
+    tagger = AudioTagger.from_source(str(model))
+    assert (tagger.precision, tagger.pipeline.encoder.merge_rate) == (
+        "int8-bf16", 0.3,
+    )  # fmt: skip
 
 
 def test_an_agreement_record_of_other_weights_is_not_used(tmp_path, caplog):

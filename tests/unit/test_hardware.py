@@ -5,13 +5,15 @@ bf16 (AMD Zen 4), an AVX-512 one reporting native bf16 that runs it
 slower than fp32 (the Intel Xeon of issue 12's closing note), and one with
 AMX, where bf16 keeps PyTorch's fused attention kernel."""
 
+import logging
 import math
+import sys
 
 import pytest
 import torch
 
 from ast_lobes import AudioSpectrogramTransformer, set_inference_precision
-from ast_lobes.inference import kernels, probe
+from ast_lobes.inference import kernels, onnx_runtime, probe
 from ast_lobes.inference.decision import decide_precision
 from ast_lobes.inference.hardware import SlowPrecisionError, detect_hardware
 
@@ -44,13 +46,15 @@ def avx2_cpu(monkeypatch):
 
 @pytest.fixture
 def bf16_cpu(monkeypatch):
-    speeds = {"bf16": 2.9, "int8-dynamic": 1.9, "ort-int8": 2.5}
+    speeds = {"bf16": 2.9, "int8-dynamic": 1.9, "int8-bf16": 2.4,
+              "ort-int8": 2.5}  # fmt: skip
     return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
 @pytest.fixture
 def slow_bf16_cpu(monkeypatch):
-    speeds = {"bf16": 0.55, "int8-dynamic": 1.85, "ort-int8": 1.6}
+    speeds = {"bf16": 0.55, "int8-dynamic": 1.85, "int8-bf16": 1.5,
+              "ort-int8": 1.6}  # fmt: skip
     return mock_cpu(monkeypatch, "AVX512", True, speeds)
 
 
@@ -135,6 +139,25 @@ def test_bf16_attention_in_blocks_only_without_amx(monkeypatch, amx, blocks):
     torch.testing.assert_close(converted(fbank), expected, atol=0.05, rtol=0.0)
 
 
+def test_int8_bf16_where_bf16_units_pay_and_only_there(monkeypatch):
+    # the probe's figures of an AMD EPYC Zen 4 (issue 51): int8 linear
+    # layers with bf16 attention products beat both bf16 and int8-dynamic
+    speeds = {"bf16": 1.9, "int8-dynamic": 2.1, "int8-bf16": 2.5,
+              "ort-int8": 2.3}  # fmt: skip
+    probed = mock_cpu(monkeypatch, "AVX512", True, speeds)
+    chosen = set_inference_precision(encoder(), "auto").precision
+    assert chosen == "int8-bf16"
+    assert "int8-bf16" in probed[0]
+    # without native bf16 it is neither probed nor run unless forced
+    speeds = {"int8-dynamic": 1.5, "int8-bf16": 1.7, "ort-int8": 1.3}
+    probed = mock_cpu(monkeypatch, "AVX2", False, speeds)
+    chosen = set_inference_precision(encoder(), "auto").precision
+    assert chosen == "int8-dynamic"
+    assert "int8-bf16" not in probed[0]
+    with pytest.raises(SlowPrecisionError, match="int8-bf16 runs slower"):
+        set_inference_precision(encoder(), "int8-bf16")
+
+
 def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
     converted = set_inference_precision(encoder(), "auto")
     assert converted.precision == "int8-dynamic"
@@ -143,7 +166,7 @@ def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
     with pytest.raises(SlowPrecisionError, match="bf16-autocast runs slower"):
         set_inference_precision(encoder(), "bf16-autocast")
     assert slow_bf16_cpu == [
-        ("bf16", "int8-dynamic", "ort-int8"),
+        ("bf16", "int8-dynamic", "int8-bf16", "ort-int8"),
         ("bf16",),
         ("bf16",),
     ]
@@ -152,7 +175,8 @@ def test_native_bf16_measured_slow_is_not_chosen(slow_bf16_cpu):
 
 
 def test_auto_keeps_fp32_when_nothing_measures_faster(monkeypatch):
-    speeds = {"bf16": 0.9, "int8-dynamic": 1.05, "ort-int8": 1.0}
+    speeds = {"bf16": 0.9, "int8-dynamic": 1.05, "int8-bf16": 1.0,
+              "ort-int8": 1.0}  # fmt: skip
     mock_cpu(monkeypatch, "AVX512", True, speeds)
     assert set_inference_precision(encoder(), "auto").precision == ("fp32")
 
@@ -193,6 +217,45 @@ def test_probe_runs_at_the_models_token_count(monkeypatch):
     assert shapes == [(768, 12, 8 * 6 + 2)]
     decide_precision("auto")
     assert shapes[-1] == (768, 12, 1214)  # AST-Base at 10 s, stride 10
+
+
+@pytest.fixture
+def said_once():
+    onnx_runtime.report_missing_onnx.cache_clear()
+    yield
+    onnx_runtime.report_missing_onnx.cache_clear()
+
+
+@pytest.mark.parametrize("missing", ["onnxscript", "onnxruntime"])
+def test_auto_says_once_which_backend_is_missing_and_how_to_install_it(
+    monkeypatch, caplog, capsys, tmp_path, said_once, missing
+):
+    from tagger_models import deep_tagger, export_tagger, noise_clips
+
+    from pretrained_interfaces.tag_cli import main as ast_tag
+
+    mock_cpu(monkeypatch, "AVX512", True, {"bf16": 0.5, "int8-dynamic": 2.0,
+                                           "int8-bf16": 1.9})  # fmt: skip
+    monkeypatch.setitem(sys.modules, missing, None)  # its import fails
+    with caplog.at_level(logging.WARNING, "ast_lobes.inference"):
+        chosen = set_inference_precision(encoder(), "auto").precision
+        set_inference_precision(encoder(), "auto")
+    assert chosen == "int8-dynamic"
+    [record] = [r for r in caplog.records if "not a candidate" in r.message]
+    version = {"onnxscript": ">=0.7.2,<0.8", "onnxruntime": ">=1.32.0,<2"}
+    assert f'{missing} not installed; pip install "{missing}' in record.message
+    assert version[missing] in record.message
+    # an explicit mode says nothing of it; ast-tag shows it on stderr
+    caplog.clear()
+    set_inference_precision(encoder(), "int8-dynamic")
+    assert "not a candidate" not in caplog.text
+    onnx_runtime.report_missing_onnx.cache_clear()
+    model = export_tagger(deep_tagger(), tmp_path / "m")
+    clip = noise_clips(tmp_path / "clips", count=1)[0]
+    assert ast_tag([clip, "--model", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert "ast-tag: precision auto: ort-int8 (ONNX Runtime's int8" in err
+    assert "pip install" in err
 
 
 def test_int8_needs_compile_to_be_fast(bf16_cpu):

@@ -144,7 +144,9 @@ def counting_scores(monkeypatch):
     monkeypatch.setattr(
         AudioTagger,
         "score_windows",
-        lambda self, w: scored.extend(w) or score_windows(self, w),
+        lambda self, w, pad=True: (
+            scored.extend(w) or score_windows(self, w, pad)
+        ),
     )
     return scored
 

@@ -88,3 +88,25 @@ def test_set_up_without_the_disk_stops_at_once_naming_the_folder(tmp_path):
     assert result.returncode == 1
     assert f"{venv} needs about 1000000 GB of disk" in result.stderr
     assert not venv.exists()
+
+
+def test_the_default_install_has_what_auto_probes():
+    # precision auto probes ort-int8: ONNX Runtime, ONNX and onnxscript
+    # are in the default install, at the ranges its message names
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from requirements import requirement_lists
+
+    from ast_lobes.inference.hardware import (
+        FAST_INT8_CPUS,
+        detect_hardware,
+        fast_precisions,
+    )
+    from ast_lobes.inference.onnx_runtime import ONNX_PACKAGES
+
+    required = requirement_lists()["INSTALL_REQUIRES"]
+    assert set(ONNX_PACKAGES.values()) <= set(required)
+    cpu = detect_hardware("cpu")
+    if cpu.capability in FAST_INT8_CPUS:  # installed here: probed
+        assert "ort-int8" in fast_precisions(cpu)
