@@ -170,7 +170,6 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
                      "run_folder": f"fold{fold}"}  # fmt: skip
     if plain is None or fold is not None:
         plain = read_plain_hparams(hparams_file, overrides)
-    hold_output_folder(plain["output_folder"])  # before its data is prepared
     mark_run_start()  # a time budget is for this split or fold
     if plain.get("teacher_recipe") and not plain.get("teacher"):
         check_student_settings(hparams_file, overrides, plain, fold)
@@ -275,6 +274,7 @@ def prepare_data(plain, fold=None):
     """Prepares a split or fold's data (once: a second call reads what the
     first wrote); returns the preparation's options and its summary."""
     options = prepare_options(plain, fold)
+    hold_output_folder(plain["output_folder"])  # before anything is written
     sb.utils.distributed.run_on_main(prepare_audio_folder, kwargs=options)
     return options, prepare_audio_folder(**options)  # reads the summary
 
