@@ -45,6 +45,7 @@ _PUBLIC_NAMES = {
     "AudioClassificationHead": "ast_lobes.model.head",
     "DistillationHead": "ast_lobes.model.head",
     "FrameLevelHead": "ast_lobes.model.head",
+    "BlockWeightedHead": "ast_lobes.model.head",
     "AudioClassificationPipeline": "ast_lobes.model.pipeline",
     "PRECISIONS": "ast_lobes.inference.modes",
     "set_inference_precision": "ast_lobes.inference.precision",
