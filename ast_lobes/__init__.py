@@ -61,6 +61,7 @@ _PUBLIC_NAMES = {
     "ReferenceLRSchedule": "ast_lobes.training.schedule",
     "UnknownHparamError": "ast_lobes.training.hparams_check",
     "pretrained_encoder": "ast_lobes.weights.factory",
+    "source_encoder": "ast_lobes.weights.factory",
     "CheckpointError": "ast_lobes.weights.files",
     "imagenet_to_ast_state_dict": "ast_lobes.weights.imagenet",
     "PUBLISHED_CHECKPOINTS": "ast_lobes.weights.registry",
