@@ -229,3 +229,27 @@ def test_a_run_identity_covers_the_audio_and_the_source(tmp_path):
     weights = old["settings"]["starting_weights"]
     weights["pretrained_ast"] = weights.pop("pretrained")
     assert identity_differences(old, identity("1", "w")) == []
+
+
+def test_a_spent_time_budget_keeps_what_was_stored(tmp_path):
+    from ast_lobes.training.data.feature_store import (
+        FeatureStore,
+        FeatureTimeError,
+        fill_store,
+    )
+
+    def batches(todo):
+        for start in range(0, len(todo), 2):
+            rows = todo[start : start + 2]
+            yield rows, {"x": np.full((len(rows), 1), float(rows[0]))}
+
+    ids, digests = list("abcde"), list("12345")
+    store = FeatureStore(str(tmp_path), "train", {"x": (1,)})
+    todo = store.open(ids, digests, {"source": "s"})
+    with pytest.raises(FeatureTimeError, match=r"2 of 5 clips.*run again"):
+        fill_store(store, batches(todo), len(todo), deadline=0.0)
+    again = FeatureStore(str(tmp_path), "train", {"x": (1,)})
+    todo = again.open(ids, digests, {"source": "s"})
+    assert todo == [2, 3, 4]  # the two stored rows are kept
+    fill_store(again, batches(todo), len(todo))
+    assert again.finish()["x"].ravel().tolist() == [0, 0, 2, 2, 4]
