@@ -50,6 +50,7 @@ from ast_lobes.training.checkpoints import AtomicCheckpointer
 from ast_lobes.training.data.datasets import clip_targets
 from ast_lobes.training.data.feature_store import (
     FeatureStore,
+    StackedBatch,
     StoredFeatureDataset,
     fill_store,
 )
@@ -98,7 +99,8 @@ class TransferModel(nn.Module):
     tune_blocks : int
         Blocks trained with the head (0: the head alone).
     dropout : float
-        Dropout of the head's input in training.
+        Dropout of the normalised vector the head's linear layer reads,
+        in training.
 
     Example
     -------
@@ -138,11 +140,11 @@ class TransferModel(nn.Module):
         return torch.cat(rows, dim=1)
 
     def forward(self, pooled, tokens=None):
-        """Logits ``[batch, n_labels]``."""
-        rows = self.dropout(self.rows(pooled, tokens))
-        if not self.every_block:
-            rows = rows[:, -1:]
-        return self.head(rows).squeeze(1)
+        """Logits ``[batch, n_labels]``: the head's, with dropout between
+        its norm and its linear layer in training."""
+        rows = self.rows(pooled, tokens)
+        vector = self.head.combine(rows) if self.every_block else rows[:, -1:]
+        return self.head.linear(self.dropout(self.head.norm(vector))).squeeze(1)
 
 
 def encoder_rows(encoder, feats, first=None):
@@ -455,7 +457,7 @@ def train_transfer(hparams, run_opts, manifests):
     brain = grid.final_brain(chosen, datasets)
     best_key = optional(hparams, "best_key")
     test_set = datasets.get("test", datasets["valid"])
-    loader = {**hparams["valid_dataloader_opts"], "collate_fn": PaddedBatch}
+    loader = {**hparams["valid_dataloader_opts"], "collate_fn": StackedBatch}
     test_stats = test_per_class = None
     if "test" in datasets or brain.test_only:
         if tune:
@@ -569,13 +571,13 @@ class HeadGrid:
         datasets = datasets or self.datasets
         train_loader = {
             **self.hparams["train_dataloader_opts"], "batch_size": batch_size,
-            "collate_fn": PaddedBatch,
+            "collate_fn": StackedBatch,
         }  # fmt: skip
         if getattr(brain, "train_sampler", None) is not None:
             train_loader.pop("shuffle", None)
             train_loader["sampler"] = brain.train_sampler
         valid_loader = {**self.hparams["valid_dataloader_opts"],
-                        "collate_fn": PaddedBatch}  # fmt: skip
+                        "collate_fn": StackedBatch}  # fmt: skip
         brain.fit(
             brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
             train_loader_kwargs=train_loader, valid_loader_kwargs=valid_loader,
@@ -620,10 +622,22 @@ class HeadGrid:
         return best_validation(metrics, self.best_key), checkpointer
 
     def choose(self):
-        """Trains the grid (as the time budget allows: at least one
-        candidate) and returns the chosen candidate, with its
-        ``checkpointer``; the grid's results go to ``heads.json``."""
+        """Trains the grid in one thread (``torch_threads``; as the time
+        budget allows: at least one candidate) and returns the chosen
+        candidate, with its ``checkpointer``; the grid's results go to
+        ``heads.json``."""
         budget = optional(self.hparams, "time_budget")
+        with torch_threads(1):
+            self.train_grid(budget)
+        best = max(
+            self.results, key=lambda r: (r[self.best_key], -r["valid_loss"])
+        )
+        self.report(best)
+        return best
+
+    def train_grid(self, budget):
+        """Trains the grid's heads in turn, until the time budget (at
+        least one)."""
         for candidate in self.candidates():
             spent = time.monotonic() - (run_started() or time.monotonic())
             if budget and self.results and spent >= 60 * float(budget):
@@ -640,9 +654,9 @@ class HeadGrid:
                 "seconds": round(time.monotonic() - started, 2),
                 "checkpointer": checkpointer,
             })  # fmt: skip
-        best = max(
-            self.results, key=lambda r: (r[self.best_key], -r["valid_loss"])
-        )
+
+    def report(self, best):
+        """Logs each head's validation and writes ``heads.json``."""
         shown = [{k: v for k, v in r.items() if k != "checkpointer"}
                  for r in self.results]  # fmt: skip
         for row in shown:
@@ -657,7 +671,6 @@ class HeadGrid:
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump({"chosen": best["name"], "candidates": shown},
                           handle, indent=1)  # fmt: skip
-        return best
 
     def final_brain(self, chosen, datasets):
         """The run's Brain over ``hparams["classifier"]``, which takes the
@@ -687,6 +700,21 @@ class HeadGrid:
         if tune:
             self.fit(brain, hparams["batch_size"], datasets)
         return brain
+
+
+@contextlib.contextmanager
+def torch_threads(count):
+    """PyTorch's intra-op threads set to ``count`` inside the block. A
+    head's matrices are too small to share between threads: on a 2-core
+    AMD EPYC Zen 4 shared with other processes, a head epoch of 1,400
+    clips took about 1 s in one thread and 10 s in two, each small
+    operation waiting for the second thread's turn."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def best_validation(metrics_file, key):

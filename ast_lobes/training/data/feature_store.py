@@ -347,3 +347,39 @@ class StoredFeatureDataset:
         for name, array in self.arrays.items():
             item[name] = self.torch.from_numpy(np.array(array[index]))
         return item
+
+
+class StackedBatch:
+    """A batch of ``StoredFeatureDataset`` items (all of one shape) as a
+    Brain reads one: ``id`` (a list) and, for every tensor, ``(stacked,
+    relative lengths)`` as SpeechBrain's ``PaddedBatch`` gives them
+    (every length 1); it stacks instead of padding item by item.
+
+    Example
+    -------
+    >>> import torch
+    >>> batch = StackedBatch([{"id": "a", "x": torch.zeros(2)},
+    ...                       {"id": "b", "x": torch.ones(2)}])
+    >>> batch.id, batch.x[0].tolist(), batch.x[1].tolist()
+    (['a', 'b'], [[0.0, 0.0], [1.0, 1.0]], [1.0, 1.0])
+    """
+
+    def __init__(self, items):
+        import torch
+
+        self.keys = [key for key in items[0] if key != "id"]
+        self.id = [item["id"] for item in items]
+        ones = torch.ones(len(items))
+        for key in self.keys:
+            stacked = torch.stack([item[key] for item in items])
+            setattr(self, key, (stacked, ones))
+
+    def __len__(self):
+        return len(self.id)
+
+    def to(self, device):
+        """The batch with its tensors on ``device``."""
+        for key in self.keys:
+            data, lengths = getattr(self, key)
+            setattr(self, key, (data.to(device), lengths.to(device)))
+        return self
