@@ -39,9 +39,14 @@ class EmbeddingResult:
 @torch.no_grad()
 def pooled_embeddings(pipeline, wavs, wav_lens=None):
     """The vector the head sees, ``[batch, dim]`` (the mean of the two
-    tokens of a two-head model's ``cls_dist_pair`` pooling)."""
+    tokens of a two-head model's ``cls_dist_pair`` pooling; a
+    ``BlockWeightedHead``'s weighted sum of the blocks)."""
     feats, frame_lens = pipeline.features(wavs, wav_lens)
-    return pipeline.embed(feats, frame_lens).mean(dim=1)
+    pooled = pipeline.embed(feats, frame_lens)
+    combine = getattr(pipeline.head, "combine", None)
+    if combine is not None:
+        pooled = combine(pooled)
+    return pooled.mean(dim=1)
 
 
 def step_centres(encoder, n_steps, frame_shift_ms):
@@ -98,6 +103,8 @@ def time_step_embeddings(pipeline, wavs, wav_lens=None, pooled=False):
         out.append((clip[:keep], times[:keep]))
     if not pooled:
         return out
+    if getattr(pipeline.head, "combine", None) is not None:
+        return pooled_embeddings(pipeline, wavs, wav_lens), out  # every block
     keep = None
     if bool((frame_lens < 1).any()):
         keep = encoder.padding_mask(frame_lens, feats.shape[1], grid)

@@ -110,14 +110,47 @@ class Mixup:
             torch.tensor(float(alpha)), torch.tensor(float(alpha))
         )
 
-    def __call__(self, wavs, lens, targets):
-        """Mixes a batch; returns ``(wavs, lens, targets)``."""
-        batch = wavs.shape[0]
-        if batch < 2 or self.probability == 0:
-            return wavs, lens, targets
+    def draw(self, batch):
+        """``(partners, lambdas)`` of a batch of ``batch`` clips: each
+        clip's partner (never itself) and its own weight (1: unmixed)."""
         offsets = torch.randint(1, batch, (batch,))
         partners = (torch.arange(batch) + offsets) % batch
         lambdas = self.beta.sample((batch,))
         unmixed = torch.rand(batch) >= self.probability
         lambdas[unmixed] = 1.0
+        return partners, lambdas
+
+    def __call__(self, wavs, lens, targets):
+        """Mixes a batch; returns ``(wavs, lens, targets)``."""
+        batch = wavs.shape[0]
+        if batch < 2 or self.probability == 0:
+            return wavs, lens, targets
+        partners, lambdas = self.draw(batch)
         return mix_batch(wavs, lens, targets, partners.to(wavs.device), lambdas)
+
+    def mix_features(self, inputs, targets):
+        """Mixes stored features of a batch (a tuple of tensors ``[batch,
+        ...]``, e.g. an encoder's pooled outputs and tokens, each mixed
+        with the same partners and weights) and their targets:
+        ``l * x + (1 - l) * x[partner]``. Returns ``(inputs, targets)``.
+
+        Example
+        -------
+        >>> _ = torch.manual_seed(0)
+        >>> feats = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+        >>> (mixed,), targets = Mixup(1.0).mix_features((feats,), torch.eye(2))
+        >>> torch.allclose(mixed[0], targets[0, 1].repeat(2))
+        True
+        """
+        batch = targets.shape[0]
+        if batch < 2 or self.probability == 0:
+            return inputs, targets
+        partners, lambdas = self.draw(batch)
+        partners = partners.to(targets.device)
+        mixed = []
+        for tensor in inputs:
+            weights = lambdas.to(tensor).view(-1, *[1] * (tensor.dim() - 1))
+            mixed.append(weights * tensor + (1 - weights) * tensor[partners])
+        weights = lambdas.to(targets).unsqueeze(1)
+        targets = weights * targets + (1 - weights) * targets[partners]
+        return tuple(mixed), targets

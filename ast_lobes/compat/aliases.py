@@ -108,12 +108,15 @@ RENAMED_ARGUMENTS = {
     "max_frames": Alias("max_frames", "target_length"),
 }
 
-# Command-line options of recipes/AudioFolder/train.py: old -> new names.
+# Command-line options of the recipes' train.py: old -> new names.
 RENAMED_OPTIONS = {
     "max_frames": (Alias("--max_frames", "--max_target_length"),
                    ("max_target_length",)),
     "patch_stride": (Alias("--patch_stride", "--fstride and --tstride"),
                      ("fstride", "tstride")),
+    # one key of a starting checkpoint across the recipes
+    "pretrained_ast": (Alias("--pretrained_ast", "--pretrained"),
+                       ("pretrained",)),
 }  # fmt: skip
 
 # Constructors and package-level names that became one way in.

@@ -115,8 +115,10 @@ def decide_precision(precision="auto", device="cpu", compile=False,
         share}``, ``ast_lobes.inference.agreement``): ``auto`` refuses
         a mode below ``MIN_AGREEMENT``, whatever its speed.
     merging : bool
-        Tokens will be merged (a merge rate is recorded for the model):
-        ``auto`` keeps to the modes that merge (not ``ort-int8``).
+        Tokens will be merged (a merge rate is recorded for the model),
+        or every block's output is read (a ``blocks_*`` pooling, stored
+        block outputs): ``auto`` keeps to the modes that run PyTorch's
+        blocks (not ``ort-int8``).
     shape : tuple
         ``(width, heads, tokens)`` of the probe's block (``probe_shape``
         of the encoder; default AST-Base at 10 s).
@@ -205,7 +207,7 @@ slower than fp32 on this CPU AVX2 without native bf16 ...
                 f"{listed} (under {100 * MIN_AGREEMENT:g} %)"
             )
         if merging:
-            why += "; among the modes that merge tokens"
+            why += "; among the modes that run PyTorch's blocks"
         logger.info(
             "precision auto: %s (%s) on this %s",
             chosen,

@@ -56,6 +56,7 @@ from ast_lobes.inference.kernels import (
 from ast_lobes.inference.onnx_runtime import OrtInt8Encoder
 from ast_lobes.inference.probe import probe_shape
 from ast_lobes.inference.token_merging import check_mergeable, merged_transform
+from ast_lobes.model.config import BLOCK_POOLINGS
 
 
 class InferenceEncoder(nn.Module):
@@ -160,12 +161,19 @@ def set_inference_precision(
             "convert a fresh fp32 copy"
         )
     device = next(encoder.parameters()).device
+    # a pooling of every block needs PyTorch's blocks, as merging does
+    in_blocks = merging or encoder.pooling in BLOCK_POOLINGS
     precision = decide_precision(
-        precision, str(device), compile, force, agreement, merging,
+        precision, str(device), compile, force, agreement, in_blocks,
         probe_shape(encoder),
     )  # fmt: skip
     encoder.eval()
     if precision == "ort-int8":
+        if encoder.pooling in BLOCK_POOLINGS:
+            raise ValueError(
+                f"precision ort-int8 runs the encoder as one graph; pooling "
+                f"{encoder.pooling!r} reads every block: use another mode"
+            )
         if compile:
             raise ValueError("precision ort-int8 is not compiled by torch")
         return OrtInt8Encoder(encoder)

@@ -148,16 +148,16 @@ MERGEABLE_POOLINGS = ("cls", "cls_dist", "cls_dist_pair", "mean",
 
 
 def check_mergeable(encoder, merge_rate):
-    """Refuses merging where token positions matter (``time_steps``
-    pooling), in compiled blocks (merging runs them eagerly) and rates
-    outside [0, 1)."""
+    """Refuses merging where token positions or every block's tokens
+    matter (``time_steps`` and ``blocks_*`` poolings), in compiled
+    blocks (merging runs them eagerly) and rates outside [0, 1)."""
     tokens_per_block(merge_rate, 2, 1)
     if not merge_rate:
         return
     if encoder.pooling not in MERGEABLE_POOLINGS:
         raise ValueError(
-            f"token merging needs a pooled output; pooling "
-            f"{encoder.pooling!r} keeps every time step"
+            f"token merging needs the last block's pooled output; pooling "
+            f"{encoder.pooling!r} keeps every time step or block"
         )
     if any(hasattr(block, "_orig_mod") for block in encoder.blocks):
         raise ValueError(

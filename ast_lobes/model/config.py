@@ -27,7 +27,11 @@ class ModelSettingError(ValueError):
 
 POOLING_MODES = (
     "cls_dist", "cls", "mean", "cls_dist_pair", "mean_dist_pair", "time_steps",
+    "blocks_cls_dist", "blocks_cls", "blocks_mean",
 )  # fmt: skip
+# Poolings of every block's output, [batch, depth, dim]: the one-vector
+# pooling after the prefix, of each block's tokens through the final norm.
+BLOCK_POOLINGS = ("blocks_cls_dist", "blocks_cls", "blocks_mean")
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,11 @@ class AudioSpectrogramTransformerConfig:
         cls and distillation tokens) or ``mean_dist_pair`` (the patch mean
         and the distillation token), or, for a ``FrameLevelHead``,
         ``time_steps`` (the patch tokens averaged over the frequency rows,
-        ``[batch, time steps, dim]``).
+        ``[batch, time steps, dim]``), or, for a ``BlockWeightedHead``,
+        ``blocks_cls_dist``, ``blocks_cls`` or ``blocks_mean``: that
+        pooling of every block's tokens, each through the final norm
+        (``[batch, depth, dim]``; the last row is the pooling without the
+        prefix).
     output_all_tokens : bool
         Return every token instead of the pooled vector.
     layer_norm_eps : float

@@ -17,6 +17,7 @@ from torch import nn
 
 from ast_lobes.compat.aliases import renamed_attribute
 from ast_lobes.model.config import (
+    BLOCK_POOLINGS,
     TIME_STEM_KINDS,
     AudioSpectrogramTransformerConfig,
     patch_grid_size,
@@ -403,6 +404,10 @@ class AudioSpectrogramTransformer(nn.Module):
             keep = None if keep is None else keep[:, kept]
         if keep is not None:
             attn_mask = keep[:, None, None, :]
+        if self.pooling in BLOCK_POOLINGS and not (
+            self.output_all_tokens or all_tokens
+        ):
+            return self.pooled_blocks(tokens, attn_mask, keep)
         tokens = self.transform(tokens, attn_mask)
         if self.output_all_tokens or all_tokens:
             return tokens
@@ -422,6 +427,11 @@ class AudioSpectrogramTransformer(nn.Module):
         weight in the patch mean, as merged tokens have), as ``forward``
         gives it: ``[batch, 1, dim]``, ``[batch, 2, dim]`` for the pair
         poolings or ``[batch, time steps, dim]`` for ``time_steps``."""
+        if self.pooling in BLOCK_POOLINGS:
+            raise ValueError(
+                f"pooling {self.pooling!r} pools every block's tokens; the "
+                "last block's tokens alone cannot give it"
+            )
         if self.pooling == "time_steps":
             patches = tokens[:, 2:].reshape(len(tokens), *grid, -1)
             return patches.mean(dim=1)
@@ -431,6 +441,25 @@ class AudioSpectrogramTransformer(nn.Module):
             mean = self.pool(tokens, keep, "mean")
             return torch.stack((mean, tokens[:, 1]), dim=1)
         return self.pool(tokens, keep).unsqueeze(1)
+
+    @property
+    def block_pooling(self):
+        """The one-vector pooling of each block's tokens: ``mean`` for
+        ``blocks_mean``, and ``pooling`` itself for the others."""
+        if self.pooling in BLOCK_POOLINGS:
+            return self.pooling[len("blocks_") :]
+        return self.pooling
+
+    def pooled_blocks(self, tokens, attn_mask=None, keep=None, first=0):
+        """Each block's tokens through the final norm, pooled
+        (``block_pooling``): ``[batch, depth - first, dim]`` of embedded
+        tokens entering block ``first``; the last row is the one-vector
+        pooling of the encoder's output."""
+        rows = []
+        for block in self.blocks[first:]:
+            tokens = block(tokens, attn_mask=attn_mask)
+            rows.append(self.pool(self.norm(tokens), keep, self.block_pooling))
+        return torch.stack(rows, dim=1)
 
     def transform(self, tokens, attn_mask=None):
         """The transformer blocks and the final norm over embedded
@@ -466,16 +495,30 @@ class AudioSpectrogramTransformer(nn.Module):
     def pool(self, tokens, keep=None, pooling=None):
         """Pools the encoded tokens into one vector per clip (``keep``:
         the tokens' weights in the patch mean, a mask or counts)."""
-        pooling = pooling or self.pooling
-        if pooling == "cls_dist":
-            return (tokens[:, 0] + tokens[:, 1]) / 2
-        if pooling == "cls":
-            return tokens[:, 0]
-        patches = tokens[:, 2:]
-        if keep is None:
-            return patches.mean(dim=1)
-        weights = keep[:, 2:].unsqueeze(-1).to(patches.dtype)
-        return (patches * weights).sum(dim=1) / weights.sum(dim=1)
+        return pool_vector(tokens, pooling or self.pooling, keep)
+
+
+def pool_vector(tokens, pooling, keep=None):
+    """One vector per clip ``[batch, dim]`` of encoded tokens ``[batch, 2
+    + patches, dim]``: ``cls_dist`` (the mean of the cls and distillation
+    tokens), ``cls`` or ``mean`` (of the patches; ``keep``: the tokens'
+    weights in it, a mask or counts).
+
+    Example
+    -------
+    >>> tokens = torch.arange(8.0).reshape(1, 4, 2)
+    >>> pool_vector(tokens, "cls_dist"), pool_vector(tokens, "mean")
+    (tensor([[1., 2.]]), tensor([[5., 6.]]))
+    """
+    if pooling == "cls_dist":
+        return (tokens[:, 0] + tokens[:, 1]) / 2
+    if pooling == "cls":
+        return tokens[:, 0]
+    patches = tokens[:, 2:]
+    if keep is None:
+        return patches.mean(dim=1)
+    weights = keep[:, 2:].unsqueeze(-1).to(patches.dtype)
+    return (patches * weights).sum(dim=1) / weights.sum(dim=1)
 
 
 def run_stem_layer(layer, image):

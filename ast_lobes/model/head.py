@@ -220,12 +220,79 @@ class FrameLevelHead(nn.Module):
         return torch.logit(scores).unsqueeze(1)
 
 
+class BlockWeightedHead(nn.Module):
+    """A learned weighting of every block's pooled output (SUPERB, Yang
+    et al. 2021; BAT, 2026), then LayerNorm and Linear.
+
+    It takes an encoder's ``blocks_*`` pooling ``[batch, n_blocks, dim]``
+    and sums the rows with softmax weights of ``n_blocks`` learned
+    scores (all 0 at first: the mean of the blocks), so a frozen
+    encoder's every block can serve a task, not only its last.
+
+    Arguments
+    ---------
+    input_size : int
+        Embedding dimension of the encoder.
+    n_labels : int
+        Number of output classes.
+    n_blocks : int
+        The encoder's blocks (its depth).
+    norm_eps : float
+        LayerNorm epsilon.
+
+    Example
+    -------
+    >>> head = BlockWeightedHead(8, 3, n_blocks=4)
+    >>> rows = torch.randn(2, 4, 8)
+    >>> head(rows).shape, head.combine(rows).shape
+    (torch.Size([2, 1, 3]), torch.Size([2, 1, 8]))
+    >>> torch.allclose(head.combine(rows), rows.mean(1, keepdim=True))
+    True
+    """
+
+    output_kind = "clip"
+
+    def __init__(self, input_size, n_labels, n_blocks, norm_eps=1e-5):
+        super().__init__()
+        self.block_scores = nn.Parameter(torch.zeros(n_blocks))
+        self.norm = nn.LayerNorm(input_size, eps=norm_eps)
+        self.linear = nn.Linear(input_size, n_labels)
+
+    @property
+    def n_blocks(self):
+        """The blocks weighted."""
+        return self.block_scores.numel()
+
+    def block_weights(self):
+        """The weight of each block ``[n_blocks]`` (a softmax)."""
+        return torch.softmax(self.block_scores, dim=0)
+
+    def combine(self, rows):
+        """The weighted sum ``[batch, 1, dim]`` of ``[batch, n_blocks,
+        dim]``: the vector the norm and the linear layer read."""
+        if rows.dim() != 3 or rows.shape[1] != self.n_blocks:
+            raise ValueError(
+                f"BlockWeightedHead takes [batch, {self.n_blocks}, dim] (an "
+                "encoder's blocks_* pooling of as many blocks), not "
+                f"{list(rows.shape)}"
+            )
+        weights = self.block_weights().to(rows.dtype)
+        return torch.einsum("bld,l->bd", rows, weights).unsqueeze(1)
+
+    def forward(self, rows):
+        """Logits ``[batch, 1, n_labels]``."""
+        return self.linear(self.norm(self.combine(rows)))
+
+
 def classification_head(input_size, n_labels, two_heads=False,
-                        multi_label=False, frame_level=None):  # fmt: skip
+                        multi_label=False, frame_level=None,
+                        block_weights=False, n_blocks=None):  # fmt: skip
     """An ``AudioClassificationHead``; with ``two_heads`` a
     ``DistillationHead`` (for an encoder with ``cls_dist_pair`` pooling);
     with ``frame_level`` (``attention`` or ``linear_softmax``) a
-    ``FrameLevelHead`` (for ``time_steps`` pooling).
+    ``FrameLevelHead`` (for ``time_steps`` pooling); with
+    ``block_weights`` a ``BlockWeightedHead`` of ``n_blocks`` blocks (for
+    a ``blocks_*`` pooling).
 
     Example
     -------
@@ -233,9 +300,15 @@ def classification_head(input_size, n_labels, two_heads=False,
     'DistillationHead'
     >>> type(classification_head(8, 3, frame_level="attention")).__name__
     'FrameLevelHead'
+    >>> classification_head(8, 3, block_weights=True, n_blocks=12).n_blocks
+    12
     """
-    if two_heads and frame_level:
-        raise ValueError("one of two_heads and frame_level, not both")
+    if sum(bool(kind) for kind in (two_heads, frame_level, block_weights)) > 1:
+        raise ValueError(
+            "one of two_heads, frame_level and block_weights, not several"
+        )
+    if block_weights:
+        return BlockWeightedHead(input_size, n_labels, n_blocks)
     if two_heads:
         return DistillationHead(input_size, n_labels, multi_label)
     if frame_level:

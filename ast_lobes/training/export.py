@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.tag import Tag
 
-from ast_lobes.model.head import head_kind
+from ast_lobes.model.head import BlockWeightedHead, head_kind
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.hparams_check import optional
 from ast_lobes.weights.exported import (
@@ -72,6 +72,14 @@ def head_node(head):
     """The YAML node that rebuilds ``head`` (by its ``output_kind``:
     clip, distillation pair or frame-level)."""
     kind = head_kind(head)
+    if isinstance(head, BlockWeightedHead):
+        return new(
+            "ast_lobes.BlockWeightedHead",
+            input_size=head.linear.in_features,
+            n_labels=head.linear.out_features,
+            n_blocks=head.n_blocks,
+            norm_eps=head.norm.eps,
+        )
     if kind == "frames":
         return new(
             "ast_lobes.FrameLevelHead",

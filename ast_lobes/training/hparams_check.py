@@ -17,7 +17,8 @@ import difflib
 
 from ast_lobes.augmentation.mixup import Mixup
 from ast_lobes.augmentation.spectrogram import FbankNoise, SpecAugment
-from ast_lobes.model.head import head_kind
+from ast_lobes.model.config import BLOCK_POOLINGS
+from ast_lobes.model.head import BlockWeightedHead, head_kind
 from ast_lobes.training.weight_average import epochs_problem
 
 # name: (default, what it does)
@@ -180,11 +181,13 @@ tokens, but pooling is 'mean'; set pooling to cls_dist_pair or \
 mean_dist_pair (or two_heads: false)
     """
     problems = []
-    kind = head_kind(hparams.get("classifier"))
+    head = hparams.get("classifier")
+    kind = head_kind(head)
     encoder = getattr(hparams.get("encoder"), "module", hparams.get("encoder"))
     pooling = getattr(encoder, "pooling", None)
     if pooling is not None:
-        problems += pooling_problems(kind, pooling)
+        blocks = isinstance(getattr(head, "module", head), BlockWeightedHead)
+        problems += pooling_problems("blocks" if blocks else kind, pooling)
     elif encoder is not None and kind in ("pair", "frames"):
         problems.append(
             f"{'two_heads: true' if kind == 'pair' else 'frame_level'} "
@@ -223,7 +226,15 @@ mean_dist_pair (or two_heads: false)
 
 
 def pooling_problems(kind, pooling):
-    """What contradicts between a head's kind and the encoder's pooling."""
+    """What contradicts between a head's kind (``blocks`` for a
+    ``BlockWeightedHead``) and the encoder's pooling."""
+    if (kind == "blocks") != (pooling in BLOCK_POOLINGS):
+        return [
+            "a BlockWeightedHead takes every block's pooled output "
+            "(pooling blocks_cls_dist, blocks_cls or blocks_mean), which "
+            f"only it takes; here the pooling is {pooling!r} and the head "
+            f"{'a BlockWeightedHead' if kind == 'blocks' else 'another'}"
+        ]
     if kind == "pair" and pooling not in PAIR_POOLINGS:
         return [
             "two_heads: true (a DistillationHead) takes the cls and "

@@ -166,12 +166,14 @@ def end_distributed():
 
 def user_errors():
     """The errors that mean the input or the options are wrong (not the
-    code): missing or bad files and folders, refused keys and folders."""
+    code): missing or bad files and folders, refused keys and folders, a
+    time budget spent before there is anything to train."""
     from ast_lobes.audio.fbank import FrontEndSettingError
     from ast_lobes.audio.io import AudioFileError
     from ast_lobes.inference.hardware import SlowPrecisionError
     from ast_lobes.model.config import ModelSettingError
     from ast_lobes.training.data.datasets import UnknownLabelError
+    from ast_lobes.training.data.feature_store import FeatureTimeError
     from ast_lobes.training.data.labelled_audio import DataError
     from ast_lobes.training.data.shards import ShardError
     from ast_lobes.training.distillation import TeacherError
@@ -185,8 +187,9 @@ def user_errors():
 
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
-        DataError, FileNotFoundError, FrontEndSettingError,
-        ModelSettingError, OutputFolderBusyError, RecipeOptionError,
+        DataError, FeatureTimeError, FileNotFoundError,
+        FrontEndSettingError, ModelSettingError, OutputFolderBusyError,
+        RecipeOptionError,
         RunIdentityError, ShardError, SlowPrecisionError, TeacherError,
         UnknownHparamError, UnknownLabelError,
     )  # fmt: skip

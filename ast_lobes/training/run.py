@@ -61,6 +61,9 @@ class TrainedClassifier:
         ``--test_only`` and no test set), None when nothing was tested.
     test_per_class : list or None
         The test's per-class rows (``per_class_table``; main process).
+    notes : dict or None
+        Settings the run chose itself (a transfer's regularisation), for
+        the model card.
     """
 
     brain: AudioClassificationBrain
@@ -68,6 +71,7 @@ class TrainedClassifier:
     datasets: dict
     test_stats: dict = None
     test_per_class: list = None
+    notes: dict = None
 
     @property
     def test_only(self):
@@ -202,12 +206,14 @@ def train_classifier(hparams, run_opts, manifests):
 
 
 def refuse_other_runs(hparams, manifests, label_names=None,
-                      split_digests=None):  # fmt: skip
+                      split_digests=None, contents=None):  # fmt: skip
     """Stores this run's identity with its checkpoints and refuses the
     checkpoints of another run in its folder (``check_run_identity``;
     ``resume_anyway``, ``start_over``). Starting over also deletes the
-    old run's metrics file."""
-    identity = run_identity(manifests, hparams, label_names, split_digests)
+    old run's metrics file. Returns the identity (``run_identity``, with
+    ``contents`` where the run stores what it computed from the files)."""
+    identity = run_identity(manifests, hparams, label_names, split_digests,
+                            contents)  # fmt: skip
     deleted = check_run_identity(
         hparams["checkpointer"], identity,
         resume_anyway=optional(hparams, "resume_anyway"),

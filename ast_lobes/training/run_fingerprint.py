@@ -4,7 +4,9 @@ settings.
 
 The identity is a hash of each split's manifest (its clips and labels)
 and the settings that change what is learnt: the architecture, the front
-end, the labels, the fold and the starting weights. ``AtomicCheckpointer``
+end, the labels, the fold and the starting weights; where a run stores
+what it computed from the files (a transfer's encoder outputs), also
+what the audio files and the starting weights hold. ``AtomicCheckpointer``
 writes it into every checkpoint's meta file; ``check_run_identity``
 compares it with the checkpoints already in the run's folder before
 anything is trained and refuses a mismatch, naming what differs, unless
@@ -15,21 +17,24 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import csv
 import hashlib
 import json
 import logging
 import os
 import shutil
 
+import torch
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
+from ast_lobes.compat.aliases import RENAMED_OPTIONS
 from ast_lobes.training.data.shards import file_sha256
 
 logger = logging.getLogger(__name__)
 
 # Keys of the recipes' YAMLs that choose the weights training starts from.
 STARTING_WEIGHT_KEYS = (
-    "imagenet_weights", "pretrained_ast", "audioset_weights",
+    "imagenet_weights", "pretrained", "audioset_weights",
     "ssast_weights", "init_from",
 )  # fmt: skip
 
@@ -56,6 +61,49 @@ def value_digest(value):
     """SHA-256 of a JSON-able value (the first 16 hex digits)."""
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def weights_digest(module):
+    """SHA-256 of a module's weights (every tensor's name, dtype, shape
+    and bytes; the first 16 hex digits): the same for the same weights
+    however they were loaded (a published name, a file, a folder).
+
+    Example
+    -------
+    >>> import torch
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> before = weights_digest(layer)
+    >>> with torch.no_grad():
+    ...     layer.bias[0] += 1e-6
+    >>> weights_digest(layer) == before
+    False
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name} {tensor.dtype} {list(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()[:16]
+
+
+def clip_digests(manifest):
+    """``{clip id: digest of its audio file's bytes}`` of a manifest
+    (``ID`` and ``wav`` columns): a clip whose file changes at the same
+    path gets another digest.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "a.wav"), "wb").write(b"RIFF")
+    >>> path = os.path.join(folder, "train.csv")
+    >>> _ = open(path, "w").write(f"ID,wav\\na,{folder}/a.wav\\n")
+    >>> clip_digests(path)
+    {'a': 'a40ff3d5900fb769'}
+    """
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {row["ID"]: file_digest(row["wav"]) for row in rows}
 
 
 IDENTITY_FILE = "run_identity.json"
@@ -106,7 +154,8 @@ def front_end_settings(compute_features, normalize):
     return settings
 
 
-def run_identity(manifests, hparams, label_names=None, split_digests=None):
+def run_identity(manifests, hparams, label_names=None, split_digests=None,
+                 contents=None):  # fmt: skip
     """The identity of a run.
 
     Arguments
@@ -122,11 +171,17 @@ def run_identity(manifests, hparams, label_names=None, split_digests=None):
     split_digests : dict or None
         Digests of splits that are not one manifest file (training shards),
         in place of the file's.
+    contents : dict or None
+        What the files hold where a run stores what it computed from them
+        (a transfer's stored encoder outputs): ``audio`` (split to a
+        digest of ``clip_digests``) and ``source_weights``
+        (``weights_digest`` of the encoder started from).
 
     Returns
     -------
     dict
-        ``splits`` (split to a digest of its manifest) and ``settings``.
+        ``splits`` (split to a digest of its manifest), ``settings`` and,
+        with ``contents``, ``audio``.
     """
     encoder = hparams.get("encoder", hparams.get("embedding_model"))
     settings = {
@@ -144,7 +199,7 @@ def run_identity(manifests, hparams, label_names=None, split_digests=None):
     }
     if hparams.get("weight_ema_epochs"):  # its checkpoints hold one
         settings["weight_ema_epochs"] = hparams["weight_ema_epochs"]
-    return {
+    identity = {
         "splits": {
             split: file_digest(path)
             for split, path in sorted(manifests.items())
@@ -152,6 +207,24 @@ def run_identity(manifests, hparams, label_names=None, split_digests=None):
         | (split_digests or {}),
         "settings": settings,
     }
+    if contents:
+        settings["source_weights"] = contents.get("source_weights")
+        identity["audio"] = dict(contents.get("audio", {}))
+    return identity
+
+
+def renamed_starting_weights(identity):
+    """A stored identity with its starting-weight keys under today's
+    names (``pretrained_ast`` is ``pretrained``: ``ast_lobes.compat``)."""
+    settings = identity.get("settings", {})
+    weights = settings.get("starting_weights")
+    if not isinstance(weights, dict):
+        return identity
+    renamed = {
+        RENAMED_OPTIONS.get(key, (None, (key,)))[1][0]: value
+        for key, value in weights.items()
+    }  # fmt: skip
+    return {**identity, "settings": {**settings, "starting_weights": renamed}}
 
 
 def identity_differences(stored, current):
@@ -167,10 +240,15 @@ def identity_differences(stored, current):
     ["the train split's clips or labels", 'fold (1, this run 2)']
     """
     found = []
+    stored = renamed_starting_weights(stored)
     splits = set(stored.get("splits", {})) | set(current["splits"])
     for split in sorted(splits):
         if stored.get("splits", {}).get(split) != current["splits"].get(split):
             found.append(f"the {split} split's clips or labels")
+    audio = stored.get("audio", {}), current.get("audio", {})
+    for split in sorted(set(audio[0]) | set(audio[1])):
+        if audio[0].get(split) != audio[1].get(split):
+            found.append(f"the {split} split's audio files")
     stored_settings = stored.get("settings", {})
     keys = list(current["settings"])
     keys += [key for key in stored_settings if key not in current["settings"]]

@@ -25,10 +25,14 @@ from ast_lobes.compat.exports import (
     load_ckpt_weights,
     read_ckpt_state,
 )
-from ast_lobes.model.config import AudioSpectrogramTransformerConfig
+from ast_lobes.model.config import (
+    BLOCK_POOLINGS,
+    AudioSpectrogramTransformerConfig,
+)
 from ast_lobes.model.encoder import AudioSpectrogramTransformer
 from ast_lobes.model.head import (
     AudioClassificationHead,
+    BlockWeightedHead,
     DistillationHead,
     FrameLevelHead,
     head_kind,
@@ -53,6 +57,7 @@ HEADS = {
     "clip": AudioClassificationHead,
     "pair": DistillationHead,
     "frames": FrameLevelHead,
+    "blocks": BlockWeightedHead,
 }
 
 
@@ -126,6 +131,8 @@ def head_settings(head):
             "use": head.use,
             "norm_eps": head.cls_head.norm.eps,
         }
+    if isinstance(head, BlockWeightedHead):
+        kind = "blocks"
     settings = {
         "kind": kind,
         "input_size": head.linear.in_features,
@@ -133,6 +140,8 @@ def head_settings(head):
     }
     if kind == "frames":
         settings["pooling"] = head.pooling
+    if kind == "blocks":
+        settings["n_blocks"] = head.n_blocks
     settings["norm_eps"] = head.norm.eps
     return settings
 
@@ -146,15 +155,23 @@ def pipeline_from_description(description, source):
         if kind not in HEADS:
             raise ValueError(f"head kind {kind!r}, not one of {list(HEADS)}")
         mean, std = description["normalization"]
+        config = AudioSpectrogramTransformerConfig(**encoder_fields)
+        blocks = config.pooling in BLOCK_POOLINGS
+        if (kind == "blocks") != blocks or (
+            blocks and head.get("n_blocks") != config.depth
+        ):
+            raise ValueError(
+                f"pooling {config.pooling!r} of {config.depth} blocks and "
+                f"a {kind} head of {head.get('n_blocks')} blocks: a blocks "
+                "head reads a blocks_* pooling of each block"
+            )
         return AudioClassificationPipeline(
             KaldiFbank(**description["front_end"]),
             FbankNormalization(
                 (float(mean), float(std)),
                 bool(description.get("per_clip_mean", False)),
             ),
-            AudioSpectrogramTransformer(
-                AudioSpectrogramTransformerConfig(**encoder_fields)
-            ),
+            AudioSpectrogramTransformer(config),
             HEADS[kind](**head),
         )
     except (

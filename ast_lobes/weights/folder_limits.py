@@ -27,7 +27,7 @@ MAX_SIZE = 1 << 20
 POSITIVE_SIZES = {
     "encoder": ("embed_dim", "depth", "num_heads", "input_fdim",
                 "target_length", "fstride", "tstride", "stem_layers"),
-    "head": ("input_size", "n_labels"),
+    "head": ("input_size", "n_labels", "n_blocks"),
     "front_end": ("sample_rate", "n_mels", "target_length"),
 }  # fmt: skip
 COUNTS = {

@@ -16,25 +16,33 @@ Authors
 """
 
 import os
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ast_lobes.audio.fbank import FbankNormalization, KaldiFbank
 from ast_lobes.compat.exports import is_yaml_export
+from ast_lobes.model.encoder import AudioSpectrogramTransformer
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.weights.exported import (
     DESCRIPTION_FILE,
     ExportedModel,
     load_exported_model,
 )
-from ast_lobes.weights.files import UnsafeModelFolderError
+from ast_lobes.weights.files import (
+    CheckpointError,
+    UnsafeModelFolderError,
+    load_state_dict_exactly,
+)
 from ast_lobes.weights.labels import audioset_label_names
 from ast_lobes.weights.published import (
     checkpoint_modules,
     default_front_end,
     read_ast_checkpoint,
 )
+from ast_lobes.weights.self_supervised import CONFIG_FILE as SSAST_CONFIG_FILE
+from ast_lobes.weights.self_supervised import read_pretrained_encoder
 
 
 class SpeechBrainClassifier(nn.Module):
@@ -183,6 +191,111 @@ def load_model_source(source, savedir=None, trust_code=False, **published):
     if os.path.isfile(os.path.join(source, "hyperparams.yaml")):
         return load_speechbrain_classifier(source, savedir, trust_code)
     return load_published_model(source, savedir, **published)
+
+
+@dataclass
+class EncoderSource:
+    """A pretrained encoder with the front end it was trained with: what
+    ``load_encoder_source`` gives.
+
+    Arguments
+    ---------
+    encoder : ast_lobes.AudioSpectrogramTransformer
+        The encoder (fp32, eval mode).
+    compute_features : ast_lobes.KaldiFbank
+        Its front end (sample rate, mel bins, frame shift, frames).
+    normalize : ast_lobes.FbankNormalization
+        Its fbank scaling.
+    kind : str
+        ``exported`` (a model folder of this project), ``published`` (a
+        published AST: name, ``.pth``, Hugging Face folder or hub id) or
+        ``ssast`` (an encoder folder of masked patch pretraining).
+    """
+
+    encoder: nn.Module
+    compute_features: KaldiFbank
+    normalize: FbankNormalization
+    kind: str
+
+    def front_end(self):
+        """The front end's settings (``sample_rate``, ``n_mels``,
+        ``frame_shift``, ``norm_mean``, ``norm_std``,
+        ``per_clip_mean``), as a recipe's keys."""
+        features = self.compute_features
+        return {
+            "sample_rate": int(features.sample_rate),
+            "n_mels": int(features.n_mels),
+            "frame_shift": float(features.frame_shift),
+            "norm_mean": float(self.normalize.mean),
+            "norm_std": float(self.normalize.std),
+            "per_clip_mean": bool(self.normalize.per_clip_mean),
+        }
+
+
+def load_encoder_source(source, savedir=None):
+    """The encoder and front end of any source ``load_model_source``
+    reads, or of an encoder folder of masked patch pretraining
+    (``recipes/SSAST``: ``encoder.json`` and ``encoder.ckpt``), which has
+    no head: what a new head is trained on (transfer).
+
+    Arguments
+    ---------
+    source : str
+        An exported model folder of this project, a published AST (a
+        registry name, an original ``.pth``, a Hugging Face folder or hub
+        id) or an SSAST encoder folder.
+    savedir : str or None
+        Where downloads go.
+
+    Returns
+    -------
+    EncoderSource
+
+    Raises
+    ------
+    CheckpointError
+        For a source that does not load, or that holds no AST encoder,
+        naming it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from ast_lobes import AudioSpectrogramTransformer
+    >>> from ast_lobes.weights.self_supervised import save_pretrained_encoder
+    >>> encoder = AudioSpectrogramTransformer(model_size=None, embed_dim=32,
+    ...     depth=1, num_heads=2, target_length=96, fstride=16, tstride=16)
+    >>> folder = save_pretrained_encoder(tempfile.mkdtemp(), encoder,
+    ...     {"sample_rate": 16000, "n_mels": 128, "normalization": [-4, 4]})
+    >>> loaded = load_encoder_source(folder)
+    >>> loaded.kind, loaded.front_end()["norm_mean"]
+    ('ssast', -4.0)
+    """
+    source = str(source)
+    if os.path.isfile(os.path.join(source, SSAST_CONFIG_FILE)):
+        state, config, front_end = read_pretrained_encoder(source)
+        encoder = AudioSpectrogramTransformer(config)
+        load_state_dict_exactly(encoder, state, source)
+        compute_features = KaldiFbank(
+            sample_rate=front_end.get("sample_rate", 16000),
+            n_mels=front_end.get("n_mels", config.input_fdim),
+            target_length=front_end.get("target_length"),
+        )
+        normalize = FbankNormalization(
+            tuple(front_end.get("normalization", (0.0, 1.0)))
+        )
+        return EncoderSource(encoder.eval(), compute_features, normalize,
+                             "ssast")  # fmt: skip
+    kind = "exported" if is_project_export(source) else "published"
+    model = load_model_source(source, savedir, unnamed_labels=True)
+    pipeline = model.pipeline
+    encoder = getattr(pipeline, "bare_encoder", None)
+    if not isinstance(encoder, AudioSpectrogramTransformer):
+        raise CheckpointError(
+            f"{source}: holds a {type(encoder).__name__}, not an Audio "
+            "Spectrogram Transformer encoder to start from"
+        )
+    return EncoderSource(encoder.eval(), pipeline.compute_features,
+                         pipeline.normalize, kind)  # fmt: skip
 
 
 def label_columns(teacher_labels, student_labels, source):

@@ -37,6 +37,9 @@ what was measured and chosen)::
     python benchmarks/audiofolder/run_presets.py small_sets --sets notes \
         --seeds 1986 2 3 --presets teacher \
         teacher_then_online_mixup_student_no_noise
+    python benchmarks/audiofolder/run_presets.py small_sets --sets effects \
+        voices instruments --presets logreg transfer transfer_tune1 \
+        --pretrained results/source_words_notes/run/model
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -93,6 +96,7 @@ NO_SHIFT = ["--noise_scale", "0", "--noise_max_shift", "0"]
 EPOCHS_100 = ["--number_of_epochs", "100", "--lr_milestone_start", "75"]
 ADAMW = ["--weight_decay", "0.05", "--decoupled_weight_decay", "true"]
 ONLINE_TEACHER = ["--teacher_online", "true", "--teacher_draws", "0"]
+TRANSFER = ["--pretrained", "{pretrained}"]
 # name: (YAML, overrides, description); a {teacher} in an override is the
 # set's teacher logits (the teacher row runs first).
 # fmt: off
@@ -179,6 +183,19 @@ PRESETS = {
                     "frame patches, 128 x 4 AST, warm-up 200 steps"),
     "frames_wide_student": ("cpu.yaml", [*FRAMES, *NO_STEM, *WIDE, *STUDENT],
                             "frames_wide learning labels and the teacher"),
+    # a new head on a pretrained encoder ({pretrained}: --pretrained)
+    "transfer": ("cpu_transfer.yaml", TRANSFER,
+                 "cpu_transfer.yaml: a head on every block of the frozen "
+                 "source, the grid chosen on validation"),
+    "transfer_last_block": ("cpu_transfer.yaml",
+                            [*TRANSFER, "--block_weights", "false"],
+                            "transfer on the last block's output alone"),
+    "transfer_tune1": ("cpu_transfer.yaml",
+                       [*TRANSFER, "--tune_blocks", "1"],
+                       "transfer, then the last block trained with it"),
+    "transfer_tune2": ("cpu_transfer.yaml",
+                       [*TRANSFER, "--tune_blocks", "2"],
+                       "transfer, then the last two blocks trained with it"),
 }
 # fmt: on
 # What a cpu.yaml preset does not name is as when the presets were first
@@ -212,6 +229,8 @@ PRESETS = {
     for name, (yaml, overrides, text) in PRESETS.items()
 }
 REFERENCES = ("logreg", "teacher")
+FROM_SCRATCH = [name for name, (_, overrides, _) in PRESETS.items()
+                if "{pretrained}" not in " ".join(overrides)]  # fmt: skip
 
 
 def split_options(n_folds, seed=SPLIT_SEED):
@@ -351,7 +370,8 @@ def stored_results(output, sets, presets, seeds=(SPLIT_SEED,)):
     return rows
 
 
-def measure(sets_dir, output, sets, presets, n_folds=1, seeds=(SPLIT_SEED,)):
+def measure(sets_dir, output, sets, presets, n_folds=1, seeds=(SPLIT_SEED,),
+            pretrained=None):  # fmt: skip
     rows = {}
     for name in sets:
         table = os.path.join(sets_dir, name, "clips.csv")
@@ -377,7 +397,8 @@ def measure(sets_dir, output, sets, presets, n_folds=1, seeds=(SPLIT_SEED,)):
                         run_folder(output, name, "teacher", seed), *logits
                     )
                     runs.append(run_recipe(
-                        yaml, [o.format(teacher=teacher) for o in overrides],
+                        yaml, [o.format(teacher=teacher, pretrained=pretrained)
+                               for o in overrides],
                         folder, table, n_folds, seed,
                     ))  # fmt: skip
                 rows[name, preset] = over_seeds(runs)
@@ -449,9 +470,12 @@ def main(argv=None):
     parser.add_argument("sets_dir")
     parser.add_argument("--output", default="results/small_sets")
     parser.add_argument("--sets", nargs="+", choices=SETS, default=SETS)
-    parser.add_argument("--presets", nargs="+",
-                        choices=["logreg", *PRESETS],
-                        default=["logreg", *PRESETS])  # fmt: skip
+    parser.add_argument(
+        "--presets", nargs="+", choices=["logreg", *PRESETS],
+        default=["logreg", *FROM_SCRATCH],
+        help="default: every preset but the transfer ones (those need "
+        "--pretrained)",
+    )  # fmt: skip
     parser.add_argument(
         "--n_folds",
         type=int,
@@ -469,7 +493,18 @@ def main(argv=None):
     )
     parser.add_argument("--table_only", action="store_true",
                         help="print the results already measured")  # fmt: skip
+    parser.add_argument(
+        "--pretrained",
+        default=None,
+        help="the source of the transfer presets (a model "
+        "folder, a published AST...; make_source.py)",
+    )
     args = parser.parse_args(argv)
+    if not args.pretrained and not args.table_only and any(
+        "{pretrained}" in " ".join(PRESETS[p][1]) for p in args.presets
+        if p in PRESETS
+    ):  # fmt: skip
+        parser.error("the transfer presets need --pretrained SOURCE")
     if args.n_folds > 1 and args.seeds != [SPLIT_SEED]:
         parser.error("--seeds and --n_folds: choose one (a spread over "
                      "training seeds, or over folds)")  # fmt: skip
@@ -485,7 +520,7 @@ def main(argv=None):
         rows = stored_results(args.output, args.sets, presets, args.seeds)
     else:
         rows = measure(args.sets_dir, args.output, args.sets, presets,
-                       args.n_folds, args.seeds)  # fmt: skip
+                       args.n_folds, args.seeds, args.pretrained)  # fmt: skip
     text = table_text(rows, args.sets, presets)
     print("\n" + text)
     with open(os.path.join(args.output, "table.md"), "w") as handle:

@@ -14,6 +14,12 @@ To run::
 
     python train.py hparams/cpu.yaml --data_folder /path/to/my_sounds
     python train.py hparams/ast.yaml --table labels.csv --group_column speaker
+    python train.py hparams/cpu_transfer.yaml --data_folder /path/to/my_sounds \
+        --pretrained audioset_10_10_0.4593
+
+``cpu_transfer.yaml`` trains a new head (and, with ``tune_blocks``, the
+last blocks) on a pretrained encoder's stored outputs
+(``ast_lobes.training.transfer``); the source decides the front end.
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -49,6 +55,10 @@ from ast_lobes.training.recipe import (  # noqa: E402
     recipe_pipeline,
     run_main,
     train_classifier,
+)
+from ast_lobes.training.transfer import (  # noqa: E402
+    source_overrides,
+    train_transfer,
 )
 
 TABLE_OPTIONS = (
@@ -136,11 +146,12 @@ def data_overrides(summary, overrides):
 CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
     "stem_channels", "stem_kind", "image_stem_channels", "image_stem_bands",
-    "stem_layers", "stem_norm", "pretrained_ast", "number_of_epochs",
+    "stem_layers", "stem_norm", "pretrained", "number_of_epochs",
     "batch_size", "lr", "weight_decay", "decoupled_weight_decay", "loss",
     "target_length", "norm_mean", "norm_std", "seed", "split_seed",
     "teacher", "teacher_loss", "teacher_online", "mixup_probability",
-    "noise_scale", "noise_max_shift", "weight_ema_epochs",
+    "noise_scale", "noise_max_shift", "weight_ema_epochs", "tune_blocks",
+    "block_weights", "encoder_precision",
 )  # fmt: skip
 
 
@@ -157,7 +168,10 @@ def model_card(hparams, summary, data, trained):
         "source": str(data),
         "test_metrics": {k: float(stats[k]) for k in metrics if k in stats},
         "per_class": trained.test_per_class,
-        "settings": {k: hparams[k] for k in CARD_SETTINGS if k in hparams},
+        "settings": {
+            **{k: hparams[k] for k in CARD_SETTINGS if k in hparams},
+            **(trained.notes or {}),
+        },
     }
 
 
@@ -286,6 +300,10 @@ def train_split(hparams_file, run_opts, overrides, fold=None, plain=None,
     pipeline, for a student whose teacher runs online)."""
     if plain is None:
         plain = read_plain_hparams(hparams_file, overrides)
+    transfer = "tune_blocks" in plain  # a pretrained encoder's new head
+    if transfer:  # the source decides its front end
+        overrides = {**overrides, **source_overrides(plain, overrides)}
+        plain = read_plain_hparams(hparams_file, overrides)
     options, summary = prepare_data(plain, fold)
     overrides = {**overrides, **data_overrides(summary, overrides)}
     hparams = load_experiment(hparams_file, overrides)
@@ -296,7 +314,8 @@ def train_split(hparams_file, run_opts, overrides, fold=None, plain=None,
         split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid", "test")
     }
-    trained = train_classifier(hparams, run_opts, manifests)
+    train = train_transfer if transfer else train_classifier
+    trained = train(hparams, run_opts, manifests)
     key = hparams["best_key"]
     exported = os.path.isdir(hparams["export_folder"])
     if not sb.utils.distributed.if_main_process():

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from esc50_prepare import prepare_esc50  # noqa: E402
 
+from ast_lobes.compat.aliases import renamed_options  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.recipe import (  # noqa: E402
@@ -103,7 +104,7 @@ def run_folds_in_parallel(folds, workers, overrides):
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
-    overrides = parse_overrides(overrides)
+    overrides = renamed_options(parse_overrides(overrides))
     plain = read_plain_hparams(hparams_file, overrides)
     folds = [int(fold) for fold in plain["folds"]]
     rooted = fold_root_overrides(overrides, len(folds))

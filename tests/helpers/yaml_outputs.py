@@ -26,14 +26,36 @@ YAML_FILES = sorted(
 
 
 def offline_overrides(text, folder):
-    """Placeholders filled; downloads of starting weights switched off."""
+    """Placeholders filled; downloads of starting weights switched off; a
+    transfer's source (``source_encoder``) a small seeded encoder folder
+    (``tiny_source``)."""
     overrides = {}
     if "\ndata_folder: !PLACEHOLDER" in text:
         overrides["data_folder"] = str(folder)
-    for key in ("imagenet_weights", "pretrained_ast"):
+    for key in ("imagenet_weights", "pretrained"):
         if f"\n{key}:" in text:
             overrides[key] = None
+    if "!apply:ast_lobes.source_encoder" in text:
+        overrides.update(pretrained=tiny_source(folder), embed_dim=32,
+                         depth=2)  # fmt: skip
     return overrides
+
+
+def tiny_source(folder):
+    """An SSAST encoder folder of a seeded 32-dim, 2-block AST."""
+    from ast_lobes import AudioSpectrogramTransformer
+    from ast_lobes.weights.self_supervised import save_pretrained_encoder
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        encoder = AudioSpectrogramTransformer(
+            model_size=None, embed_dim=32, depth=2, num_heads=2,
+            target_length=100, fstride=16, tstride=16,
+        )  # fmt: skip
+    return save_pretrained_encoder(
+        os.path.join(str(folder), "tiny_source"), encoder,
+        {"sample_rate": 16000, "n_mels": 128, "normalization": [-4.0, 4.0]},
+    )  # fmt: skip
 
 
 def load_offline(path, folder):

@@ -122,14 +122,17 @@ def test_moved_modules_and_names_warn():
 def test_renamed_recipe_options_say_their_new_names():
     printed = io.StringIO()
     overrides = aliases.renamed_options(
-        {"max_frames": 512, "patch_stride": 12, "seed": 1}, printed
-    )
+        {"max_frames": 512, "patch_stride": 12, "seed": 1,
+         "pretrained_ast": "a.pth"}, printed,
+    )  # fmt: skip
     assert overrides == {"max_target_length": 512, "fstride": 12,
-                         "tstride": 12, "seed": 1}  # fmt: skip
+                         "tstride": 12, "seed": 1,
+                         "pretrained": "a.pth"}  # fmt: skip
     assert "--patch_stride is now --fstride and --tstride" in (
         printed.getvalue()
     )
-    assert printed.getvalue().count("goes away in 0.5.0") == 2
+    assert "--pretrained_ast is now --pretrained" in printed.getvalue()
+    assert printed.getvalue().count("goes away in 0.5.0") == 3
 
 
 def test_an_old_model_folder_is_read_with_a_warning():

@@ -28,7 +28,7 @@ RECORDED_OUTPUTS = os.path.join(
 
 
 def test_the_yaml_files_are_found():
-    assert len(YAML_FILES) == 11
+    assert len(YAML_FILES) == 12
 
 
 @pytest.mark.parametrize(

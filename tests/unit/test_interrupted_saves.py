@@ -168,3 +168,31 @@ def test_two_processes_keep_one_intra_epoch_checkpoint(tmp_path):
     assert sorted(os.listdir(tmp_path / "save" / kept)) == [
         "CKPT.yaml", "model.ckpt"
     ]  # fmt: skip
+
+
+def test_a_save_reads_the_checkpoints_as_often_the_hundredth_time(
+    tmp_path, monkeypatch
+):
+    """SpeechBrain's shared default list of ``importance_keys`` grew by
+    one key a save, so each save listed the checkpoints more often than
+    the one before."""
+    listed = []
+    original = Checkpointer.list_checkpoints
+
+    def counted(self):
+        listed.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Checkpointer, "list_checkpoints", counted)
+    checkpointer = AtomicCheckpointer(tmp_path, {"m": torch.nn.Linear(2, 2)})
+    per_save = []
+    for epoch in range(1, 31):
+        before = len(listed)
+        checkpointer.save_and_keep_only(
+            meta={"accuracy": epoch % 7, "epoch": epoch},
+            max_keys=["accuracy"], num_to_keep=1,
+        )  # fmt: skip
+        per_save.append(len(listed) - before)
+    assert per_save[-1] == per_save[1]
+    kept = {c.meta["epoch"] for c in checkpointer.list_checkpoints()}
+    assert kept == {27, 30}  # the best (accuracy 6) and the latest

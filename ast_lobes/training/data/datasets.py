@@ -61,6 +61,30 @@ def build_label_encoder(path, train_csv, label_column="label"):
     return encoder
 
 
+def clip_targets(labels, label_encoder, where="", csv_path="the manifest"):
+    """The float targets ``[n_classes]`` of a manifest cell's labels: one-
+    hot for one label, multi-hot for several; an unknown label is refused
+    (``where``: the clip, first in the message).
+
+    Example
+    -------
+    >>> encoder = CategoricalEncoder()
+    >>> encoder.update_from_iterable(["cat", "dog", "owl"])
+    >>> clip_targets("owl;cat", encoder)
+    tensor([1., 0., 1.])
+    """
+    n_classes = len(label_encoder)
+    targets = torch.zeros(n_classes)
+    for label in split_labels(labels):
+        if label not in label_encoder.lab2ind:
+            raise UnknownLabelError(
+                f"{where}label {label!r} in {csv_path} is not one of the "
+                f"{n_classes} training labels"
+            )
+        targets[label_encoder.lab2ind[label]] = 1.0
+    return targets
+
+
 def classification_dataset(
     csv_path,
     label_encoder,
@@ -93,7 +117,6 @@ def classification_dataset(
     speechbrain.dataio.dataset.DynamicItemDataset
     """
     dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(csv_path)
-    n_classes = len(label_encoder)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -103,15 +126,7 @@ def classification_dataset(
     @sb.utils.data_pipeline.takes("wav", label_column)
     @sb.utils.data_pipeline.provides("targets")
     def label_pipeline(wav, labels):
-        targets = torch.zeros(n_classes)
-        for label in split_labels(labels):
-            if label not in label_encoder.lab2ind:
-                raise UnknownLabelError(
-                    f"{wav}: label {label!r} in {csv_path} is not one of the "
-                    f"{n_classes} training labels"
-                )
-            targets[label_encoder.lab2ind[label]] = 1.0
-        return targets
+        return clip_targets(labels, label_encoder, f"{wav}: ", csv_path)
 
     dataset.add_dynamic_item(audio_pipeline)
     dataset.add_dynamic_item(label_pipeline)
