@@ -197,7 +197,6 @@ class StoredOutputs:
         self.precision = precision
         self.first = first
         self.features = pipeline.features
-        self.calls = 0
 
     @torch.inference_mode()
     def __call__(self, wavs, lens):
@@ -209,7 +208,6 @@ class StoredOutputs:
                 "stored outputs need clips padded to "
                 "target_length (frame lengths below 1)"
             )
-        self.calls += 1
         dtype = self.encoder.patch_embed.proj.weight.dtype
         autocast = (
             torch.autocast("cpu", dtype=torch.bfloat16)

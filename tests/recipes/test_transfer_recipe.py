@@ -182,6 +182,28 @@ def test_tuned_blocks_on_a_multi_label_table(source, tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert tagged.returncode == 0, tagged.stderr[-3000:]
+    # SpeechBrain's own loader and the tagger give the model's scores
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    from pretrained_interfaces import AudioTagger
+
+    wav = torch.from_numpy(
+        soundfile.read(tmp_path / "clips" / "g0_2.wav")[0]
+    ).float()[None]
+    with torch.no_grad():
+        expected = model.pipeline(wav)
+    classifier = EncoderClassifier.from_hparams(
+        source=str(tmp_path / "run" / "model"), savedir=str(tmp_path / "sb")
+    )
+    out = classifier.classify_batch(wav)[0].reshape(1, -1)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    tagger = AudioTagger.from_hparams(
+        source=str(tmp_path / "run" / "model"),
+        savedir=str(tmp_path / "tagger"), precision="fp32",
+    )  # fmt: skip
+    torch.testing.assert_close(tagger.scores_batch(wav),
+                               torch.sigmoid(expected), atol=1e-5,
+                               rtol=0)  # fmt: skip
 
 
 @pytest.mark.parametrize("args, message", [

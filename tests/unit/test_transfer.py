@@ -253,3 +253,39 @@ def test_a_spent_time_budget_keeps_what_was_stored(tmp_path):
     assert todo == [2, 3, 4]  # the two stored rows are kept
     fill_store(again, batches(todo), len(todo))
     assert again.finish()["x"].ravel().tolist() == [0, 0, 2, 2, 4]
+
+
+def test_a_hugging_face_folder_and_an_ssast_folder_are_sources(
+    hf_speechcommands_dir, tmp_path
+):
+    from ast_lobes import load_model_source
+    from ast_lobes.weights.self_supervised import save_pretrained_encoder
+    from ast_lobes.weights.sources import load_encoder_source
+
+    folder, _ = hf_speechcommands_dir
+    loaded = load_encoder_source(str(folder))
+    published = load_model_source(str(folder), unnamed_labels=True)
+    assert loaded.kind == "published"
+    assert loaded.front_end()["norm_mean"] == published.pipeline.normalize.mean
+    encoder = source_encoder(str(folder), block_weights=False)
+    fbank = torch.randn(2, 128, 128)
+    with torch.no_grad():
+        expected = published.pipeline.encoder(fbank)
+        torch.testing.assert_close(encoder(fbank), expected)
+
+    torch.manual_seed(0)
+    pretrained = AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=2, num_heads=2,
+        target_length=FRAMES, fstride=16, tstride=16,
+    )  # fmt: skip
+    ssast = save_pretrained_encoder(
+        str(tmp_path / "ssast"), pretrained,
+        {"sample_rate": 16000, "n_mels": 128, "normalization": [-3.0, 2.0]},
+    )  # fmt: skip
+    loaded = load_encoder_source(ssast)
+    assert (loaded.kind, loaded.front_end()["norm_std"]) == ("ssast", 2.0)
+    encoder = source_encoder(ssast, block_weights=True)  # untrained cls
+    assert encoder.pooling == "blocks_mean"
+    with torch.no_grad():
+        rows = encoder(torch.randn(1, FRAMES, 128))
+    assert rows.shape == (1, 2, 32)
