@@ -132,6 +132,12 @@ def read_json(path, required=HF_REQUIRED):
     if not os.path.isfile(path):
         return None
     settings = read_description_file(path)
+    kind = settings.get("model_type", "audio-spectrogram-transformer")
+    if required and kind != "audio-spectrogram-transformer":
+        raise CheckpointError(
+            f"{path}: model_type is {kind!r}, not "
+            "'audio-spectrogram-transformer'"
+        )
     check_hf_config(settings, path, required)
     return settings
 
