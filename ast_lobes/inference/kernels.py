@@ -14,6 +14,7 @@ Authors
 """
 
 import warnings
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +75,20 @@ def chunked_attention(q, k, v, attn_mask=None, chunk=256):
     return out
 
 
+def attention_with(attention, x, attend, attn_mask):
+    """timm ``Attention``'s inference forward with ``attend(q, k, v,
+    attn_mask)`` for its softmax attention."""
+    batch, n_tokens, _ = x.shape
+    qkv = attention.qkv(x).reshape(
+        batch, n_tokens, 3, attention.num_heads, attention.head_dim
+    )
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    q, k = attention.q_norm(q), attention.k_norm(k)
+    x = attend(q, k, v, attn_mask)
+    x = x.transpose(1, 2).reshape(batch, n_tokens, -1)
+    return attention.proj(attention.norm(x))
+
+
 class ChunkedAttention(Attention):
     """timm's ``Attention`` with ``chunked_attention`` for inference."""
 
@@ -81,15 +96,7 @@ class ChunkedAttention(Attention):
         """Same as timm's, with the attention product computed in blocks."""
         if self.training or is_causal or getattr(self, "gate", None):
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
-        batch, n_tokens, _ = x.shape
-        qkv = self.qkv(x).reshape(
-            batch, n_tokens, 3, self.num_heads, self.head_dim
-        )
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        q, k = self.q_norm(q), self.k_norm(k)
-        x = chunked_attention(q, k, v, attn_mask)
-        x = x.transpose(1, 2).reshape(batch, n_tokens, -1)
-        return self.proj(self.norm(x))
+        return attention_with(self, x, chunked_attention, attn_mask)
 
 
 def bf16_attention(q, k, v, attn_mask=None, fused=False):
@@ -129,15 +136,9 @@ class Bf16ProductsAttention(Attention):
         """Same as timm's, with the attention products in bf16."""
         if self.training or is_causal or getattr(self, "gate", None):
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
-        batch, n_tokens, _ = x.shape
-        qkv = self.qkv(x).reshape(
-            batch, n_tokens, 3, self.num_heads, self.head_dim
+        return attention_with(
+            self, x, partial(bf16_attention, fused=self.fused), attn_mask
         )
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        q, k = self.q_norm(q), self.k_norm(k)
-        x = bf16_attention(q, k, v, attn_mask, self.fused)
-        x = x.transpose(1, 2).reshape(batch, n_tokens, -1)
-        return self.proj(self.norm(x))
 
 
 def use_bf16_attention_products(blocks, device_type):
