@@ -44,9 +44,10 @@ MODES = ("hf-fp32", "fp32", "bf16", "bf16-autocast", "int8", "int8-dynamic",
 # Variants measured and not made modes (docs/fast_inference.md says why):
 # int8 weights per output channel in PyTorch and ONNX Runtime; ONNX
 # Runtime's transformer optimiser (onnxruntime.transformers.optimizer)
-# before the quantisation; each block's attention as ONNX Runtime's own
-# MultiHeadAttention node (com.microsoft) instead of ONNX's Attention.
-LEVERS = ("int8-dynamic-pc", "ort-int8-pc", "ort-int8-opt", "ort-int8-mha")
+# before the quantisation; and, for comparison, ort-int8 without its
+# fused MultiHeadAttention nodes (ONNX's own Attention node kept).
+LEVERS = ("int8-dynamic-pc", "ort-int8-pc", "ort-int8-opt",
+          "ort-int8-unfused")  # fmt: skip
 
 
 @functools.cache
@@ -308,47 +309,6 @@ def per_channel_int8(encoder):
     return InferenceEncoder(encoder, "int8-dynamic")
 
 
-def multi_head_attention_nodes(path, out, heads):
-    """Writes ``path``'s ONNX graph to ``out`` with each ONNX
-    ``Attention`` node, and the reshapes and transposes of its heads
-    around it, replaced by one ONNX Runtime ``MultiHeadAttention`` node
-    over the projections."""
-    import onnx
-    from onnx import helper
-
-    model = onnx.load(path)
-    graph = model.graph
-    made = {out: node for node in graph.node for out in node.output}
-    used = {}
-    for node in graph.node:
-        for name in node.input:
-            used.setdefault(name, []).append(node)
-    dropped, replaced = set(), {}
-    for node in graph.node:
-        if node.op_type != "Attention" or node.domain not in ("", "ai.onnx"):
-            continue
-        inputs = []
-        for name in node.input[:3]:  # Transpose(Reshape(projection))
-            transpose = made[name]
-            reshape = made[transpose.input[0]]
-            inputs.append(reshape.input[0])
-            dropped |= {id(transpose), id(reshape)}
-        [transpose] = used[node.output[0]]
-        [reshape] = used[transpose.output[0]]
-        dropped |= {id(node), id(transpose), id(reshape)}
-        replaced[id(node)] = helper.make_node(
-            "MultiHeadAttention", inputs, [reshape.output[0]],
-            domain="com.microsoft", num_heads=heads,
-        )  # fmt: skip
-    nodes = [replaced.get(id(n), n) for n in graph.node
-             if id(n) in replaced or id(n) not in dropped]  # fmt: skip
-    del graph.node[:]
-    graph.node.extend(nodes)
-    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    onnx.save(model, out)
-    return out
-
-
 def ort_lever_file(mode, encoder, folder):
     """The int8 ONNX file of ``encoder`` for an ONNX Runtime lever of
     ``LEVERS`` in ``folder`` (the encoder's every-token graph exported
@@ -358,6 +318,7 @@ def ort_lever_file(mode, encoder, folder):
     from ast_lobes.inference.onnx_runtime import (
         AllTokens,
         export_encoder_onnx,
+        fuse_multi_head_attention,
         quiet,
     )
 
@@ -372,9 +333,10 @@ def ort_lever_file(mode, encoder, folder):
     if mode == "ort-int8-pc":
         with quiet(["root"]):
             quantize_dynamic(
-                fp32, out, weight_type=QuantType.QInt8,
+                fp32, scratch, weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul"], per_channel=True,
             )  # fmt: skip
+        fuse_multi_head_attention(scratch, out, heads)
     elif mode == "ort-int8-opt":
         from onnxruntime.transformers.optimizer import optimize_model
 
@@ -383,10 +345,10 @@ def ort_lever_file(mode, encoder, folder):
                 fp32, model_type="vit", num_heads=heads, hidden_size=width
             )
         optimized.save_model_to_file(scratch)
-        quantize_onnx_int8(scratch, out)
-    else:  # ort-int8-mha
-        quantize_onnx_int8(fp32, scratch)
-        multi_head_attention_nodes(scratch, out, heads)
+        quantize_onnx_int8(scratch, scratch + ".int8")
+        fuse_multi_head_attention(scratch + ".int8", out, heads)
+    else:  # ort-int8-unfused: ONNX's own Attention node kept
+        quantize_onnx_int8(fp32, out)
     return out
 
 

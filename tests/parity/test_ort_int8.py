@@ -109,15 +109,44 @@ def test_export_is_cached_per_weights(cache, monkeypatch):
 def test_int8_linears_and_one_fp32_attention_node_per_block(cache):
     onnx = pytest.importorskip("onnx")
     converted = OrtInt8Encoder(small_encoder())  # 2 blocks
-    ops = [node.op_type for node in onnx.load(converted.path).graph.node]
-    # ONNX's Attention (opset 23) once per block, left in fp32: not
-    # rewritten as ONNX Runtime's QAttention, whose weights are inputs
-    assert ops.count("Attention") == 2 and "QAttention" not in ops
-    assert "Softmax" not in ops
+    nodes = onnx.load(converted.path).graph.node
+    ops = [node.op_type for node in nodes]
+    # one fused fp32 attention per block (ONNX Runtime's MultiHeadAttention
+    # over the projections): not ONNX's Attention, nor ONNX Runtime's
+    # QAttention, whose weights are inputs
+    assert ops.count("MultiHeadAttention") == 2 and "QAttention" not in ops
+    assert "Attention" not in ops and "Softmax" not in ops
+    # no head reshapes or transposes left around it
+    producer = {out: node.op_type for node in nodes for out in node.output}
+    for node in nodes:
+        if node.op_type == "MultiHeadAttention":
+            assert {producer[name] for name in node.input}.isdisjoint(
+                {"Reshape", "Transpose"}
+            )
+        elif node.op_type in ("Reshape", "Transpose"):
+            assert producer.get(node.input[0]) != "MultiHeadAttention"
     # the linear layers are int8: query, key, value (apart, no Split),
     # proj, fc1, fc2 of both blocks; the patch projection stays fp32
     assert ops.count("MatMulInteger") == 12 and "Split" not in ops
     assert "Conv" in ops and "ConvInteger" not in ops
+
+
+def test_fused_attention_computes_what_pytorch_does(tmp_path):
+    # fp32 graphs, nothing quantised: the fused node (4 heads, ONNX
+    # Runtime's kernel) against PyTorch's attention, to float precision
+    encoder = small_encoder()
+    plain = onnx_runtime.export_encoder_onnx(
+        onnx_runtime.AllTokens(encoder), encoder, str(tmp_path / "a.onnx")
+    )
+    fused = onnx_runtime.fuse_multi_head_attention(
+        plain, str(tmp_path / "fused.onnx"), heads=4
+    )
+    fbank = torch.randn(2, 150, 128)
+    with torch.no_grad():
+        expected = encoder(fbank, all_tokens=True).numpy()
+    session = onnx_runtime.new_session(fused)
+    out = session.run(None, {"fbank": fbank.numpy()})[0]
+    np.testing.assert_allclose(out, expected, atol=2e-5, rtol=1e-4)
 
 
 def test_inputs_the_graph_does_not_take_run_in_pytorch_fp32(cache, caplog):
