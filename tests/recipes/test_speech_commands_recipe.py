@@ -23,7 +23,10 @@ from speech_commands_prepare import (  # noqa: E402
 )
 
 from ast_lobes.audio.io import AudioFileError  # noqa: E402
-from ast_lobes.inference.decision import decide_precision  # noqa: E402
+from ast_lobes.inference.hardware import (  # noqa: E402
+    detect_hardware,
+    fast_precisions,
+)
 from ast_lobes.training.data.labelled_audio import DataError  # noqa: E402
 
 SMALL_MODEL = [
@@ -186,8 +189,11 @@ def test_smoke_run_tests_best_checkpoint_and_exports(sc_dir, tmp_path):
         "\n") if x]  # fmt: skip
     valid = {line["epoch"]: line["accuracy"] for line in lines[:-2]}
     assert sorted(valid) == [1, 2, 3]
-    auto = decide_precision("auto", "cpu")  # capabilities and the probe
-    assert [line["test"] for line in lines[-2:]] == ["test", f"test_{auto}"]
+    # auto is a mode this CPU runs at least as fast as fp32 (which one is
+    # the recipe's own probe's choice: the machine's load can change it)
+    assert lines[-2]["test"] == "test"
+    auto = lines[-1]["test"].removeprefix("test_")
+    assert auto in fast_precisions(detect_hardware("cpu")), lines[-1]
     test_accuracy = lines[-2]["accuracy"]
     log = (exp / "train_log.txt").read_text()
     assert "epoch: 3" in log and "test accuracy" in log
