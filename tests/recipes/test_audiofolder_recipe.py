@@ -628,7 +628,7 @@ def test_stored_outputs_for_an_online_teacher_are_refused_in_one_line(
     assert (
         "\nerror: t.npz: an online teacher (teacher_online: true) runs on "
         "every training batch, so it is a model, not stored outputs"
-    ) in result.stderr, result.stderr[-2000:]
+    ) in "\n" + result.stderr, result.stderr[-2000:]  # a line of its own
     assert "Traceback" not in result.stderr
 
 
