@@ -34,39 +34,49 @@ if "AST_LOBES_CACHE" not in os.environ:
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(TESTS, "helpers"))
 KINDS = ("unit", "parity", "recipes")
+SLOW_FIRST = ("recipes", "parity", "unit")
 
 from lazy_modules import settle_lazy_modules  # noqa: E402 (tests/helpers)
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``-n``) each test process takes the next test
+    when it finishes one (``--maxschedchunk 1`` unless given otherwise):
+    the slow tests come first (``pytest_collection_modifyitems``), and
+    xdist's default first chunks, a quarter of each process's share, put
+    every recipe test in one process's queue while the other ran out."""
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Marks each test with the kind of its folder (doctests: ``unit``);
-    first, so that SpeechBrain's lazy modules are settled before
-    hypothesis's plugin scans the modules (``lazy_modules``)."""
+    """Marks each test with the kind of its folder (doctests: ``unit``)
+    and puts the slow kinds first; first, so that SpeechBrain's lazy
+    modules are settled before hypothesis's plugin scans the modules
+    (``lazy_modules``)."""
     settle_lazy_modules()
+    kinds = {}
     for item in items:
         relative = os.path.relpath(str(item.path), TESTS)
         kind = relative.split(os.sep)[0]
         if kind not in KINDS:
             kind = "unit"
         item.add_marker("recipe" if kind == "recipes" else kind)
+        kinds[item] = kind
+    # the slow kinds first (recipes, then parity), each in its order: test
+    # processes that take the next test as they finish one
+    # (pytest_configure) end on short tests together, not one on a recipe
+    items.sort(key=lambda item: SLOW_FIRST.index(kinds[item]))
 
 
 @pytest.fixture
 def tiny_encoder():
     """A random 32-dim, 1-block AST on a 100-frame grid (stride 16)."""
-    from ast_lobes import AudioSpectrogramTransformer
+    from tagger_models import small_encoder  # tests/helpers
 
     torch.manual_seed(0)
-    return AudioSpectrogramTransformer(
-        model_size=None,
-        embed_dim=32,
-        depth=1,
-        num_heads=2,
-        target_length=100,
-        fstride=16,
-        tstride=16,
-    )
+    return small_encoder(1, 100)
 
 
 @pytest.fixture

@@ -50,12 +50,48 @@ class AudioClassificationHead(nn.Module):
 
     def __init__(self, input_size, n_labels, norm_eps=1e-5):
         super().__init__()
-        self.norm = nn.LayerNorm(input_size, eps=norm_eps)
-        self.linear = nn.Linear(input_size, n_labels)
+        add_norm_and_linear(self, input_size, n_labels, norm_eps)
 
     def forward(self, x):
         """Logits ``[..., n_labels]`` for embeddings ``[..., input_size]``."""
-        return self.linear(self.norm(x))
+        return norm_then_linear(self, x)
+
+
+def add_norm_and_linear(head, input_size, n_labels, norm_eps):
+    """Gives ``head`` a clip head's layers: ``norm`` (LayerNorm of
+    ``input_size``) then ``linear`` (to ``n_labels``), registered in this
+    order (after any the head registered before).
+
+    Example
+    -------
+    >>> head = nn.Module()
+    >>> add_norm_and_linear(head, 8, 3, 1e-6)
+    >>> head.norm.eps, head.linear.out_features
+    (1e-06, 3)
+    """
+    head.norm = nn.LayerNorm(input_size, eps=norm_eps)
+    head.linear = nn.Linear(input_size, n_labels)
+
+
+def norm_then_linear(head, x, dropout=None):
+    """``head.linear(dropout(head.norm(x)))``: the logits of a head with
+    ``add_norm_and_linear``'s layers, with ``dropout`` (a module, or
+    None: none) between the norm and the linear layer.
+
+    Example
+    -------
+    >>> head = AudioClassificationHead(8, 3)
+    >>> x = torch.randn(2, 8)
+    >>> torch.equal(norm_then_linear(head, x), head.linear(head.norm(x)))
+    True
+    >>> dropped = norm_then_linear(head, x, nn.Dropout(1.0))
+    >>> torch.equal(dropped, head.linear.bias.expand(2, 3))
+    True
+    """
+    normed = head.norm(x)
+    if dropout is not None:
+        normed = dropout(normed)
+    return head.linear(normed)
 
 
 class DistillationHead(nn.Module):
@@ -186,8 +222,7 @@ class FrameLevelHead(nn.Module):
                 f"pooling must be one of {self.POOLINGS}, not {pooling!r}"
             )
         self.pooling = pooling
-        self.norm = nn.LayerNorm(input_size, eps=norm_eps)
-        self.linear = nn.Linear(input_size, n_labels)
+        add_norm_and_linear(self, input_size, n_labels, norm_eps)
         if pooling == "attention":
             self.attention = nn.Linear(input_size, n_labels)
 
@@ -202,7 +237,7 @@ class FrameLevelHead(nn.Module):
     def frame_scores(self, steps):
         """Sigmoid scores ``[batch, steps, n_labels]``."""
         self.check(steps)
-        return torch.sigmoid(self.linear(self.norm(steps)))
+        return torch.sigmoid(norm_then_linear(self, steps))
 
     def clip_scores(self, steps):
         """Pooled scores ``[batch, n_labels]``."""
@@ -255,8 +290,7 @@ class BlockWeightedHead(nn.Module):
     def __init__(self, input_size, n_labels, n_blocks, norm_eps=1e-5):
         super().__init__()
         self.block_scores = nn.Parameter(torch.zeros(n_blocks))
-        self.norm = nn.LayerNorm(input_size, eps=norm_eps)
-        self.linear = nn.Linear(input_size, n_labels)
+        add_norm_and_linear(self, input_size, n_labels, norm_eps)
 
     @property
     def n_blocks(self):
@@ -281,7 +315,7 @@ class BlockWeightedHead(nn.Module):
 
     def forward(self, rows):
         """Logits ``[batch, 1, n_labels]``."""
-        return self.linear(self.norm(self.combine(rows)))
+        return norm_then_linear(self, self.combine(rows))
 
 
 def classification_head(input_size, n_labels, two_heads=False,

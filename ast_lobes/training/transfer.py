@@ -43,6 +43,7 @@ from ast_lobes.inference.decision import decide_precision
 from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.inference.probe import probe_shape
 from ast_lobes.model.encoder import pool_vector
+from ast_lobes.model.head import norm_then_linear
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.brain import AudioClassificationBrain
 from ast_lobes.training.budget import run_started
@@ -144,7 +145,7 @@ class TransferModel(nn.Module):
         its norm and its linear layer in training."""
         rows = self.rows(pooled, tokens)
         vector = self.head.combine(rows) if self.every_block else rows[:, -1:]
-        return self.head.linear(self.dropout(self.head.norm(vector))).squeeze(1)
+        return norm_then_linear(self.head, vector, self.dropout).squeeze(1)
 
 
 def encoder_rows(encoder, feats, first=None):

@@ -34,104 +34,23 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from kill_resume import (
+    checkpoints,
+    demo_shards,
+    differing_tensors,
+    exported_tensors,
+    kill_every_process,
+    recipe_command,
+    run_and_kill,
+)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TINY = [
-    "--model_size", "null", "--embed_dim", "32", "--depth", "1",
-    "--num_heads", "2", "--imagenet_weights", "null", "--fstride", "16",
-    "--tstride", "16", "--target_length", "98", "--batch_size", "2",
-    "--num_workers", "0", "--warmup_steps", "4", "--lr", "0.002",
-    "--mixup_probability", "0.5",
-]  # fmt: skip
-EXPORTS = ("model", "model_weight_averaged")
-
-
-def free_port():
-    """A TCP port free on this host now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def descendants(pid):
-    """The process ids below ``pid`` (children, theirs, ...), from
-    ``/proc`` (Linux)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def kill_every_process(process):
-    """SIGKILL to a launched run and every process below it (torchrun's
-    workers live in sessions of their own), at once."""
-    for pid in [process.pid, *descendants(process.pid)]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait()
-
-
-def checkpoints(save_folder):
-    """Names of the checkpoint folders whose meta file is written."""
-    if not os.path.isdir(save_folder):
-        return set()
-    return {
-        name for name in os.listdir(save_folder)
-        if os.path.isfile(os.path.join(save_folder, name, "CKPT.yaml"))
-    }  # fmt: skip
-
-
-def run_and_kill(command, save_folder, delay, after_checkpoints, log,
-                 timeout=600):  # fmt: skip
-    """Starts ``command`` and kills every process of it ``delay`` seconds
-    after its ``after_checkpoints``-th new checkpoint (after its start
-    with 0); returns ``"killed"``, or ``"finished"`` (exit status 0) when
-    it ended first."""
-    seen = checkpoints(save_folder)
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + timeout
-    try:
-        made = 0
-        while made < after_checkpoints and process.poll() is None:
-            now = checkpoints(save_folder)
-            made += len(now - seen)
-            seen = now
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no checkpoint in {timeout} s: {log}")
-            time.sleep(0.002)
-        time.sleep(delay)
-        if process.poll() is not None:
-            if process.returncode != 0:
-                raise RuntimeError(f"the run failed ({process.returncode}), "
-                                   f"see {log}")  # fmt: skip
-            return "finished"
-    finally:
-        kill_every_process(process)
-    return "killed"
 
 
 def run_to_end(command, log, timeout=900):
@@ -170,43 +89,6 @@ def checkpoint_gaps(command, save_folder, log, timeout=900):
     return (times[0] - started if times else 1.0), gaps
 
 
-def model_tensors(folder):
-    """The encoder's and head's tensors of an exported model folder, by
-    file and name."""
-    import torch
-
-    tensors = {}
-    for name in ("embedding_model.ckpt", "classifier.ckpt"):
-        state = torch.load(os.path.join(folder, name), weights_only=True)
-        for key, value in state.items():
-            tensors[f"{name}:{key}"] = value
-    return tensors
-
-
-def differing_tensors(first, second):
-    """Names of the tensors of two runs' exports that are not identical
-    (missing on one side included)."""
-    import torch
-
-    names = sorted(set(first) | set(second))
-    return [
-        name for name in names
-        if name not in first or name not in second
-        or not torch.equal(first[name], second[name])
-    ]  # fmt: skip
-
-
-def exported_tensors(output_folder):
-    """The tensors of a run's exports (``EXPORTS``), by folder."""
-    return {
-        f"{export}/{name}": value
-        for export in EXPORTS
-        for name, value in model_tensors(
-            os.path.join(output_folder, export)
-        ).items()
-    }
-
-
 def resumes(log_file):
     """``(step, epoch)`` of each ``resumed at step S of epoch E`` line."""
     if not os.path.isfile(log_file):
@@ -219,43 +101,6 @@ def resumes(log_file):
             r"resumed at step (\d+) of epoch (\d+)", text
         )  # fmt: skip
     ]
-
-
-def recipe_command(data, output, processes, args, extra=()):
-    """The recipe's command on ``processes`` processes (gloo, CPU)."""
-    launcher = [sys.executable]
-    if processes > 1:
-        launcher += ["-m", "torch.distributed.run",
-                     f"--nproc_per_node={processes}",
-                     f"--master_port={free_port()}"]  # fmt: skip
-    return [
-        *launcher, os.path.join(HERE, "train.py"),
-        os.path.join(HERE, "hparams", "balanced.yaml"),
-        "--csv_folder", data, "--clips_folder", os.path.join(data, "audio"),
-        "--output_folder", output, "--n_classes", str(args.labels), *TINY,
-        "--number_of_epochs", str(args.epochs),
-        "--average_epochs", f"[1, {args.epochs}]",
-        "--ckpt_interval_steps", str(args.interval), "--device", "cpu",
-        *(["--distributed_backend", "gloo"] if processes > 1 else []),
-        *extra,
-    ]  # fmt: skip
-
-
-def write_shards_for(data, output):
-    """The demo's training clips in shards of 8 in ``output``/shards (the
-    manifest from the prepare step alone); their brace pattern."""
-    from audioset_prepare import prepare_audioset
-
-    from ast_lobes.training.data.shards import write_shards
-
-    save = os.path.join(output, "save")
-    prepare_audioset(save, os.path.join(data, "class_labels_indices.csv"),
-                     "balanced", data, os.path.join(data, "audio"))  # fmt: skip
-    index = write_shards(os.path.join(save, "train.csv"),
-                         os.path.join(output, "shards"), 8,
-                         log=lambda line: None)  # fmt: skip
-    last = len(index["shards"]) - 1
-    return os.path.join(output, "shards", f"shard-{{000000..{last:06d}}}.tar")
 
 
 def soak(args, work):
@@ -272,10 +117,12 @@ def soak(args, work):
     for name, output in runs.items():
         extra = []
         if args.source == "shards":
-            extra = ["--train_shards", write_shards_for(data, output)]
+            pattern = demo_shards(data, output, "balanced", 8)
+            extra = ["--train_shards", pattern]
         commands[name] = lambda o=output, e=extra: recipe_command(
-            data, o, args.processes, args, e
-        )
+            data, o, args.processes, args.labels, args.epochs,
+            args.interval, e,
+        )  # fmt: skip
     started = time.monotonic()
     first, gaps = checkpoint_gaps(
         commands["whole"](), os.path.join(runs["whole"], "save"),

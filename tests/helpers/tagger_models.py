@@ -1,5 +1,5 @@
-"""Small taggers, exported model folders, noise clips and agreement
-records that the tagger and precision tests share."""
+"""Small encoders, pipelines and taggers, exported model folders, noise
+clips and agreement records that the tests share."""
 
 import hashlib
 import json
@@ -19,6 +19,42 @@ from ast_lobes import (
 from pretrained_interfaces import AudioTagger
 
 
+def small_encoder(depth=1, frames=100, tstride=16, **options):
+    """A random 32-dim AST of ``depth`` blocks of 2 heads on ``frames``
+    frames (frequency stride 16); ``options``: its other arguments
+    (``pooling``)."""
+    return AudioSpectrogramTransformer(
+        model_size=None, embed_dim=32, depth=depth, num_heads=2,
+        target_length=frames, fstride=16, tstride=tstride, **options,
+    )  # fmt: skip
+
+
+def small_pipeline(depth, head, frames=98, **options):
+    """A ``small_encoder`` (seed 0) and the head ``head(32)`` behind the
+    Kaldi fbank of ``frames`` frames normalised by (-5.0, 3.5), in eval
+    mode."""
+    torch.manual_seed(0)
+    encoder = small_encoder(depth, frames, **options)
+    return AudioClassificationPipeline(
+        KaldiFbank(target_length=frames), FbankNormalization((-5.0, 3.5)),
+        encoder, head(32),
+    ).eval()  # fmt: skip
+
+
+def export_small_source(folder, depth, frames=98, labels=("a", "b")):
+    """A ``small_pipeline`` of ``depth`` blocks with a clip head of
+    ``labels``, exported to ``folder`` as a recipe exports; the pipeline."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    pipeline = small_pipeline(
+        depth, lambda dim: AudioClassificationHead(dim, len(labels)), frames
+    )
+    encoder = CategoricalEncoder()
+    encoder.update_from_iterable(labels)
+    export_classifier(str(folder), pipeline, encoder)
+    return pipeline
+
+
 def tagger_over(encoder, head, names, target_length, normalization="audioset",
                 **options):  # fmt: skip
     """A tagger over ``encoder`` and ``head`` behind the Kaldi fbank of
@@ -32,10 +68,7 @@ def tagger_over(encoder, head, names, target_length, normalization="audioset",
 
 def small_tagger(target_length=1024, n_labels=4, seed=0):
     torch.manual_seed(seed)
-    encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=1, num_heads=2,
-        target_length=target_length, fstride=16, tstride=16,
-    )  # fmt: skip
+    encoder = small_encoder(1, target_length)
     head = AudioClassificationHead(32, n_labels)
     names = [f"label{i}" for i in range(n_labels)]
     return tagger_over(encoder, head, names, target_length, precision="fp32")
@@ -68,10 +101,7 @@ def noise_clips(folder, count=6, seed=3):
 
 def deep_tagger():
     torch.manual_seed(0)
-    encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=3, num_heads=2,
-        target_length=100, fstride=16, tstride=10,
-    )  # fmt: skip
+    encoder = small_encoder(3, 100, tstride=10)
     return tagger_over(
         encoder, AudioClassificationHead(32, 4), list("abcd"), 100,
         precision="fp32",

@@ -39,18 +39,35 @@ def tone(path, freq, seed, seconds=1.0, rate=16000, channels=1):
 ALONE = ("--teacher_recipe", "null")
 
 
-def run_recipe(tmp_path, *args, epochs=2, experiment="exp"):
+def recipe_args(tmp_path, *args, epochs=2, experiment="exp"):
     alone = () if "--teacher_recipe" in args else ALONE
-    command = [
-        sys.executable, os.path.join(RECIPE, "train.py"),
+    return [
         os.path.join(RECIPE, "hparams", "cpu.yaml"),
         "--experiment_folder", str(tmp_path / experiment),
         "--number_of_epochs", str(epochs), "--batch_size", "4", *alone,
         *args,
     ]  # fmt: skip
+
+
+def run_recipe(tmp_path, *args, epochs=2, experiment="exp"):
+    command = [
+        sys.executable, os.path.join(RECIPE, "train.py"),
+        *recipe_args(tmp_path, *args, epochs=epochs, experiment=experiment),
+    ]  # fmt: skip
     return subprocess.run(
         command, capture_output=True, text=True, cwd=tmp_path, timeout=600
     )
+
+
+def refused_run(tmp_path, monkeypatch, capsys, *args):
+    """``run_recipe`` in this process, for a run refused before it
+    trains (no interpreter start-up)."""
+    from recipe_main import run_in_process
+
+    monkeypatch.chdir(tmp_path)
+    return run_in_process(os.path.join(RECIPE, "train.py"),
+                          recipe_args(tmp_path, *args), monkeypatch,
+                          capsys)  # fmt: skip
 
 
 def read_rows(path):
@@ -346,9 +363,12 @@ def test_multi_label_table_with_grouped_folds(tmp_path):
         assert len(everything.tags) == 2
 
 
-def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
+def test_bad_input_is_refused_with_its_name(
+    class_folders, tmp_path, monkeypatch, capsys
+):
     (class_folders / "mid" / "notes.txt").write_text("not audio")
-    result = run_recipe(tmp_path, "--data_folder", str(class_folders))
+    result = refused_run(tmp_path, monkeypatch, capsys, "--data_folder",
+                         str(class_folders))  # fmt: skip
     assert result.returncode == 2  # one short message, no traceback
     assert "1 files that are not audio" in result.stderr
     assert "Traceback" not in result.stderr
@@ -373,19 +393,20 @@ def test_bad_input_is_refused_with_its_name(class_folders, tmp_path):
         "--valid_table", table("valid.csv", [f"{wav['mid']},low"]),
         "--test_table", table("test.csv", [f"{wav['high']},high"]),
     ]  # fmt: skip
-    result = run_recipe(tmp_path, *tables)
+    result = refused_run(tmp_path, monkeypatch, capsys, *tables)
     assert result.returncode == 2
     assert "classes only in valid or test, never trained on: high" in (
         result.stderr
     )
-    result = run_recipe(tmp_path, "--table", tables[1],
-                        "--data_folder", str(class_folders))  # fmt: skip
+    result = refused_run(tmp_path, monkeypatch, capsys, "--table",
+                         tables[1], "--data_folder",
+                         str(class_folders))  # fmt: skip
     assert result.returncode != 0
     assert "give one of --data_folder" in result.stderr
-    result = run_recipe(tmp_path, "--data_folder", str(class_folders),
-                        "--skip_other_files", "true", "--stem_kind", "time",
-                        "--patch_size", "[16,16]", "--fstride", "10",
-                        "--tstride", "10")  # fmt: skip
+    result = refused_run(tmp_path, monkeypatch, capsys, "--data_folder",
+                         str(class_folders), "--skip_other_files", "true",
+                         "--stem_kind", "time", "--patch_size", "[16,16]",
+                         "--fstride", "10", "--tstride", "10")  # fmt: skip
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "stem_kind 'time' reads every mel bin of a frame: set " in (
@@ -599,15 +620,15 @@ def test_a_student_that_cannot_be_is_refused_before_its_teacher_trains(
 
 
 def test_stored_outputs_for_an_online_teacher_are_refused_in_one_line(
-    class_folders, tmp_path
+    class_folders, tmp_path, monkeypatch, capsys
 ):
-    result = run_recipe(tmp_path, "--data_folder", str(class_folders),
-                        "--teacher", "t.npz", epochs=1)  # fmt: skip
+    result = refused_run(tmp_path, monkeypatch, capsys, "--data_folder",
+                         str(class_folders), "--teacher", "t.npz")  # fmt: skip
     assert result.returncode == 2
     assert (
         "\nerror: t.npz: an online teacher (teacher_online: true) runs on "
         "every training batch, so it is a model, not stored outputs"
-    ) in result.stderr, result.stderr[-2000:]
+    ) in "\n" + result.stderr, result.stderr[-2000:]  # a line of its own
     assert "Traceback" not in result.stderr
 
 
@@ -801,19 +822,17 @@ def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
     import random
 
     sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioSet"))
-    from soak_kill_resume import (
+    from kill_resume import (
         differing_tensors,
-        free_port,
         kill_every_process,
+        launcher,
         model_tensors,
         run_and_kill,
     )
 
     def command(name, interval):
         return [
-            sys.executable, "-m", "torch.distributed.run",
-            "--nproc_per_node=2", f"--master_port={free_port()}",
-            os.path.join(RECIPE, "train.py"),
+            *launcher(2), os.path.join(RECIPE, "train.py"),
             os.path.join(RECIPE, "hparams", "cpu.yaml"),
             "--data_folder", str(class_folders),
             "--output_folder", str(tmp_path / name), *ALONE,

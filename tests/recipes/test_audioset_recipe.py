@@ -19,25 +19,24 @@ sys.path.insert(0, RECIPE)
 
 from audioset_prepare import prepare_audioset  # noqa: E402
 from ensemble import main as ensemble_main  # noqa: E402
-from make_audioset_demo import make_demo_audioset  # noqa: E402
-from soak_kill_resume import (  # noqa: E402
+from kill_resume import (  # noqa: E402
+    demo_shards,
     differing_tensors,
     exported_tensors,
     kill_every_process,
+    launcher,
+    recipe_command,
     run_and_kill,
+    tiny_options,
 )
+from make_audioset_demo import make_demo_audioset  # noqa: E402
+from recipe_main import run_in_process  # noqa: E402 (tests/helpers)
 
 from ast_lobes.training.data.datasets import UnknownLabelError  # noqa: E402
 from ast_lobes.training.data.labelled_audio import DataError  # noqa: E402
 from pretrained_interfaces import AudioTagger  # noqa: E402
 
-SMALL = [
-    "--n_classes", "4", "--model_size", "null", "--embed_dim", "32",
-    "--depth", "1", "--num_heads", "2", "--imagenet_weights", "null",
-    "--fstride", "16", "--tstride", "16", "--target_length", "198",
-    "--batch_size", "4", "--num_workers", "0", "--warmup_steps", "4",
-    "--lr", "0.002",
-]  # fmt: skip
+SMALL = ["--n_classes", "4", *tiny_options(frames=198, batch_size=4)]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +90,9 @@ def test_prepare_reads_official_layout_and_reports_missing(
     assert balanced["train"]["listed"] == 24
 
 
-def test_a_sized_demo_is_prepared_alone_by_the_prepare_script(tmp_path):
+def test_a_sized_demo_is_prepared_alone_by_the_prepare_script(
+    tmp_path, monkeypatch, capsys
+):
     from make_audioset_demo import main as make_demo
 
     make_demo([str(tmp_path / "data"), "--balanced", "7", "--unbalanced",
@@ -99,11 +100,11 @@ def test_a_sized_demo_is_prepared_alone_by_the_prepare_script(tmp_path):
                "--clean"])  # fmt: skip
     labels = read_rows(tmp_path / "data" / "class_labels_indices.csv")
     assert len(labels) == 9 and labels[8]["display_name"] == "Shout"
-    result = subprocess.run(
-        [sys.executable, os.path.join(RECIPE, "audioset_prepare.py"),
-         os.path.join(RECIPE, "hparams", "full.yaml"),
+    result = run_in_process(
+        os.path.join(RECIPE, "audioset_prepare.py"),
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
          *data_args(tmp_path / "data", tmp_path / "exp"), *SMALL],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        monkeypatch, capsys,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train: 10 of 10 clips found" in result.stdout
@@ -202,36 +203,34 @@ def test_prepare_errors_name_the_file(audioset_dir, tmp_path):
 
 
 def test_a_malformed_segment_row_ends_the_recipe_in_one_line(
-    audioset_dir, tmp_path
+    audioset_dir, tmp_path, monkeypatch, capsys
 ):
     folder, _ = audioset_dir
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     with open(copy / "eval_segments.csv", "a") as handle:
         handle.write("broken, row\n")
-    result = subprocess.run(
-        [sys.executable, os.path.join(RECIPE, "train.py"),
-         os.path.join(RECIPE, "hparams", "full.yaml"),
+    result = run_in_process(
+        os.path.join(RECIPE, "train.py"),
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
          *data_args(copy, tmp_path / "exp"), *SMALL],
-        capture_output=True, text=True, cwd=ROOT,
+        monkeypatch, capsys,
     )  # fmt: skip
     assert result.returncode == 2
     assert "eval_segments.csv:" in result.stderr and "expected" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def free_port():
-    import socket
+def run_recipe(args, processes=1, timeout=600):
+    """Runs the recipe on ``processes`` processes to its end (every
+    process of it killed if it has not ended in ``timeout`` seconds); its
+    output."""
+    command = [*launcher(processes), os.path.join(RECIPE, "train.py"), *args]
+    return run_command(command, timeout)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
-
-def run_recipe(args, launcher=(sys.executable,), timeout=600):
-    """Runs the recipe to its end (every process of it killed if it has
-    not ended in ``timeout`` seconds); its output."""
-    command = [*launcher, os.path.join(RECIPE, "train.py"), *args]
+def run_command(command, timeout=600):
+    """Runs a recipe's ``command`` to its end (as ``run_recipe``)."""
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         cwd=ROOT,
@@ -341,8 +340,7 @@ def test_two_processes_split_the_evaluation_and_match_one_process(
          *data_args(folder, exp), *SMALL, "--number_of_epochs", "1",
          "--average_epochs", "[1, 1]", "--distributed_backend", "gloo",
          "--device", "cpu"],
-        launcher=(sys.executable, "-m", "torch.distributed.run",
-                  "--nproc_per_node=2", f"--master_port={free_port()}"),
+        processes=2,
     )  # fmt: skip
     saves = [n for n in os.listdir(exp / "save") if n.startswith("CKPT")]
     assert len(saves) == 1
@@ -378,34 +376,18 @@ def test_two_processes_split_the_evaluation_and_match_one_process(
         )
 
 
-def write_demo_shards(folder, exp):
-    """The demo's training clips in shards of 5, from the manifest the
-    recipe writes (prepared here with the recipe's own options)."""
-    from ast_lobes.training.data.shards import write_shards
-
-    prepare_audioset(
-        str(exp / "save"), str(folder / "class_labels_indices.csv"), "full",
-        str(folder), str(folder / "audio"),
-    )  # fmt: skip
-    index = write_shards(
-        str(exp / "save" / "train.csv"), str(exp / "shards"), 5,
-        log=lambda line: None,
-    )  # fmt: skip
-    last = len(index["shards"]) - 1
-    return str(exp / "shards" / f"shard-{{000000..{last:06d}}}.tar")
-
-
-def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
+def test_two_processes_train_from_shards_label_balanced(
+    audioset_dir, tmp_path, monkeypatch, capsys
+):
     folder, _ = audioset_dir
     exp = tmp_path / "shards_ddp"
-    pattern = write_demo_shards(folder, exp)
+    pattern = demo_shards(folder, exp, "full", 5)
     output = run_recipe(
         [os.path.join(RECIPE, "hparams", "full.yaml"),
          *data_args(folder, exp), *SMALL, "--number_of_epochs", "1",
          "--average_epochs", "[1, 1]", "--train_shards", pattern,
          "--distributed_backend", "gloo", "--device", "cpu"],
-        launcher=(sys.executable, "-m", "torch.distributed.run",
-                  "--nproc_per_node=2", f"--master_port={free_port()}"),
+        processes=2,
     )  # fmt: skip
     assert "Cannot automatically solve distributed sampling" not in output
     results = json.loads((exp / "results.json").read_text())
@@ -413,22 +395,22 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     assert (exp / "model" / "hyperparams.yaml").is_file()
     # resuming on other shards (one left out) is refused
     fewer = pattern.replace("{000000..", "{000001..")
-    refused = subprocess.run(
-        [sys.executable, os.path.join(RECIPE, "train.py"),
-         os.path.join(RECIPE, "hparams", "full.yaml"), *data_args(folder, exp),
+    refused = run_in_process(
+        os.path.join(RECIPE, "train.py"),
+        [os.path.join(RECIPE, "hparams", "full.yaml"), *data_args(folder, exp),
          *SMALL, "--number_of_epochs", "2", "--average_epochs", "[1, 1]",
          "--train_shards", fewer, "--device", "cpu"],
-        capture_output=True, text=True, cwd=ROOT,
+        monkeypatch, capsys,
     )  # fmt: skip
     assert refused.returncode != 0
     assert "the train split's clips or labels" in refused.stderr
     # shards that are not there: one line naming the index, exit status 2
-    missing = subprocess.run(
-        [sys.executable, os.path.join(RECIPE, "train.py"),
-         os.path.join(RECIPE, "hparams", "full.yaml"),
+    missing = run_in_process(
+        os.path.join(RECIPE, "train.py"),
+        [os.path.join(RECIPE, "hparams", "full.yaml"),
          *data_args(folder, tmp_path / "no_shards"), *SMALL,
          "--train_shards", str(tmp_path / "nowhere" / "shard-{0..1}.tar")],
-        capture_output=True, text=True, cwd=ROOT,
+        monkeypatch, capsys,
     )  # fmt: skip
     assert missing.returncode == 2
     assert "nowhere/shards.json: missing" in missing.stderr
@@ -446,11 +428,6 @@ def test_two_processes_train_from_shards_label_balanced(audioset_dir, tmp_path):
     report = json.loads((other / "save" / "prepare_report.json").read_text())
     assert list(report) == ["eval"]
     assert (other / "model" / "hyperparams.yaml").is_file()
-
-
-def launch_two_processes():
-    return (sys.executable, "-m", "torch.distributed.run",
-            "--nproc_per_node=2", f"--master_port={free_port()}")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -478,40 +455,34 @@ def test_two_processes_killed_inside_an_epoch_resume_to_the_same_weights(
     the uninterrupted run hung (its processes disagreed on the
     checkpoints), and a run resumed after an epoch's last step ended with
     other weights."""
+    import functools
     import random
 
     folder = long_eval_set
-    small = list(SMALL)
-    small[small.index("--batch_size") + 1] = "2"
-    small[small.index("--target_length") + 1] = "98"
     seed = random.randrange(10**6)
     rng = random.Random(seed)
-    interval, checkpoints, delay = "5", 1, 0.0
+    interval, checkpoints, delay = 5, 1, 0.0
     if kill == "at a random step":
-        interval, checkpoints = "2", rng.randint(1, 4)
+        interval, checkpoints = 2, rng.randint(1, 4)
         delay = rng.uniform(0, 0.1)
     runs = {}
     for name in ("whole", "killed"):
         exp = tmp_path / name
         extra = []
         if source == "shards":
-            extra = ["--train_shards", write_demo_shards(folder, exp)]
-        args = [
-            os.path.join(RECIPE, "hparams", "balanced.yaml"),
-            *data_args(folder, exp), *small, "--number_of_epochs", "2",
-            "--average_epochs", "[1, 2]", "--mixup_probability", "0.5",
-            "--ckpt_interval_steps", "1" if name == "whole" else interval,
-            "--distributed_backend", "gloo", "--device", "cpu", *extra,
-        ]  # fmt: skip
+            extra = ["--train_shards", demo_shards(folder, exp, "full", 5)]
+        # 2 processes, 4 labels, 2 epochs, a checkpoint every step or so
+        every = 1 if name == "whole" else interval
+        command = functools.partial(recipe_command, folder, exp, 2, 4, 2,
+                                    every, extra)  # fmt: skip
         if name == "killed":
             outcome = run_and_kill(
-                [*launch_two_processes(), os.path.join(RECIPE, "train.py"),
-                 *args], str(exp / "save"), delay, checkpoints,
+                command(), str(exp / "save"), delay, checkpoints,
                 str(tmp_path / "killed.log"),
             )  # fmt: skip
             assert outcome == "killed", f"ended before its kill (seed {seed})"
             assert not (exp / "model").exists()
-        output = run_recipe(args, launcher=launch_two_processes())
+        output = run_command(command())  # a new port each time
         runs[name] = exported_tensors(str(exp))
     resumed = re.findall(
         r"resumed at step (\d) of epoch (\d) from (\S+)",
@@ -534,7 +505,7 @@ def test_a_user_error_under_torchrun_is_one_line_a_process(
     folder, _ = audioset_dir
     message = "--lr given twice (0.002, then 0.1); give each option once"
     command = [
-        *launch_two_processes(), os.path.join(RECIPE, "train.py"),
+        *launcher(2), os.path.join(RECIPE, "train.py"),
         os.path.join(RECIPE, "hparams", "full.yaml"),
         *data_args(folder, tmp_path / "exp"), *SMALL,
         "--distributed_backend", "gloo", "--device", "cpu",

@@ -254,10 +254,50 @@ def test_a_head_sized_for_other_labels_is_refused_in_one_line(
     assert not list((tmp_path / "exp").rglob("CKPT*"))
 
 
-def test_an_option_the_yaml_has_not_is_refused_in_one_line(esc50_dir, tmp_path):
-    result = train(
-        ["--data_folder", str(esc50_dir), "--experiment_folder",
-         str(tmp_path / "exp"), "--lr_gama", "0.5"]
+def test_a_run_in_this_process_leaves_no_log_set_up_behind(
+    esc50_dir, tmp_path, monkeypatch, capsys
+):
+    """A refusal after the experiment folder is made (SpeechBrain's log
+    set up there) leaves the process's logging as it found it: the next
+    run in it, refused before it has a folder of its own, names no log of
+    the first (deleted meanwhile). Before, the first run's file handler
+    stayed on the root logger and the second said ``traceback in`` the
+    deleted folder's ``log.txt``."""
+    import logging
+    import shutil
+
+    from recipe_main import exit_status_of
+
+    script = os.path.join(RECIPE, "train.py")
+    argv = [
+        os.path.join(RECIPE, "hparams", "demo.yaml"),
+        "--data_folder", esc50_dir, "--folds", "[1]",
+        "--experiment_folder", tmp_path / "exp",
+    ]  # fmt: skip
+    handlers = list(logging.getLogger().handlers)
+    assert exit_status_of(script, [*argv, "--n_classes", "50"],
+                          monkeypatch) == 2  # fmt: skip
+    first = capsys.readouterr().err
+    assert f"traceback in {tmp_path / 'exp' / 'fold1' / 'log.txt'}" in first
+    assert logging.getLogger().handlers == handlers
+    shutil.rmtree(tmp_path / "exp")
+    assert exit_status_of(script, [*argv, "--fold", "2"], monkeypatch) == 2
+    second = capsys.readouterr().err
+    assert "--fold: train.py sets the fold of each run" in second
+    assert str(tmp_path) not in second  # no log of the first run named
+
+
+def test_an_option_the_yaml_has_not_is_refused_in_one_line(
+    esc50_dir, tmp_path, monkeypatch, capsys
+):
+    from recipe_main import run_in_process
+
+    result = run_in_process(
+        os.path.join(RECIPE, "train.py"),
+        [os.path.join(RECIPE, "hparams", "demo.yaml"), "--data_folder",
+         esc50_dir, "--experiment_folder", tmp_path / "exp", "--lr_gama",
+         "0.5"],
+        monkeypatch, capsys,
     )  # fmt: skip
     assert result.returncode == 2
     assert "--lr_gama: " in result.stderr

@@ -26,16 +26,30 @@ def write_noise(path, seconds, seed, rate=16000):
     soundfile.write(path, wave.astype(np.float32), rate)
 
 
-def pretrain(tmp_path, *args, epochs=1):
-    command = [
-        sys.executable, PRETRAIN, HPARAMS,
-        "--experiment_folder", str(tmp_path / "exp"),
+def pretrain_args(tmp_path, *args, epochs=1):
+    return [
+        HPARAMS, "--experiment_folder", str(tmp_path / "exp"),
         "--number_of_epochs", str(epochs), "--batch_size", "4",
         "--warmup_steps", "0", *args,
     ]  # fmt: skip
+
+
+def pretrain(tmp_path, *args, epochs=1):
     return subprocess.run(
-        command, capture_output=True, text=True, cwd=tmp_path, timeout=600
-    )
+        [sys.executable, PRETRAIN, *pretrain_args(tmp_path, *args,
+                                                  epochs=epochs)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+
+
+def refused(tmp_path, monkeypatch, capsys, *args):
+    """A run of ``pretrain``'s arguments refused before it trains, in this
+    process."""
+    from recipe_main import run_in_process
+
+    monkeypatch.chdir(tmp_path)
+    return run_in_process(PRETRAIN, pretrain_args(tmp_path, *args),
+                          monkeypatch, capsys)  # fmt: skip
 
 
 @pytest.fixture
@@ -102,10 +116,13 @@ def test_pretrain_resume_and_fine_tune(unlabelled, tmp_path):
     )
 
 
-def test_bad_audio_and_missing_sources_are_named(unlabelled, tmp_path):
+def test_bad_audio_and_missing_sources_are_named(
+    unlabelled, tmp_path, monkeypatch, capsys
+):
     folder, _ = unlabelled
     (folder / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
-    result = pretrain(tmp_path, "--unlabelled", f"[{folder}]")
+    result = refused(tmp_path, monkeypatch, capsys, "--unlabelled",
+                     f"[{folder}]")  # fmt: skip
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "1 unreadable audio files" in output and "broken.wav" in output
@@ -118,7 +135,8 @@ def test_bad_audio_and_missing_sources_are_named(unlabelled, tmp_path):
     assert (
         len(summary["skipped"]) == 1 and "broken.wav" in summary["skipped"][0]
     )
-    result = pretrain(tmp_path, "--unlabelled", f"[{tmp_path / 'nowhere'}]")
+    result = refused(tmp_path, monkeypatch, capsys, "--unlabelled",
+                     f"[{tmp_path / 'nowhere'}]")  # fmt: skip
     assert result.returncode != 0
     assert "nowhere: no such folder or file list" in (
         result.stdout + result.stderr

@@ -14,17 +14,9 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from speechbrain.dataio.encoder import CategoricalEncoder
+from tagger_models import export_small_source
 
-from ast_lobes import (
-    AudioClassificationHead,
-    AudioClassificationPipeline,
-    AudioSpectrogramTransformer,
-    FbankNormalization,
-    KaldiFbank,
-    export_classifier,
-    load_model_source,
-)
+from ast_lobes import load_model_source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "AudioFolder")
@@ -49,19 +41,8 @@ def tone(path, freqs, seed):
 @pytest.fixture
 def source(tmp_path):
     """A model folder of a 2-block AST (cls_dist) exported here."""
-    torch.manual_seed(0)
-    pipeline = AudioClassificationPipeline(
-        KaldiFbank(target_length=100), FbankNormalization((-5.0, 3.5)),
-        AudioSpectrogramTransformer(
-            model_size=None, embed_dim=32, depth=2, num_heads=2,
-            target_length=100, fstride=16, tstride=16,
-        ),
-        AudioClassificationHead(32, 2),
-    ).eval()  # fmt: skip
-    labels = CategoricalEncoder()
-    labels.update_from_iterable(["x", "y"])
     folder = tmp_path / "source"
-    export_classifier(str(folder), pipeline, labels)
+    export_small_source(folder, 2, 100, ("x", "y"))
     return str(folder)
 
 
@@ -215,14 +196,23 @@ def test_tuned_blocks_on_a_multi_label_table(source, tmp_path):
     (("--pretrained", "SOURCE", "--tune_blocks", "3"), r"error: --tune_blocks "
      r"3: give a number of blocks from 0 \(the head alone\) to 2"),
 ])  # fmt: skip
-def test_bad_input_is_one_line(source, tmp_path, args, message):
+def test_bad_input_is_one_line(
+    source, tmp_path, monkeypatch, capsys, args, message
+):
+    from recipe_main import run_in_process
+
     for label in ("low", "high"):
         for index in range(4):
             tone(tmp_path / "sounds" / label / f"{index}.wav",
                  [TONES[label]], index)  # fmt: skip
     args = [source if arg == "SOURCE" else arg for arg in args]
-    result = run_transfer(tmp_path, "--data_folder", "sounds",
-                          "--output_folder", "run", *args)  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    result = run_in_process(
+        os.path.join(RECIPE, "train.py"),
+        [os.path.join(RECIPE, "hparams", "cpu_transfer.yaml"), "--data_folder",
+         "sounds", "--output_folder", "run", *args],
+        monkeypatch, capsys,
+    )  # fmt: skip
     assert result.returncode == 2, result.stderr[-3000:]
     assert re.search(message, result.stderr), result.stderr[-3000:]
     assert len(result.stderr.strip().splitlines()) == 2  # and where it is

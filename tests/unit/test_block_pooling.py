@@ -6,16 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from speechbrain.dataio.encoder import CategoricalEncoder
+from tagger_models import small_encoder, small_pipeline
 
-from ast_lobes import (
-    AudioClassificationPipeline,
-    AudioSpectrogramTransformer,
-    BlockWeightedHead,
-    FbankNormalization,
-    KaldiFbank,
-    export_classifier,
-    load_model_source,
-)
+from ast_lobes import BlockWeightedHead, export_classifier, load_model_source
 
 FRAMES = 98  # a 1-s clip's frames
 
@@ -43,11 +36,7 @@ def reference_rows(encoder, fbank, pooling):
 @pytest.mark.parametrize("pooling", ["cls_dist", "cls", "mean"])
 def test_every_block_pooled_as_by_hand(pooling):
     torch.manual_seed(0)
-    encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=3, num_heads=2,
-        target_length=FRAMES, fstride=16, tstride=16,
-        pooling=f"blocks_{pooling}",
-    ).eval()  # fmt: skip
+    encoder = small_encoder(3, FRAMES, pooling=f"blocks_{pooling}").eval()
     fbank = torch.randn(2, FRAMES, 128)
     with torch.no_grad():
         rows = encoder(fbank)
@@ -60,16 +49,10 @@ def test_every_block_pooled_as_by_hand(pooling):
 
 
 def test_a_block_weighted_model_folder_loads_and_scores(tmp_path):
-    torch.manual_seed(0)
-    pipeline = AudioClassificationPipeline(
-        KaldiFbank(target_length=FRAMES), FbankNormalization((-5.0, 3.5)),
-        AudioSpectrogramTransformer(
-            model_size=None, embed_dim=32, depth=2, num_heads=2,
-            target_length=FRAMES, fstride=16, tstride=16,
-            pooling="blocks_mean",
-        ),
-        BlockWeightedHead(32, 3, 2),
-    ).eval()  # fmt: skip
+    pipeline = small_pipeline(
+        2, lambda dim: BlockWeightedHead(dim, 3, 2), FRAMES,
+        pooling="blocks_mean",
+    )  # fmt: skip
     with torch.no_grad():
         pipeline.classifier.block_scores.copy_(torch.tensor([0.3, -1.0]))
     labels = CategoricalEncoder()
@@ -96,10 +79,7 @@ def test_a_block_weighted_model_folder_loads_and_scores(tmp_path):
 def test_a_blocks_pooling_runs_in_pytorch_blocks_only():
     from ast_lobes import set_inference_precision
 
-    encoder = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=2, num_heads=2,
-        target_length=FRAMES, fstride=16, tstride=16, pooling="blocks_cls",
-    )  # fmt: skip
+    encoder = small_encoder(2, FRAMES, pooling="blocks_cls")
     pytest.importorskip("onnxruntime")
     with pytest.raises(ValueError, match="ort-int8 .* every block"):
         set_inference_precision(encoder, "ort-int8", force=True)

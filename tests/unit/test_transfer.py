@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from speechbrain.dataio.encoder import CategoricalEncoder
+from tagger_models import export_small_source, small_encoder
 
 from ast_lobes import (
     AudioClassificationHead,
@@ -18,7 +18,6 @@ from ast_lobes import (
     BlockWeightedHead,
     FbankNormalization,
     KaldiFbank,
-    export_classifier,
     source_encoder,
 )
 from ast_lobes.training.data.datasets import (
@@ -36,20 +35,8 @@ FRAMES = 98  # a 1-s clip's frames
 @pytest.fixture
 def source(tmp_path):
     """A real exported model folder (3 blocks, cls_dist) and its pipeline."""
-    torch.manual_seed(0)
-    pipeline = AudioClassificationPipeline(
-        KaldiFbank(target_length=FRAMES), FbankNormalization((-5.0, 3.5)),
-        AudioSpectrogramTransformer(
-            model_size=None, embed_dim=32, depth=3, num_heads=2,
-            target_length=FRAMES, fstride=16, tstride=16,
-        ),
-        AudioClassificationHead(32, 2),
-    ).eval()  # fmt: skip
-    labels = CategoricalEncoder()
-    labels.update_from_iterable(["a", "b"])
     folder = tmp_path / "source"
-    export_classifier(str(folder), pipeline, labels)
-    return str(folder), pipeline
+    return str(folder), export_small_source(folder, 3, FRAMES)
 
 
 def write_clips(folder, count=6, seed=0):
@@ -274,10 +261,7 @@ def test_a_hugging_face_folder_and_an_ssast_folder_are_sources(
         torch.testing.assert_close(encoder(fbank), expected)
 
     torch.manual_seed(0)
-    pretrained = AudioSpectrogramTransformer(
-        model_size=None, embed_dim=32, depth=2, num_heads=2,
-        target_length=FRAMES, fstride=16, tstride=16,
-    )  # fmt: skip
+    pretrained = small_encoder(2, FRAMES)
     ssast = save_pretrained_encoder(
         str(tmp_path / "ssast"), pretrained,
         {"sample_rate": 16000, "n_mels": 128, "normalization": [-3.0, 2.0]},
