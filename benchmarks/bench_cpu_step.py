@@ -1,20 +1,24 @@
 """Training steps of the AudioFolder CPU preset, as it runs them and as
 it ran them before 0.12.
 
-Milliseconds per training step (batch of 8 one-second clips, 98
-frames): the AST student of ``cpu.yaml`` with its image stem's
-convolutions in PyTorch's default layout or channels-last (what
-``run_stem_layer`` does in training), with Adam's per-tensor loop or the
-fused kernel (the YAMLs' ``fused: true``); the ECAPA-TDNN teacher of
-``cnn_teacher.yaml`` with each Adam; and the teacher's forward pass alone
-(what the student's stage runs on every batch). The variants take turns
-in one process, ``--rounds`` rounds of ``--steps`` steps; the table
-gives each one's median and its speed-up over the first row of its
-model.
+Milliseconds per training step (batch of 8 clips of ``--frames`` frames:
+98 for one second, 498 for five): the AST student of ``cpu.yaml`` with
+its image stem's convolutions in PyTorch's default layout or
+channels-last (what ``run_stem_layer`` does in training), with Adam's
+per-tensor loop or the fused kernel (the YAMLs' ``fused: true``), and
+its image stem's bands averaged by ``nn.AvgPool2d`` (before 0.13) or
+``BandMean``; the ECAPA-TDNN teacher of ``cnn_teacher.yaml`` with each
+Adam; the teacher's forward pass alone (what the student's stage runs on
+every batch); and the Kaldi fbank of the batch's waveforms (every clip,
+as before 0.13, or half of them: the mixed clips, the others kept,
+``fbank_cache_mb``). The variants take turns in one process,
+``--rounds`` rounds of ``--steps`` steps; the table gives each one's
+median and its speed-up over the first row of its model.
 
 Usage::
 
-    python benchmarks/bench_cpu_step.py [--rounds 8] [--steps 15]
+    python benchmarks/bench_cpu_step.py [--rounds 8] [--steps 15] \
+        [--frames 98]
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -34,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import header  # noqa: E402
 
 import ast_lobes.model.encoder as encoder_module  # noqa: E402
+from ast_lobes import KaldiFbank  # noqa: E402
 
 HPARAMS = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "recipes",
@@ -76,14 +81,27 @@ def variants():
     student, teacher = build("cpu.yaml"), build("cnn_teacher.yaml")
     feats = torch.randn(BATCH, FRAMES, 128)
     runs = []
-    for layout in ("default", "channels-last"):
-        for fused in (False, True):
-            opt = torch.optim.AdamW(student.parameters(), 1e-3, fused=fused)
-            runs.append((
-                f"AST student, stem {layout}, Adam "
-                f"{'fused' if fused else 'per tensor'}",
-                layout, lambda opt=opt: training_step(student, opt, feats),
-            ))  # fmt: skip
+    band_mean = student[0].patch_embed.image_pool
+    for layout, fused, pool in (
+        ("default", False, "AvgPool2d"), ("default", True, "AvgPool2d"),
+        ("channels-last", False, "AvgPool2d"),
+        ("channels-last", True, "AvgPool2d"),
+        ("channels-last", True, "BandMean"),
+    ):  # fmt: skip
+        opt = torch.optim.AdamW(student.parameters(), 1e-3, fused=fused)
+        pooling = band_mean
+        if pool == "AvgPool2d":
+            pooling = torch.nn.AvgPool2d((band_mean.width, 1))
+
+        def step(opt=opt, pooling=pooling):
+            student[0].patch_embed.image_pool = pooling
+            training_step(student, opt, feats)
+
+        runs.append((
+            f"AST student, stem {layout}, Adam "
+            f"{'fused' if fused else 'per tensor'}, bands {pool}",
+            layout, step,
+        ))  # fmt: skip
     for fused in (False, True):
         opt = torch.optim.Adam(teacher.parameters(), 1e-3, fused=fused)
         runs.append((
@@ -97,14 +115,25 @@ def variants():
 
     teacher.eval()
     runs.append(("ECAPA teacher, forward only", "default", teacher_forward))
+    fbank = KaldiFbank(target_length=FRAMES)
+    samples = 400 + 160 * (FRAMES - 1)  # FRAMES frames of 25 ms every 10
+    wavs = torch.randn(BATCH, samples)
+    for clips in (BATCH, BATCH // 2):
+        runs.append((
+            f"fbank of {clips} of the {BATCH} clips, forward only",
+            "default", lambda clips=clips: fbank(wavs[:clips]),
+        ))  # fmt: skip
     return runs, teacher
 
 
 def main(argv=None):
+    global FRAMES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--frames", type=int, default=FRAMES)
     args = parser.parse_args(argv)
+    FRAMES = args.frames
     runs, teacher = variants()
     channels_last = encoder_module.run_stem_layer
     times = {name: [] for name, _, _ in runs}
@@ -123,7 +152,7 @@ def main(argv=None):
     encoder_module.run_stem_layer = channels_last
     print(header())
     print()
-    print("| step (batch 8, 98 frames) | ms (median) | speed-up |")
+    print(f"| step (batch {BATCH}, {FRAMES} frames) | ms (median) | speed-up |")
     print("|---|---|---|")
     first = {}
     for name, _, _ in runs:

@@ -28,7 +28,9 @@ def mix_batch(wavs, lens, targets, partners, lambdas):
     Both clips have their mean removed; the partner is cut or zero-padded
     to the first clip's length; the mix ``l * first + (1 - l) * partner``
     has its mean removed again and keeps the first clip's length. Targets
-    are mixed with the same ``l``.
+    are mixed with the same ``l``. A clip of weight 1 is returned as it
+    was given (the fbank removes a clip's mean itself), so its fbank is
+    the one of its file, which can be kept from epoch to epoch.
 
     Arguments
     ---------
@@ -55,9 +57,9 @@ def mix_batch(wavs, lens, targets, partners, lambdas):
     >>> partners, lambdas = torch.tensor([1, 0]), torch.tensor([0.5, 1.0])
     >>> mixed, _, soft = mix_batch(
     ...     wavs, torch.ones(2), targets, partners, lambdas)
-    >>> mixed
+    >>> mixed  # the second clip, of weight 1, as it was
     tensor([[ 1., -1.],
-            [ 1., -1.]])
+            [ 2.,  0.]])
     >>> soft
     tensor([[0.5000, 0.5000],
             [0.0000, 1.0000]])
@@ -67,6 +69,7 @@ def mix_batch(wavs, lens, targets, partners, lambdas):
     weights = lambdas.to(centred).unsqueeze(1)
     mixed = weights * centred + (1 - weights) * centred[partners] * mask
     mixed = remove_mean(mixed, mask)
+    mixed = torch.where(weights == 1, wavs.float(), mixed)
     weights = weights.to(targets.dtype)
     targets = weights * targets + (1 - weights) * targets[partners]
     return mixed.to(wavs.dtype), lens, targets
@@ -122,11 +125,29 @@ class Mixup:
 
     def __call__(self, wavs, lens, targets):
         """Mixes a batch; returns ``(wavs, lens, targets)``."""
+        return self.mix(wavs, lens, targets)[:3]
+
+    def mix(self, wavs, lens, targets):
+        """Mixes a batch; returns ``(wavs, lens, targets, mixed)``, where
+        ``mixed`` (``[batch]``, bool) marks the clips that were mixed (the
+        others are as they were given).
+
+        Example
+        -------
+        >>> _ = torch.manual_seed(0)
+        >>> wavs = torch.randn(6, 800)
+        >>> out, _, _, mixed = Mixup(0.5).mix(wavs, torch.ones(6), torch.eye(6))
+        >>> bool(torch.equal(out[~mixed], wavs[~mixed])), bool(mixed.any())
+        (True, True)
+        """
         batch = wavs.shape[0]
         if batch < 2 or self.probability == 0:
-            return wavs, lens, targets
+            return wavs, lens, targets, torch.zeros(batch, dtype=torch.bool)
         partners, lambdas = self.draw(batch)
-        return mix_batch(wavs, lens, targets, partners.to(wavs.device), lambdas)
+        wavs, lens, targets = mix_batch(
+            wavs, lens, targets, partners.to(wavs.device), lambdas
+        )
+        return wavs, lens, targets, lambdas < 1
 
     def mix_features(self, inputs, targets):
         """Mixes stored features of a batch (a tuple of tensors ``[batch,

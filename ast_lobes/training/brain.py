@@ -11,7 +11,8 @@ It expects these hparams (see the recipes' YAML files):
   training stages ``spec_augment``, ``mixup`` and ``fbank_noise``,
   ``metrics_file``, ``multi_label`` (adds mAP, mAUC and d-prime),
   ``best_key``, ``keep_all_checkpoints``, ``predictions_folder``,
-  ``per_class_file``, ``weight_ema_epochs``... A key that is a
+  ``per_class_file``, ``weight_ema_epochs``, ``fbank_cache_mb`` (each
+  clip's fbank computed once and kept: ``FbankCache``)... A key that is a
   near-miss of one of them is refused (``UnknownHparamError``).
 
 Every forward pass, training and evaluation alike, goes through
@@ -38,6 +39,7 @@ from ast_lobes.inference.precision import set_inference_precision
 from ast_lobes.model.pipeline import AudioClassificationPipeline
 from ast_lobes.training.budget import TimeBudget, run_started
 from ast_lobes.training.checkpoints import keep_random_state, log_resume
+from ast_lobes.training.data.fbank_cache import FbankCache
 from ast_lobes.training.data.sampling import (
     EvaluationPart,
     distributed_place,
@@ -127,6 +129,10 @@ class AudioClassificationBrain(sb.Brain):
                 self.checkpointer.add_recoverable(
                     "weight_average", self.weight_average
                 )
+        self.fbank_cache = None
+        cache_mb = optional(hparams or {}, "fbank_cache_mb")
+        if cache_mb and FbankCache.applies_to(self.modules.compute_features):
+            self.fbank_cache = FbankCache(cache_mb)
         self.take_run_settings(run_settings or RunSettings())
 
     def take_run_settings(self, run_settings):
@@ -162,6 +168,9 @@ class AudioClassificationBrain(sb.Brain):
         """Logs which training stages are on, then starts as usual (and
         the time budget's clock, with a resumed run's plan)."""
         logger.info(describe_stages(self.settings))
+        if self.fbank_cache is not None:
+            cache = self.fbank_cache
+            logger.info(cache.describe(self.modules.compute_features))
         if self.weight_average is not None:
             logger.info(
                 "validated, tested and exported: the weights averaged over "
@@ -230,16 +239,20 @@ class AudioClassificationBrain(sb.Brain):
                 averaged["encoder"], averaged["classifier"],
             )  # fmt: skip
         if stage != sb.Stage.TRAIN:
-            return pipeline(wavs, lens), targets
+            raw, frame_lens = self.raw_features(pipeline, batch, wavs, lens,
+                                                stage)  # fmt: skip
+            logits = pipeline.classify(pipeline.normalize(raw), frame_lens)
+            return logits, targets
         mixup = self.settings["mixup"]
+        mixed = None
         if mixup is not None:
-            wavs, lens, targets = mixup(wavs, lens, targets)
+            wavs, lens, targets, mixed = mixup.mix(wavs, lens, targets)
         distillation = self.settings["distillation"]
         generators = epoch = None
         if distillation is not None:  # the teacher draw's augmentation
             epoch = self.hparams.epoch_counter.current
             generators = distillation.generators(batch.id, epoch)
-        raw = pipeline.raw_features(wavs, lens)
+        raw = self.raw_features(pipeline, batch, wavs, lens, stage, mixed)
         feats, frame_lens = augment_features(
             pipeline, wavs, lens, self.settings["spec_augment"],
             self.settings["fbank_noise"], generators, raw=raw,
@@ -258,6 +271,16 @@ class AudioClassificationBrain(sb.Brain):
         cls_logits, dist_logits = pipeline.head.pair(tokens)
         logits = (cls_logits.squeeze(1), dist_logits.squeeze(1), teacher)
         return logits, targets
+
+    def raw_features(self, pipeline, batch, wavs, lens, stage, mixed=None):
+        """The batch's fbank before scaling and its frame lengths: each
+        clip's kept row (``fbank_cache_mb``) where there is one, else
+        computed (and kept); ``mixed`` clips (``[batch]`` bool) are always
+        computed and never kept."""
+        if self.fbank_cache is None:
+            return pipeline.raw_features(wavs, lens)
+        keys = [(stage.name, clip_id) for clip_id in batch.id]
+        return self.fbank_cache.raw_features(pipeline, keys, wavs, lens, mixed)
 
     def compute_objectives(self, predictions, batch, stage):
         """Cross-entropy or BCE (with distillation: ``Distillation.loss``

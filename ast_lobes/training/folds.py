@@ -52,7 +52,7 @@ def fold_root_overrides(overrides, n_folds, folds_set_by_recipe=True):
     if "fold" in overrides and folds_set_by_recipe:
         raise RecipeOptionError(
             "--fold: train.py sets the fold of each run; choose the folds "
-            "with --folds (ESC-50, e.g. --folds [2]) or --n_folds"
+            "with --folds (e.g. --folds [2]) or --n_folds"
         )
     if n_folds <= 1:
         return overrides

@@ -50,6 +50,7 @@ OPTIONAL_HPARAMS = {
     "train_shards": (None, "WebDataset shards of the training clips"),
     "shuffle_buffer": (1000, "clips the shard reader shuffles among"),
     "clips_per_shard": (1000, "clips per shard the recipe writes"),
+    "fbank_cache_mb": (0, "MiB of clips' fbank kept between epochs"),
 }
 STAGE_TYPES = (Mixup, SpecAugment, FbankNoise)
 

@@ -200,6 +200,7 @@ def train_classifier(hparams, run_opts, manifests):
                 "this one is a %s",
                 type(brain.pipeline.bare_encoder).__name__,
             )
+    brain.fbank_cache = None  # its rows are not read after the test
     return TrainedClassifier(
         brain, label_encoder, datasets, test_stats, test_per_class
     )

@@ -166,6 +166,13 @@ PRESETS = {
         *ADAMW, *ONLINE_TEACHER, *MIXUP,
     ], "teacher_then_online_mixup_student without fbank noise or time "
        "rolls, for the teacher and the student"),
+    "teacher_then_student_50_epochs": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *NO_SHIFT,
+        *TEACHER_THEN_STUDENT, "--number_of_epochs", "50",
+        "--lr_milestone_start", "37", "--weight_ema_epochs", "5",
+        *ADAMW, *ONLINE_TEACHER, *MIXUP,
+    ], "teacher_then_online_mixup_student_no_noise with 50 student "
+       "epochs, the decay from epoch 37 (the student's stage in half)"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],

@@ -205,6 +205,7 @@ SHARED_WITH_TEACHER = (
     *TABLE_OPTIONS, "skip_other_files", "skip_bad_files", "valid_share",
     "test_share", "split_seed", "n_folds", "fold", "sample_rate",
     "max_target_length", "resample_on_load", "start_over", "resume_anyway",
+    "fbank_cache_mb",
 )  # fmt: skip
 
 
@@ -334,6 +335,46 @@ def train_split(hparams_file, run_opts, overrides, fold=None, plain=None,
     return hparams
 
 
+def chosen_folds(plain):
+    """The folds to train: ``folds`` (each from 1 to ``n_folds``), or
+    every fold when it is null.
+
+    Example
+    -------
+    >>> chosen_folds({"n_folds": 5, "folds": None})
+    [1, 2, 3, 4, 5]
+    >>> chosen_folds({"n_folds": 5, "folds": [2, 1]})
+    [1, 2]
+    >>> chosen_folds({"n_folds": 5, "folds": [6]})
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.options.RecipeOptionError: --folds [6]: give folds ...
+    """
+    n_folds = int(plain.get("n_folds") or 0)
+    given = plain.get("folds")
+    if given is None:
+        return list(range(1, n_folds + 1))
+    if n_folds < 2:
+        raise RecipeOptionError(
+            f"--folds {given}: folds need --n_folds (e.g. --n_folds 5 "
+            f"--folds [1,2])"
+        )
+    if isinstance(given, int) and not isinstance(given, bool):
+        given = [given]
+    try:
+        folds = sorted({int(fold) for fold in given})
+        if any(str(fold) != str(int(fold)) for fold in given):
+            raise ValueError
+    except (TypeError, ValueError):
+        folds = []
+    if not folds or folds[0] < 1 or folds[-1] > n_folds:
+        raise RecipeOptionError(
+            f"--folds {given}: give folds from 1 to {n_folds} (--n_folds), "
+            "e.g. --folds [1,2]"
+        )
+    return folds
+
+
 def main():
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
@@ -345,18 +386,21 @@ def main():
     )
     if n_folds > 1:  # the root folder may have moved
         plain = read_plain_hparams(hparams_file, overrides)
+    folds = chosen_folds(plain)
     if not n_folds:
         run(hparams_file, run_opts, overrides, plain=plain)
         end_distributed()
         return
     files, key = {}, "accuracy"
-    for fold in range(1, int(plain["n_folds"]) + 1):
+    for fold in folds:
         hparams = run(hparams_file, run_opts, overrides, fold)
         files[fold], key = hparams["metrics_file"], hparams["best_key"]
     if sb.utils.distributed.if_main_process():
         path = os.path.join(plain["experiment_folder"], "cross_validation.json")
         text = summarize_fold_runs(files, path, key)
-        print(f"\n{plain['n_folds']}-fold cross-validation ({key})\n{text}")
+        which = "" if len(folds) == n_folds else f", folds {folds}"
+        print(f"\n{plain['n_folds']}-fold cross-validation ({key}{which})"
+              f"\n{text}")  # fmt: skip
         print(f"(written to {path})")
     end_distributed()
 

@@ -573,6 +573,8 @@ def test_five_folds_with_output_folder_run_in_five_folders(
      "--output_folder and --experiment_folder with 3 folds"),
     (["--teacher_recipe", "nowhere.yaml"],
      "--teacher_recipe nowhere.yaml: no such YAML"),
+    (["--folds", "[2,4]"], "--folds [2, 4]: give folds from 1 to 3"),
+    (["--folds", "[1.5]"], "--folds [1.5]: give folds from 1 to 3"),
 ])  # fmt: skip
 def test_options_that_would_mix_folds_are_refused(
     class_folders, tmp_path, monkeypatch, capsys, option, message
@@ -673,20 +675,25 @@ def test_the_check_before_the_teacher_takes_the_task_from_the_data(tmp_path):
         recipe.check_student_settings(yaml, overrides, plain)
 
 
-def test_the_seed_names_the_default_folders(class_folders, tmp_path):
+def test_the_seed_names_the_default_folders_and_folds_choose_the_runs(
+    class_folders, tmp_path
+):
     command = [
         sys.executable, os.path.join(RECIPE, "train.py"),
         os.path.join(RECIPE, "hparams", "cpu.yaml"), "--data_folder",
-        str(class_folders), "--seed", "7", "--n_folds", "2",
-        "--number_of_epochs", "1", *ALONE,
+        str(class_folders), "--seed", "7", "--n_folds", "3",
+        "--folds", "[3,1]", "--number_of_epochs", "1", *ALONE,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     root = tmp_path / "results" / "AudioFolder" / "cpu" / "7"
     assert (root / "fold1" / "valid_metrics.jsonl").is_file()
-    assert (root / "fold2" / "valid_metrics.jsonl").is_file()
-    assert (root / "cross_validation.json").is_file()
+    assert not (root / "fold2").exists()
+    assert (root / "fold3" / "valid_metrics.jsonl").is_file()
+    summary = json.loads((root / "cross_validation.json").read_text())
+    assert sorted(summary["last_epoch"]["per_fold"]) == ["1", "3"]
+    assert "3-fold cross-validation (accuracy, folds [1, 3])" in result.stdout
 
 
 def test_teacher_then_student_in_one_command_within_its_time_budget(
