@@ -15,7 +15,7 @@ and only the linear layers in int8: ONNX Runtime ran AST-Base's graph so
 13-22 % faster than in opset 18 with one split projection, on a 2-core
 AMD EPYC Zen 5. After quantisation each ``Attention`` node and the head
 reshapes around it become one ONNX Runtime ``MultiHeadAttention`` node
-(2-5 % faster again on a 2-core AMD EPYC Zen 4; ``docs/fast_inference.md``).
+(2-8 % faster again on a 2-core AMD EPYC Zen 4; ``docs/fast_inference.md``).
 
 ``OrtInt8Encoder`` runs it behind the encoder's call (``x, lengths,
 all_tokens``): the graph returns every token, pooled afterwards by the
