@@ -7,6 +7,7 @@ and is no export, an alias bomb, a ``model.json`` whose sizes disagree
 with its weights, malformed sizes, weights and labels; a fuzz test feeds
 random small mutations of a real export to the one loader."""
 
+import gc
 import json
 import math
 import os
@@ -83,6 +84,7 @@ def memory_bound(megabytes):
         return
     import resource
 
+    gc.collect()  # garbage freed inside the bound would widen it
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = address_space() + (megabytes << 20)
     if hard != resource.RLIM_INFINITY:
@@ -107,7 +109,9 @@ def out_of_bound(error):
 def test_the_memory_bound_stops_a_load_that_takes_more():
     with pytest.raises((MemoryError, RuntimeError)) as error:
         with memory_bound(LOAD_BOUND_MB):
-            torch.ones((LOAD_BOUND_MB + 100) << 18)  # float32: MB + 100
+            # float32: three times the bound, so that address space another
+            # thread frees meanwhile cannot make room for it
+            torch.ones((3 * LOAD_BOUND_MB) << 18)
     assert out_of_bound(error.value)
     torch.ones(LOAD_BOUND_MB << 18)  # the bound is gone after
 
