@@ -173,6 +173,7 @@ def user_errors():
     from ast_lobes.inference.hardware import SlowPrecisionError
     from ast_lobes.model.config import ModelSettingError
     from ast_lobes.training.data.datasets import UnknownLabelError
+    from ast_lobes.training.data.fbank_cache import FbankCacheSettingError
     from ast_lobes.training.data.feature_store import FeatureTimeError
     from ast_lobes.training.data.labelled_audio import DataError
     from ast_lobes.training.data.shards import ShardError
@@ -187,7 +188,8 @@ def user_errors():
 
     return (
         AudioFileError, CheckpointError, ContradictoryHparamsError,
-        DataError, FeatureTimeError, FileNotFoundError,
+        DataError, FbankCacheSettingError, FeatureTimeError,
+        FileNotFoundError,
         FrontEndSettingError, ModelSettingError, OutputFolderBusyError,
         RecipeOptionError,
         RunIdentityError, ShardError, SlowPrecisionError, TeacherError,

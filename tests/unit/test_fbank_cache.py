@@ -5,6 +5,7 @@ mixed clips are computed anew."""
 
 import logging
 
+import pytest
 import speechbrain as sb
 import torch
 from speechbrain.dataio.batch import PaddedBatch
@@ -22,7 +23,10 @@ from ast_lobes import (
     SpecAugment,
 )
 from ast_lobes.model.encoder import BandMean
-from ast_lobes.training.data.fbank_cache import FbankCache
+from ast_lobes.training.data.fbank_cache import (
+    FbankCache,
+    FbankCacheSettingError,
+)
 
 FRAMES = 64
 SIZES = [8000, 6500, 7000, 4000]
@@ -191,3 +195,10 @@ def test_band_mean_is_average_pooling_over_mel_bands():
         (grad,) = torch.autograd.grad(ours.square().sum(), image)
         (expected,) = torch.autograd.grad(reference.square().sum(), image)
         assert torch.allclose(grad, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("limit", [-1, float("nan"), float("inf"), "1024",
+                                   True])  # fmt: skip
+def test_a_limit_that_is_not_mib_is_named(limit):
+    with pytest.raises(FbankCacheSettingError, match="fbank_cache_mb is"):
+        FbankCache(limit)

@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
 
 
+class FbankCacheSettingError(ValueError):
+    """``fbank_cache_mb`` is not a number of MiB."""
+
+
 class FbankCache:
     """Clips' fbank rows before SpecAugment and scaling (float32,
     ``target_length x n_mels`` each: 1-s clips of 98 frames and 128 bands
@@ -52,7 +56,14 @@ class FbankCache:
     """
 
     def __init__(self, limit_mb):
-        self.limit_bytes = max(0.0, float(limit_mb)) * MIB
+        number = isinstance(limit_mb, (int, float)) and not isinstance(
+            limit_mb, bool
+        )
+        if not number or not 0 <= limit_mb < float("inf"):
+            raise FbankCacheSettingError(
+                f"fbank_cache_mb is {limit_mb!r}; give MiB >= 0 (0: none)"
+            )
+        self.limit_bytes = float(limit_mb) * MIB
         self.rows = {}
         self.bytes = 0
         self.computed = 0  # clips whose fbank was computed
