@@ -233,7 +233,10 @@ def run_main(main, extra_errors=()):
             print(f"error: {error}\n({where})", file=sys.stderr)
         else:  # a line a process, which torchrun's summary repeats
             line = f"error: {error} (rank {rank}; {where})"
-            print(line, file=sys.stderr)
+            # one write: unbuffered (torchrun), print's line and newline
+            # are two, and another rank's line can land between them
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
             record_for_torchrun(line)
         sys.exit(2)
     finally:  # the process ends here, or a test goes on in it
