@@ -102,6 +102,7 @@ def logmel_logistic_regression_folds(table, folder, split_args, n_folds):
         )
         search.fit(*data["train"])
         scores.append(float(search.score(*data["test"])))
+        print(f"logistic regression, fold {fold}: {scores[-1]:.1%}")
     return float(np.mean(scores)), float(np.std(scores))
 
 
