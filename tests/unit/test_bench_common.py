@@ -6,20 +6,13 @@ the modes not measured are left out, and each clip counts once."""
 
 import os
 import sys
+from pathlib import Path
 
-import numpy as np
-import soundfile
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
+from tagger_models import noise_clips, small_pipeline  # tests/helpers
 
-from ast_lobes import (
-    AudioClassificationHead,
-    AudioClassificationPipeline,
-    AudioSpectrogramTransformer,
-    FbankNormalization,
-    KaldiFbank,
-    export_classifier,
-)
+from ast_lobes import AudioClassificationHead, export_classifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -29,34 +22,30 @@ import bench_common  # noqa: E402
 BIAS = [0.0, 0.5]  # every clip's fp32 logits: the top class is "b"
 
 
+def zero_head(dim):
+    """A clip head whose logits are ``BIAS`` whatever its input."""
+    head = AudioClassificationHead(dim, 2)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.copy_(torch.tensor(BIAS))
+    return head
+
+
 def write_run(run, column, clips, with_model=True):
-    """A run folder whose model's fp32 logits are ``BIAS`` for any clip
-    (the head's weights zero), and ``clips`` test clips listed in the
-    column ``column`` of ``save/test.csv``."""
-    os.makedirs(os.path.join(run, "save"))
+    """A run folder whose model's fp32 logits are ``BIAS`` for any clip,
+    and ``clips`` test clips listed in the column ``column`` of
+    ``save/test.csv``."""
+    run = Path(run)
+    (run / "save").mkdir(parents=True)
     if with_model:
-        torch.manual_seed(0)
-        head = AudioClassificationHead(32, 2)
-        with torch.no_grad():
-            head.linear.weight.zero_()
-            head.linear.bias.copy_(torch.tensor(BIAS))
-        pipeline = AudioClassificationPipeline(
-            KaldiFbank(target_length=100), FbankNormalization("esc50"),
-            AudioSpectrogramTransformer(model_size=None, embed_dim=32,
-                                        depth=1, num_heads=2,
-                                        target_length=100), head,
-        ).eval()  # fmt: skip
         labels = CategoricalEncoder()
         labels.update_from_iterable(["a", "b"])
-        export_classifier(os.path.join(run, "model"), pipeline, labels)
+        export_classifier(str(run / "model"), small_pipeline(1, zero_head),
+                          labels)  # fmt: skip
+    wavs = noise_clips(run / "clips", clips)
     rows = [f"ID,{column},label"]
-    for i in range(clips):
-        wav = os.path.join(run, f"clip{i}.wav")
-        noise = np.random.default_rng(i).standard_normal(16000) * 0.1
-        soundfile.write(wav, noise.astype(np.float32), 16000)
-        rows.append(f"clip{i},{wav},a")
-    with open(os.path.join(run, "save", "test.csv"), "w") as handle:
-        handle.write("\n".join(rows) + "\n")
+    rows += [f"clip{i},{wav},a" for i, wav in enumerate(wavs)]
+    (run / "save" / "test.csv").write_text("\n".join(rows) + "\n")
 
 
 def test_agreement_counts_each_clip_of_each_run(tmp_path, monkeypatch):
