@@ -1,21 +1,26 @@
 """What the benchmarks share: the model sizes and modes, the CPU's line
 (capability, the probe's figures and the mode ``auto`` picks, as
 ``ast_lobes.inference.decision.decide_precision`` decides it), the Hugging
-Face reference model, the models each mode times, and ``run_worker``,
-which runs a measurement of ``workers.py`` in a process of its own.
+Face reference model, the models each mode times, the top-1 agreement
+with fp32 of trained models (``agreement``), and ``run_worker``, which
+runs a measurement of ``workers.py`` in a process of its own.
 
 Authors
  * AST-SpeechBrain contributors 2026
 """
 
 import contextlib
+import copy
+import csv
 import functools
+import glob
 import io
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 
 import torch
 
@@ -371,6 +376,78 @@ def forward_of(mode, encoder, classifier, folder):
         return forward
     converted = convert(encoder, mode)
     return lambda x: classifier(converted(x)).squeeze(1)
+
+
+def run_folders(experiment):
+    """The run folders of an experiment: those holding an exported
+    ``model`` and the test split ``save/test.csv`` (the folder itself, or
+    its folds)."""
+    found = []
+    for test in sorted(glob.glob(os.path.join(experiment, "**", "test.csv"),
+                                 recursive=True)):  # fmt: skip
+        run = os.path.dirname(os.path.dirname(test))
+        if os.path.isdir(os.path.join(run, "model")):
+            found.append(run)
+    return found
+
+
+def clips_of(run):
+    """The audio files of a run's test split (its ``wav`` or ``path``
+    column)."""
+    with open(os.path.join(run, "save", "test.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    column = "wav" if rows and "wav" in rows[0] else "path"
+    return [row[column] for row in rows]
+
+
+def agreement(experiment, modes):
+    """Top-1 agreement with fp32 of the trained models of ``experiment``
+    (every folder of ``run_folders``) on their test clips, each clip
+    classified alone.
+
+    Modes are skipped where this CPU runs them slower than fp32
+    (``slow_modes``), and so are fp32 itself (the reference) and Hugging
+    Face's modes (``hf-*``); ``auto`` is decided by its probe, as a
+    tagger decides it.
+
+    Returns
+    -------
+    dict
+        ``{mode: (agreeing clips, clips, largest absolute logit
+        difference from fp32)}``, in the order of ``modes``; empty where
+        the experiment has no test clips.
+    """
+    from ast_lobes import load_model_source, read_audio
+
+    skipped = ("fp32", *slow_modes())
+    modes = [m for m in modes if not m.startswith("hf-") and m not in skipped]
+    hits = dict.fromkeys(modes, 0)
+    largest = dict.fromkeys(modes, 0.0)
+    total = 0
+    for run in run_folders(experiment):
+        pipeline = load_model_source(os.path.join(run, "model")).pipeline
+        encoder, head = pipeline.bare_encoder, pipeline.head
+        feats = [pipeline.features(read_audio(wav))[0]
+                 for wav in clips_of(run)]  # fmt: skip
+        with torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
+            exact = [head(encoder(f)).squeeze(1) for f in feats]
+            for mode in modes:
+                if mode in EXPORT_MODES:
+                    forward = load_onnx(mode, tmp, lambda p=pipeline: p)
+                else:
+                    forward = forward_of(
+                        mode, copy.deepcopy(encoder), head, tmp
+                    )
+                for fbank, reference in zip(feats, exact, strict=True):
+                    logits = forward(fbank)
+                    same = logits.argmax(-1) == reference.argmax(-1)
+                    hits[mode] += int(same.sum())
+                    difference = float((logits - reference).abs().max())
+                    largest[mode] = max(largest[mode], difference)
+        total += sum(len(f) for f in feats)
+    if not total:
+        return {}
+    return {m: (hits[m], total, largest[m]) for m in modes}
 
 
 def fbank_batch(batch, frames):

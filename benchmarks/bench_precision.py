@@ -23,8 +23,9 @@ on the same 10-s fbank inputs (1024 frames), in the same run:
   peak resident memory (VmHWM, reset after loading) over the forward pass
   (including int8's first-call compilation) is reported;
 * agreement: on a model trained by the CPU demo (``bash run_demo.sh``; all
-  five folds' exported models over their held-out clips), the share of
-  clips whose top-1 class in the mode equals fp32's.
+  five folds' exported models over their held-out clips, each clip
+  classified alone), the share of clips whose top-1 class in the mode
+  equals fp32's (``bench_common.agreement``, as ``bench_vs_hf.py``).
 
 Distilled students: an AST-Tiny (192 wide, 12 blocks, random weights) in
 precision ``auto`` at patch strides 10 and 16, timed in the same
@@ -48,7 +49,6 @@ Authors
 """
 
 import argparse
-import copy
 import os
 import sys
 import tempfile
@@ -59,61 +59,20 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import (  # noqa: E402
-    EXPORT_MODES,
     MODES,
     SIZES,
+    agreement,
     auto_precision,
     build_reference,
-    convert,
     header,
-    load_onnx,
+    run_folders,
     run_worker,
     slow_modes,
     student_stride,
 )
 
 
-def demo_agreement(experiment, modes):
-    """Per mode: top-1 agreement with fp32 and largest logit difference
-    over every fold's held-out clips of a demo experiment."""
-    import glob
-
-    from ast_lobes import load_model_source, read_audio
-
-    skipped = ("fp32", *slow_modes())
-    modes = [m for m in modes if not m.startswith("hf-") and m not in skipped]
-    hits = dict.fromkeys(modes, 0)
-    largest = dict.fromkeys(modes, 0.0)
-    total = 0
-    for fold in sorted(glob.glob(os.path.join(experiment, "fold*"))):
-        pipeline = load_model_source(os.path.join(fold, "model")).pipeline
-        scratch = tempfile.mkdtemp()  # the fold's ONNX files
-        encoder, head = pipeline.encoder, pipeline.classifier
-        with open(os.path.join(fold, "save", "test.csv")) as handle:
-            wavs = [line.split(",")[2] for line in handle.read().split()[1:]]
-        fbank = torch.cat(
-            [pipeline.features(read_audio(wav))[0] for wav in wavs]
-        )
-        with torch.inference_mode():
-            reference = head(encoder(fbank)).squeeze(1)
-            for mode in hits:
-                if mode in EXPORT_MODES:
-                    logits = load_onnx(mode, scratch, lambda p=pipeline: p)(
-                        fbank
-                    )
-                else:
-                    converted = convert(copy.deepcopy(encoder), mode)
-                    logits = head(converted(fbank)).squeeze(1)
-                hits[mode] += int(
-                    (logits.argmax(-1) == reference.argmax(-1)).sum()
-                )
-                difference = float((logits - reference).abs().max())
-                largest[mode] = max(largest[mode], difference)
-        total += len(wavs)
-    return {m: (hits[m] / total, largest[m], total) for m in hits}
-
-
-def inference_table(args, agreement):
+def inference_table(args, agreed):
     print(
         "| size | batch | mode | s/clip | speed vs HF fp32 | peak memory MB "
         "| max abs logit diff vs HF fp32 | top-1 agreement with fp32 (demo) |"
@@ -150,10 +109,10 @@ def inference_table(args, agreement):
                     reference = logits if reference is None else reference
                     diff = (logits - reference).abs().max().item()
                     agree = "-"
-                    if mode in agreement:
-                        share, _, clips = agreement[mode]
-                        agree = f"{100 * share:.1f} % of {clips}"
-                    elif mode == "fp32" and agreement:
+                    if mode in agreed:
+                        agreeing, clips, _ = agreed[mode]
+                        agree = f"{100 * agreeing / clips:.1f} % of {clips}"
+                    elif mode == "fp32" and agreed:
                         agree = "100 % (reference)"
                     name = f"auto ({auto})" if mode == "auto" else mode
                     if mode in slow_modes():
@@ -194,19 +153,19 @@ def main(argv=None):
     merging = auto_precision(merging=True)[0]
     args.modes += [f"{merging}+merge{rate:g}" for rate in args.merge_rates]
     print(header())
-    agreement = {}
-    if os.path.isdir(args.demo_experiment):
-        agreement = demo_agreement(args.demo_experiment, args.modes)
-        for mode, (share, diff, clips) in agreement.items():
+    agreed = {}
+    if run_folders(args.demo_experiment):
+        agreed = agreement(args.demo_experiment, args.modes)
+        for mode, (agreeing, clips, diff) in agreed.items():
             print(
                 f"demo model, {mode}: top-1 agreement with fp32 "
-                f"{100 * share:.1f} % over {clips} clips, largest logit "
-                f"difference {diff:.2e}"
+                f"{100 * agreeing / clips:.1f} % over {clips} clips, largest "
+                f"logit difference {diff:.2e}"
             )
     else:
         print(f"(no demo experiment in {args.demo_experiment}: run the demo)")
     print()
-    inference_table(args, agreement)
+    inference_table(args, agreed)
 
 
 if __name__ == "__main__":

@@ -35,23 +35,18 @@ Authors
 """
 
 import argparse
-import copy
-import csv
-import glob
 import os
 import sys
 import tempfile
 import warnings
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import (  # noqa: E402
     LEVERS,
+    agreement,
     auto_precision,
     build_reference,
-    forward_of,
     header,
     run_worker,
     slow_modes,
@@ -60,52 +55,6 @@ from bench_common import (  # noqa: E402
 HF_MODES = ("hf-fp32", "hf-ort-int8")
 PROJECT_MODES = ("fp32", "bf16", "int8-dynamic", "int8-bf16", "ort-int8",
                  "auto")  # fmt: skip
-
-
-def run_folders(experiment):
-    """The run folders of an experiment: those holding an exported
-    ``model`` and the test split ``save/test.csv`` (the folder itself, or
-    its folds)."""
-    found = []
-    for test in sorted(glob.glob(os.path.join(experiment, "**", "test.csv"),
-                                 recursive=True)):  # fmt: skip
-        run = os.path.dirname(os.path.dirname(test))
-        if os.path.isdir(os.path.join(run, "model")):
-            found.append(run)
-    return found
-
-
-def test_clips(run):
-    """The audio files of a run's test split (its ``wav`` or ``path``
-    column)."""
-    with open(os.path.join(run, "save", "test.csv"), newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    column = "wav" if rows and "wav" in rows[0] else "path"
-    return [row[column] for row in rows]
-
-
-def agreement(experiment, modes):
-    """``{mode: (agreeing clips, clips)}`` of top-1 agreement with fp32
-    over the test clips of every run of ``experiment``."""
-    from ast_lobes import load_model_source, read_audio
-
-    counts = {mode: [0, 0] for mode in modes}
-    for run in run_folders(experiment):
-        pipeline = load_model_source(os.path.join(run, "model")).pipeline
-        encoder, head = pipeline.bare_encoder, pipeline.head
-        feats = [pipeline.features(read_audio(wav))[0]
-                 for wav in test_clips(run)]  # fmt: skip
-        with torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
-            exact = [head(encoder(f)).squeeze(1).argmax(-1) for f in feats]
-            for mode in modes:
-                if mode in slow_modes():
-                    continue
-                forward = forward_of(mode, copy.deepcopy(encoder), head, tmp)
-                for fbank, top in zip(feats, exact, strict=True):
-                    same = forward(fbank).argmax(-1) == top
-                    counts[mode][0] += int(same.sum())
-                    counts[mode][1] += len(fbank)
-    return {mode: tuple(n) for mode, n in counts.items() if n[1]}
 
 
 def name_of(mode, auto):
@@ -142,12 +91,12 @@ def main(argv=None):
     modes += list(LEVERS) if args.levers else []
     print(header())
     merging = auto_precision(merging=True)[0]
-    models = [m for m in args.models if run_folders(m)]
+    # auto is always measured: no agreement means no test clips
+    agreed = {m: agreement(m, modes) for m in args.models}
+    models = [m for m in args.models if agreed[m]]
     for missing in sorted(set(args.models) - set(models)):
         print(f"(no trained models in {missing}: bash run_demo.sh, or "
               "train an AudioFolder model)")  # fmt: skip
-    agreed = {m: agreement(m, [x for x in modes if x not in HF_MODES])
-              for m in models}  # fmt: skip
     print()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "base")
@@ -171,8 +120,8 @@ def main(argv=None):
             elif share is None:
                 cells.append("-")
             else:
-                cells.append(f"{100 * share[0] / share[1]:.1f} % of "
-                             f"{share[1]}")  # fmt: skip
+                agreeing, clips, _ = share
+                cells.append(f"{100 * agreeing / clips:.1f} % of {clips}")
         print("| " + " | ".join(cells) + " |", flush=True)
 
 
