@@ -173,6 +173,14 @@ PRESETS = {
         *ADAMW, *ONLINE_TEACHER, *MIXUP,
     ], "teacher_then_online_mixup_student_no_noise with 50 student "
        "epochs, the decay from epoch 37 (the student's stage in half)"),
+    "teacher_then_student_40_epochs": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *NO_SHIFT,
+        *TEACHER_THEN_STUDENT, "--number_of_epochs", "40",
+        "--lr_milestone_start", "30", "--lr_gamma", "0.7",
+        "--weight_ema_epochs", "5", *ADAMW, *ONLINE_TEACHER, *MIXUP,
+    ], "teacher_then_online_mixup_student_no_noise with 40 student "
+       "epochs, the decay from epoch 30 by 0.7 an epoch (the whole "
+       "command in about half)"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
