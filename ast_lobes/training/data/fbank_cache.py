@@ -7,6 +7,7 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import hashlib
 import logging
 
 import torch
@@ -16,6 +17,28 @@ from ast_lobes.audio.fbank import KaldiFbank
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+
+
+def samples_signatures(wavs, sizes):
+    """``(samples, BLAKE2b digest of their bytes)`` of each row's first
+    ``sizes[i]`` samples: equal only for the same samples in the same
+    order.
+
+    Example
+    -------
+    >>> wave = torch.arange(4.0)
+    >>> a, b = samples_signatures(torch.stack([wave, wave.flip(0)]),
+    ...                           torch.tensor([4, 4]))
+    >>> a[0] == b[0], a == b
+    (True, False)
+    """
+    rows = wavs.detach().to("cpu", torch.float32)
+    return [
+        (int(size), hashlib.blake2b(
+            row[: int(size)].contiguous().numpy().tobytes(), digest_size=16
+        ).hexdigest())
+        for row, size in zip(rows, sizes, strict=True)
+    ]  # fmt: skip
 
 
 class FbankCacheSettingError(ValueError):
@@ -33,8 +56,11 @@ class FbankCache:
     fbank is computed clip by clip), so a batch of kept rows equals the
     batch computed from the waveforms, value for value. A row is read
     back only for the same key (the split and the clip's ID), the same
-    number of samples and the same sum of samples (a clip whose audio
-    differs is computed again and its row replaced).
+    number of samples and the same digest of samples (a clip whose audio
+    differs is computed again and its row replaced). The digest is of the
+    samples' bytes in order (BLAKE2b), not their sum: a 16-bit file
+    reversed, or with its samples moved, has the same exact sum and
+    another fbank.
 
     Arguments
     ---------
@@ -122,13 +148,12 @@ class FbankCache:
             sizes = torch.full((wavs.shape[0],), n_samples)
         else:
             sizes = torch.round(wav_lens.cpu() * n_samples).long()
-        inside = torch.arange(n_samples) < sizes[:, None]
-        sums = (wavs.detach().cpu().double() * inside).sum(dim=1)
         fresh = [False] * len(keys) if fresh is None else fresh.tolist()
+        signatures = samples_signatures(wavs, sizes)
         found, missing = {}, []
         for index, key in enumerate(keys):
             kept = None if fresh[index] else self.rows.get(key)
-            signature = (int(sizes[index]), float(sums[index]))
+            signature = signatures[index]
             if kept is not None and kept[0] == signature:
                 found[index] = kept[1:]
             else:
@@ -142,8 +167,7 @@ class FbankCache:
             for at, index in enumerate(missing):
                 found[index] = (feats[at], frame_lens[at])
                 if not fresh[index]:
-                    signature = (int(sizes[index]), float(sums[index]))
-                    self.keep(keys[index], signature, feats[at],
+                    self.keep(keys[index], signatures[index], feats[at],
                               frame_lens[at])  # fmt: skip
         order = range(len(keys))
         device = wavs.device
