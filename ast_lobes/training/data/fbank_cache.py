@@ -9,6 +9,7 @@ Authors
 
 import hashlib
 import logging
+import os
 
 import torch
 
@@ -41,6 +42,22 @@ def samples_signatures(wavs, sizes):
     ]  # fmt: skip
 
 
+def physical_memory_mib():
+    """The machine's memory in MiB, or None where the system does not
+    say (``os.sysconf``).
+
+    Example
+    -------
+    >>> physical_memory_mib() is None or physical_memory_mib() > 0
+    True
+    """
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages / MIB if pages > 0 else None
+
+
 class FbankCacheSettingError(ValueError):
     """``fbank_cache_mb`` is not a number of MiB."""
 
@@ -65,7 +82,8 @@ class FbankCache:
     Arguments
     ---------
     limit_mb : float
-        MiB the rows may take (0: no cache).
+        MiB the rows may take (0: no cache; at most the machine's
+        memory).
 
     Example
     -------
@@ -88,6 +106,12 @@ class FbankCache:
         if not number or not 0 <= limit_mb < float("inf"):
             raise FbankCacheSettingError(
                 f"fbank_cache_mb is {limit_mb!r}; give MiB >= 0 (0: none)"
+            )
+        memory = physical_memory_mib()
+        if memory is not None and limit_mb > memory:
+            raise FbankCacheSettingError(
+                f"fbank_cache_mb is {limit_mb:g}, more than this machine's "
+                f"memory ({memory:.0f} MiB); give at most that (0: none)"
             )
         self.limit_bytes = float(limit_mb) * MIB
         self.rows = {}
