@@ -187,7 +187,9 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     from hyperpyyaml import load_hyperpyyaml
 
     overrides = {"n_classes": 3, "target_length": 99, "two_heads": True,
-                 "pooling": "cls_dist_pair", "data_folder": "x"}  # fmt: skip
+                 "pooling": "cls_dist_pair", "data_folder": "x",
+                 "experiment_folder": str(tmp_path / "yaml")}  # fmt: skip
+    # (the checkpointer it builds makes its folder: not in the checkout)
     with open(os.path.join(RECIPE, "hparams", "cpu.yaml")) as handle:
         initial = load_hyperpyyaml(handle, overrides)["classifier"]
     trained = torch.load(student / "model" / "classifier.ckpt")
