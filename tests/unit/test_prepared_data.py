@@ -108,3 +108,22 @@ def test_other_audio_is_a_difference_unless_the_checkpoint_stored_none():
     ]
     older = {"splits": splits, "settings": settings}  # before audio
     assert identity_differences(older, current) == []
+
+
+def test_a_damaged_digest_record_is_computed_again(tmp_path):
+    """The record's digests are read back only as written: a damaged one
+    (not JSON, another shape, a short entry) gives the SHA-256 of the
+    bytes, as hashlib computes it."""
+    import hashlib
+
+    from ast_lobes.training.data.manifest import audio_digests
+
+    path, record = tmp_path / "a.wav", tmp_path / "record.json"
+    path.write_bytes(b"RIFF....WAVE")
+    expected = hashlib.sha256(b"RIFF....WAVE").hexdigest()[:16]
+    info = os.stat(path)
+    state = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+    for junk in ("[1, 2]", "nul", f'{{"{path}": 5}}',
+                 f'{{"{path}": {state}}}'):  # fmt: skip
+        record.write_text(junk)
+        assert audio_digests([str(path)], str(record)) == {str(path): expected}

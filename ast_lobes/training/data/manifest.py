@@ -180,13 +180,15 @@ def audio_digests(paths, record=None):
                 kept = json.load(handle)
         except (OSError, ValueError):
             kept = {}
+        if not isinstance(kept, dict):  # not a record of this function's
+            kept = {}
     digests, changed = {}, False
     for path in paths:
         info = os.stat(path)
         state = [info.st_size, info.st_mtime_ns, info.st_ctime_ns,
                  info.st_ino]  # fmt: skip
         old = kept.get(path)
-        if isinstance(old, list) and old[:4] == state:
+        if isinstance(old, list) and len(old) == 5 and old[:4] == state:
             digests[path] = old[4]
             continue
         digest = hashlib.sha256()
