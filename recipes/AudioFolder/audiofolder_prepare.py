@@ -211,5 +211,7 @@ def prepare_audio_folder(
         os.path.join(save_folder, "data_report.txt"), "w", encoding="utf-8"
     ) as handle:
         handle.write("\n".join(report.lines()) + "\n")
-    mark_prepared(save_folder, options, audio_of=SPLITS)
+    mark_prepared(save_folder, options, audio_of=SPLITS,
+                  skipped=[os.path.abspath(path)
+                           for path, _ in report.skipped])  # fmt: skip
     return summary

@@ -127,3 +127,24 @@ def test_a_damaged_digest_record_is_computed_again(tmp_path):
                  f'{{"{path}": {state}}}'):  # fmt: skip
         record.write_text(junk)
         assert audio_digests([str(path)], str(record)) == {str(path): expected}
+
+
+def test_a_skipped_file_repaired_since_is_prepared_again(tmp_path):
+    """skip_bad_files: a corrupt file is skipped; once it is a WAV, the
+    next preparation takes it (it stayed skipped, as reused)."""
+    sys.path.insert(0, os.path.join(ROOT, "recipes", "AudioFolder"))
+    from audiofolder_prepare import prepare_audio_folder
+
+    data, save = tmp_path / "sounds", tmp_path / "save"
+    for label, freq in (("low", 300), ("mid", 1200), ("high", 4000)):
+        for index in range(5):
+            tone(data / label / f"{label}{index}.wav", freq + 20 * index)
+    bad = data / "low" / "low9.wav"
+    bad.write_bytes(b"RIFF, not a WAV")
+    first = prepare_audio_folder(str(data), str(save), seed=3,
+                                 skip_bad_files=True)  # fmt: skip
+    assert (first["skipped"], sum(first["clips"].values())) == (1, 15)
+    tone(bad, 310)
+    again = prepare_audio_folder(str(data), str(save), seed=3,
+                                 skip_bad_files=True)  # fmt: skip
+    assert (again["skipped"], sum(again["clips"].values())) == (0, 16)

@@ -41,7 +41,8 @@ def write_manifest(path, rows):
 def already_prepared(save_folder, options, audio_of=None):
     """True if ``save_folder`` was prepared with exactly ``options`` (and,
     with ``audio_of``, the manifests of those splits list audio files
-    that hold what they held then: ``manifests_audio``).
+    that hold what they held then, ``manifests_audio``, and the files it
+    skipped are as they were).
 
     Example
     -------
@@ -58,13 +59,18 @@ def already_prepared(save_folder, options, audio_of=None):
         return False
     with open(path, encoding="utf-8") as handle:
         stored = json.load(handle)
-    audio = stored.pop("audio", None) if isinstance(stored, dict) else None
-    if stored != options:
+    if not isinstance(stored, dict):
+        return False
+    audio, skipped = stored.pop("audio", None), stored.pop("skipped", {})
+    if stored != options or (audio_of is None) != (audio is None):
         return False
     if audio_of is None:
-        return audio is None
+        return True
+    record = os.path.join(save_folder, DIGESTS_FILE)
     try:
-        return audio == manifests_audio(save_folder, audio_of)
+        return audio == manifests_audio(save_folder, audio_of) and (
+            skipped == audio_digests(list(skipped), record)
+        )
     except (OSError, KeyError, csv.Error):  # a listed file is gone
         return False
 
@@ -91,13 +97,19 @@ def forget_preparation(save_folder):
             os.remove(path)
 
 
-def mark_prepared(save_folder, options, audio_of=None):
+def mark_prepared(save_folder, options, audio_of=None, skipped=()):
     """Records that ``save_folder`` holds manifests made with ``options``
     (with ``audio_of``, from the audio its manifests of those splits
-    list, as it is now)."""
+    list, as it is now, and the files it ``skipped`` as they are now: a
+    file repaired since is prepared again)."""
     os.makedirs(save_folder, exist_ok=True)
     if audio_of is not None:
-        options = {**options, "audio": manifests_audio(save_folder, audio_of)}
+        record = os.path.join(save_folder, DIGESTS_FILE)
+        options = {
+            **options,
+            "audio": manifests_audio(save_folder, audio_of),
+            "skipped": audio_digests(sorted(set(skipped)), record),
+        }
     with open(
         os.path.join(save_folder, OPTIONS_FILE), "w", encoding="utf-8"
     ) as handle:
