@@ -5,6 +5,7 @@ from the data as they are), and a run's identity holds the audio files'
 bytes, so that a checkpoint made from other audio is refused."""
 
 import csv
+import json
 import os
 import shutil
 import sys
@@ -148,3 +149,17 @@ def test_a_skipped_file_repaired_since_is_prepared_again(tmp_path):
     again = prepare_audio_folder(str(data), str(save), seed=3,
                                  skip_bad_files=True)  # fmt: skip
     assert (again["skipped"], sum(again["clips"].values())) == (0, 16)
+
+
+def test_a_damaged_record_of_the_preparation_prepares_again(tmp_path):
+    """A prepare_options.json cut short (a run killed while writing it)
+    is not a preparation: the data are prepared again."""
+    data, save = tmp_path / "sounds", tmp_path / "save"
+    for label, freq in (("low", 300), ("mid", 1200), ("high", 4000)):
+        for index in range(5):
+            tone(data / label / f"{label}{index}.wav", freq + 20 * index)
+    first = prepare(data, save)
+    record = save / "prepare_options.json"
+    record.write_text(record.read_text()[:20])
+    assert prepare(data, save) == first
+    assert json.loads(record.read_text())["data"] == str(data)

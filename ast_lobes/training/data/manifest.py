@@ -57,8 +57,11 @@ def already_prepared(save_folder, options, audio_of=None):
     path = os.path.join(save_folder, OPTIONS_FILE)
     if not os.path.isfile(path):
         return False
-    with open(path, encoding="utf-8") as handle:
-        stored = json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+    except ValueError:  # damaged: prepared again
+        return False
     if not isinstance(stored, dict):
         return False
     audio, skipped = stored.pop("audio", None), stored.pop("skipped", {})
@@ -110,10 +113,11 @@ def mark_prepared(save_folder, options, audio_of=None, skipped=()):
             "audio": manifests_audio(save_folder, audio_of),
             "skipped": audio_digests(sorted(set(skipped)), record),
         }
-    with open(
-        os.path.join(save_folder, OPTIONS_FILE), "w", encoding="utf-8"
-    ) as handle:
+    path = os.path.join(save_folder, OPTIONS_FILE)
+    partial = f"{path}.{os.getpid()}.part"  # a killed run leaves no half
+    with open(partial, "w", encoding="utf-8") as handle:
         json.dump(options, handle)
+    os.replace(partial, path)
 
 
 def hex_digest(value):
