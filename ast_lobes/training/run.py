@@ -79,7 +79,7 @@ class TrainedClassifier:
         return self.brain.test_only
 
 
-def train_classifier(hparams, run_opts, manifests):
+def train_classifier(hparams, run_opts, manifests, contents=None):
     """Trains, optionally tests, and exports one classifier.
 
     Arguments
@@ -98,6 +98,10 @@ def train_classifier(hparams, run_opts, manifests):
         exported (else the last epoch is exported). With SpeechBrain's
         ``--test_only`` (``run_opts``) nothing is trained or exported: the
         best checkpoint is evaluated on ``test`` (else ``valid``).
+    contents : dict or None
+        ``{"audio": {split: digest}}`` of what the manifests' audio files
+        hold (``manifests_audio``), part of the run's identity: a
+        checkpoint made from other audio at the same paths is refused.
 
     Returns
     -------
@@ -116,7 +120,8 @@ def train_classifier(hparams, run_opts, manifests):
         split_digests = {
             "train": value_digest(shard_contents(shard_loader.dataset.shards))
         }
-    refuse_other_runs(hparams, manifests, label_names, split_digests)
+    refuse_other_runs(hparams, manifests, label_names, split_digests,
+                      contents)  # fmt: skip
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
     train_set, train_sampler = datasets.get("train"), None
     if shard_loader is not None:

@@ -208,7 +208,8 @@ def run_identity(manifests, hparams, label_names=None, split_digests=None,
         "settings": settings,
     }
     if contents:
-        settings["source_weights"] = contents.get("source_weights")
+        if "source_weights" in contents:
+            settings["source_weights"] = contents["source_weights"]
         identity["audio"] = dict(contents.get("audio", {}))
     return identity
 
@@ -246,6 +247,8 @@ def identity_differences(stored, current):
         if stored.get("splits", {}).get(split) != current["splits"].get(split):
             found.append(f"the {split} split's clips or labels")
     audio = stored.get("audio", {}), current.get("audio", {})
+    if "audio" not in stored:  # a checkpoint of a run that stored none
+        audio = ({}, {})
     for split in sorted(set(audio[0]) | set(audio[1])):
         if audio[0].get(split) != audio[1].get(split):
             found.append(f"the {split} split's audio files")

@@ -6,7 +6,9 @@ checks every file, splits or folds the clips
 (``ast_lobes.training.data.splits``) and writes ``train.csv``, ``valid.csv``
 and ``test.csv`` with ``data_summary.json`` (classes, single or
 multi-label, frames, normalisation statistics of the training split) and
-``data_report.txt``. A second run with the same options reuses them.
+``data_report.txt``. A second run with the same options reuses them
+while the table (or the folder's listing) and the audio files hold what
+they held (``ast_lobes.training.data.manifest``).
 
 Authors
  * AST-SpeechBrain contributors 2026
@@ -27,12 +29,15 @@ from ast_lobes.training.data.labelled_audio import (
 )
 from ast_lobes.training.data.manifest import (
     already_prepared,
+    forget_preparation,
     mark_prepared,
+    source_digest,
     write_manifest,
 )
 from ast_lobes.training.data.splits import assign_folds, assign_splits
 
 SUMMARY_FILE = "data_summary.json"
+SPLITS = ("train", "valid", "test")
 STATS_CLIPS = 2000  # training clips the normalisation statistics read
 
 
@@ -154,11 +159,13 @@ def prepare_audio_folder(
         "valid_share": valid_share, "test_share": test_share, "seed": seed,
         "max_target_length": max_target_length, "sample_rate": sample_rate,
         "skip_bad_files": skip_bad_files, **columns,
+        "source": source_digest(data),  # an edited table, a new file
     }  # fmt: skip
     summary_path = os.path.join(save_folder, SUMMARY_FILE)
-    if already_prepared(save_folder, options):
+    if already_prepared(save_folder, options, audio_of=SPLITS):
         with open(summary_path, encoding="utf-8") as handle:
             return json.load(handle)
+    forget_preparation(save_folder)  # other data: new manifests, labels
     clips, skipped = read_clips(data, dict(columns))
     clips, report = check_audio(clips, skip_bad=skip_bad_files)
     report.skipped = skipped + report.skipped
@@ -204,5 +211,7 @@ def prepare_audio_folder(
         os.path.join(save_folder, "data_report.txt"), "w", encoding="utf-8"
     ) as handle:
         handle.write("\n".join(report.lines()) + "\n")
-    mark_prepared(save_folder, options)
+    mark_prepared(save_folder, options, audio_of=SPLITS,
+                  skipped=[os.path.abspath(path)
+                           for path, _ in report.skipped])  # fmt: skip
     return summary

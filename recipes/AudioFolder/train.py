@@ -39,6 +39,7 @@ from audiofolder_prepare import prepare_audio_folder  # noqa: E402
 
 from ast_lobes.compat.aliases import renamed_options  # noqa: E402
 from ast_lobes.training.budget import mark_run_start  # noqa: E402
+from ast_lobes.training.data.manifest import manifests_audio  # noqa: E402
 from ast_lobes.training.evaluation.crossval import summarize_fold_runs  # noqa: E402
 from ast_lobes.training.evaluation.report import write_model_card  # noqa: E402
 from ast_lobes.training.hparams_check import check_head_settings  # noqa: E402
@@ -315,8 +316,11 @@ def train_split(hparams_file, run_opts, overrides, fold=None, plain=None,
         split: os.path.join(hparams["save_folder"], f"{split}.csv")
         for split in ("train", "valid", "test")
     }
-    train = train_transfer if transfer else train_classifier
-    trained = train(hparams, run_opts, manifests)
+    if transfer:
+        trained = train_transfer(hparams, run_opts, manifests)
+    else:  # a checkpoint of other audio at the same paths is refused
+        contents = {"audio": manifests_audio(hparams["save_folder"])}
+        trained = train_classifier(hparams, run_opts, manifests, contents)
     key = hparams["best_key"]
     exported = os.path.isdir(hparams["export_folder"])
     if not sb.utils.distributed.if_main_process():

@@ -187,7 +187,9 @@ def test_folder_layout_trains_exports_reuses_and_resumes(
     from hyperpyyaml import load_hyperpyyaml
 
     overrides = {"n_classes": 3, "target_length": 99, "two_heads": True,
-                 "pooling": "cls_dist_pair", "data_folder": "x"}  # fmt: skip
+                 "pooling": "cls_dist_pair", "data_folder": "x",
+                 "experiment_folder": str(tmp_path / "yaml")}  # fmt: skip
+    # (the checkpointer it builds makes its folder: not in the checkout)
     with open(os.path.join(RECIPE, "hparams", "cpu.yaml")) as handle:
         initial = load_hyperpyyaml(handle, overrides)["classifier"]
     trained = torch.load(student / "model" / "classifier.ckpt")
@@ -873,3 +875,20 @@ def test_two_processes_killed_at_a_random_step_resume_to_the_same_weights(
     log = (tmp_path / "killed" / "log.txt").read_text()
     assert len(re.findall(r"resumed at step \d+ of epoch \d", log)) == 1, seed
     assert differing_tensors(whole, killed) == [], seed
+
+
+def test_a_file_replaced_at_its_path_makes_the_checkpoints_another_runs(
+    class_folders, tmp_path, monkeypatch, capsys
+):
+    """One clip's file replaced by another sound of the same length (the
+    manifests stay as they were): the next run does not go on from the
+    checkpoint made from the old audio."""
+    args = ("--data_folder", str(class_folders))
+    result = run_recipe(tmp_path, *args, epochs=1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tone(class_folders / "low" / "low1.wav", TONES["high"], 1)
+    result = refused_run(tmp_path, monkeypatch, capsys, *args)
+    assert result.returncode == 2
+    assert "checkpoint of another run" in result.stderr
+    assert "split's audio files" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -198,7 +198,34 @@ def test_band_mean_is_average_pooling_over_mel_bands():
 
 
 @pytest.mark.parametrize("limit", [-1, float("nan"), float("inf"), "1024",
-                                   True])  # fmt: skip
+                                   True, 1e30, 2.0**50])  # fmt: skip
 def test_a_limit_that_is_not_mib_is_named(limit):
     with pytest.raises(FbankCacheSettingError, match="fbank_cache_mb is"):
         FbankCache(limit)
+
+
+def test_the_same_samples_in_another_order_are_computed_again():
+    """A 16-bit clip and the same clip reversed (a file replaced during a
+    run) have the same samples and the same exact sum: the reversed
+    clip's fbank is torchaudio's of the reversed clip, not the kept row."""
+    pipeline, cache = tiny_pipeline(), FbankCache(limit_mb=16)
+    generator = torch.Generator().manual_seed(3)
+    wave = torch.randint(-8000, 8000, (8000,), generator=generator) / 32768
+    keys = [("TRAIN", "a")]
+    cache.raw_features(pipeline, keys, wave[None])
+    reversed_wave = wave.flip(0)
+    assert float(reversed_wave.double().sum()) == float(wave.double().sum())
+    feats, _ = cache.raw_features(pipeline, keys, reversed_wave[None])
+    assert (cache.computed, cache.reused) == (2, 0)
+    reference = torchaudio_fbank(reversed_wave)
+    assert torch.allclose(feats[0], reference, atol=1e-4)
+    assert not torch.allclose(feats[0], torchaudio_fbank(wave), atol=1e-2)
+
+
+def test_a_limit_within_the_machines_memory_is_taken():
+    """The bound is the memory /proc/meminfo gives (MemTotal, KiB)."""
+    with open("/proc/meminfo") as handle:
+        total_kib = int(handle.readline().split()[1])
+    assert FbankCache(total_kib / 1024 * 0.99).limit_bytes > 0
+    with pytest.raises(FbankCacheSettingError, match="memory"):
+        FbankCache(total_kib / 1024 * 1.01)

@@ -27,6 +27,13 @@ RECORDED_OUTPUTS = os.path.join(
 )
 
 
+@pytest.fixture(autouse=True)
+def outside_the_checkout(tmp_path, monkeypatch):
+    """The YAMLs' checkpointers make their default folders (results/...)
+    in the working directory: each test's own folder, not the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def test_the_yaml_files_are_found():
     assert len(YAML_FILES) == 12
 

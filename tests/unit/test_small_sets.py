@@ -16,6 +16,13 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks", "audiofolder"))
 import make_sets  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def outside_the_checkout(tmp_path, monkeypatch):
+    """The YAMLs' checkpointers make their default folders (results/...)
+    in the working directory: each test's own folder, not the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.mark.parametrize("name, label", [
     ("default_grass_footstep.2", "footsteps"),
     ("doors_steel_door_open", "door"),

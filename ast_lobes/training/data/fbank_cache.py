@@ -7,7 +7,9 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
+import hashlib
 import logging
+import os
 
 import torch
 
@@ -16,6 +18,44 @@ from ast_lobes.audio.fbank import KaldiFbank
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+
+
+def samples_signatures(wavs, sizes):
+    """``(samples, BLAKE2b digest of their bytes)`` of each row's first
+    ``sizes[i]`` samples: equal only for the same samples in the same
+    order.
+
+    Example
+    -------
+    >>> wave = torch.arange(4.0)
+    >>> a, b = samples_signatures(torch.stack([wave, wave.flip(0)]),
+    ...                           torch.tensor([4, 4]))
+    >>> a[0] == b[0], a == b
+    (True, False)
+    """
+    rows = wavs.detach().to("cpu", torch.float32)
+    return [
+        (int(size), hashlib.blake2b(
+            row[: int(size)].contiguous().numpy().tobytes(), digest_size=16
+        ).hexdigest())
+        for row, size in zip(rows, sizes, strict=True)
+    ]  # fmt: skip
+
+
+def physical_memory_mib():
+    """The machine's memory in MiB, or None where the system does not
+    say (``os.sysconf``).
+
+    Example
+    -------
+    >>> physical_memory_mib() is None or physical_memory_mib() > 0
+    True
+    """
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages / MIB if pages > 0 else None
 
 
 class FbankCacheSettingError(ValueError):
@@ -33,13 +73,17 @@ class FbankCache:
     fbank is computed clip by clip), so a batch of kept rows equals the
     batch computed from the waveforms, value for value. A row is read
     back only for the same key (the split and the clip's ID), the same
-    number of samples and the same sum of samples (a clip whose audio
-    differs is computed again and its row replaced).
+    number of samples and the same digest of samples (a clip whose audio
+    differs is computed again and its row replaced). The digest is of the
+    samples' bytes in order (BLAKE2b), not their sum: a 16-bit file
+    reversed, or with its samples moved, has the same exact sum and
+    another fbank.
 
     Arguments
     ---------
     limit_mb : float
-        MiB the rows may take (0: no cache).
+        MiB the rows may take (0: no cache; at most the machine's
+        memory).
 
     Example
     -------
@@ -62,6 +106,12 @@ class FbankCache:
         if not number or not 0 <= limit_mb < float("inf"):
             raise FbankCacheSettingError(
                 f"fbank_cache_mb is {limit_mb!r}; give MiB >= 0 (0: none)"
+            )
+        memory = physical_memory_mib()
+        if memory is not None and limit_mb > memory:
+            raise FbankCacheSettingError(
+                f"fbank_cache_mb is {limit_mb:g}, more than this machine's "
+                f"memory ({memory:.0f} MiB); give at most that (0: none)"
             )
         self.limit_bytes = float(limit_mb) * MIB
         self.rows = {}
@@ -122,13 +172,12 @@ class FbankCache:
             sizes = torch.full((wavs.shape[0],), n_samples)
         else:
             sizes = torch.round(wav_lens.cpu() * n_samples).long()
-        inside = torch.arange(n_samples) < sizes[:, None]
-        sums = (wavs.detach().cpu().double() * inside).sum(dim=1)
         fresh = [False] * len(keys) if fresh is None else fresh.tolist()
+        signatures = samples_signatures(wavs, sizes)
         found, missing = {}, []
         for index, key in enumerate(keys):
             kept = None if fresh[index] else self.rows.get(key)
-            signature = (int(sizes[index]), float(sums[index]))
+            signature = signatures[index]
             if kept is not None and kept[0] == signature:
                 found[index] = kept[1:]
             else:
@@ -142,8 +191,7 @@ class FbankCache:
             for at, index in enumerate(missing):
                 found[index] = (feats[at], frame_lens[at])
                 if not fresh[index]:
-                    signature = (int(sizes[index]), float(sums[index]))
-                    self.keep(keys[index], signature, feats[at],
+                    self.keep(keys[index], signatures[index], feats[at],
                               frame_lens[at])  # fmt: skip
         order = range(len(keys))
         device = wavs.device
