@@ -47,6 +47,7 @@ from ast_lobes.training.data.sampling import (
 )
 from ast_lobes.training.evaluation.metrics import MultiLabelStats
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
+from ast_lobes.training.heap import keep_freed_memory
 from ast_lobes.training.hparams_check import (
     TRAINING_STAGES,
     active_stage,
@@ -166,7 +167,9 @@ class AudioClassificationBrain(sb.Brain):
 
     def on_fit_start(self):
         """Logs which training stages are on, then starts as usual (and
-        the time budget's clock, with a resumed run's plan)."""
+        the time budget's clock, with a resumed run's plan); freed memory
+        is kept for the next steps (``keep_freed_memory``)."""
+        logger.info(keep_freed_memory())
         logger.info(describe_stages(self.settings))
         if self.fbank_cache is not None:
             cache = self.fbank_cache

@@ -17,6 +17,7 @@ from ast_lobes.audio.io import read_segment
 from ast_lobes.training.brain import check_autocast_precision, log_time_left
 from ast_lobes.training.checkpoints import log_resume
 from ast_lobes.training.evaluation.metrics_file import append_metrics_line
+from ast_lobes.training.heap import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 LOGGED = ("loss", "discriminative", "generative", "accuracy")
@@ -113,8 +114,10 @@ class MaskedPatchBrain(sb.Brain):
         log_time_left(self, epoch)
 
     def on_fit_start(self):
-        """Refuses a slow ``--precision bf16``, starts as usual and notes
-        the clock for the time left."""
+        """Refuses a slow ``--precision bf16``, keeps freed memory for the
+        next steps (``keep_freed_memory``), starts as usual and notes the
+        clock for the time left."""
+        logger.info(keep_freed_memory())
         check_autocast_precision(
             self, getattr(self.hparams, "force_precision", False)
         )
