@@ -28,6 +28,7 @@ import torch
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from ast_lobes.compat.aliases import RENAMED_OPTIONS
+from ast_lobes.training.data.manifest import value_digest
 from ast_lobes.training.data.shards import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,6 @@ def file_digest(path):
     'f2947fb9a1f9d697'
     """
     return file_sha256(path)[:16]
-
-
-def value_digest(value):
-    """SHA-256 of a JSON-able value (the first 16 hex digits)."""
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def weights_digest(module):

@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 
+from ast_lobes.training.data.shards import file_sha256
+
 OPTIONS_FILE = "prepare_options.json"
 DIGESTS_FILE = "audio_digests.json"
 
@@ -120,7 +122,7 @@ def mark_prepared(save_folder, options, audio_of=None, skipped=()):
     os.replace(partial, path)
 
 
-def hex_digest(value):
+def value_digest(value):
     """SHA-256 of a JSON-able value (the first 16 hex digits)."""
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -146,11 +148,7 @@ def source_digest(data):
     if isinstance(data, dict):
         return {split: source_digest(path) for split, path in data.items()}
     if os.path.isfile(data):
-        digest = hashlib.sha256()
-        with open(data, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()[:16]
+        return file_sha256(data)[:16]
     if not os.path.isdir(data):
         return None
     names = []
@@ -166,7 +164,7 @@ def source_digest(data):
                 for name in files
                 if name[0] != "."
             )
-    return hex_digest(names)
+    return value_digest(names)
 
 
 def audio_digests(paths, record=None):
@@ -207,11 +205,7 @@ def audio_digests(paths, record=None):
         if isinstance(old, list) and len(old) == 5 and old[:4] == state:
             digests[path] = old[4]
             continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digests[path] = digest.hexdigest()[:16]
+        digests[path] = file_sha256(path)[:16]
         kept[path] = [*state, digests[path]]
         changed = True
     if record is not None and changed:
@@ -238,6 +232,6 @@ def manifests_audio(save_folder, splits=("train", "valid", "test")):
     paths = [path for part in rows.values() for _, path in part]
     digests = audio_digests(paths, os.path.join(save_folder, DIGESTS_FILE))
     return {
-        split: hex_digest({clip: digests[path] for clip, path in part})
+        split: value_digest({clip: digests[path] for clip, path in part})
         for split, part in rows.items()
     }
