@@ -7,10 +7,12 @@ its image stem's convolutions in PyTorch's default layout or
 channels-last (what ``run_stem_layer`` does in training), with Adam's
 per-tensor loop or the fused kernel (the YAMLs' ``fused: true``), and
 its image stem's bands averaged by ``nn.AvgPool2d`` (before 0.13) or
-``BandMean``; the ECAPA-TDNN teacher of ``cnn_teacher.yaml`` with each
-Adam; the teacher's forward pass alone (what the student's stage runs on
-every batch); and the Kaldi fbank of the batch's waveforms (every clip,
-as before 0.13, or half of them: the mixed clips, the others kept,
+``BandMean``; the same student with its image stem stepping every fourth
+mel bin (``image_stem_stride 4``), and with a 128-channel time stem too;
+the ECAPA-TDNN teacher of ``cnn_teacher.yaml`` with each Adam; the
+teacher's forward pass alone (what the student's stage runs on every
+batch); and the Kaldi fbank of the batch's waveforms (every clip, as
+before 0.13, or half of them: the mixed clips, the others kept,
 ``fbank_cache_mb``). The variants take turns in one process,
 ``--rounds`` rounds of ``--steps`` steps; the table gives each one's
 median and its speed-up over the first row of its model.
@@ -47,11 +49,13 @@ HPARAMS = os.path.join(
 BATCH, FRAMES, CLASSES = 8, 98, 35
 
 
-def build(yaml_name):
-    """The encoder and head of a preset, as its YAML builds them."""
+def build(yaml_name, **settings):
+    """The encoder and head of a preset, as its YAML builds them (with
+    ``settings`` overriding its keys)."""
     overrides = {
         "n_classes": CLASSES, "target_length": FRAMES,
         "output_folder": os.path.join("results", "bench_cpu_step"),
+        **settings,
     }  # fmt: skip
     with open(os.path.join(HPARAMS, yaml_name)) as file:
         hparams = load_hyperpyyaml(file, overrides)
@@ -101,6 +105,18 @@ def variants():
             f"AST student, stem {layout}, Adam "
             f"{'fused' if fused else 'per tensor'}, bands {pool}",
             layout, step,
+        ))  # fmt: skip
+    for settings in (
+        {"image_stem_stride": 4},
+        {"image_stem_stride": 4, "stem_channels": 128},
+    ):
+        model = build("cpu.yaml", **settings)
+        opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True)
+        runs.append((
+            "AST student, stem channels-last, Adam fused, bands BandMean, "
+            + ", ".join(f"{key} {value}" for key, value in settings.items()),
+            "channels-last",
+            lambda model=model, opt=opt: training_step(model, opt, feats),
         ))  # fmt: skip
     for fused in (False, True):
         opt = torch.optim.Adam(teacher.parameters(), 1e-3, fused=fused)

@@ -137,6 +137,14 @@ class AudioSpectrogramTransformerConfig:
         A ``time_image`` stem's image channels averaged over frequency
         into this many bands of equal width before their projection (0:
         not averaged, every mel bin projected; read by that kind only).
+    image_stem_stride : int
+        A ``time_image`` stem's image stem steps this many mel bins in
+        its first convolution (1: every bin; 4 reads every fourth bin's
+        3x3 neighbourhood, its later layers and band average over a
+        quarter of the rows: about half a 5-s training step of
+        ``cpu.yaml``'s student on a CPU). Dividing ``input_fdim``, and
+        the rows it leaves divided by ``image_stem_bands``; read by that
+        kind only (1 in the config of the others).
     stem_layers : int
         Convolutions in the stem (2): more 3x3 ones in an image stem;
         in a time stem, kernel 3 at dilations 3, 4, ... after the first
@@ -200,6 +208,7 @@ class AudioSpectrogramTransformerConfig:
     stem_kind: str = "image"
     image_stem_channels: int = 0
     image_stem_bands: int = 0
+    image_stem_stride: int = 1
     stem_layers: int = 2
     stem_norm: str = "none"
     pooling: str = "cls_dist"
@@ -216,7 +225,7 @@ class AudioSpectrogramTransformerConfig:
         if isinstance(patch, int):
             patch = (patch, patch)
         object.__setattr__(self, "patch_size", tuple(int(p) for p in patch))
-        for name in ("fstride", "tstride"):
+        for name in ("fstride", "tstride", "image_stem_stride"):
             stride = getattr(self, name)
             if isinstance(stride, bool) or not isinstance(
                 stride, numbers.Integral
@@ -248,15 +257,25 @@ class AudioSpectrogramTransformerConfig:
         if not both:  # read by a time_image stem only, as 0 in an export
             object.__setattr__(self, "image_stem_channels", 0)
             object.__setattr__(self, "image_stem_bands", 0)
+            object.__setattr__(self, "image_stem_stride", 1)
         if both and not self.image_stem_channels:
             raise ModelSettingError(
                 "stem_kind 'time_image' needs image_stem_channels (the "
                 "channels of its image stem) above 0"
             )
-        if self.image_stem_bands and self.input_fdim % self.image_stem_bands:
+        if self.image_stem_stride < 1 or (
+            self.input_fdim % self.image_stem_stride
+        ):
+            raise ModelSettingError(
+                f"image_stem_stride {self.image_stem_stride} does not "
+                f"divide the {self.input_fdim} mel bins"
+            )
+        rows = self.input_fdim // self.image_stem_stride
+        if self.image_stem_bands and rows % self.image_stem_bands:
             raise ModelSettingError(
                 f"image_stem_bands {self.image_stem_bands} does not divide "
-                f"the {self.input_fdim} mel bins into bands of equal width"
+                f"the {rows} mel rows of the image stem into bands of "
+                f"equal width"
             )
         whole_mel_axis = (self.input_fdim, self.input_fdim)
         if (

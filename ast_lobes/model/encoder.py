@@ -156,10 +156,11 @@ class AudioSpectrogramTransformer(nn.Module):
         image_channels = config.image_stem_channels  # 0 unless time_image
         if image_channels:
             self.patch_embed.image_stem = build_stem(
-                config, "image", image_channels
+                config, "image", image_channels, config.image_stem_stride
             )
-            rows = config.image_stem_bands or config.input_fdim
-            width = config.input_fdim // rows
+            stem_rows = config.input_fdim // config.image_stem_stride
+            rows = config.image_stem_bands or stem_rows
+            width = stem_rows // rows
             self.patch_embed.image_pool = (
                 BandMean(width) if width > 1 else nn.Identity()
             )
@@ -574,11 +575,12 @@ def run_stem_layer(layer, image):
     return layer(image)
 
 
-def build_stem(config, kind, channels):
+def build_stem(config, kind, channels, mel_stride=1):
     """The convolutions of a stem of ``kind`` (``time`` or ``image``, as
     ``AudioSpectrogramTransformerConfig`` describes them) with
     ``channels`` channels, each followed by a GELU (and a BatchNorm when
-    ``config.stem_norm`` is ``batch``).
+    ``config.stem_norm`` is ``batch``); an image stem's first
+    convolution steps ``mel_stride`` mel bins.
 
     Example
     -------
@@ -597,7 +599,7 @@ def build_stem(config, kind, channels):
         ]
     else:
         norm = nn.BatchNorm2d
-        layers = [nn.Conv2d(1, channels, 3, padding=1)]
+        layers = [nn.Conv2d(1, channels, 3, (mel_stride, 1), padding=1)]
         layers += [
             nn.Conv2d(channels, channels, 3, padding=1)
             for _ in range(config.stem_layers - 1)

@@ -26,7 +26,8 @@ MAX_SIZE = 1 << 20
 # Sizes that must be positive integers; those that may also be zero.
 POSITIVE_SIZES = {
     "encoder": ("embed_dim", "depth", "num_heads", "input_fdim",
-                "target_length", "fstride", "tstride", "stem_layers"),
+                "target_length", "fstride", "tstride", "stem_layers",
+                "image_stem_stride"),
     "head": ("input_size", "n_labels", "n_blocks"),
     "front_end": ("sample_rate", "n_mels", "target_length"),
 }  # fmt: skip

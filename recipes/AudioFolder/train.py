@@ -147,12 +147,13 @@ def data_overrides(summary, overrides):
 CARD_SETTINGS = (
     "embed_dim", "depth", "num_heads", "patch_size", "fstride", "tstride",
     "stem_channels", "stem_kind", "image_stem_channels", "image_stem_bands",
-    "stem_layers", "stem_norm", "pretrained", "number_of_epochs",
-    "batch_size", "lr", "weight_decay", "decoupled_weight_decay", "loss",
-    "target_length", "norm_mean", "norm_std", "seed", "split_seed",
-    "teacher", "teacher_loss", "teacher_online", "mixup_probability",
-    "noise_scale", "noise_max_shift", "weight_ema_epochs", "tune_blocks",
-    "block_weights", "encoder_precision",
+    "image_stem_stride", "stem_layers", "stem_norm", "pretrained",
+    "number_of_epochs", "batch_size", "lr", "weight_decay",
+    "decoupled_weight_decay", "loss", "target_length", "norm_mean",
+    "norm_std", "seed", "split_seed", "teacher", "teacher_loss",
+    "teacher_online", "mixup_probability", "noise_scale",
+    "noise_max_shift", "weight_ema_epochs", "tune_blocks", "block_weights",
+    "encoder_precision",
 )  # fmt: skip
 
 

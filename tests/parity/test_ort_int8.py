@@ -78,6 +78,8 @@ def test_every_pooling_is_the_encoders_own(cache, pooling):
     dict(stem_channels=8, stem_kind="time", stem_norm="batch"),
     dict(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
          image_stem_bands=8, stem_norm="batch"),
+    dict(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+         image_stem_bands=8, image_stem_stride=4, stem_norm="batch"),
 ])  # fmt: skip
 def test_every_stem_is_the_encoders_own(cache, stem):
     encoder = small_encoder(patch_size=(128, 2), fstride=128, tstride=2,

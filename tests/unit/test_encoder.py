@@ -127,6 +127,9 @@ def test_shorter_input_uses_leading_positions():
          stem_norm="batch", patch_size=(128, 2), fstride=128, tstride=2),
     dict(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
          image_stem_bands=8, patch_size=(128, 2), fstride=128, tstride=2),
+    dict(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+         image_stem_bands=8, image_stem_stride=4, stem_norm="batch",
+         patch_size=(128, 2), fstride=128, tstride=2),
 ])  # fmt: skip
 def test_padded_batch_with_lengths_equals_clip_alone(stem):
     encoder = small(**stem)
@@ -276,13 +279,14 @@ def test_a_batch_normed_time_stem_is_ecapa_tdnn_s_order():
     torch.testing.assert_close(image[:, :, 0], expected)
 
 
-@pytest.mark.parametrize("bands", [0, 8])
-def test_a_time_image_stem_sums_the_two_stems_projections(bands):
+@pytest.mark.parametrize("bands, stride", [(0, 1), (8, 1), (0, 4), (8, 4)])
+def test_a_time_image_stem_sums_the_two_stems_projections(bands, stride):
     import torch.nn.functional as F
 
     encoder = small(stem_channels=8, stem_kind="time_image",
                     image_stem_channels=4, image_stem_bands=bands,
-                    patch_size=(128, 2), fstride=128, tstride=2)  # fmt: skip
+                    image_stem_stride=stride, patch_size=(128, 2),
+                    fstride=128, tstride=2)  # fmt: skip
     fbank = torch.randn(2, 50, 128)
     time_stem = encoder.patch_embed.stem
     frames = fbank.transpose(1, 2)  # [batch, mel, time]
@@ -298,11 +302,15 @@ def test_a_time_image_stem_sums_the_two_stems_projections(bands):
     image = fbank.transpose(1, 2)[:, None]  # [batch, 1, mel, time]
     image = F.gelu(F.conv2d(image, image_stem[0].weight, image_stem[0].bias,
                             padding=1))  # fmt: skip
+    # a first convolution stepping `stride` mel bins: the rows of every
+    # bin's convolution centred on bins 0, stride, 2 x stride...
+    image = image[:, :, ::stride]
+    assert image.shape[2] == 128 // stride
     image = F.gelu(F.conv2d(image, image_stem[2].weight, image_stem[2].bias,
                             padding=1))  # fmt: skip
-    rows = bands or 128
-    # each band the mean of its 128 / rows neighbouring mel bins
-    image = image.reshape(2, 4, rows, 128 // rows, 50).mean(dim=3)
+    rows = bands or 128 // stride
+    # each band the mean of its neighbouring rows
+    image = image.reshape(2, 4, rows, 128 // stride // rows, 50).mean(dim=3)
     image_proj = encoder.patch_embed.image_proj
     assert image_proj.weight.shape == (64, 4, rows, 2)
     from_image = F.conv2d(image, image_proj.weight, image_proj.bias,
@@ -347,18 +355,34 @@ def test_a_time_image_stem_needs_its_image_width_which_others_do_not_read():
                        "mel bin of a frame"):  # fmt: skip
         small(stem_channels=8, stem_kind="time_image", image_stem_channels=4)
     with pytest.raises(ValueError, match="image_stem_bands 12 does not "
-                       "divide the 128 mel bins into bands of equal "
-                       "width"):  # fmt: skip
+                       "divide the 128 mel rows of the image stem into "
+                       "bands of equal width"):  # fmt: skip
         small(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
               image_stem_bands=12, **frames)  # fmt: skip
+    with pytest.raises(ValueError, match="image_stem_bands 8 does not "
+                       "divide the 4 mel rows"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+              image_stem_bands=8, image_stem_stride=32, **frames)  # fmt: skip
+    for stride in (3, 0, -4):
+        with pytest.raises(ValueError, match=f"image_stem_stride {stride} "
+                           "does not divide the 128 mel bins"):  # fmt: skip
+            small(stem_channels=8, stem_kind="time_image",
+                  image_stem_channels=4, image_stem_stride=stride,
+                  **frames)  # fmt: skip
+    with pytest.raises(ValueError, match="image_stem_stride must be a whole "
+                       "number"):  # fmt: skip
+        small(stem_channels=8, stem_kind="time_image", image_stem_channels=4,
+              image_stem_stride=2.5, **frames)  # fmt: skip
     # the other kinds, and no stem at all, have no image stem of their own
     for stem in (dict(stem_channels=8, stem_kind="time", **frames),
                  dict(stem_channels=8, stem_kind="image"),
                  dict(stem_channels=0, stem_kind="time_image")):  # fmt: skip
-        encoder = small(image_stem_channels=4, image_stem_bands=8, **stem)
+        encoder = small(image_stem_channels=4, image_stem_bands=8,
+                        image_stem_stride=4, **stem)  # fmt: skip
         assert not hasattr(encoder.patch_embed, "image_stem")
         config = encoder.config
-        assert (config.image_stem_channels, config.image_stem_bands) == (0, 0)
+        assert (config.image_stem_channels, config.image_stem_bands,
+                config.image_stem_stride) == (0, 0, 1)  # fmt: skip
 
 
 def test_a_time_stem_needs_frame_patches_of_the_whole_mel_axis():

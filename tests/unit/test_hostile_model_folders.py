@@ -330,6 +330,14 @@ def test_an_old_folder_is_checked_against_its_ckpt_shapes(exported, tmp_path):
         (lambda d: d["encoder"].update(depth=0), "depth"),
         (lambda d: d["encoder"].update(depth=-3), "depth"),
         (lambda d: d["encoder"].update(depth=1.5), "depth"),
+        (
+            lambda d: d["encoder"].update(image_stem_stride=0),
+            "image_stem_stride",
+        ),
+        (
+            lambda d: d["encoder"].update(image_stem_stride=10**9),
+            "image_stem_stride",
+        ),
         (lambda d: d["encoder"].update(embed_dim="32"), "embed_dim"),
         (lambda d: d["encoder"].update(num_heads=True), "num_heads"),
         (lambda d: d["encoder"].update(target_length=10**9), "target_length"),

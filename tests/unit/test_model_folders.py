@@ -129,13 +129,13 @@ def test_a_new_export_loads_from_its_description_alone(tmp_path):
         torch.testing.assert_close(model.pipeline(wavs), pipeline(wavs))
 
 
-@pytest.mark.parametrize("stem_kind, stem_norm, image_stem_channels", [
-    ("image", "none", 0), ("time", "none", 0), ("time", "batch", 0),
-    ("time_image", "batch", 4),
+@pytest.mark.parametrize("stem_kind, stem_norm, image_stem_channels, stride", [
+    ("image", "none", 0, 1), ("time", "none", 0, 1), ("time", "batch", 0, 1),
+    ("time_image", "batch", 4, 1), ("time_image", "batch", 4, 4),
 ])  # fmt: skip
 @pytest.mark.parametrize("keep", ["description", "yaml"])
 def test_a_stem_and_per_clip_means_travel_in_both_formats(
-    tmp_path, keep, stem_kind, stem_norm, image_stem_channels
+    tmp_path, keep, stem_kind, stem_norm, image_stem_channels, stride
 ):
     torch.manual_seed(1)
     pipeline = AudioClassificationPipeline(
@@ -148,6 +148,7 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
                                     stem_kind=stem_kind,
                                     image_stem_channels=image_stem_channels,
                                     image_stem_bands=image_stem_channels * 2,
+                                    image_stem_stride=stride,
                                     stem_norm=stem_norm, pooling="mean"),
         AudioClassificationHead(32, 2),
     ).eval()  # fmt: skip
@@ -163,8 +164,10 @@ def test_a_stem_and_per_clip_means_travel_in_both_formats(
     assert model.pipeline.normalize.per_clip_mean
     config = model.pipeline.bare_encoder.config
     assert (config.stem_channels, config.stem_kind, config.stem_norm,
-            config.image_stem_channels, config.image_stem_bands) == (
-        4, stem_kind, stem_norm, image_stem_channels, image_stem_channels * 2
+            config.image_stem_channels, config.image_stem_bands,
+            config.image_stem_stride) == (
+        4, stem_kind, stem_norm, image_stem_channels,
+        image_stem_channels * 2, stride,
     )  # fmt: skip
     wavs = torch.randn(2, 9000)
     with torch.no_grad():
