@@ -17,7 +17,6 @@ Authors
  * AST-SpeechBrain contributors 2026
 """
 
-import csv
 import hashlib
 import json
 import logging
@@ -79,26 +78,6 @@ def weights_digest(module):
         digest.update(f"{name} {tensor.dtype} {list(tensor.shape)}".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()[:16]
-
-
-def clip_digests(manifest):
-    """``{clip id: digest of its audio file's bytes}`` of a manifest
-    (``ID`` and ``wav`` columns): a clip whose file changes at the same
-    path gets another digest.
-
-    Example
-    -------
-    >>> import os, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> _ = open(os.path.join(folder, "a.wav"), "wb").write(b"RIFF")
-    >>> path = os.path.join(folder, "train.csv")
-    >>> _ = open(path, "w").write(f"ID,wav\\na,{folder}/a.wav\\n")
-    >>> clip_digests(path)
-    {'a': 'a40ff3d5900fb769'}
-    """
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return {row["ID"]: file_digest(row["wav"]) for row in rows}
 
 
 IDENTITY_FILE = "run_identity.json"

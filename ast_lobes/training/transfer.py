@@ -55,6 +55,7 @@ from ast_lobes.training.data.feature_store import (
     StoredFeatureDataset,
     fill_store,
 )
+from ast_lobes.training.data.manifest import clip_digests, value_digest
 from ast_lobes.training.data.sampling import label_balanced_sampler
 from ast_lobes.training.export import export_model
 from ast_lobes.training.hparams_check import optional
@@ -71,9 +72,7 @@ from ast_lobes.training.run_datasets import (
 )
 from ast_lobes.training.run_fingerprint import (
     check_run_identity,
-    clip_digests,
     front_end_settings,
-    value_digest,
     weights_digest,
 )
 from ast_lobes.training.run_settings import RunSettings

@@ -216,22 +216,37 @@ def audio_digests(paths, record=None):
     return digests
 
 
+def clip_digests(manifest):
+    """``{clip id: digest of its audio file's bytes}`` of a manifest
+    (``ID`` and ``wav`` columns; ``audio_digests``, recorded beside it):
+    a clip whose file changes at the same path gets another digest.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "a.wav"), "wb").write(b"RIFF")
+    >>> path = os.path.join(folder, "train.csv")
+    >>> _ = open(path, "w").write(f"ID,wav\\na,{folder}/a.wav\\n")
+    >>> clip_digests(path)
+    {'a': 'a40ff3d5900fb769'}
+    """
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        rows = [(row["ID"], row["wav"]) for row in csv.DictReader(handle)]
+    record = os.path.join(os.path.dirname(manifest), DIGESTS_FILE)
+    digests = audio_digests([path for _, path in rows], record)
+    return {clip: digests[path] for clip, path in rows}
+
+
 def manifests_audio(save_folder, splits=("train", "valid", "test")):
     """``{split: digest}`` of what the audio files of ``save_folder``'s
     manifests (``<split>.csv``, columns ``ID`` and ``wav``) hold: each
-    clip's ID and file bytes (``audio_digests``, recorded in
-    ``save_folder``). A file replaced at the same path changes its
-    split's digest.
+    clip's ID and file bytes (``clip_digests``). A file replaced at the
+    same path changes its split's digest.
     """
-    rows = {}
-    for split in splits:
-        with open(os.path.join(save_folder, f"{split}.csv"), newline="",
-                  encoding="utf-8") as handle:  # fmt: skip
-            rows[split] = [(row["ID"], row["wav"])
-                           for row in csv.DictReader(handle)]  # fmt: skip
-    paths = [path for part in rows.values() for _, path in part]
-    digests = audio_digests(paths, os.path.join(save_folder, DIGESTS_FILE))
     return {
-        split: value_digest({clip: digests[path] for clip, path in part})
-        for split, part in rows.items()
+        split: value_digest(
+            clip_digests(os.path.join(save_folder, f"{split}.csv"))
+        )
+        for split in splits
     }
