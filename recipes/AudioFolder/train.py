@@ -186,6 +186,7 @@ def run(hparams_file, run_opts, overrides, fold=None, plain=None):
                      "run_folder": f"fold{fold}"}  # fmt: skip
     if plain is None or fold is not None:
         plain = read_plain_hparams(hparams_file, overrides)
+    check_ecapa_channels(plain)
     mark_run_start()  # a time budget is for this split or fold
     if plain.get("teacher_recipe") and not plain.get("teacher"):
         check_student_settings(hparams_file, overrides, plain, fold)
@@ -236,6 +237,40 @@ def check_student_settings(hparams_file, overrides, plain, fold=None):
         check_head_settings(hparams, source=hparams_file)
 
 
+def check_ecapa_channels(plain):
+    """Refuses ``ecapa_channels`` (``cnn_teacher.yaml``) or
+    ``teacher_ecapa_channels`` (a student's, for its teacher) that are not
+    ECAPA-TDNN's five channel counts in one line, before anything runs.
+
+    Example
+    -------
+    >>> check_ecapa_channels({"ecapa_channels": [64, 64, 64, 64, 192]})
+    >>> check_ecapa_channels({"teacher_ecapa_channels": [64, 64]})
+    Traceback (most recent call last):
+    ...
+    ast_lobes.training.options.RecipeOptionError: --teacher_ecapa_channels \
+[64, 64]: give 5 channel counts, multiples of 8 from 8 to 4096 (its 4 \
+blocks and its last layer), e.g. [128, 128, 128, 128, 384]
+    """
+    for key in ("ecapa_channels", "teacher_ecapa_channels"):
+        value = plain.get(key)
+        if value is None:
+            continue
+        if not (
+            isinstance(value, list)
+            and len(value) == 5
+            and all(
+                type(count) is int and 8 <= count <= 4096 and count % 8 == 0
+                for count in value
+            )
+        ):
+            raise RecipeOptionError(
+                f"--{key} {value!r}: give 5 channel counts, multiples of 8 "
+                "from 8 to 4096 (its 4 blocks and its last layer), e.g. "
+                "[128, 128, 128, 128, 384]"
+            )
+
+
 def teacher_recipe_path(name, hparams_file):
     """A ``teacher_recipe`` as given, or beside the student's YAML."""
     if os.path.isfile(name):
@@ -270,6 +305,8 @@ def train_teacher_first(hparams_file, run_opts, overrides, plain, fold):
         "seed": plain["seed"], "teacher_draws": plain["teacher_draws"],
         "output_folder": folder,
     })  # fmt: skip
+    if plain.get("teacher_ecapa_channels") is not None:
+        teacher_overrides["ecapa_channels"] = plain["teacher_ecapa_channels"]
     budget = plain.get("time_budget")
     if budget:
         share = plain["teacher_budget_share"]

@@ -577,6 +577,10 @@ def test_five_folds_with_output_folder_run_in_five_folders(
      "--teacher_recipe nowhere.yaml: no such YAML"),
     (["--folds", "[2,4]"], "--folds [2, 4]: give folds from 1 to 3"),
     (["--folds", "[1.5]"], "--folds [1.5]: give folds from 1 to 3"),
+    (["--teacher_ecapa_channels", "[64,64]"],
+     "--teacher_ecapa_channels [64, 64]: give 5 channel counts"),
+    (["--teacher_ecapa_channels", "[60,64,64,64,192]"],
+     "multiples of 8 from 8 to 4096"),
 ])  # fmt: skip
 def test_options_that_would_mix_folds_are_refused(
     class_folders, tmp_path, monkeypatch, capsys, option, message
@@ -748,9 +752,15 @@ def test_a_student_of_an_online_teacher_learns_mixed_clips_in_one_command(
         tmp_path, "--data_folder", str(class_folders),
         "--teacher_recipe", "cnn_teacher.yaml", "--teacher_online", "true",
         "--teacher_draws", "0", "--mixup_probability", "0.5",
+        "--teacher_ecapa_channels", "[16,16,16,16,48]",
         "--output_folder", str(tmp_path / "run"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    # the teacher of the channels the student's command gave
+    (saved,) = (tmp_path / "run" / "teacher" / "save").glob("CKPT+*")
+    state = torch.load(saved / "encoder.ckpt", weights_only=True)
+    assert state["blocks.0.conv.conv.weight"].shape[0] == 16
+    assert state["mfa.conv.conv.weight"].shape[0] == 48
     student_log = (tmp_path / "run" / "log.txt").read_text()
     assert "the teacher runs online on every training batch" in student_log
     assert "training stages: mixup on" in student_log
