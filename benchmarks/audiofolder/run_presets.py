@@ -181,6 +181,25 @@ PRESETS = {
     ], "teacher_then_online_mixup_student_no_noise with 40 student "
        "epochs, the decay from epoch 30 by 0.7 an epoch (the whole "
        "command in about half)"),
+    "teacher_then_student_image_stride_4": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *NO_SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
+        *ADAMW, *ONLINE_TEACHER, *MIXUP, "--image_stem_stride", "4",
+    ], "teacher_then_online_mixup_student_no_noise with its image stem "
+       "stepping every fourth mel bin"),
+    "teacher_then_light_stems_student": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *NO_SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
+        *ADAMW, *ONLINE_TEACHER, *MIXUP, "--image_stem_stride", "4",
+        "--stem_channels", "128",
+    ], "teacher_then_student_image_stride_4 with a 128-channel time stem"),
+    "small_teacher_then_student_image_stride_4": ("cpu.yaml", [
+        *FRAMES, *TIME_IMAGE_STEM, "--stem_norm", "batch", *NO_SHIFT,
+        *TEACHER_THEN_STUDENT, *EPOCHS_100, "--weight_ema_epochs", "5",
+        *ADAMW, *ONLINE_TEACHER, *MIXUP, "--image_stem_stride", "4",
+        "--teacher_ecapa_channels", "[64,64,64,64,192]",
+    ], "teacher_then_student_image_stride_4 with a teacher of half the "
+       "channels (0.31 M parameters)"),
     "stem_frames_student": ("cpu.yaml", [*FRAMES, *STEM, *STUDENT],
                             "stem_frames learning labels and the teacher"),
     "cmn_stem_frames": ("cpu.yaml", [*FRAMES, *STEM, *CMN],
