@@ -58,8 +58,11 @@ def test_every_yaml_loads_and_builds_the_recorded_model(path, tmp_path):
     recorded = record["outputs"][os.path.relpath(path, ROOT)]
     outputs = yaml_outputs(hparams)
     assert sorted(outputs) == sorted(recorded)
+    # fp32 sums run in another order on another CPU class (AST-Base's
+    # outputs moved by 1.9e-6 on a Xeon with AMX against a Zen 4's
+    # record); another model or seed moves them by far more
     for part, before in recorded.items():
-        assert outputs[part] == pytest.approx(before, abs=1e-6), part
+        assert outputs[part] == pytest.approx(before, abs=1e-4), part
 
 
 def test_misspelt_stage_key_names_itself(tmp_path):
